@@ -1,0 +1,157 @@
+/**
+ * Domain types shared by the pure core, the store port and the services.
+ * Nothing here does I/O; timestamps are ISO-8601 strings in UTC (`2026-01-31T12:00:00.000Z`).
+ */
+
+/** A purpose id from the catalog, e.g. `marketing` or `transactional`. */
+export type Purpose = string;
+
+/** Current consent status of one person for one purpose (the contract's enum). */
+export type ConsentStatus = 'none' | 'pending' | 'opted_in' | 'opted_out';
+
+/**
+ * What a ledger event did.
+ * - `requested`: a double opt-in started (→ `pending`)
+ * - `confirmed`: the person confirmed on WhatsApp (→ `opted_in`, double-opt-in timestamp)
+ * - `opted_out`: consent withdrawn (→ `opted_out`)
+ * - `expired`: a pending request ran out (→ the status held before it)
+ * - `evidence`: recorded for proof only, changes no status (late YES, Meta `resume`, a repeated STOP…)
+ * - `erased`: the person's data was crypto-shredded (issue: erasure)
+ */
+export type LedgerAction = 'requested' | 'confirmed' | 'opted_out' | 'expired' | 'evidence' | 'erased';
+
+/** Where a change came from. */
+export type Source =
+  | 'whatsapp'
+  | 'form'
+  | 'api'
+  | 'meta_preferences'
+  | 'meta_status'
+  | 'system'
+  | 'hubspot'
+  | 'salesforce';
+
+/**
+ * Evidence kept with a ledger event, encrypted at rest with the person's key.
+ * Only named fields: nothing free-form from a webhook is copied here.
+ */
+export interface Evidence {
+  /** The WhatsApp message id (wamid) of the reply or status that caused the event. */
+  waMessageId?: string;
+  /** The wamid of the message we sent (e.g. the confirmation request). */
+  sentMessageId?: string;
+  /** URL of the web form where consent was requested. */
+  formUrl?: string;
+  /** The keyword or button that matched, normalised (e.g. `stop`, `button:CONSENT_CONFIRM`). */
+  matched?: string;
+  /** Locale the wording was shown in. */
+  locale?: string;
+  /** Free reason code from the system (e.g. `expired_before_confirmation`, `meta_error_131050`). */
+  reason?: string;
+  /** Key id (not the token) of the API key that made the change. */
+  actor?: string;
+  /** Meta `user_preferences` value (`stop` | `resume`). */
+  preference?: string;
+  /** Extra opaque reference supplied by the caller (order id, campaign id); never personal data by contract. */
+  reference?: string;
+}
+
+/** A subject (person) row: the phone number only ever encrypted, found by keyed hash. */
+export interface SubjectRow {
+  id: string;
+  /** hex HMAC-SHA256 of the E.164 number under the lookup key */
+  phoneHash: string;
+  /** AES-GCM ciphertext (base64) of the E.164 number under the subject's data key; null once shredded */
+  phoneEnc: string | null;
+  /** the subject's data key, wrapped with the key-encryption key (base64); null once shredded */
+  dekWrapped: string | null;
+  locale: string | null;
+  /** when the first message that carried the privacy-policy link was sent */
+  privacyNoticeAt: string | null;
+  createdAt: string;
+}
+
+/** The derived, current state of one person for one purpose. */
+export interface PurposeState {
+  subjectId: string;
+  purpose: Purpose;
+  status: ConsentStatus;
+  changedAt: string;
+  source: Source;
+  /** status to return to when a pending request expires */
+  statusBeforePending: ConsentStatus | null;
+  pendingExpiresAt: string | null;
+  doubleOptInAt: string | null;
+  textVersion: string | null;
+  /** `occurredAt` of the event that set this state (rule: later occurredAt wins) */
+  occurredAt: string;
+}
+
+/** A ledger event as decided by the core, before the store chains it. */
+export interface NewLedgerEvent {
+  id: string;
+  subjectId: string;
+  purpose: Purpose;
+  action: LedgerAction;
+  source: Source;
+  occurredAt: string;
+  recordedAt: string;
+  textVersion: string | null;
+  textSha256: string | null;
+  /** encrypted Evidence JSON (base64), or null */
+  evidenceEnc: string | null;
+}
+
+/** A ledger event as stored: sequenced and hash-chained. */
+export interface LedgerRecord extends NewLedgerEvent {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
+/** A consent text version: not personal data, kept in clear so wording can be proven. */
+export interface TextRow {
+  version: string;
+  purpose: Purpose;
+  locale: string;
+  text: string;
+  sha256: string;
+  firstUsedAt: string;
+}
+
+export type JobStatus = 'pending' | 'leased' | 'done' | 'dead' | 'cancelled';
+
+/** A durable outbox job. `payload` never holds personal data in clear. */
+export interface OutboxJob {
+  id: string;
+  /** e.g. `whatsapp.send` (later: `hubspot.sync`, `salesforce.sync`, `erasure.*`) */
+  kind: string;
+  subjectId: string | null;
+  /** stable key fixed before the first attempt; a second job with the same key is ignored */
+  idempotencyKey: string;
+  payload: Record<string, unknown>;
+  status: JobStatus;
+  attempts: number;
+  nextAttemptAt: string;
+  leaseUntil: string | null;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type NewOutboxJob = Pick<OutboxJob, 'id' | 'kind' | 'subjectId' | 'idempotencyKey' | 'payload'> & {
+  nextAttemptAt: string;
+};
+
+/** One admin or operator action, for the audit log (Art. 32). No personal data in clear. */
+export interface AuditEntry {
+  id: string;
+  at: string;
+  /** key id of the API key (a short hash), never the token */
+  actor: string;
+  role: string;
+  action: string;
+  /** subject id or other non-personal target */
+  target: string | null;
+  details: Record<string, unknown>;
+}

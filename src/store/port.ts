@@ -1,0 +1,106 @@
+import type {
+  AuditEntry,
+  JobStatus,
+  LedgerRecord,
+  NewLedgerEvent,
+  NewOutboxJob,
+  OutboxJob,
+  PurposeState,
+  SubjectRow,
+  TextRow,
+} from '../core/types.ts';
+
+/**
+ * Everything one decision writes, committed atomically (one transaction / one D1 batch).
+ * The store assigns ledger `seq`, `prevHash` and `hash` inside the transaction, in array order.
+ */
+export interface WriteUnit {
+  /** When set and already seen, nothing in the unit is written and the result is `duplicate`. */
+  dedupeKeys?: string[];
+  /** Inserted when no subject with that `phoneHash` exists (else the result is `conflict`). */
+  newSubject?: SubjectRow;
+  /** Partial updates of existing subjects. */
+  subjectUpdates?: Array<{ id: string; locale?: string | null; privacyNoticeAt?: string | null }>;
+  events?: NewLedgerEvent[];
+  /** Upserted by (subjectId, purpose). */
+  states?: PurposeState[];
+  /** Inserted; a job whose idempotencyKey exists already is skipped. */
+  jobs?: NewOutboxJob[];
+  /** Inserted when the version is new; an existing version with another sha256 fails the unit. */
+  texts?: TextRow[];
+  sentMessages?: SentMessage[];
+  audit?: AuditEntry[];
+}
+
+export type CommitResult =
+  | { status: 'committed'; events: LedgerRecord[] }
+  | { status: 'duplicate' }
+  | { status: 'conflict'; reason: 'subject_exists' | 'text_version_changed'; detail: string };
+
+export interface SentMessage {
+  waMessageId: string;
+  subjectId: string;
+  purpose: string | null;
+  kind: string;
+  sentAt: string;
+}
+
+export interface JobFilter {
+  status?: JobStatus;
+  kind?: string;
+  subjectId?: string;
+  limit?: number;
+  /** return jobs with id greater than this (paging) */
+  after?: string;
+}
+
+/** How a leased job ended. */
+export type JobOutcome =
+  | { status: 'done' }
+  | { status: 'retry'; error: string; nextAttemptAt: string }
+  | { status: 'dead'; error: string };
+
+/**
+ * The store port. Implementations: SQLite (`node:sqlite`), in-memory (unit tests), D1 (Workers).
+ * All must pass `test/store-contract.ts`.
+ */
+export interface Store {
+  /** Applies pending migrations; safe to call on every start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  findSubjectByHash(phoneHash: string): Promise<SubjectRow | null>;
+  getSubject(id: string): Promise<SubjectRow | null>;
+
+  getStates(subjectId: string): Promise<PurposeState[]>;
+  /** Pending states whose `pendingExpiresAt` <= now, oldest first. */
+  findExpiredPending(now: string, limit: number): Promise<PurposeState[]>;
+
+  /** A subject's ledger events, in seq order. */
+  listEvents(subjectId: string): Promise<LedgerRecord[]>;
+  /** Ledger events with seq > afterSeq, in seq order (for verification, paged). */
+  readLedger(afterSeq: number, limit: number): Promise<LedgerRecord[]>;
+  ledgerHead(): Promise<{ seq: number; hash: string } | null>;
+
+  getTexts(versions: string[]): Promise<TextRow[]>;
+  allTexts(): Promise<TextRow[]>;
+
+  findSentMessage(waMessageId: string): Promise<SentMessage | null>;
+
+  commit(unit: WriteUnit): Promise<CommitResult>;
+
+  /**
+   * Leases up to `limit` due jobs (status pending with nextAttemptAt <= now, or leased with an
+   * expired lease) of the given kinds, oldest first; sets status `leased` and leaseUntil.
+   */
+  leaseJobs(kinds: string[], now: string, leaseUntil: string, limit: number): Promise<OutboxJob[]>;
+  /** Records how a leased job ended (attempts + 1). */
+  finishJob(id: string, outcome: JobOutcome, now: string): Promise<void>;
+  getJob(id: string): Promise<OutboxJob | null>;
+  listJobs(filter: JobFilter): Promise<OutboxJob[]>;
+  /** Puts a dead (or cancelled) job back to pending, due now. Returns false when not dead. */
+  requeueJob(id: string, now: string): Promise<boolean>;
+  countJobs(): Promise<Record<JobStatus, number>>;
+
+  listAudit(limit: number): Promise<AuditEntry[]>;
+}
