@@ -47,7 +47,11 @@ export class ChainVerifier {
   count = 0;
   broken: ChainBreak | null = null;
 
-  constructor(private readonly digest: (s: string) => Promise<string>) {}
+  private readonly digest: (s: string) => Promise<string>;
+
+  constructor(digest: (s: string) => Promise<string>) {
+    this.digest = digest;
+  }
 
   /** Returns false once the chain is broken; later records are ignored. */
   async add(r: LedgerRecord): Promise<boolean> {
