@@ -1,0 +1,76 @@
+/**
+ * Meta's webhook signature: `X-Hub-Signature-256: sha256=<hex>`, the HMAC-SHA256 of the raw request
+ * bytes keyed with the App Secret (API-FACTS 1.2). Web Crypto only, so it runs on Node and Workers.
+ */
+
+const PREFIX = 'sha256=';
+const HEX_64 = /^[0-9a-f]{64}$/;
+
+/**
+ * Constant-time equality of two byte arrays. The length is not secret (both sides are SHA-256 here),
+ * so differing lengths return early; equal lengths are compared without data-dependent branches.
+ *
+ * @example timingSafeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2])) // true
+ */
+export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
+  return diff === 0;
+}
+
+/**
+ * Signs a body the way Meta does; returns the full header value. For tests and simulators.
+ *
+ * @example await signMetaBody('test', 'secret') // 'sha256=0329a06b…0914'
+ */
+export async function signMetaBody(raw: string | Uint8Array | ArrayBuffer, secret: string): Promise<string> {
+  const bytes = typeof raw === 'string' ? new TextEncoder().encode(raw) : raw;
+  return PREFIX + toHex(await hmacSha256(secret, bytes));
+}
+
+/**
+ * Verifies `X-Hub-Signature-256` against the exact bytes received (never re-serialised JSON).
+ * A missing, malformed (not exactly 64 lowercase hex digits) or wrong header, or an empty secret, gives
+ * `false`; it never throws on input.
+ *
+ * @example
+ * const raw = await c.req.arrayBuffer();
+ * if (!(await verifyMetaSignature(raw, c.req.header('x-hub-signature-256'), env.WHATSAPP_APP_SECRET))) return c.body(null, 401);
+ */
+export async function verifyMetaSignature(
+  rawBody: Uint8Array | ArrayBuffer,
+  header: string | null | undefined,
+  appSecret: string,
+): Promise<boolean> {
+  // An unset secret must not turn into "any HMAC with an empty key is fine".
+  if (!appSecret || typeof header !== 'string' || !header.startsWith(PREFIX)) return false;
+  const hex = header.slice(PREFIX.length);
+  if (!HEX_64.test(hex)) return false;
+  const expected = await hmacSha256(appSecret, rawBody);
+  return timingSafeEqual(fromHex(hex), expected);
+}
+
+async function hmacSha256(secret: string, data: Uint8Array | ArrayBuffer): Promise<Uint8Array> {
+  const subtle = globalThis.crypto.subtle;
+  const key = await subtle.importKey(
+    'raw',
+    new TextEncoder().encode(secret),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign'],
+  );
+  // Copy views into a plain ArrayBuffer: Web Crypto's types reject SharedArrayBuffer-backed views.
+  const buffer = data instanceof ArrayBuffer ? data : new Uint8Array(data);
+  return new Uint8Array(await subtle.sign('HMAC', key, buffer));
+}
+
+const toHex = (bytes: Uint8Array): string =>
+  Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
+/** Only called on strings already checked against HEX_64. */
+function fromHex(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}

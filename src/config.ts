@@ -1,0 +1,141 @@
+import { z } from 'zod';
+import { fromBase64 } from './crypto/encoding.ts';
+
+/** Roles an API key can have (ARCHITECTURE.md, external contract). */
+export const ROLES = ['admin', 'editor', 'operator', 'auditor', 'intake'] as const;
+export type Role = (typeof ROLES)[number];
+
+const secret = z.string().trim().min(1);
+const optionalSecret = z
+  .string()
+  .trim()
+  .transform((s) => (s === '' ? undefined : s))
+  .optional();
+const url = z.url({ protocol: /^https?$/ });
+
+const piiKey = secret.refine(
+  (s) => {
+    try {
+      return fromBase64(s).length === 32;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be base64 of exactly 32 random bytes (openssl rand -base64 32)' },
+);
+
+const apiKeys = secret.transform((s, ctx) => {
+  const keys: Array<{ role: Role; token: string }> = [];
+  for (const pair of s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const i = pair.indexOf(':');
+    const role = pair.slice(0, i) as Role;
+    const token = pair.slice(i + 1);
+    if (i < 1 || !ROLES.includes(role)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `each entry must be role:token with role one of ${ROLES.join(', ')}`,
+      });
+      return z.NEVER;
+    }
+    if (token.length < 16) {
+      ctx.addIssue({ code: 'custom', message: `the ${role} token is shorter than 16 characters` });
+      return z.NEVER;
+    }
+    keys.push({ role, token });
+  }
+  if (keys.length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'no role:token pairs' });
+    return z.NEVER;
+  }
+  return keys;
+});
+
+const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+
+/**
+ * The whole configuration, one zod schema. Node reads it from `process.env`, Workers from the
+ * bindings of each request. Names are the product's contract (README, ARCHITECTURE.md).
+ */
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: int(8787, 1, 65535),
+  DATA_DIR: z.string().default('./data'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PII_KEY: piiKey,
+  API_KEYS: apiKeys,
+  WHATSAPP_APP_SECRET: secret,
+  WHATSAPP_VERIFY_TOKEN: secret,
+  WHATSAPP_ACCESS_TOKEN: optionalSecret,
+  WHATSAPP_PHONE_NUMBER_ID: optionalSecret,
+  WHATSAPP_GRAPH_URL: url.default('https://graph.facebook.com/v23.0'),
+  HUBSPOT_ACCESS_TOKEN: optionalSecret,
+  HUBSPOT_CLIENT_SECRET: optionalSecret,
+  HUBSPOT_BASE_URL: url.default('https://api.hubapi.com'),
+  SALESFORCE_LOGIN_URL: url.default('https://login.salesforce.com'),
+  SALESFORCE_CLIENT_ID: optionalSecret,
+  SALESFORCE_CLIENT_SECRET: optionalSecret,
+  SALESFORCE_API_VERSION: z
+    .string()
+    .regex(/^\d+\.\d$/)
+    .default('62.0'),
+  SALESFORCE_ORG_ID: optionalSecret,
+  SALESFORCE_WEBHOOK_SECRET: optionalSecret,
+  MAPPINGS_DIR: z.string().default('./mappings'),
+  CATALOG_DIR: z.string().default('./catalog'),
+  /** how long a double opt-in stays pending */
+  DOI_TTL_HOURS: int(72, 1, 24 * 90),
+  /** largest accepted request body */
+  MAX_BODY_BYTES: int(1_048_576, 1024, 3 * 1_048_576),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Secrets that production requires (everything else has a default or enables a connector). */
+export const REQUIRED_SECRETS = [
+  'PII_KEY',
+  'API_KEYS',
+  'WHATSAPP_APP_SECRET',
+  'WHATSAPP_VERIFY_TOKEN',
+  'WHATSAPP_ACCESS_TOKEN',
+  'WHATSAPP_PHONE_NUMBER_ID',
+] as const;
+
+export class ConfigError extends Error {
+  readonly variables: string[];
+  constructor(variables: string[], message: string) {
+    super(message);
+    this.name = 'ConfigError';
+    this.variables = variables;
+  }
+}
+
+/**
+ * Parses the environment once; a failure names every bad variable (never its value).
+ *
+ * @example
+ * const config = parseConfig(process.env); // throws ConfigError('PII_KEY is missing …')
+ */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const result = configSchema.safeParse(env);
+  const problems = new Map<string, string>();
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const name = String(issue.path[0] ?? 'configuration');
+      const missing = env[name] === undefined || env[name]?.trim() === '';
+      problems.set(name, missing ? 'is missing' : issue.message);
+    }
+  }
+  if (result.success && result.data.NODE_ENV === 'production') {
+    for (const name of REQUIRED_SECRETS) {
+      if (result.data[name] === undefined) problems.set(name, 'is missing');
+    }
+  }
+  if (problems.size > 0) {
+    const lines = [...problems].map(([n, p]) => `${n} ${p}`);
+    throw new ConfigError([...problems.keys()], `Configuration error: ${lines.join('; ')}`);
+  }
+  return (result as { data: Config }).data;
+}

@@ -1,0 +1,69 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { requestId } from 'hono/request-id';
+import { routePath } from 'hono/route';
+import type { Services } from '../service/services.ts';
+import { errorBody, renderError } from './errors.ts';
+import { consentRoutes } from './routes/consents.ts';
+import { docsRoutes } from './routes/docs.ts';
+import { healthRoutes } from './routes/health.ts';
+import { jobRoutes } from './routes/jobs.ts';
+import { ledgerRoutes } from './routes/ledger.ts';
+import { messageRoutes } from './routes/messages.ts';
+import { subjectRoutes } from './routes/subjects.ts';
+import { whatsappWebhookRoutes } from './routes/webhooks-whatsapp.ts';
+import type { AppEnv } from './types.ts';
+
+/** Validation failures of any route render as one 400 shape, naming fields but never their values. */
+export function newRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (result.success) return;
+      const fields = result.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+      return c.json(errorBody('VALIDATION_FAILED', fields.join('; ')), 400);
+    },
+  });
+}
+
+/**
+ * The whole HTTP app over already-built services. Runtime-free: Node and Workers wrap it.
+ *
+ * @example
+ * const app = createApp(services);
+ * const res = await app.request('/healthz');
+ */
+export function createApp(services: Services) {
+  const app = newRouter();
+  app.use(requestId());
+  app.use(async (c, next) => {
+    const log = services.log.child({ reqId: c.var.requestId });
+    c.set('services', services);
+    c.set('log', log);
+    const started = performance.now();
+    await next();
+    // The route pattern, never the path: paths can hold phone numbers.
+    log.info(
+      {
+        method: c.req.method,
+        route: routePath(c, -1),
+        status: c.res.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+      },
+      'request',
+    );
+  });
+  app.onError(renderError);
+  app.notFound((c) => c.json(errorBody('NOT_FOUND', 'no such route'), 404));
+
+  healthRoutes(app);
+  whatsappWebhookRoutes(app);
+  consentRoutes(app);
+  subjectRoutes(app);
+  messageRoutes(app);
+  ledgerRoutes(app);
+  jobRoutes(app);
+  docsRoutes(app);
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;
+export type Router = ReturnType<typeof newRouter>;

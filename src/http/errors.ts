@@ -1,0 +1,51 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+/**
+ * The one error type the HTTP edge renders: `{ "error": { "code", "message" } }`.
+ * Messages never contain personal data (numbers, names, message text) or secrets.
+ */
+export class AppError extends Error {
+  readonly status: ContentfulStatusCode;
+  readonly code: string;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(
+    status: ContentfulStatusCode,
+    code: string,
+    message: string,
+    details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'AppError';
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: Record<string, unknown> };
+}
+
+export const errorBody = (code: string, message: string, details?: Record<string, unknown>): ErrorBody => ({
+  error: details ? { code, message, details } : { code, message },
+});
+
+/**
+ * Renders every error thrown by a route; unknown errors become a 500 whose message says nothing
+ * about the cause (it is logged by name only).
+ */
+export function renderError(err: Error, c: Context): Response {
+  if (err instanceof AppError) return c.json(errorBody(err.code, err.message, err.details), err.status);
+  if (err instanceof HTTPException) {
+    const status = err.status;
+    const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 401 ? 'UNAUTHORIZED' : 'HTTP_ERROR';
+    return c.json(errorBody(code, err.message || 'request rejected'), status);
+  }
+  if (err instanceof SyntaxError)
+    return c.json(errorBody('MALFORMED_JSON', 'the body is not valid JSON'), 400);
+  c.var.log?.error({ err: { name: err.name, code: (err as { code?: unknown }).code } }, 'unhandled error');
+  return c.json(errorBody('INTERNAL', 'internal error; the request id is in the x-request-id header'), 500);
+}

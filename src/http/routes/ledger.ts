@@ -1,0 +1,39 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Router } from '../app.ts';
+import { requireRole } from '../auth.ts';
+import { bearer, errorResponses } from './shared.ts';
+
+const VerifyResponse = z
+  .object({
+    ok: z.boolean(),
+    events: z.number(),
+    brokenAt: z
+      .object({ seq: z.number(), id: z.string().nullable(), reason: z.string(), message: z.string() })
+      .optional(),
+  })
+  .openapi('LedgerVerification');
+
+const verify = createRoute({
+  method: 'get',
+  path: '/v1/ledger/verify',
+  tags: ['ledger'],
+  summary: 'Verify the hash chain; says where it breaks',
+  security: bearer,
+  middleware: [requireRole('auditor')],
+  responses: {
+    200: { description: 'Verification result', content: { 'application/json': { schema: VerifyResponse } } },
+    ...errorResponses,
+  },
+});
+
+export function ledgerRoutes(app: Router) {
+  app.openapi(verify, async (c) => {
+    const result = await c.var.services.history.verify();
+    if (!result.ok)
+      c.var.log.warn(
+        { brokenAt: result.brokenAt.seq, reason: result.brokenAt.reason },
+        'ledger chain broken',
+      );
+    return c.json(result, 200);
+  });
+}

@@ -1,0 +1,126 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { statesView } from '../../service/views.ts';
+import type { Router } from '../app.ts';
+import { requireRole } from '../auth.ts';
+import { AppError } from '../errors.ts';
+import { bearer, errorResponses, PhoneParam, phoneOrThrow, StateSchema } from './shared.ts';
+
+const SubjectResponse = z
+  .object({ known: z.boolean(), purposes: z.record(z.string(), StateSchema) })
+  .openapi('Subject');
+
+const HistoryEvent = z
+  .object({
+    seq: z.number(),
+    id: z.string(),
+    purpose: z.string(),
+    action: z.string(),
+    source: z.string(),
+    occurredAt: z.string(),
+    recordedAt: z.string(),
+    textVersion: z.string().nullable(),
+    textSha256: z.string().nullable(),
+    text: z.string().nullable(),
+    evidence: z.record(z.string(), z.unknown()).nullable(),
+    hash: z.string(),
+  })
+  .openapi('LedgerEvent');
+
+const OptOutBody = z
+  .object({
+    purposes: z.array(z.string().min(1).max(64)).min(1).max(20).optional(),
+    reference: z.string().max(200).optional(),
+  })
+  .strict()
+  .openapi('OptOutRequest');
+
+const getSubject = createRoute({
+  method: 'get',
+  path: '/v1/subjects/{phone}',
+  tags: ['subjects'],
+  summary: "A person's current consent per purpose",
+  security: bearer,
+  middleware: [requireRole('operator', 'auditor')],
+  request: { params: PhoneParam },
+  responses: {
+    200: { description: 'Current state', content: { 'application/json': { schema: SubjectResponse } } },
+    ...errorResponses,
+  },
+});
+
+const history = createRoute({
+  method: 'get',
+  path: '/v1/subjects/{phone}/history',
+  tags: ['subjects'],
+  summary: "A person's ledger events with evidence and exact wording",
+  security: bearer,
+  middleware: [requireRole('auditor')],
+  request: { params: PhoneParam },
+  responses: {
+    200: {
+      description: 'Events in ledger order',
+      content: { 'application/json': { schema: z.object({ events: z.array(HistoryEvent) }) } },
+    },
+    ...errorResponses,
+  },
+});
+
+const optOut = createRoute({
+  method: 'post',
+  path: '/v1/subjects/{phone}/opt-out',
+  tags: ['subjects'],
+  summary: 'Opt a person out of one, several or all purposes',
+  security: bearer,
+  middleware: [requireRole('operator')],
+  request: {
+    params: PhoneParam,
+    body: { content: { 'application/json': { schema: OptOutBody } }, required: false },
+  },
+  responses: {
+    200: { description: 'Opted out', content: { 'application/json': { schema: SubjectResponse } } },
+    ...errorResponses,
+    422: errorResponses[400],
+  },
+});
+
+export function subjectRoutes(app: Router) {
+  app.openapi(getSubject, async (c) => {
+    const { subjects, store, catalog } = c.var.services;
+    const subject = await subjects.find(await subjects.hash(phoneOrThrow(c.req.valid('param').phone)));
+    const states = subject ? await store.getStates(subject.row.id) : [];
+    return c.json({ known: subject !== null, purposes: statesView(catalog.purposes, states) }, 200);
+  });
+
+  app.openapi(history, async (c) => {
+    const { subjects, history: h } = c.var.services;
+    const subject = await subjects.find(await subjects.hash(phoneOrThrow(c.req.valid('param').phone)));
+    return c.json({ events: subject ? await h.events(subject) : [] }, 200);
+  });
+
+  app.openapi(optOut, async (c) => {
+    const { catalog, consent, clock, store } = c.var.services;
+    const e164 = phoneOrThrow(c.req.valid('param').phone);
+    const body = c.req.valid('json') ?? {};
+    const unknown = (body.purposes ?? []).filter((p) => !catalog.purposes.includes(p));
+    if (unknown.length) throw new AppError(422, 'UNKNOWN_PURPOSE', `unknown purposes: ${unknown.join(', ')}`);
+    const actor = c.var.actor;
+    const result = await consent.change({
+      e164,
+      intent: 'opt_out',
+      purposes: body.purposes ?? 'all',
+      source: 'api',
+      occurredAt: clock().toISOString(),
+      evidence: { actor: actor.keyId, ...(body.reference ? { reference: body.reference } : {}) },
+      create: true,
+      audit: {
+        actor: actor.keyId,
+        role: actor.role,
+        action: 'subject.opt_out',
+        details: { purposes: body.purposes ?? 'all' },
+      },
+    });
+    if (result.status !== 'applied') throw new Error(`unexpected ${result.status}`);
+    const states = await store.getStates(result.subjectId);
+    return c.json({ known: true, purposes: statesView(catalog.purposes, states) }, 200);
+  });
+}

@@ -1,0 +1,72 @@
+import { bodyLimit } from 'hono/body-limit';
+import { parseWebhook } from '../../../connectors/whatsapp/parse.ts';
+import { verifyMetaSignature } from '../../../connectors/whatsapp/signature.ts';
+import { bytesEqual, utf8 } from '../../crypto/encoding.ts';
+import type { Router } from '../app.ts';
+import { AppError, errorBody } from '../errors.ts';
+
+/**
+ * Meta's webhook: the GET handshake, and signed POST notifications that are answered 200 only
+ * after every event they carry is stored (Meta redelivers anything else).
+ */
+export function whatsappWebhookRoutes(app: Router) {
+  app.get('/webhooks/whatsapp', (c) => {
+    const token = c.req.query('hub.verify_token') ?? '';
+    const expected = c.var.services.config.WHATSAPP_VERIFY_TOKEN;
+    const ok = c.req.query('hub.mode') === 'subscribe' && bytesEqual(utf8(token), utf8(expected));
+    const challenge = c.req.query('hub.challenge');
+    if (!ok || !challenge) return c.json(errorBody('FORBIDDEN', 'verification token does not match'), 403);
+    return c.text(challenge, 200);
+  });
+
+  app.post(
+    '/webhooks/whatsapp',
+    (c, next) =>
+      bodyLimit({
+        maxSize: c.var.services.config.MAX_BODY_BYTES,
+        onError: (c) => c.json(errorBody('PAYLOAD_TOO_LARGE', 'the body exceeds the size limit'), 413),
+      })(c, next),
+    async (c) => {
+      const raw = new Uint8Array(await c.req.arrayBuffer());
+      const secret = c.var.services.config.WHATSAPP_APP_SECRET;
+      if (!(await verifyMetaSignature(raw, c.req.header('x-hub-signature-256'), secret))) {
+        throw new AppError(
+          401,
+          'INVALID_SIGNATURE',
+          'X-Hub-Signature-256 is missing or does not match the body',
+        );
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
+      } catch {
+        throw new AppError(400, 'MALFORMED_JSON', 'the body is not valid UTF-8 JSON');
+      }
+      const parsed = parseWebhook(json);
+      if (!parsed.ok) throw new AppError(422, parsed.code, parsed.message);
+      const summary = await c.var.services.inbound.handle(parsed.events);
+      c.var.log.info({ ...summary, ignoredByParser: parsed.ignored }, 'whatsapp webhook stored');
+      return c.json({ received: parsed.events.length, ...summary }, 200);
+    },
+  );
+
+  app.openAPIRegistry.registerPath({
+    method: 'post',
+    path: '/webhooks/whatsapp',
+    tags: ['webhooks'],
+    summary: "Meta's WhatsApp Business webhook (signed with X-Hub-Signature-256)",
+    responses: {
+      200: { description: 'All events stored' },
+      401: { description: 'Signature missing or wrong; nothing changed' },
+      413: { description: 'Body too large' },
+      422: { description: 'Not a WhatsApp Business Account webhook' },
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/webhooks/whatsapp',
+    tags: ['webhooks'],
+    summary: 'Verification handshake: echoes hub.challenge when hub.verify_token matches',
+    responses: { 200: { description: 'The challenge' }, 403: { description: 'Token mismatch' } },
+  });
+}

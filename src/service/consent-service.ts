@@ -1,0 +1,227 @@
+import { decide, type Intent } from '../core/consent.ts';
+import type {
+  AuditEntry,
+  Evidence,
+  NewLedgerEvent,
+  NewOutboxJob,
+  Purpose,
+  PurposeState,
+  Source,
+  TextRow,
+} from '../core/types.ts';
+import { newId } from '../crypto/encoding.ts';
+import type { Store, WriteUnit } from '../store/port.ts';
+import type { Catalog, ReplyMessage } from './catalog-service.ts';
+import type { Log } from './log.ts';
+import { KeyedMutex } from './mutex.ts';
+import type { Subject, Subjects } from './subjects.ts';
+
+export interface ChangeRequest {
+  e164: string;
+  intent: Intent;
+  purposes: Purpose[] | 'all';
+  source: Source;
+  occurredAt: string;
+  evidence: Evidence;
+  /** inbound ids already handled make the whole change a no-op */
+  dedupeKeys?: string[];
+  /** the person's language, when known from a form or a keyword */
+  locale?: string | null;
+  /** a specific consent text version (for requests); else the current one for the locale */
+  textVersion?: string | null;
+  /** create the person when unknown (a STOP from a new number is still recorded) */
+  create: boolean;
+  /** WhatsApp reply to queue; default: DOI request for requests, confirmations for WhatsApp sources */
+  reply?: ReplyMessage | null;
+  audit?: Omit<AuditEntry, 'id' | 'at' | 'target'>;
+}
+
+export interface PurposeOutcome {
+  action: string | null;
+  reason: string | null;
+  state: PurposeState | null;
+}
+
+export type ChangeResult =
+  | { status: 'duplicate' }
+  | { status: 'unknown_subject' }
+  | { status: 'applied'; subjectId: string; outcomes: Record<Purpose, PurposeOutcome>; jobIds: string[] };
+
+export interface ConsentServiceDeps {
+  store: Store;
+  subjects: Subjects;
+  catalog: Catalog;
+  clock: () => Date;
+  ttlMs: number;
+  log: Log;
+  /** called after a commit that queued jobs, so the dispatcher can run them at once */
+  onJobs?: () => void;
+}
+
+/**
+ * Applies consent intents for one person: reads their state, lets the pure core decide, and
+ * commits ledger events, derived state and outbox jobs as one unit, serialised per person.
+ */
+export class ConsentService {
+  private readonly deps: ConsentServiceDeps;
+  private readonly locks = new KeyedMutex();
+
+  constructor(deps: ConsentServiceDeps) {
+    this.deps = deps;
+  }
+
+  /** The lookup hash of a number (for dedupe keys that must not hold the number itself). */
+  hashOf(e164: string): Promise<string> {
+    return this.deps.subjects.hash(e164);
+  }
+
+  /** Applies an intent to a person already loaded (expiry sweeps, send failures). */
+  changeFor(subject: Subject, req: Omit<ChangeRequest, 'e164' | 'create'>): Promise<ChangeResult> {
+    return this.locks.run(subject.row.phoneHash, async () => {
+      const fresh = await this.deps.subjects.byId(subject.row.id);
+      if (!fresh) return { status: 'unknown_subject' };
+      return this.decideAndCommit(
+        fresh,
+        { ...req, e164: '', create: false },
+        this.deps.clock().toISOString(),
+      );
+    });
+  }
+
+  async change(req: ChangeRequest): Promise<ChangeResult> {
+    const { subjects } = this.deps;
+    const phoneHash = await subjects.hash(req.e164);
+    return this.locks.run(phoneHash, async () => {
+      let subject = await subjects.find(phoneHash);
+      const now = this.deps.clock().toISOString();
+      if (!subject) {
+        if (!req.create) {
+          if (req.dedupeKeys?.length) await this.deps.store.commit({ dedupeKeys: req.dedupeKeys });
+          return { status: 'unknown_subject' };
+        }
+        const locale = req.locale ? this.deps.catalog.resolveLocale(req.locale) : null;
+        subject = await subjects.create(req.e164, phoneHash, locale, now);
+      }
+      return this.decideAndCommit(subject, req, now);
+    });
+  }
+
+  private async decideAndCommit(subject: Subject, req: ChangeRequest, now: string): Promise<ChangeResult> {
+    const { catalog, store } = this.deps;
+    const sid = subject.row.id;
+    const current = new Map((await store.getStates(sid)).map((s) => [s.purpose, s]));
+    const purposes = req.purposes === 'all' ? catalog.purposes : req.purposes;
+    const locale = catalog.resolveLocale(req.locale ?? subject.row.locale);
+    const unit: WriteUnit = { events: [], states: [], jobs: [], texts: [], audit: [] };
+    if (req.dedupeKeys?.length) unit.dedupeKeys = req.dedupeKeys;
+    if (subject.isNew) unit.newSubject = subject.row;
+    else if (req.locale && subject.row.locale !== locale && req.source !== 'whatsapp') {
+      unit.subjectUpdates = [{ id: sid, locale }];
+    }
+
+    const outcomes: Record<Purpose, PurposeOutcome> = {};
+    const changed: Purpose[] = [];
+    const textVersions: Record<Purpose, string> = {};
+    for (const purpose of purposes) {
+      const prev = current.get(purpose);
+      const text =
+        req.intent === 'request'
+          ? await catalog.consentText(purpose, locale, req.textVersion ?? null)
+          : prev?.textVersion
+            ? await catalog.textById(prev.textVersion)
+            : null;
+      const d = decide(prev, {
+        intent: req.intent,
+        purpose,
+        subjectId: sid,
+        source: req.source,
+        occurredAt: req.occurredAt,
+        ttlMs: this.deps.ttlMs,
+        textVersion: text?.version ?? null,
+      });
+      outcomes[purpose] = { action: d.action, reason: d.reason, state: d.next ?? prev ?? null };
+      if (!d.action) continue;
+      const eventId = newId();
+      const evidence = { ...req.evidence, locale, ...(d.reason ? { reason: d.reason } : {}) };
+      const event: NewLedgerEvent = {
+        id: eventId,
+        subjectId: sid,
+        purpose,
+        action: d.action,
+        source: req.source,
+        occurredAt: req.occurredAt,
+        recordedAt: now,
+        textVersion: text?.version ?? null,
+        textSha256: text?.sha256 ?? null,
+        evidenceEnc: await this.deps.subjects.encryptEvidence(subject, eventId, evidence),
+      };
+      unit.events!.push(event);
+      if (text) {
+        unit.texts!.push({ ...text, firstUsedAt: now } satisfies TextRow);
+        textVersions[purpose] = text.version;
+      }
+      if (d.next) {
+        unit.states!.push(d.next);
+        if (d.action !== 'evidence') changed.push(purpose);
+      }
+    }
+
+    const reply = req.reply === undefined ? defaultReply(req, outcomes) : req.reply;
+    if (reply) {
+      const cause = req.evidence.waMessageId ?? unit.events![0]?.id ?? newId();
+      unit.jobs!.push(
+        whatsappJob(sid, reply, cause, now, {
+          locale,
+          purposes: reply === 'doiRequest' ? changed : purposes,
+          textVersions,
+        }),
+      );
+    }
+    if (req.audit) unit.audit!.push({ ...req.audit, id: newId(), at: now, target: sid });
+
+    const result = await store.commit(unit);
+    if (result.status === 'duplicate') return { status: 'duplicate' };
+    if (result.status === 'conflict') {
+      throw new Error(`commit conflict: ${result.reason}`);
+    }
+    if (unit.jobs!.length > 0) this.deps.onJobs?.();
+    this.deps.log.info(
+      {
+        subjectId: sid,
+        intent: req.intent,
+        source: req.source,
+        events: unit.events!.length,
+        jobs: unit.jobs!.length,
+      },
+      'consent change recorded',
+    );
+    return { status: 'applied', subjectId: sid, outcomes, jobIds: unit.jobs!.map((j) => j.id) };
+  }
+}
+
+function defaultReply(req: ChangeRequest, outcomes: Record<Purpose, PurposeOutcome>): ReplyMessage | null {
+  const actions = Object.values(outcomes).map((o) => o.action);
+  if (req.intent === 'request') return actions.includes('requested') ? 'doiRequest' : null;
+  if (req.source !== 'whatsapp') return null;
+  if (req.intent === 'confirm') return actions.includes('confirmed') ? 'optInConfirmed' : null;
+  if (req.intent === 'opt_out') return 'optOutConfirmed';
+  return null;
+}
+
+/** A WhatsApp message job; the key is fixed from its cause so a redelivery cannot queue it twice. */
+export function whatsappJob(
+  subjectId: string,
+  message: ReplyMessage,
+  cause: string,
+  now: string,
+  extra: Record<string, unknown>,
+): NewOutboxJob {
+  return {
+    id: newId(),
+    kind: 'whatsapp.send',
+    subjectId,
+    idempotencyKey: `whatsapp.send:${message}:${cause}`,
+    payload: { message, ...extra },
+    nextAttemptAt: now,
+  };
+}

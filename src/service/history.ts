@@ -1,0 +1,56 @@
+import { type ChainBreak, ChainVerifier } from '../core/ledger.ts';
+import { sha256Hex } from '../crypto/encoding.ts';
+import type { Store } from '../store/port.ts';
+import type { Subject, Subjects } from './subjects.ts';
+
+/** Reads the ledger for people (history, export) and for auditors (verification). */
+export class History {
+  private readonly store: Store;
+  private readonly subjects: Subjects;
+
+  constructor(store: Store, subjects: Subjects) {
+    this.store = store;
+    this.subjects = subjects;
+  }
+
+  /** A person's events with decrypted evidence and the exact wording of each text version. */
+  async events(subject: Subject) {
+    const events = await this.store.listEvents(subject.row.id);
+    const versions = [...new Set(events.map((e) => e.textVersion).filter((v): v is string => v !== null))];
+    const texts = new Map((await this.store.getTexts(versions)).map((t) => [t.version, t.text]));
+    return Promise.all(
+      events.map(async (e) => ({
+        seq: e.seq,
+        id: e.id,
+        purpose: e.purpose,
+        action: e.action,
+        source: e.source,
+        occurredAt: e.occurredAt,
+        recordedAt: e.recordedAt,
+        textVersion: e.textVersion,
+        textSha256: e.textSha256,
+        text: e.textVersion ? (texts.get(e.textVersion) ?? null) : null,
+        evidence: e.evidenceEnc ? await this.subjects.decryptEvidence(subject, e.id, e.evidenceEnc) : null,
+        hash: e.hash,
+      })),
+    );
+  }
+
+  /** Walks the whole chain in pages; reports the first break. */
+  async verify(
+    pageSize = 5_000,
+  ): Promise<{ ok: true; events: number } | { ok: false; events: number; brokenAt: ChainBreak }> {
+    const verifier = new ChainVerifier(sha256Hex);
+    let after = 0;
+    for (;;) {
+      const page = await this.store.readLedger(after, pageSize);
+      for (const r of page) if (!(await verifier.add(r))) break;
+      if (verifier.broken || page.length < pageSize) break;
+      after = page[page.length - 1]!.seq;
+    }
+    const broken = verifier.finish(await this.store.ledgerHead());
+    return broken
+      ? { ok: false, events: verifier.count, brokenAt: broken }
+      : { ok: true, events: verifier.count };
+  }
+}

@@ -1,0 +1,139 @@
+import type { InboundEvent } from '../../connectors/whatsapp/parse.ts';
+import { normalizePhone } from '../core/phone.ts';
+import type { Evidence } from '../core/types.ts';
+import type { Catalog } from './catalog-service.ts';
+import type { ChangeRequest, ChangeResult, ConsentService } from './consent-service.ts';
+import type { Log } from './log.ts';
+
+/** Counts of what one webhook delivery did, for the response and the logs (no personal data). */
+export interface InboundSummary {
+  applied: number;
+  duplicates: number;
+  ignored: number;
+}
+
+/**
+ * Turns parsed WhatsApp webhook events into consent changes. Only replies that are exactly a
+ * keyword or a configured button count; other messages are not stored (minimisation).
+ */
+export class InboundWhatsApp {
+  private readonly consent: ConsentService;
+  private readonly catalog: Catalog;
+  private readonly log: Log;
+
+  constructor(consent: ConsentService, catalog: Catalog, log: Log) {
+    this.consent = consent;
+    this.catalog = catalog;
+    this.log = log;
+  }
+
+  /** Handles every event; resolves only after all resulting changes are committed. */
+  async handle(events: InboundEvent[]): Promise<InboundSummary> {
+    const summary: InboundSummary = { applied: 0, duplicates: 0, ignored: 0 };
+    const results = await Promise.all(events.map((e) => this.one(e)));
+    for (const r of results) {
+      if (!r || r.status === 'unknown_subject') summary.ignored++;
+      else if (r.status === 'duplicate') summary.duplicates++;
+      else summary.applied++;
+    }
+    return summary;
+  }
+
+  private one(e: InboundEvent): Promise<ChangeResult | null> {
+    switch (e.kind) {
+      case 'message':
+        return this.message(e);
+      case 'status':
+        return this.status(e);
+      case 'preference':
+        return this.preference(e);
+      default:
+        return Promise.resolve(null);
+    }
+  }
+
+  private message(e: Extract<InboundEvent, { kind: 'message' }>): Promise<ChangeResult | null> {
+    const m = this.match(e.content);
+    if (!m) return Promise.resolve(null);
+    const intent = m.action === 'opt_out' ? 'opt_out' : m.action === 'opt_in' ? 'request' : 'confirm';
+    return this.apply(e.from, {
+      intent,
+      purposes: m.purposes,
+      source: 'whatsapp',
+      occurredAt: e.occurredAt,
+      evidence: { waMessageId: e.waMessageId, matched: m.matched },
+      dedupeKeys: [`wa:msg:${e.waMessageId}`],
+      locale: m.locale,
+      // A STOP or START from an unknown number is recorded; a YES with nothing pending is not.
+      create: intent !== 'confirm',
+    });
+  }
+
+  /** Keyword for text, configured payload for buttons (falling back to the button's label). */
+  private match(c: Extract<InboundEvent, { kind: 'message' }>['content']) {
+    const k = this.catalog.keywords;
+    if (c.type === 'text') {
+      const m = k.reply(c.body);
+      return m && { action: m.action, purposes: m.purposes, locale: m.locale, matched: m.keyword };
+    }
+    if (c.type === 'button') {
+      const b = k.button(c.payload);
+      if (b) return { action: b.action, purposes: b.purposes, locale: null, matched: `button:${b.id}` };
+      const m = k.reply(c.text);
+      return (
+        m && { action: m.action, purposes: m.purposes, locale: m.locale, matched: `button-text:${m.keyword}` }
+      );
+    }
+    if (c.type === 'interactive') {
+      const b = k.button(c.replyId);
+      return b && { action: b.action, purposes: b.purposes, locale: null, matched: `button:${b.id}` };
+    }
+    return null;
+  }
+
+  private status(e: Extract<InboundEvent, { kind: 'status' }>): Promise<ChangeResult | null> {
+    if (!e.errorCodes.includes(131050)) return Promise.resolve(null);
+    return this.apply(e.recipientId, {
+      intent: 'opt_out',
+      purposes: ['marketing'],
+      source: 'meta_status',
+      occurredAt: e.occurredAt,
+      evidence: { waMessageId: e.waMessageId, reason: 'meta_error_131050' },
+      dedupeKeys: [`wa:status:${e.waMessageId}:${e.status}:131050`],
+      create: false,
+      reply: null,
+    });
+  }
+
+  private preference(e: Extract<InboundEvent, { kind: 'preference' }>): Promise<ChangeResult | null> {
+    const stop = e.value === 'stop';
+    const evidence: Evidence = {
+      preference: e.value,
+      reason: stop ? 'meta_user_preferences_stop' : 'meta_resume_grants_nothing',
+    };
+    return this.apply(e.waId, {
+      intent: stop ? 'opt_out' : 'evidence',
+      purposes: ['marketing'],
+      source: 'meta_preferences',
+      occurredAt: e.occurredAt,
+      evidence,
+      // preference events carry no id: the person's hash, value and time identify a delivery
+      dedupeKeys: [],
+      create: stop,
+      reply: null,
+    });
+  }
+
+  private async apply(waId: string, req: Omit<ChangeRequest, 'e164'>): Promise<ChangeResult | null> {
+    const phone = normalizePhone(waId);
+    if (!phone.ok) {
+      this.log.warn({ code: phone.code }, 'webhook event with an invalid sender ignored');
+      return null;
+    }
+    if (req.dedupeKeys?.length === 0) {
+      const hash = await this.consent.hashOf(phone.e164);
+      req.dedupeKeys = [`wa:pref:${hash}:${req.evidence.preference}:${req.occurredAt}`];
+    }
+    return this.consent.change({ ...req, e164: phone.e164 });
+  }
+}

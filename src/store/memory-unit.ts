@@ -1,0 +1,156 @@
+/**
+ * The in-memory store's tables and how one WriteUnit is applied to them. Split from `memory.ts`
+ * to keep files small; `apply` mirrors `sqlite-unit.ts` rule for rule.
+ */
+import type {
+  AuditEntry,
+  LedgerRecord,
+  OutboxJob,
+  PurposeState,
+  SubjectRow,
+  TextRow,
+} from '../core/types.ts';
+import { chainEvents, type LedgerHead } from './chain.node.ts';
+import type { CommitResult, SentMessage, WriteUnit } from './port.ts';
+
+/** One Map per table, plus the unique indexes SQLite would enforce. */
+export interface Tables {
+  subjects: Map<string, SubjectRow>;
+  subjectByHash: Map<string, string>;
+  ledger: LedgerRecord[];
+  eventIds: Set<string>;
+  head: LedgerHead | null;
+  /** keyed by `${subjectId}\u0000${purpose}` */
+  states: Map<string, PurposeState>;
+  texts: Map<string, TextRow>;
+  dedupe: Map<string, string>;
+  jobs: Map<string, OutboxJob>;
+  jobKeys: Set<string>;
+  sent: Map<string, SentMessage>;
+  audit: Map<string, AuditEntry>;
+}
+
+export function emptyTables(): Tables {
+  return {
+    subjects: new Map(),
+    subjectByHash: new Map(),
+    ledger: [],
+    eventIds: new Set(),
+    head: null,
+    states: new Map(),
+    texts: new Map(),
+    dedupe: new Map(),
+    jobs: new Map(),
+    jobKeys: new Set(),
+    sent: new Map(),
+    audit: new Map(),
+  };
+}
+
+/** Shallow copies: rows are never mutated in place, only replaced, so sharing them is safe. */
+export function copyTables(t: Tables): Tables {
+  return {
+    subjects: new Map(t.subjects),
+    subjectByHash: new Map(t.subjectByHash),
+    ledger: [...t.ledger],
+    eventIds: new Set(t.eventIds),
+    head: t.head,
+    states: new Map(t.states),
+    texts: new Map(t.texts),
+    dedupe: new Map(t.dedupe),
+    jobs: new Map(t.jobs),
+    jobKeys: new Set(t.jobKeys),
+    sent: new Map(t.sent),
+    audit: new Map(t.audit),
+  };
+}
+
+/** Round-trips a JSON column the way SQLite storage does (drops undefined, turns Dates into strings). */
+export function json<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}
+
+/** Compares like SQLite's BINARY collation does for the ASCII timestamps and ids we store. */
+export function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Throws like a violated UNIQUE constraint would, so the unit fails as it would on SQLite. */
+function unique(exists: boolean, what: string): void {
+  if (exists) throw new Error(`UNIQUE constraint failed: ${what}`);
+}
+
+/** Applies `unit` to `t` in place; the caller passes a copy and keeps it only when committed. */
+export function apply(t: Tables, unit: WriteUnit, now: string): CommitResult {
+  for (const key of new Set(unit.dedupeKeys ?? [])) {
+    if (t.dedupe.has(key)) return { status: 'duplicate' };
+    t.dedupe.set(key, now);
+  }
+  const s = unit.newSubject;
+  if (s) {
+    if (t.subjectByHash.has(s.phoneHash)) {
+      return {
+        status: 'conflict',
+        reason: 'subject_exists',
+        detail: 'a subject with this phone hash exists',
+      };
+    }
+    unique(t.subjects.has(s.id), 'subjects.id');
+    t.subjects.set(s.id, structuredClone(s));
+    t.subjectByHash.set(s.phoneHash, s.id);
+  }
+  for (const u of unit.subjectUpdates ?? []) {
+    const row = t.subjects.get(u.id);
+    if (!row) continue;
+    t.subjects.set(u.id, {
+      ...row,
+      ...(u.locale !== undefined ? { locale: u.locale } : {}),
+      ...(u.privacyNoticeAt !== undefined ? { privacyNoticeAt: u.privacyNoticeAt } : {}),
+    });
+  }
+  for (const text of unit.texts ?? []) {
+    const existing = t.texts.get(text.version);
+    if (!existing) t.texts.set(text.version, structuredClone(text));
+    else if (existing.sha256 !== text.sha256) {
+      return {
+        status: 'conflict',
+        reason: 'text_version_changed',
+        detail: `text version ${text.version} is already recorded with another sha256`,
+      };
+    }
+  }
+  const records = chainEvents(t.head, unit.events ?? []);
+  for (const r of records) {
+    unique(t.eventIds.has(r.id), 'ledger.id');
+    t.eventIds.add(r.id);
+    t.ledger.push(r);
+    t.head = { seq: r.seq, hash: r.hash };
+  }
+  for (const st of unit.states ?? []) t.states.set(`${st.subjectId}\u0000${st.purpose}`, structuredClone(st));
+  for (const j of unit.jobs ?? []) {
+    if (t.jobKeys.has(j.idempotencyKey)) continue;
+    unique(t.jobs.has(j.id), 'outbox.id');
+    t.jobKeys.add(j.idempotencyKey);
+    t.jobs.set(j.id, {
+      id: j.id,
+      kind: j.kind,
+      subjectId: j.subjectId,
+      idempotencyKey: j.idempotencyKey,
+      payload: json(j.payload),
+      status: 'pending',
+      attempts: 0,
+      nextAttemptAt: j.nextAttemptAt,
+      leaseUntil: null,
+      lastError: null,
+      createdAt: now,
+      updatedAt: now,
+    });
+  }
+  for (const m of unit.sentMessages ?? [])
+    if (!t.sent.has(m.waMessageId)) t.sent.set(m.waMessageId, { ...m });
+  for (const a of unit.audit ?? []) {
+    unique(t.audit.has(a.id), 'audit_log.id');
+    t.audit.set(a.id, { ...a, details: json(a.details) });
+  }
+  return { status: 'committed', events: records.map((r) => ({ ...r })) };
+}

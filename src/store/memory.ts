@@ -1,0 +1,161 @@
+/**
+ * In-memory twin of the SQLite store for unit tests: same dedupe, conflict, chaining and job rules
+ * (it passes the same contract suite). A unit is applied to copies of the tables and swapped in only
+ * when it commits, which gives the same all-or-nothing behaviour as a savepoint.
+ */
+import type { OutboxJob } from '../core/types.ts';
+import { DEFAULT_JOB_LIMIT, zeroCounts } from './defaults.ts';
+import { apply, cmp, copyTables, emptyTables } from './memory-unit.ts';
+import type { Store } from './port.ts';
+
+export interface MemoryStoreOptions {
+  /** Stamps dedupe rows and job creation; injectable for tests. */
+  clock?: () => Date;
+}
+
+/**
+ * A fresh, empty store. `migrate()` is a no-op (there is no schema).
+ *
+ * @example
+ * const store = createMemoryStore({ clock: () => new Date('2026-01-01T00:00:00Z') });
+ */
+export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
+  const clock = options.clock ?? (() => new Date());
+  let t = emptyTables();
+  let closed = false;
+  // Callers get copies, so mutating a returned row never changes the store.
+  const out = <T>(v: T): T => structuredClone(v);
+
+  return {
+    async migrate() {},
+    async close() {
+      closed = true;
+    },
+
+    async commit(unit) {
+      if (closed) throw new Error('store is closed');
+      const next = copyTables(t);
+      const result = apply(next, unit, clock().toISOString());
+      if (result.status === 'committed') t = next;
+      return result;
+    },
+
+    async findSubjectByHash(phoneHash) {
+      const id = t.subjectByHash.get(phoneHash);
+      const row = id === undefined ? undefined : t.subjects.get(id);
+      return row ? out(row) : null;
+    },
+    async getSubject(id) {
+      const row = t.subjects.get(id);
+      return row ? out(row) : null;
+    },
+    async getStates(subjectId) {
+      return [...t.states.values()]
+        .filter((s) => s.subjectId === subjectId)
+        .sort((a, b) => cmp(a.purpose, b.purpose))
+        .map(out);
+    },
+    async findExpiredPending(now, limit) {
+      return [...t.states.values()]
+        .filter((s) => s.status === 'pending' && s.pendingExpiresAt !== null && s.pendingExpiresAt <= now)
+        .sort(
+          (a, b) =>
+            cmp(a.pendingExpiresAt ?? '', b.pendingExpiresAt ?? '') ||
+            cmp(a.subjectId, b.subjectId) ||
+            cmp(a.purpose, b.purpose),
+        )
+        .slice(0, Math.max(0, limit))
+        .map(out);
+    },
+    async listEvents(subjectId) {
+      return t.ledger.filter((r) => r.subjectId === subjectId).map(out);
+    },
+    async readLedger(afterSeq, limit) {
+      return t.ledger
+        .filter((r) => r.seq > afterSeq)
+        .slice(0, Math.max(0, limit))
+        .map(out);
+    },
+    async ledgerHead() {
+      return t.head ? { ...t.head } : null;
+    },
+    async getTexts(versions) {
+      const wanted = new Set(versions);
+      return [...t.texts.values()]
+        .filter((x) => wanted.has(x.version))
+        .sort((a, b) => cmp(a.version, b.version))
+        .map(out);
+    },
+    async allTexts() {
+      return [...t.texts.values()].sort((a, b) => cmp(a.version, b.version)).map(out);
+    },
+    async findSentMessage(waMessageId) {
+      const m = t.sent.get(waMessageId);
+      return m ? out(m) : null;
+    },
+    async listAudit(limit) {
+      return [...t.audit.values()]
+        .sort((a, b) => cmp(b.at, a.at) || cmp(b.id, a.id))
+        .slice(0, Math.max(0, limit))
+        .map(out);
+    },
+
+    async leaseJobs(kinds, now, leaseUntil, limit) {
+      const wanted = new Set(kinds);
+      const due = [...t.jobs.values()]
+        .filter(
+          (j) =>
+            wanted.has(j.kind) &&
+            ((j.status === 'pending' && j.nextAttemptAt <= now) ||
+              (j.status === 'leased' && j.leaseUntil !== null && j.leaseUntil <= now)),
+        )
+        .sort((a, b) => cmp(a.nextAttemptAt, b.nextAttemptAt) || cmp(a.id, b.id))
+        .slice(0, Math.max(0, limit));
+      const leased = due.map((j): OutboxJob => ({ ...j, status: 'leased', leaseUntil, updatedAt: now }));
+      for (const j of leased) t.jobs.set(j.id, j);
+      return leased.map(out);
+    },
+    async finishJob(id, outcome, now) {
+      const j = t.jobs.get(id);
+      // Only a leased job can finish: a job cancelled or completed meanwhile keeps its final status.
+      if (j?.status !== 'leased') return;
+      t.jobs.set(id, {
+        ...j,
+        status: outcome.status === 'retry' ? 'pending' : outcome.status,
+        attempts: j.attempts + 1,
+        updatedAt: now,
+        leaseUntil: null,
+        nextAttemptAt: outcome.status === 'retry' ? outcome.nextAttemptAt : j.nextAttemptAt,
+        lastError: outcome.status === 'done' ? j.lastError : outcome.error,
+      });
+    },
+    async getJob(id) {
+      const j = t.jobs.get(id);
+      return j ? out(j) : null;
+    },
+    async listJobs(filter) {
+      return [...t.jobs.values()]
+        .filter(
+          (j) =>
+            (filter.status === undefined || j.status === filter.status) &&
+            (filter.kind === undefined || j.kind === filter.kind) &&
+            (filter.subjectId === undefined || j.subjectId === filter.subjectId) &&
+            (filter.after === undefined || j.id > filter.after),
+        )
+        .sort((a, b) => cmp(a.id, b.id))
+        .slice(0, Math.max(0, filter.limit ?? DEFAULT_JOB_LIMIT))
+        .map(out);
+    },
+    async requeueJob(id, now) {
+      const j = t.jobs.get(id);
+      if (!j || (j.status !== 'dead' && j.status !== 'cancelled')) return false;
+      t.jobs.set(id, { ...j, status: 'pending', nextAttemptAt: now, leaseUntil: null, updatedAt: now });
+      return true;
+    },
+    async countJobs() {
+      const counts = zeroCounts();
+      for (const j of t.jobs.values()) counts[j.status] += 1;
+      return counts;
+    },
+  };
+}

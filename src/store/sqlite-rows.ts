@@ -1,0 +1,135 @@
+/**
+ * Maps SQLite rows (snake_case, loosely typed) to the camelCase domain types. Kept in one place so
+ * the D1 adapter can reuse the same mapping: both drivers return plain column objects.
+ */
+import type {
+  AuditEntry,
+  ConsentStatus,
+  JobStatus,
+  LedgerAction,
+  LedgerRecord,
+  OutboxJob,
+  PurposeState,
+  Source,
+  SubjectRow,
+  TextRow,
+} from '../core/types.ts';
+import type { SentMessage } from './port.ts';
+
+/** A row as a driver returns it. */
+export type Row = Record<string, unknown>;
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : String(v);
+}
+
+function strOrNull(v: unknown): string | null {
+  return v === null || v === undefined ? null : str(v);
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : Number(v);
+}
+
+/** Parses a JSON object column; a non-object value (never written by us) becomes `{}`. */
+function obj(v: unknown): Record<string, unknown> {
+  const parsed: unknown = JSON.parse(str(v));
+  return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)
+    ? (parsed as Record<string, unknown>)
+    : {};
+}
+
+export function toSubject(r: Row): SubjectRow {
+  return {
+    id: str(r.id),
+    phoneHash: str(r.phone_hash),
+    phoneEnc: strOrNull(r.phone_enc),
+    dekWrapped: strOrNull(r.dek_wrapped),
+    locale: strOrNull(r.locale),
+    privacyNoticeAt: strOrNull(r.privacy_notice_at),
+    createdAt: str(r.created_at),
+  };
+}
+
+export function toState(r: Row): PurposeState {
+  return {
+    subjectId: str(r.subject_id),
+    purpose: str(r.purpose),
+    status: str(r.status) as ConsentStatus,
+    changedAt: str(r.changed_at),
+    source: str(r.source) as Source,
+    statusBeforePending: strOrNull(r.status_before_pending) as ConsentStatus | null,
+    pendingExpiresAt: strOrNull(r.pending_expires_at),
+    doubleOptInAt: strOrNull(r.double_opt_in_at),
+    textVersion: strOrNull(r.text_version),
+    occurredAt: str(r.occurred_at),
+  };
+}
+
+export function toLedger(r: Row): LedgerRecord {
+  return {
+    seq: num(r.seq),
+    id: str(r.id),
+    subjectId: str(r.subject_id),
+    purpose: str(r.purpose),
+    action: str(r.action) as LedgerAction,
+    source: str(r.source) as Source,
+    occurredAt: str(r.occurred_at),
+    recordedAt: str(r.recorded_at),
+    textVersion: strOrNull(r.text_version),
+    textSha256: strOrNull(r.text_sha256),
+    evidenceEnc: strOrNull(r.evidence_enc),
+    prevHash: str(r.prev_hash),
+    hash: str(r.hash),
+  };
+}
+
+export function toText(r: Row): TextRow {
+  return {
+    version: str(r.version),
+    purpose: str(r.purpose),
+    locale: str(r.locale),
+    text: str(r.text),
+    sha256: str(r.sha256),
+    firstUsedAt: str(r.first_used_at),
+  };
+}
+
+export function toJob(r: Row): OutboxJob {
+  return {
+    id: str(r.id),
+    kind: str(r.kind),
+    subjectId: strOrNull(r.subject_id),
+    idempotencyKey: str(r.idempotency_key),
+    payload: obj(r.payload),
+    status: str(r.status) as JobStatus,
+    attempts: num(r.attempts),
+    nextAttemptAt: str(r.next_attempt_at),
+    leaseUntil: strOrNull(r.lease_until),
+    lastError: strOrNull(r.last_error),
+    createdAt: str(r.created_at),
+    updatedAt: str(r.updated_at),
+  };
+}
+
+export function toSent(r: Row): SentMessage {
+  return {
+    waMessageId: str(r.wa_message_id),
+    subjectId: str(r.subject_id),
+    purpose: strOrNull(r.purpose),
+    kind: str(r.kind),
+    sentAt: str(r.sent_at),
+  };
+}
+
+export function toAudit(r: Row): AuditEntry {
+  return {
+    id: str(r.id),
+    at: str(r.at),
+    actor: str(r.actor),
+    role: str(r.role),
+    action: str(r.action),
+    target: strOrNull(r.target),
+    details: obj(r.details),
+  };
+}

@@ -1,0 +1,184 @@
+/**
+ * Writes one WriteUnit with node:sqlite, inside a savepoint the caller opened. Returning a
+ * non-`committed` result (or throwing) tells the caller to roll the savepoint back, so nothing here
+ * needs to undo its own writes.
+ */
+import type { StatementSync } from 'node:sqlite';
+import type { LedgerRecord } from '../core/types.ts';
+import { chainEvents, type LedgerHead } from './chain.node.ts';
+import type { CommitResult, WriteUnit } from './port.ts';
+
+/** What `applyUnit` needs from the store: cached statements and the clock. */
+export interface UnitContext {
+  stmt(sql: string): StatementSync;
+  now(): string;
+}
+
+const SQL = {
+  dedupe: 'INSERT INTO inbound_dedupe (key, received_at) VALUES (?, ?) ON CONFLICT(key) DO NOTHING',
+  subjectByHash: 'SELECT 1 FROM subjects WHERE phone_hash = ?',
+  insertSubject: `INSERT INTO subjects (id, phone_hash, phone_enc, dek_wrapped, locale, privacy_notice_at, created_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  // IIF keeps a column unchanged when the update does not name it (a partial update in one statement).
+  updateSubject: `UPDATE subjects SET locale = IIF(?, ?, locale), privacy_notice_at = IIF(?, ?, privacy_notice_at)
+    WHERE id = ?`,
+  textSha: 'SELECT sha256 FROM consent_texts WHERE version = ?',
+  insertText: `INSERT INTO consent_texts (version, purpose, locale, text, sha256, first_used_at)
+    VALUES (?, ?, ?, ?, ?, ?)`,
+  insertEvent: `INSERT INTO ledger (seq, id, subject_id, purpose, action, source, occurred_at, recorded_at,
+    text_version, text_sha256, evidence_enc, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  upsertHead: `INSERT INTO ledger_head (id, seq, hash) VALUES (1, ?, ?)
+    ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`,
+  upsertState: `INSERT INTO consent_state (subject_id, purpose, status, changed_at, source, status_before_pending,
+    pending_expires_at, double_opt_in_at, text_version, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT(subject_id, purpose) DO UPDATE SET status = excluded.status, changed_at = excluded.changed_at,
+    source = excluded.source, status_before_pending = excluded.status_before_pending,
+    pending_expires_at = excluded.pending_expires_at, double_opt_in_at = excluded.double_opt_in_at,
+    text_version = excluded.text_version, occurred_at = excluded.occurred_at`,
+  insertJob: `INSERT INTO outbox (id, kind, subject_id, idempotency_key, payload, status, attempts, next_attempt_at,
+    lease_until, last_error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL, ?, ?)
+    ON CONFLICT(idempotency_key) DO NOTHING`,
+  insertSent: `INSERT OR IGNORE INTO sent_messages (wa_message_id, subject_id, purpose, kind, sent_at)
+    VALUES (?, ?, ?, ?, ?)`,
+  insertAudit: `INSERT INTO audit_log (id, at, actor, role, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+} as const;
+
+/** Result of one unit plus the ledger head after it (unchanged unless committed with events). */
+export interface UnitOutcome {
+  result: CommitResult;
+  head: LedgerHead | null;
+}
+
+/**
+ * Applies `unit` in the order the port documents: dedupe, new subject, subject updates, texts,
+ * events, states, jobs, sent messages, audit. Checks that can fail come before the ledger so a
+ * conflicting unit never hashes events it will throw away.
+ *
+ * @example
+ * db.exec('SAVEPOINT u');
+ * const { result, head: next } = applyUnit(ctx, unit, head);
+ */
+export function applyUnit(ctx: UnitContext, unit: WriteUnit, head: LedgerHead | null): UnitOutcome {
+  const now = ctx.now();
+  // A key repeated inside one unit is one key, not a duplicate of itself.
+  for (const key of new Set(unit.dedupeKeys ?? [])) {
+    if (ctx.stmt(SQL.dedupe).run(key, now).changes === 0) return { result: { status: 'duplicate' }, head };
+  }
+
+  const s = unit.newSubject;
+  if (s) {
+    if (ctx.stmt(SQL.subjectByHash).get(s.phoneHash)) {
+      return {
+        result: {
+          status: 'conflict',
+          reason: 'subject_exists',
+          detail: 'a subject with this phone hash exists',
+        },
+        head,
+      };
+    }
+    ctx
+      .stmt(SQL.insertSubject)
+      .run(
+        s.id,
+        s.phoneHash,
+        s.phoneEnc ?? null,
+        s.dekWrapped ?? null,
+        s.locale ?? null,
+        s.privacyNoticeAt ?? null,
+        s.createdAt,
+      );
+  }
+
+  for (const u of unit.subjectUpdates ?? []) {
+    const hasLocale = u.locale !== undefined;
+    const hasNotice = u.privacyNoticeAt !== undefined;
+    ctx
+      .stmt(SQL.updateSubject)
+      .run(hasLocale ? 1 : 0, u.locale ?? null, hasNotice ? 1 : 0, u.privacyNoticeAt ?? null, u.id);
+  }
+
+  for (const t of unit.texts ?? []) {
+    const existing = ctx.stmt(SQL.textSha).get(t.version);
+    if (!existing) {
+      ctx.stmt(SQL.insertText).run(t.version, t.purpose, t.locale, t.text, t.sha256, t.firstUsedAt);
+    } else if (existing.sha256 !== t.sha256) {
+      return {
+        result: {
+          status: 'conflict',
+          reason: 'text_version_changed',
+          detail: `text version ${t.version} is already recorded with another sha256`,
+        },
+        head,
+      };
+    }
+  }
+
+  const records: LedgerRecord[] = chainEvents(head, unit.events ?? []);
+  for (const r of records) {
+    ctx
+      .stmt(SQL.insertEvent)
+      .run(
+        r.seq,
+        r.id,
+        r.subjectId,
+        r.purpose,
+        r.action,
+        r.source,
+        r.occurredAt,
+        r.recordedAt,
+        r.textVersion ?? null,
+        r.textSha256 ?? null,
+        r.evidenceEnc ?? null,
+        r.prevHash,
+        r.hash,
+      );
+  }
+  const last = records.at(-1);
+  const nextHead = last ? { seq: last.seq, hash: last.hash } : head;
+  if (last) ctx.stmt(SQL.upsertHead).run(last.seq, last.hash);
+
+  for (const st of unit.states ?? []) {
+    ctx
+      .stmt(SQL.upsertState)
+      .run(
+        st.subjectId,
+        st.purpose,
+        st.status,
+        st.changedAt,
+        st.source,
+        st.statusBeforePending ?? null,
+        st.pendingExpiresAt ?? null,
+        st.doubleOptInAt ?? null,
+        st.textVersion ?? null,
+        st.occurredAt,
+      );
+  }
+
+  for (const j of unit.jobs ?? []) {
+    ctx
+      .stmt(SQL.insertJob)
+      .run(
+        j.id,
+        j.kind,
+        j.subjectId ?? null,
+        j.idempotencyKey,
+        JSON.stringify(j.payload),
+        j.nextAttemptAt,
+        now,
+        now,
+      );
+  }
+
+  for (const m of unit.sentMessages ?? []) {
+    ctx.stmt(SQL.insertSent).run(m.waMessageId, m.subjectId, m.purpose ?? null, m.kind, m.sentAt);
+  }
+
+  for (const a of unit.audit ?? []) {
+    ctx
+      .stmt(SQL.insertAudit)
+      .run(a.id, a.at, a.actor, a.role, a.action, a.target ?? null, JSON.stringify(a.details));
+  }
+
+  return { result: { status: 'committed', events: records }, head: nextHead };
+}

@@ -1,0 +1,251 @@
+/**
+ * The Store on Node's embedded SQLite (`node:sqlite`). Writes go through a group commit: every unit
+ * committed in the same tick shares one durable transaction (one fsync), each inside its own savepoint
+ * so a failing unit rolls back alone. A commit's promise settles only after COMMIT returned, so an
+ * acknowledged write survives a crash (synchronous=FULL).
+ */
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { LedgerHead } from './chain.node.ts';
+import {
+  CREATE_MIGRATIONS_TABLE,
+  LIST_APPLIED,
+  type Migration,
+  migrationScript,
+  pendingMigrations,
+} from './migrate.ts';
+import { loadMigrations } from './migrations.node.ts';
+import type { CommitResult, Store, WriteUnit } from './port.ts';
+import * as jobs from './sqlite-jobs.ts';
+import { toAudit, toLedger, toSent, toState, toSubject, toText } from './sqlite-rows.ts';
+import { applyUnit } from './sqlite-unit.ts';
+
+export interface SqliteStoreOptions {
+  /** A file path, or `':memory:'`. */
+  path: string;
+  /** Stamps dedupe rows and job creation; injectable for tests. */
+  clock?: () => Date;
+  /** Defaults to the `.sql` files next to this module. */
+  migrations?: Migration[];
+}
+
+/** Group-commit counters: `units / flushes` is the mean batch size. */
+export interface StoreStats {
+  flushes: number;
+  units: number;
+}
+
+/** The SQLite store: the port plus counters for tests and benchmarks. */
+export interface SqliteStore extends Store {
+  stats(): StoreStats;
+}
+
+interface Queued {
+  unit: WriteUnit;
+  resolve: (r: CommitResult) => void;
+  reject: (e: unknown) => void;
+}
+
+const PRAGMAS = [
+  'PRAGMA journal_mode = WAL',
+  // FULL syncs the WAL on every commit: NORMAL could lose an acknowledged write on power loss.
+  'PRAGMA synchronous = FULL',
+  'PRAGMA foreign_keys = ON',
+  'PRAGMA busy_timeout = 5000',
+];
+
+/**
+ * Opens (or creates) the database. Call `migrate()` before use.
+ *
+ * @example
+ * const store = openSqliteStore({ path: join(dataDir, 'consent.db') });
+ * await store.migrate();
+ */
+export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
+  const clock = options.clock ?? (() => new Date());
+  const db = new DatabaseSync(options.path);
+  for (const p of PRAGMAS) db.exec(p);
+
+  const cache = new Map<string, StatementSync>();
+  const stmt = (sql: string): StatementSync => {
+    let s = cache.get(sql);
+    if (!s) {
+      s = db.prepare(sql);
+      cache.set(sql, s);
+    }
+    return s;
+  };
+  const ctx = { db, stmt, now: () => clock().toISOString() };
+
+  // undefined = not read yet; null = empty ledger.
+  let head: LedgerHead | null | undefined;
+  const readHead = (): LedgerHead | null => {
+    const r = stmt('SELECT seq, hash FROM ledger_head WHERE id = 1').get();
+    return r ? { seq: Number(r.seq), hash: String(r.hash) } : null;
+  };
+
+  let queue: Queued[] = [];
+  let scheduled: NodeJS.Immediate | null = null;
+  let closed = false;
+  const counters: StoreStats = { flushes: 0, units: 0 };
+
+  /** Runs every queued unit in one transaction, then settles their promises. */
+  const flush = (): void => {
+    scheduled = null;
+    const batch = queue;
+    queue = [];
+    if (batch.length === 0) return;
+    const settle: Array<() => void> = [];
+    try {
+      db.exec('BEGIN IMMEDIATE');
+    } catch (e) {
+      for (const q of batch) q.reject(e);
+      return;
+    }
+    try {
+      let current = head === undefined ? readHead() : head;
+      for (const q of batch) {
+        db.exec('SAVEPOINT unit');
+        try {
+          const out = applyUnit(ctx, q.unit, current);
+          if (out.result.status === 'committed') {
+            db.exec('RELEASE unit');
+            current = out.head;
+          } else {
+            db.exec('ROLLBACK TO unit; RELEASE unit');
+          }
+          settle.push(() => q.resolve(out.result));
+        } catch (e) {
+          db.exec('ROLLBACK TO unit; RELEASE unit');
+          // Re-read rather than trust the pre-unit value: a failure may come from a stale head
+          // (another process appended), and this heals it for the rest of the batch.
+          current = readHead();
+          settle.push(() => q.reject(e));
+        }
+      }
+      db.exec('COMMIT');
+      head = current;
+    } catch (e) {
+      // COMMIT (or a savepoint statement) failed: nothing in the batch is durable.
+      if (db.isTransaction) db.exec('ROLLBACK');
+      head = undefined;
+      for (const q of batch) q.reject(e);
+      return;
+    }
+    counters.flushes += 1;
+    counters.units += batch.length;
+    for (const s of settle) s();
+  };
+
+  return {
+    async migrate() {
+      // One IMMEDIATE transaction: a second process starting at the same time waits, then sees
+      // the migrations as applied.
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        db.exec(CREATE_MIGRATIONS_TABLE);
+        const applied = db
+          .prepare(LIST_APPLIED)
+          .all()
+          .map((r) => String(r.name));
+        for (const m of pendingMigrations(options.migrations ?? loadMigrations(), applied)) {
+          db.exec(migrationScript(m));
+        }
+        db.exec('COMMIT');
+      } catch (e) {
+        db.exec('ROLLBACK');
+        throw e;
+      }
+      head = undefined;
+    },
+
+    async close() {
+      if (closed) return;
+      if (scheduled) clearImmediate(scheduled);
+      flush();
+      closed = true;
+      cache.clear();
+      db.close();
+    },
+
+    commit(unit) {
+      if (closed) return Promise.reject(new Error('store is closed'));
+      return new Promise<CommitResult>((resolve, reject) => {
+        queue.push({ unit, resolve, reject });
+        scheduled ??= setImmediate(flush);
+      });
+    },
+
+    stats: () => ({ ...counters }),
+
+    async findSubjectByHash(phoneHash) {
+      const r = stmt('SELECT * FROM subjects WHERE phone_hash = ?').get(phoneHash);
+      return r ? toSubject(r) : null;
+    },
+    async getSubject(id) {
+      const r = stmt('SELECT * FROM subjects WHERE id = ?').get(id);
+      return r ? toSubject(r) : null;
+    },
+    async getStates(subjectId) {
+      return stmt('SELECT * FROM consent_state WHERE subject_id = ? ORDER BY purpose')
+        .all(subjectId)
+        .map(toState);
+    },
+    async findExpiredPending(now, limit) {
+      return stmt(
+        `SELECT * FROM consent_state WHERE status = 'pending' AND pending_expires_at <= ?
+         ORDER BY pending_expires_at, subject_id, purpose LIMIT ?`,
+      )
+        .all(now, limit)
+        .map(toState);
+    },
+    async listEvents(subjectId) {
+      return stmt('SELECT * FROM ledger WHERE subject_id = ? ORDER BY seq').all(subjectId).map(toLedger);
+    },
+    async readLedger(afterSeq, limit) {
+      return stmt('SELECT * FROM ledger WHERE seq > ? ORDER BY seq LIMIT ?')
+        .all(afterSeq, limit)
+        .map(toLedger);
+    },
+    async ledgerHead() {
+      // Read from disk, not the cache: verification must see what is stored.
+      return readHead();
+    },
+    async getTexts(versions) {
+      if (versions.length === 0) return [];
+      return stmt(
+        'SELECT * FROM consent_texts WHERE version IN (SELECT value FROM json_each(?)) ORDER BY version',
+      )
+        .all(JSON.stringify(versions))
+        .map(toText);
+    },
+    async allTexts() {
+      return stmt('SELECT * FROM consent_texts ORDER BY version').all().map(toText);
+    },
+    async findSentMessage(waMessageId) {
+      const r = stmt('SELECT * FROM sent_messages WHERE wa_message_id = ?').get(waMessageId);
+      return r ? toSent(r) : null;
+    },
+    async listAudit(limit) {
+      return stmt('SELECT * FROM audit_log ORDER BY at DESC, id DESC LIMIT ?').all(limit).map(toAudit);
+    },
+
+    async leaseJobs(kinds, now, leaseUntil, limit) {
+      return jobs.leaseJobs(ctx, kinds, now, leaseUntil, limit);
+    },
+    async finishJob(id, outcome, now) {
+      jobs.finishJob(ctx, id, outcome, now);
+    },
+    async getJob(id) {
+      return jobs.getJob(ctx, id);
+    },
+    async listJobs(filter) {
+      return jobs.listJobs(ctx, filter);
+    },
+    async requeueJob(id, now) {
+      return jobs.requeueJob(ctx, id, now);
+    },
+    async countJobs() {
+      return jobs.countJobs(ctx);
+    },
+  };
+}

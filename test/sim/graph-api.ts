@@ -1,0 +1,200 @@
+/**
+ * A stateful fake of the WhatsApp Cloud API send endpoint (API-FACTS 1.11, 1.12) on a real local
+ * HTTP server, so connectors are exercised through real `fetch`, sockets and headers.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export const GRAPH_VERSION = 'v23.0';
+
+export interface ReceivedRequest {
+  method: string;
+  /** Path and query, e.g. `/v23.0/106540352242922/messages`. */
+  path: string;
+  headers: Record<string, string>;
+  /** Parsed JSON, or the raw text when it was not JSON. */
+  body: unknown;
+}
+
+export interface SentMessage {
+  id: string;
+  to: string;
+  type: string;
+  text?: unknown;
+  template?: unknown;
+  interactive?: unknown;
+}
+
+/** `hang` never answers (for client timeouts); `network` destroys the socket. */
+export type GraphFault = '429' | '500' | '131050' | '131056' | 'network' | 'hang';
+
+export interface GraphSimulator {
+  /** Use as `WHATSAPP_GRAPH_URL`, e.g. `http://127.0.0.1:PORT/v23.0`. */
+  url: string;
+  /** Every request received, failed ones included. */
+  requests: ReceivedRequest[];
+  /** Messages accepted, in order. */
+  sent(): SentMessage[];
+  /** The next `n` authorised requests fail with `kind`. */
+  failNext(n: number, kind: GraphFault): void;
+  /** WhatsApp ids (digits) that always get 131050. */
+  stopRecipients: Set<string>;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+const TYPES = new Set(['text', 'template', 'interactive', 'image', 'audio', 'video', 'document', 'sticker']);
+const TYPES_WITH_CHECKS: Record<string, (v: Record<string, unknown>) => boolean> = {
+  text: (v) => typeof v.body === 'string' && v.body.length > 0,
+  template: (v) => typeof v.name === 'string' && typeof obj(v.language)?.code === 'string',
+  interactive: (v) => typeof v.type === 'string' && obj(v.action) !== undefined,
+};
+
+/**
+ * Starts the simulator on 127.0.0.1 with a random port.
+ *
+ * @example
+ * const graph = await startGraphSimulator({ accessToken: 'test-token', phoneNumberId: '106540352242922' });
+ * graph.failNext(1, '429');
+ * // … createWhatsAppClient({ graphUrl: graph.url, … }) …
+ * await graph.close();
+ */
+export async function startGraphSimulator(opts: {
+  accessToken: string;
+  phoneNumberId: string;
+}): Promise<GraphSimulator> {
+  const requests: ReceivedRequest[] = [];
+  let sent: SentMessage[] = [];
+  let faults: GraphFault[] = [];
+  const stopRecipients = new Set<string>();
+  let counter = 0;
+  const messagesPath = `/${GRAPH_VERSION}/${opts.phoneNumberId}/messages`;
+
+  const server = createServer(async (req, res) => {
+    const body = await readBody(req);
+    requests.push({ method: req.method ?? '', path: req.url ?? '', headers: flatten(req), body });
+    if (req.headers.authorization !== `Bearer ${opts.accessToken}`) {
+      return reply(res, 401, {
+        error: {
+          message: 'Invalid OAuth access token - Cannot parse access token',
+          type: 'OAuthException',
+          code: 190,
+        },
+      });
+    }
+    if (req.method !== 'POST' || req.url !== messagesPath) {
+      return reply(res, 400, graphError(100, 'Unsupported post request', 'GraphMethodException'));
+    }
+    const fault = faults.shift();
+    if (fault === 'network') return void req.socket.destroy();
+    if (fault === 'hang') return; // the socket is released by close()
+    if (fault === '429') return reply(res, 429, graphError(130429, 'Rate limit hit'), { 'retry-after': '1' });
+    if (fault === '500') return reply(res, 500, graphError(131000, 'Something went wrong'));
+    if (fault === '131056') return reply(res, 400, graphError(131056, 'Pair rate limit hit'));
+    if (fault === '131050') return reply(res, 400, stoppedError());
+
+    const message = obj(body);
+    const type = typeof message?.type === 'string' ? message.type : '';
+    const payload = obj(message?.[type]);
+    const check = TYPES_WITH_CHECKS[type];
+    if (
+      message?.messaging_product !== 'whatsapp' ||
+      typeof message.to !== 'string' ||
+      !message.to ||
+      !TYPES.has(type) ||
+      !payload ||
+      (check && !check(payload))
+    ) {
+      return reply(res, 400, graphError(100, 'Invalid parameter'));
+    }
+    const waId = message.to.replace(/\D/g, '');
+    if (stopRecipients.has(waId)) return reply(res, 400, stoppedError());
+    counter += 1;
+    const id = `wamid.${Buffer.from(`SIM.${counter}.${randomUUID()}`).toString('base64')}`;
+    sent.push({ id, to: message.to, type, [type]: payload });
+    reply(res, 200, {
+      messaging_product: 'whatsapp',
+      contacts: [{ input: message.to, wa_id: waId }],
+      messages: [{ id }],
+    });
+  });
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}/${GRAPH_VERSION}`,
+    requests,
+    sent: () => [...sent],
+    failNext: (n, kind) => {
+      faults.push(...Array.from({ length: n }, () => kind));
+    },
+    stopRecipients,
+    reset: () => {
+      requests.length = 0;
+      sent = [];
+      faults = [];
+      stopRecipients.clear();
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections(); // keep-alive and hung sockets would hold close() open
+      }),
+  };
+}
+
+function graphError(code: number, title: string, type = 'OAuthException') {
+  return {
+    error: {
+      message: `(#${code}) ${title}`,
+      type,
+      code,
+      error_data: { messaging_product: 'whatsapp', details: title },
+      fbtrace_id: `SIM${randomUUID().slice(0, 8)}`,
+    },
+  };
+}
+
+const stoppedError = () =>
+  graphError(
+    131050,
+    'Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.',
+  );
+
+function reply(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function flatten(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) out[key] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+function obj(v: unknown): Record<string, unknown> | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : undefined;
+}

@@ -1,0 +1,290 @@
+/**
+ * The Store contract: every adapter (SQLite, memory, later D1) runs this one suite.
+ * All data is fictitious: phone hashes are made-up hex strings, ids are labels.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type ChainBreak, ChainVerifier, canonicalEvent, GENESIS_HASH } from '../src/core/ledger.ts';
+import type { CommitResult, Store } from '../src/store/port.ts';
+import { outboxContract } from './store-contract-outbox.ts';
+import { at, event, job, ok, state, subject, text } from './store-fixtures.ts';
+
+/** SHA-256 hex through Web Crypto: what ChainVerifier and the Workers runtime use. */
+export async function webDigest(s: string): Promise<string> {
+  const buf = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(s));
+  return Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Verifies the whole ledger in small pages (to exercise paging) against the stored head. */
+export async function verifyChain(store: Store): Promise<{ broken: ChainBreak | null; count: number }> {
+  const v = new ChainVerifier(webDigest);
+  let after = 0;
+  for (;;) {
+    const page = await store.readLedger(after, 2);
+    for (const r of page) await v.add(r);
+    const last = page.at(-1);
+    if (!last) break;
+    after = last.seq;
+  }
+  return { broken: v.finish(await store.ledgerHead()), count: v.count };
+}
+
+/** Runs the shared Store contract against stores made by `make` (a fresh, empty store each test). */
+export function storeContract(name: string, make: () => Promise<Store>): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await make();
+      await store.migrate();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    describe('subjects', () => {
+      it('inserts and finds by hash and id', async () => {
+        const s = subject(1);
+        await ok(store, { newSubject: s });
+        expect(await store.findSubjectByHash(s.phoneHash)).toEqual(s);
+        expect(await store.getSubject(s.id)).toEqual(s);
+        expect(await store.findSubjectByHash(subject(2).phoneHash)).toBeNull();
+        expect(await store.getSubject('sub-missing')).toBeNull();
+      });
+
+      it('refuses a second subject with the same phone hash and writes nothing of that unit', async () => {
+        await ok(store, { newSubject: subject(1) });
+        const clash = { ...subject(2), phoneHash: subject(1).phoneHash };
+        const r = await store.commit({
+          newSubject: clash,
+          events: [event('ev-clash', clash.id)],
+          jobs: [job('job-clash')],
+        });
+        expect(r).toMatchObject({ status: 'conflict', reason: 'subject_exists' });
+        expect(await store.getSubject(clash.id)).toBeNull();
+        expect(await store.ledgerHead()).toBeNull();
+        expect(await store.getJob('job-clash')).toBeNull();
+      });
+
+      it('applies partial subject updates', async () => {
+        const s = subject(1);
+        await ok(store, { newSubject: s });
+        await ok(store, { subjectUpdates: [{ id: s.id, locale: 'de' }] });
+        expect(await store.getSubject(s.id)).toEqual({ ...s, locale: 'de' });
+        await ok(store, { subjectUpdates: [{ id: s.id, privacyNoticeAt: at(5) }] });
+        expect(await store.getSubject(s.id)).toEqual({ ...s, locale: 'de', privacyNoticeAt: at(5) });
+        await ok(store, { subjectUpdates: [{ id: s.id, locale: null }] });
+        expect(await store.getSubject(s.id)).toEqual({ ...s, locale: null, privacyNoticeAt: at(5) });
+      });
+    });
+
+    describe('ledger', () => {
+      it('starts empty', async () => {
+        expect(await store.ledgerHead()).toBeNull();
+        expect(await store.readLedger(0, 10)).toEqual([]);
+        expect(await verifyChain(store)).toEqual({ broken: null, count: 0 });
+      });
+
+      it('chains events within and across units with Web Crypto-compatible hashes', async () => {
+        const first = await ok(store, {
+          newSubject: subject(1),
+          events: [event('ev-1', 'sub-1'), event('ev-2', 'sub-1', { action: 'confirmed' })],
+        });
+        const second = await ok(store, { events: [event('ev-3', 'sub-1', { action: 'opted_out' })] });
+        const all = [...first, ...second];
+        expect(all.map((r) => r.seq)).toEqual([1, 2, 3]);
+        expect(all[0]?.prevHash).toBe(GENESIS_HASH);
+        for (const [i, r] of all.entries()) {
+          if (i > 0) expect(r.prevHash).toBe(all[i - 1]?.hash);
+          expect(r.hash).toBe(await webDigest(canonicalEvent(r.seq, r.prevHash, r)));
+        }
+        expect(await store.readLedger(0, 10)).toEqual(all);
+        expect(await store.ledgerHead()).toEqual({ seq: 3, hash: all[2]?.hash });
+        expect(await verifyChain(store)).toEqual({ broken: null, count: 3 });
+      });
+
+      it('hashes non-ASCII values as UTF-8, like Web Crypto', async () => {
+        const [r] = await ok(store, {
+          events: [event('ev-ü', 'sub-1', { purpose: 'marketing-ü', evidenceEnc: 'Zürich € 😀 中文' })],
+        });
+        expect(r?.hash).toBe(await webDigest(canonicalEvent(1, GENESIS_HASH, r!)));
+        expect((await verifyChain(store)).broken).toBeNull();
+      });
+
+      it("lists one subject's events in seq order and pages the ledger", async () => {
+        await ok(store, { events: [event('ev-1', 'sub-1'), event('ev-2', 'sub-2'), event('ev-3', 'sub-1')] });
+        expect((await store.listEvents('sub-1')).map((r) => r.id)).toEqual(['ev-1', 'ev-3']);
+        expect(await store.listEvents('sub-none')).toEqual([]);
+        expect((await store.readLedger(1, 1)).map((r) => r.seq)).toEqual([2]);
+        expect((await store.readLedger(3, 10)).length).toBe(0);
+      });
+
+      it('keeps the head when a unit has no events', async () => {
+        await ok(store, { events: [event('ev-1', 'sub-1')] });
+        const head = await store.ledgerHead();
+        await ok(store, { audit: [] });
+        expect(await store.ledgerHead()).toEqual(head);
+      });
+    });
+
+    describe('dedupe', () => {
+      it('makes a repeated unit a no-op (no events, no jobs)', async () => {
+        await ok(store, { dedupeKeys: ['wamid.A'], events: [event('ev-1', 'sub-1')], jobs: [job('job-1')] });
+        const r = await store.commit({
+          dedupeKeys: ['wamid.A'],
+          events: [event('ev-2', 'sub-1')],
+          jobs: [job('job-2')],
+        });
+        expect(r).toEqual({ status: 'duplicate' });
+        expect((await store.ledgerHead())?.seq).toBe(1);
+        expect(await store.getJob('job-2')).toBeNull();
+        expect((await store.countJobs()).pending).toBe(1);
+      });
+
+      it('does not record the unseen keys of a duplicate unit', async () => {
+        await ok(store, { dedupeKeys: ['k-old'] });
+        expect(await store.commit({ dedupeKeys: ['k-new', 'k-old'] })).toEqual({ status: 'duplicate' });
+        await ok(store, { dedupeKeys: ['k-new'] });
+      });
+
+      it('treats a key repeated inside one unit as one key', async () => {
+        await ok(store, { dedupeKeys: ['k', 'k'], events: [event('ev-1', 'sub-1')] });
+      });
+    });
+
+    describe('group commit isolation', () => {
+      it('a failing unit does not affect the others in the same flush', async () => {
+        const pending: Array<Promise<CommitResult>> = [
+          store.commit({ newSubject: subject(1), events: [event('ev-a', 'sub-1')], jobs: [job('job-a')] }),
+          store.commit({ newSubject: { ...subject(2), phoneHash: subject(1).phoneHash } }),
+          // Fails on the second event (duplicate id) after writing a subject, a job and one event.
+          store.commit({
+            newSubject: subject(3),
+            jobs: [job('job-c')],
+            events: [event('ev-c', 'sub-3'), event('ev-a', 'sub-3')],
+          }),
+          store.commit({ newSubject: subject(4), events: [event('ev-d', 'sub-4')], jobs: [job('job-d')] }),
+        ];
+        const [a, b, c, d] = await Promise.allSettled(pending);
+        expect(a).toMatchObject({ status: 'fulfilled', value: { status: 'committed' } });
+        expect(b).toMatchObject({
+          status: 'fulfilled',
+          value: { status: 'conflict', reason: 'subject_exists' },
+        });
+        expect(c?.status).toBe('rejected');
+        expect(d).toMatchObject({ status: 'fulfilled', value: { status: 'committed' } });
+        const events = await store.readLedger(0, 10);
+        expect(events.map((r) => [r.seq, r.id])).toEqual([
+          [1, 'ev-a'],
+          [2, 'ev-d'],
+        ]);
+        expect(await store.getSubject('sub-3')).toBeNull();
+        expect(await store.getJob('job-c')).toBeNull();
+        expect(await store.getJob('job-d')).not.toBeNull();
+        expect(await verifyChain(store)).toEqual({ broken: null, count: 2 });
+      });
+    });
+
+    describe('consent state', () => {
+      it('upserts by subject and purpose', async () => {
+        await ok(store, { states: [state('sub-1', 'transactional'), state('sub-1', 'marketing')] });
+        const confirmed = state('sub-1', 'marketing', {
+          status: 'opted_in',
+          pendingExpiresAt: null,
+          statusBeforePending: null,
+          doubleOptInAt: at(3),
+          changedAt: at(3),
+          occurredAt: at(3),
+        });
+        await ok(store, { states: [confirmed] });
+        expect(await store.getStates('sub-1')).toEqual([confirmed, state('sub-1', 'transactional')]);
+        expect(await store.getStates('sub-none')).toEqual([]);
+      });
+
+      it('finds expired pending states, oldest first, limited', async () => {
+        await ok(store, {
+          states: [
+            state('sub-1', 'marketing', { pendingExpiresAt: at(10) }),
+            state('sub-2', 'marketing', { pendingExpiresAt: at(5) }),
+            state('sub-3', 'marketing', { pendingExpiresAt: at(100) }),
+            state('sub-4', 'marketing', { status: 'opted_in', pendingExpiresAt: at(1) }),
+          ],
+        });
+        const due = await store.findExpiredPending(at(10), 10);
+        expect(due.map((s) => s.subjectId)).toEqual(['sub-2', 'sub-1']);
+        expect((await store.findExpiredPending(at(10), 1)).map((s) => s.subjectId)).toEqual(['sub-2']);
+        expect(await store.findExpiredPending(at(0), 10)).toEqual([]);
+      });
+    });
+
+    describe('consent texts', () => {
+      it('inserts new versions and ignores identical repeats', async () => {
+        await ok(store, { texts: [text('v1'), text('v2')] });
+        await ok(store, { texts: [text('v1')] });
+        expect(await store.getTexts(['v1', 'v-missing'])).toEqual([text('v1')]);
+        expect(await store.getTexts([])).toEqual([]);
+        expect(await store.allTexts()).toEqual([text('v1'), text('v2')]);
+      });
+
+      it('refuses a changed wording under a used version, writing nothing of that unit', async () => {
+        await ok(store, { texts: [text('v1')] });
+        const r = await store.commit({
+          texts: [{ ...text('v1'), text: 'edited wording', sha256: 'f'.repeat(64) }],
+          events: [event('ev-1', 'sub-1')],
+        });
+        expect(r).toMatchObject({ status: 'conflict', reason: 'text_version_changed' });
+        expect(await store.getTexts(['v1'])).toEqual([text('v1')]);
+        expect(await store.ledgerHead()).toBeNull();
+      });
+    });
+
+    outboxContract(() => store);
+
+    describe('sent messages and audit', () => {
+      it('records sent messages once and finds them by id', async () => {
+        const m = {
+          waMessageId: 'wamid.sent-1',
+          subjectId: 'sub-1',
+          purpose: 'marketing',
+          kind: 'confirm',
+          sentAt: at(1),
+        };
+        await ok(store, { sentMessages: [m] });
+        await ok(store, { sentMessages: [{ ...m, kind: 'other', sentAt: at(2) }] });
+        expect(await store.findSentMessage('wamid.sent-1')).toEqual(m);
+        expect(await store.findSentMessage('wamid.none')).toBeNull();
+        await ok(store, { sentMessages: [{ ...m, waMessageId: 'wamid.sent-2', purpose: null }] });
+        expect((await store.findSentMessage('wamid.sent-2'))?.purpose).toBeNull();
+      });
+
+      it('lists audit entries newest first, with details as JSON', async () => {
+        const entry = (id: string, minute: number) => ({
+          id,
+          at: at(minute),
+          actor: 'key-1a2b',
+          role: 'admin',
+          action: 'mapping.replace',
+          target: id === 'au-1' ? null : 'hubspot',
+          details: { fields: ['consent'], count: minute },
+        });
+        await ok(store, { audit: [entry('au-1', 1), entry('au-3', 3)] });
+        await ok(store, { audit: [entry('au-2', 2)] });
+        expect(await store.listAudit(10)).toEqual([entry('au-3', 3), entry('au-2', 2), entry('au-1', 1)]);
+        expect((await store.listAudit(1)).map((a) => a.id)).toEqual(['au-3']);
+      });
+    });
+
+    describe('lifecycle', () => {
+      it('migrating twice is a no-op', async () => {
+        await ok(store, { newSubject: subject(1), events: [event('ev-1', 'sub-1')] });
+        await store.migrate();
+        expect(await store.getSubject('sub-1')).not.toBeNull();
+        await ok(store, { events: [event('ev-2', 'sub-1')] });
+        expect(await verifyChain(store)).toEqual({ broken: null, count: 2 });
+      });
+
+      it('rejects commits after close', async () => {
+        await store.close();
+        await expect(store.commit({})).rejects.toThrow(/closed/);
+      });
+    });
+  });
+}

@@ -1,0 +1,144 @@
+/**
+ * The SQLite store: the shared contract on a real file, plus what only a real database can show
+ * (persistence, WAL, durability ordering, group commit, tamper evidence, wrangler compatibility).
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadMigrations } from '../src/store/migrations.node.ts';
+import type { CommitResult } from '../src/store/port.ts';
+import { openSqliteStore } from '../src/store/sqlite.ts';
+import { storeContract, verifyChain } from './store-contract.ts';
+import { event, subject } from './store-fixtures.ts';
+
+const dirs: string[] = [];
+async function tempDb(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'consent-sync-store-'));
+  dirs.push(dir);
+  return join(dir, 'consent.db');
+}
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+storeContract('sqlite (file)', async () => openSqliteStore({ path: await tempDb() }));
+storeContract('sqlite (:memory:)', async () => openSqliteStore({ path: ':memory:' }));
+
+/** A second, independent connection, as another process would have. */
+function peek(path: string): DatabaseSync {
+  return new DatabaseSync(path, { readOnly: true });
+}
+
+describe('SQLite store on a file', () => {
+  it('keeps data across close and reopen, continuing the chain', async () => {
+    const path = await tempDb();
+    const a = openSqliteStore({ path });
+    await a.migrate();
+    await a.commit({ newSubject: subject(1), events: [event('ev-1', 'sub-1')] });
+    await a.close();
+    const b = openSqliteStore({ path });
+    await b.migrate();
+    expect(await b.getSubject('sub-1')).toEqual(subject(1));
+    const r = await b.commit({ events: [event('ev-2', 'sub-1')] });
+    expect(r.status === 'committed' && r.events[0]?.seq).toBe(2);
+    expect(await verifyChain(b)).toEqual({ broken: null, count: 2 });
+    await b.close();
+  });
+
+  it('uses WAL mode', async () => {
+    const path = await tempDb();
+    const store = openSqliteStore({ path });
+    await store.migrate();
+    const other = peek(path);
+    expect(other.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
+    expect(existsSync(`${path}-wal`)).toBe(true);
+    other.close();
+    await store.close();
+  });
+
+  it('settles a commit only after its data is visible to another connection', async () => {
+    const path = await tempDb();
+    const store = openSqliteStore({ path });
+    await store.migrate();
+    const other = peek(path);
+    const count = () => Number(other.prepare('SELECT COUNT(*) AS n FROM ledger').get()?.n);
+    let seenAtResolve = -1;
+    const done = store.commit({ events: [event('ev-1', 'sub-1')] }).then((r) => {
+      seenAtResolve = count();
+      return r;
+    });
+    expect(count()).toBe(0); // queued, not yet flushed
+    expect((await done).status).toBe('committed');
+    expect(seenAtResolve).toBe(1);
+    other.close();
+    await store.close();
+  });
+
+  it('close() flushes queued units before closing', async () => {
+    const path = await tempDb();
+    const store = openSqliteStore({ path });
+    await store.migrate();
+    const pending = store.commit({ events: [event('ev-1', 'sub-1')] });
+    await store.close();
+    expect((await pending).status).toBe('committed');
+    const other = peek(path);
+    expect(other.prepare('SELECT COUNT(*) AS n FROM ledger').get()?.n).toBe(1);
+    other.close();
+  });
+
+  it('rejects every unit of a batch whose COMMIT fails, and resets the cached head', async () => {
+    // A deferred foreign key is checked only at COMMIT: this test-only trigger makes COMMIT fail.
+    const failAtCommit = {
+      name: '9999_test_fail_at_commit.sql',
+      sql: `CREATE TABLE t_parent (id TEXT PRIMARY KEY);
+        CREATE TABLE t_child (parent_id TEXT REFERENCES t_parent(id) DEFERRABLE INITIALLY DEFERRED);
+        CREATE TRIGGER t_fail AFTER INSERT ON ledger WHEN NEW.purpose = 'fail-at-commit'
+        BEGIN INSERT INTO t_child VALUES ('missing'); END;`,
+    };
+    const store = openSqliteStore({ path: await tempDb(), migrations: [...loadMigrations(), failAtCommit] });
+    await store.migrate();
+    const batch = await Promise.allSettled([
+      store.commit({ events: [event('ev-1', 'sub-1')] }),
+      store.commit({ events: [event('ev-2', 'sub-1', { purpose: 'fail-at-commit' })] }),
+      store.commit({ events: [event('ev-3', 'sub-1')] }),
+    ]);
+    expect(batch.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(await store.ledgerHead()).toBeNull();
+    const r = await store.commit({ events: [event('ev-4', 'sub-1')] });
+    expect(r.status === 'committed' && r.events[0]?.seq).toBe(1);
+    expect(await verifyChain(store)).toEqual({ broken: null, count: 1 });
+    await store.close();
+  });
+
+  it('group-commits 1,000 concurrent commits in far fewer transactions', async () => {
+    const store = openSqliteStore({ path: await tempDb() });
+    await store.migrate();
+    const before = store.stats();
+    const t0 = performance.now();
+    const results: CommitResult[] = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) =>
+        store.commit({ dedupeKeys: [`wamid.${i}`], events: [event(`ev-${i}`, `sub-${i % 7}`)] }),
+      ),
+    );
+    const concurrentMs = performance.now() - t0;
+    const after = store.stats();
+    const flushes = after.flushes - before.flushes;
+    expect(after.units - before.units).toBe(1000);
+    expect(flushes).toBeLessThanOrEqual(10);
+    expect(results.every((r) => r.status === 'committed')).toBe(true);
+    expect(await verifyChain(store)).toEqual({ broken: null, count: 1000 });
+
+    // For comparison: awaiting each commit forces one durable transaction per unit.
+    const t1 = performance.now();
+    for (let i = 0; i < 100; i++) await store.commit({ events: [event(`ev-seq-${i}`, 'sub-1')] });
+    const sequentialMs = performance.now() - t1;
+    console.log(
+      `group commit: 1000 concurrent units in ${flushes} flush(es), ${concurrentMs.toFixed(0)} ms; ` +
+        `100 sequential units in ${store.stats().flushes - after.flushes} flushes, ${sequentialMs.toFixed(0)} ms`,
+    );
+    await store.close();
+  });
+});
