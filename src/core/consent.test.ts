@@ -108,3 +108,37 @@ describe('decide', () => {
     expect(actions.at(-1)).toBe('evidence:already_opted_in');
   });
 });
+
+describe('same-second timing', () => {
+  it('a YES in the same second as the request confirms', () => {
+    const req = decide(undefined, {
+      ...base,
+      intent: 'request',
+      occurredAt: '2026-01-01T00:00:00.700Z',
+      ttlMs: H,
+    });
+    const yes = decide(req.next!, {
+      ...base,
+      intent: 'confirm',
+      source: 'whatsapp',
+      occurredAt: '2026-01-01T00:00:00.000Z',
+    });
+    expect(yes.action).toBe('confirmed');
+  });
+
+  it('a STOP stamped in the same second as a later form request still opts out', () => {
+    const req = decide(undefined, {
+      ...base,
+      intent: 'request',
+      occurredAt: '2026-01-01T00:00:00.700Z',
+      ttlMs: H,
+    });
+    const stop = decide(req.next!, {
+      ...base,
+      intent: 'opt_out',
+      source: 'whatsapp',
+      occurredAt: '2026-01-01T00:00:00.000Z',
+    });
+    expect(stop.action).toBe('opted_out');
+  });
+});

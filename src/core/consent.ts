@@ -50,8 +50,12 @@ function state(input: IntentInput, status: ConsentStatus, prev: PurposeState | u
  */
 function superseded(prev: PurposeState | undefined, input: IntentInput, target: ConsentStatus): boolean {
   if (!prev) return false;
-  if (input.occurredAt < prev.occurredAt) return true;
-  return input.occurredAt === prev.occurredAt && PERMISSIVENESS[target] > PERMISSIVENESS[prev.status];
+  // WhatsApp timestamps have whole seconds: compare at that precision so a STOP sent in the same
+  // second as a form submission counts as a tie (and the less permissive state wins).
+  const a = Math.floor(Date.parse(input.occurredAt) / 1000);
+  const b = Math.floor(Date.parse(prev.occurredAt) / 1000);
+  if (a < b) return true;
+  return a === b && PERMISSIVENESS[target] > PERMISSIVENESS[prev.status];
 }
 
 /**
@@ -78,7 +82,7 @@ export function decide(prev: PurposeState | undefined, input: IntentInput): Deci
       if (prev.pendingExpiresAt !== null && input.occurredAt > prev.pendingExpiresAt) {
         return evidence('expired_before_confirmation');
       }
-      if (superseded(prev, input, 'opted_in')) return evidence('superseded');
+      // No rule-4 check: a confirmation answers the pending request, which it cannot predate.
       const next = state({ ...input, textVersion: prev.textVersion }, 'opted_in', prev);
       next.doubleOptInAt = input.occurredAt;
       return { action: 'confirmed', next, reason: null };

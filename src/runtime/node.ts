@@ -99,6 +99,7 @@ export async function startNode(options: StartOptions): Promise<NodeServer> {
     async close() {
       for (const t of timers) clearInterval(t);
       await new Promise<void>((ok) => server.close(() => ok()));
+      await services.dispatcher.stop();
       await store.close();
     },
   };

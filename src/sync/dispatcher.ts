@@ -60,8 +60,19 @@ export class Dispatcher {
     return Math.max(jittered, retryAfterMs ?? 0);
   }
 
+  private stopped = false;
+
+  /** Stops taking new passes and waits for the one in flight (before closing the store). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.again = false;
+    while (this.running) await this.running.catch(() => 0);
+    await this.queue.onIdle();
+  }
+
   /** Runs one pass over due jobs; concurrent callers share the pass (and trigger one more). */
   tick(): Promise<number> {
+    if (this.stopped) return Promise.resolve(0);
     if (this.running) {
       this.again = true;
       return this.running;

@@ -1,0 +1,190 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Harness, json, startHarness } from '../helpers/harness.ts';
+import { buttonReply, interactiveReply, textMessage } from '../helpers/whatsapp.ts';
+
+// Fictitious numbers only.
+const PHONE = '+4915123456781';
+const WA = '4915123456781';
+const H = 3_600_000;
+const ts = (h: Harness) => String(Math.floor(h.now().getTime() / 1000));
+
+type Subject = {
+  known: boolean;
+  purposes: Record<
+    string,
+    { status: string; changedAt: string | null; source: string | null; doubleOptInAt: string | null }
+  >;
+};
+
+let h: Harness;
+beforeEach(async () => {
+  h = await startHarness();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+async function startDoi(purposes = ['marketing'], extra: Record<string, unknown> = {}) {
+  const res = await h.request('/v1/consents', {
+    method: 'POST',
+    role: 'intake',
+    json: {
+      phone: PHONE,
+      purposes,
+      locale: 'de',
+      evidence: { formUrl: 'https://shop.example/newsletter' },
+      ...extra,
+    },
+  });
+  return { res, body: await json(res) };
+}
+
+const subject = async () =>
+  json<Subject>(await h.request(`/v1/subjects/${encodeURIComponent(PHONE)}`, { role: 'operator' }));
+
+describe('double opt-in', () => {
+  it('web form → pending → confirmation message → JA → opted_in with the DOI timestamp', async () => {
+    const { res, body } = await startDoi(['marketing', 'transactional']);
+    expect(res.status).toBe(202);
+    expect(body).toMatchObject({
+      purposes: { marketing: { status: 'pending' }, transactional: { status: 'pending' } },
+    });
+    expect((await subject()).purposes.marketing?.status).toBe('pending');
+
+    await h.drain();
+    const sent = h.graph.sent();
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.to).toBe(PHONE);
+    const text = JSON.stringify(sent[0]?.text);
+    expect(text).toContain('Beispiel GmbH'); // business name
+    expect(text).toContain('https://example.com/datenschutz'); // privacy link
+    expect(text).toContain('WhatsApp');
+    expect(text).toContain('STOPP'); // how to stop
+    // what Meta received: the real Graph API shape, with our token
+    const req = h.graph.requests.at(-1)!;
+    expect(req.path).toBe('/v23.0/106540352242922/messages');
+    expect(req.headers.authorization).toBe('Bearer test-graph-token');
+
+    h.advance(H);
+    const reply = await h.webhook(textMessage(WA, 'Ja!', { timestamp: ts(h) }));
+    expect(reply.status).toBe(200);
+    const s = await subject();
+    expect(s.purposes.marketing).toMatchObject({
+      status: 'opted_in',
+      source: 'whatsapp',
+      doubleOptInAt: h.now().toISOString(),
+    });
+    expect(s.purposes.transactional?.status).toBe('opted_in');
+
+    await h.drain();
+    expect(h.graph.sent()).toHaveLength(2); // "you are subscribed" confirmation
+  });
+
+  it('history returns the events with evidence and the exact wording shown', async () => {
+    await startDoi(['marketing']);
+    await h.drain();
+    const wamid = 'wamid.TEST-confirm-1';
+    await h.webhook(textMessage(WA, 'YES', { id: wamid, timestamp: ts(h) }));
+    const res = await h.request(`/v1/subjects/${encodeURIComponent(PHONE)}/history`, { role: 'auditor' });
+    expect(res.status).toBe(200);
+    const { events } = await json<{ events: Array<Record<string, unknown>> }>(res);
+    expect(events.map((e) => e.action)).toEqual(['requested', 'confirmed']);
+    const [req, conf] = events;
+    expect(req).toMatchObject({ source: 'form', textVersion: expect.stringMatching(/^marketing-de/) });
+    expect(req?.evidence).toMatchObject({ formUrl: 'https://shop.example/newsletter', locale: 'de' });
+    expect(String(req?.text)).toContain('Beispiel GmbH');
+    const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(String(req?.text)));
+    expect(req?.textSha256).toBe(Buffer.from(digest).toString('hex'));
+    expect(conf?.evidence).toMatchObject({ waMessageId: wamid, matched: 'yes' });
+    expect(conf?.textVersion).toBe(req?.textVersion);
+  });
+
+  it.each([
+    [
+      'a quick-reply button payload',
+      () => buttonReply(WA, 'CONSENT_CONFIRM', 'Ja, gerne', { timestamp: ts(h) }),
+    ],
+    [
+      'an interactive button_reply id',
+      () => interactiveReply(WA, 'CONSENT_CONFIRM', 'Ja', { timestamp: ts(h) }),
+    ],
+  ])('%s confirms', async (_name, build) => {
+    await startDoi();
+    await h.webhook(build());
+    expect((await subject()).purposes.marketing?.status).toBe('opted_in');
+  });
+
+  it('pending expires after 72 h and a late YES only records evidence', async () => {
+    await startDoi();
+    h.advance(73 * H);
+    expect(await h.services.expirePending()).toBe(1);
+    expect((await subject()).purposes.marketing?.status).toBe('none');
+    await h.webhook(textMessage(WA, 'ja', { timestamp: ts(h) }));
+    expect((await subject()).purposes.marketing?.status).toBe('none');
+    const { events } = await json<{ events: Array<{ action: string; evidence: { reason?: string } }> }>(
+      await h.request(`/v1/subjects/${encodeURIComponent(PHONE)}/history`, { role: 'admin' }),
+    );
+    expect(events.map((e) => e.action)).toEqual(['requested', 'expired', 'evidence']);
+    expect(events.at(-1)?.evidence.reason).toBe('no_pending_request');
+  });
+
+  it('a YES arriving after the deadline but before the sweep is still too late', async () => {
+    await startDoi();
+    h.advance(72 * H + 1_000);
+    await h.webhook(textMessage(WA, 'YES', { timestamp: ts(h) }));
+    expect((await subject()).purposes.marketing?.status).toBe('pending');
+    await h.services.expirePending();
+    expect((await subject()).purposes.marketing?.status).toBe('none');
+  });
+
+  it('already opted in: no new confirmation message', async () => {
+    await startDoi();
+    await h.webhook(textMessage(WA, 'JA', { timestamp: ts(h) }));
+    await h.drain();
+    const before = h.graph.sent().length;
+    const { res, body } = await startDoi();
+    expect(res.status).toBe(200);
+    expect(body).toMatchObject({ confirmation: { status: 'not_needed' } });
+    await h.drain();
+    expect(h.graph.sent()).toHaveLength(before);
+  });
+
+  it('a YES with nothing pending stores nothing about an unknown number', async () => {
+    const res = await h.webhook(textMessage('4915123456782', 'yes'));
+    expect(res.status).toBe(200);
+    const s = await json<Subject>(
+      await h.request(`/v1/subjects/${encodeURIComponent('+4915123456782')}`, { role: 'operator' }),
+    );
+    expect(s.known).toBe(false);
+  });
+
+  it('rejects bad consent requests with a 4xx and changes nothing', async () => {
+    const bad = [
+      { phone: 'not-a-number', purposes: ['marketing'] },
+      { phone: PHONE, purposes: ['astrology'] },
+      { phone: PHONE, purposes: [] },
+      { phone: PHONE, purposes: ['marketing'], unexpected: true },
+      { phone: PHONE, purposes: ['marketing'], textVersion: 'transactional-de-1' },
+      { phone: PHONE, purposes: ['marketing'], evidence: { formUrl: 'javascript:alert(1)' } },
+    ];
+    for (const body of bad) {
+      const res = await h.request('/v1/consents', { method: 'POST', role: 'intake', json: body });
+      expect(res.status, JSON.stringify(body)).toBeGreaterThanOrEqual(400);
+      expect(res.status).toBeLessThan(500);
+      const err = await json<{ error: { code: string; message: string } }>(res);
+      expect(err.error.code).toMatch(/^[A-Z_]+$/);
+      expect(err.error.message).not.toContain('not-a-number');
+    }
+    expect((await subject()).known).toBe(false);
+    expect(await h.drain()).toBe(0);
+  });
+
+  it('a specific text version is recorded when given', async () => {
+    const { res } = await startDoi(['marketing'], { textVersion: 'marketing-en-1', locale: 'en' });
+    expect(res.status).toBe(202);
+    const { events } = await json<{ events: Array<{ textVersion: string }> }>(
+      await h.request(`/v1/subjects/${encodeURIComponent(PHONE)}/history`, { role: 'auditor' }),
+    );
+    expect(events[0]?.textVersion).toBe('marketing-en-1');
+  });
+});

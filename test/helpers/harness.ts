@@ -1,0 +1,168 @@
+/**
+ * An in-process consent-sync for integration tests: a real SQLite file in a temp dir, the real
+ * catalog, the Graph API simulator on loopback, captured pino logs, and a controllable clock.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { parseConfig } from '../../src/config.ts';
+import { toBase64 } from '../../src/crypto/encoding.ts';
+import { createApp } from '../../src/http/app.ts';
+import { createLogger } from '../../src/runtime/logger.ts';
+import { Catalog } from '../../src/service/catalog-service.ts';
+import { buildServices, type Services } from '../../src/service/services.ts';
+import { openSqliteStore } from '../../src/store/sqlite.ts';
+import { type GraphSimulator, startGraphSimulator } from '../sim/graph-api.ts';
+import { envelope, PHONE_NUMBER_ID, signedRequest, type WebhookChange } from './whatsapp.ts';
+
+export const TOKENS = {
+  admin: 'test-admin-token-0123456789',
+  editor: 'test-editor-token-0123456789',
+  operator: 'test-operator-token-0123456789',
+  auditor: 'test-auditor-token-0123456789',
+  intake: 'test-intake-token-0123456789',
+} as const;
+export type TestRole = keyof typeof TOKENS;
+
+export const APP_SECRET = 'test-app-secret';
+export const VERIFY_TOKEN = 'test-verify-token';
+const ACCESS_TOKEN = 'test-graph-token';
+
+const readCatalog = () => {
+  const read = (f: string) =>
+    JSON.parse(readFileSync(new URL(`../../catalog/${f}`, import.meta.url), 'utf8'));
+  return Catalog.load({
+    texts: read('texts.json'),
+    keywords: read('keywords.json'),
+    templates: read('templates.json'),
+  });
+};
+
+export interface Harness {
+  services: Services;
+  graph: GraphSimulator;
+  dir: string;
+  dbPath: string;
+  logs: string[];
+  /** moves the clock forward */
+  advance(ms: number): void;
+  now(): Date;
+  request(path: string, init?: RequestInit & { role?: TestRole; json?: unknown }): Promise<Response>;
+  /** POSTs a signed WhatsApp webhook carrying the given changes */
+  webhook(...changes: WebhookChange[]): Promise<Response>;
+  /** runs the outbox until nothing is due */
+  drain(): Promise<number>;
+  /** closes the store and reopens everything on the same file (a restart) */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  env?: Record<string, string>;
+  whatsapp?: boolean;
+  piiKey?: string;
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'consent-sync-'));
+  const dbPath = join(dir, 'consent-sync.db');
+  const graph = await startGraphSimulator({ accessToken: ACCESS_TOKEN, phoneNumberId: PHONE_NUMBER_ID });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
+  let t = Date.parse('2026-03-02T09:00:00.000Z');
+  const clock = () => new Date(t);
+  const piiKey = options.piiKey ?? toBase64(crypto.getRandomValues(new Uint8Array(32)));
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'debug',
+    PII_KEY: piiKey,
+    API_KEYS: Object.entries(TOKENS)
+      .map(([r, tok]) => `${r}:${tok}`)
+      .join(','),
+    WHATSAPP_APP_SECRET: APP_SECRET,
+    WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
+    ...(options.whatsapp === false
+      ? {}
+      : {
+          WHATSAPP_ACCESS_TOKEN: ACCESS_TOKEN,
+          WHATSAPP_PHONE_NUMBER_ID: PHONE_NUMBER_ID,
+          WHATSAPP_GRAPH_URL: graph.url,
+        }),
+    ...options.env,
+  };
+  const config = parseConfig(env);
+  const catalog = readCatalog();
+  const log = createLogger('debug', sink);
+
+  async function build() {
+    const store = openSqliteStore({ path: dbPath, clock });
+    await store.migrate();
+    const services = await buildServices({
+      config,
+      store,
+      catalog,
+      log,
+      clock,
+      dispatcher: { baseDelayMs: 10, random: () => 0.5 },
+    });
+    return { services, app: createApp(services) };
+  }
+  let current = await build();
+
+  const h: Harness = {
+    get services() {
+      return current.services;
+    },
+    graph,
+    dir,
+    dbPath,
+    logs,
+    advance(ms) {
+      t += ms;
+    },
+    now: clock,
+    async request(path, init = {}) {
+      const { role, json, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (role) headers.set('authorization', `Bearer ${TOKENS[role]}`);
+      if (json !== undefined) headers.set('content-type', 'application/json');
+      return current.app.request(path, {
+        ...rest,
+        headers,
+        ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
+      });
+    },
+    async webhook(...changes) {
+      const req = await signedRequest(envelope(...changes), APP_SECRET);
+      return current.app.request('/webhooks/whatsapp', {
+        method: 'POST',
+        headers: req.headers,
+        body: req.body,
+      });
+    },
+    drain: () => current.services.dispatcher.drain(),
+    async restart() {
+      await current.services.dispatcher.stop();
+      await current.services.store.close();
+      current = await build();
+    },
+    async close() {
+      await current.services.dispatcher.stop();
+      await current.services.store.close();
+      await graph.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return h;
+}
+
+/** Reads a JSON response body with its status. */
+export async function json<T = Record<string, unknown>>(res: Response): Promise<T> {
+  return (await res.json()) as T;
+}
