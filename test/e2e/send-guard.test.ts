@@ -91,7 +91,7 @@ describe('send guard', () => {
     expect(first.body).toContain('https://example.com/datenschutz');
     const again = await send({ purpose: 'transactional', text: 'Your order has arrived.' });
     expect(await json(again)).toMatchObject({ privacyNotice: false });
-    expect((h.graph.sent().at(-1)?.text as { body: string }).body).not.toContain('datenschutz');
+    expect((h.graph.sent().at(-1)!.text as { body: string }).body).not.toContain('datenschutz');
   });
 
   it('templates must be declared for the purpose', async () => {
