@@ -95,7 +95,9 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     store,
     clock,
     log,
-    handlers: { 'whatsapp.send': messaging.handleJob },
+    // Without WhatsApp credentials no handler is registered, so replies wait in the outbox
+    // (pending, attempts untouched) instead of burning their retries and dying.
+    handlers: client ? { 'whatsapp.send': messaging.handleJob } : {},
     ...input.dispatcher,
   });
 

@@ -188,3 +188,32 @@ describe('double opt-in', () => {
     expect(events[0]?.textVersion).toBe('marketing-en-1');
   });
 });
+
+describe('without WhatsApp credentials', () => {
+  it('keeps the confirmation waiting in the outbox, untouched, and the send guard answers 503', async () => {
+    const local = await startHarness({ whatsapp: false });
+    try {
+      const res = await local.request('/v1/consents', {
+        method: 'POST',
+        role: 'intake',
+        json: { phone: PHONE, purposes: ['transactional'] },
+      });
+      expect(res.status).toBe(202);
+      expect(await local.drain()).toBe(0);
+      const jobs = await json<{ jobs: Array<{ status: string; attempts: number }> }>(
+        await local.request('/v1/sync/jobs', { role: 'operator' }),
+      );
+      expect(jobs.jobs).toEqual([expect.objectContaining({ status: 'pending', attempts: 0 })]);
+      await local.webhook(textMessage(WA, 'JA', { timestamp: ts(local) }));
+      const send = await local.request('/v1/messages', {
+        method: 'POST',
+        role: 'operator',
+        json: { phone: PHONE, purpose: 'transactional', text: 'Hello' },
+      });
+      expect(send.status).toBe(503);
+      expect(local.graph.requests).toHaveLength(0);
+    } finally {
+      await local.close();
+    }
+  });
+});
