@@ -3,21 +3,16 @@
  * bytes keyed with the App Secret (API-FACTS 1.2). Web Crypto only, so it runs on Node and Workers.
  */
 
+import { bytesEqual } from '../../src/crypto/encoding.ts';
+
 const PREFIX = 'sha256=';
 const HEX_64 = /^[0-9a-f]{64}$/;
 
 /**
- * Constant-time equality of two byte arrays. The length is not secret (both sides are SHA-256 here),
- * so differing lengths return early; equal lengths are compared without data-dependent branches.
- *
- * @example timingSafeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2])) // true
+ * Constant-time equality of two byte arrays (the project's one implementation, re-exported here
+ * for connector code). @example timingSafeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2])) // true
  */
-export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
-  return diff === 0;
-}
+export const timingSafeEqual = bytesEqual;
 
 /**
  * Signs a body the way Meta does; returns the full header value. For tests and simulators.

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Router } from '../app.ts';
+import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { bearer, errorResponses } from './shared.ts';
@@ -95,20 +96,7 @@ export function jobRoutes(app: Router) {
     if (!(await store.requeueJob(id, clock().toISOString()))) {
       throw new AppError(409, 'NOT_DEAD', `only dead letters can be retried; this job is ${job.status}`);
     }
-    const actor = c.var.actor;
-    await store.commit({
-      audit: [
-        {
-          id: crypto.randomUUID(),
-          at: clock().toISOString(),
-          actor: actor.keyId,
-          role: actor.role,
-          action: 'job.retry',
-          target: id,
-          details: { kind: job.kind },
-        },
-      ],
-    });
+    await audit(c, 'job.retry', id, { kind: job.kind });
     void dispatcher.tick();
     return c.json(view((await store.getJob(id))!), 200);
   });

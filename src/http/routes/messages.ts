@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Router } from '../app.ts';
+import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { bearer, errorResponses, phoneOrThrow } from './shared.ts';
@@ -55,7 +56,7 @@ const route = createRoute({
 export function messageRoutes(app: Router) {
   app.openapi(route, async (c) => {
     const body = c.req.valid('json');
-    const { subjects, messaging, catalog, store, clock } = c.var.services;
+    const { subjects, messaging, catalog } = c.var.services;
     if (!catalog.purposes.includes(body.purpose))
       throw new AppError(422, 'UNKNOWN_PURPOSE', 'unknown purpose');
     const subject = await subjects.find(await subjects.hash(phoneOrThrow(body.phone)));
@@ -93,20 +94,7 @@ export function messageRoutes(app: Router) {
           );
       }
     }
-    const actor = c.var.actor;
-    await store.commit({
-      audit: [
-        {
-          id: crypto.randomUUID(),
-          at: clock().toISOString(),
-          actor: actor.keyId,
-          role: actor.role,
-          action: 'message.send',
-          target: subject.row.id,
-          details: { purpose: body.purpose, messageId: result.messageId },
-        },
-      ],
-    });
+    await audit(c, 'message.send', subject.row.id, { purpose: body.purpose, messageId: result.messageId });
     return c.json(
       { messageId: result.messageId, purpose: body.purpose, privacyNotice: result.privacyNotice },
       200,
