@@ -1,4 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
 import type { Services } from '../service/services.ts';
@@ -51,6 +52,13 @@ export function createApp(services: Services) {
       'request',
     );
   });
+  // One size cap for every route (webhooks and API alike), before any body is read.
+  app.use(
+    bodyLimit({
+      maxSize: services.config.MAX_BODY_BYTES,
+      onError: (c) => c.json(errorBody('PAYLOAD_TOO_LARGE', 'the body exceeds the size limit'), 413),
+    }),
+  );
   app.onError(renderError);
   app.notFound((c) => c.json(errorBody('NOT_FOUND', 'no such route'), 404));
 

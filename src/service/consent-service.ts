@@ -168,7 +168,8 @@ export class ConsentService {
 
     const reply = req.reply === undefined ? defaultReply(req, outcomes) : req.reply;
     if (reply) {
-      const cause = req.evidence.waMessageId ?? unit.events![0]?.id ?? newId();
+      // The (hashed) inbound key, so a redelivered message cannot queue the reply twice.
+      const cause = req.dedupeKeys?.[0] ?? unit.events![0]?.id ?? newId();
       unit.jobs!.push(
         whatsappJob(sid, reply, cause, now, {
           locale,

@@ -62,7 +62,7 @@ export class InboundWhatsApp {
       source: 'whatsapp',
       occurredAt: e.occurredAt,
       evidence: { waMessageId: e.waMessageId, matched: m.matched },
-      dedupeKeys: [`wa:msg:${e.waMessageId}`],
+      dedupeKeys: [`wa:msg:${e.waMessageId}`], // hashed in apply()
       locale: m.locale,
       // A STOP or START from an unknown number is recorded; a YES with nothing pending is not.
       create: intent !== 'confirm',
@@ -130,10 +130,12 @@ export class InboundWhatsApp {
       this.log.warn({ code: phone.code }, 'webhook event with an invalid sender ignored');
       return null;
     }
-    if (req.dedupeKeys?.length === 0) {
-      const hash = await this.consent.hashOf(phone.e164);
-      req.dedupeKeys = [`wa:pref:${hash}:${req.evidence.preference}:${req.occurredAt}`];
-    }
-    return this.consent.change({ ...req, e164: phone.e164 });
+    // Keys are stored as keyed hashes: wamids embed the sender's number (base64), and a preference
+    // event is identified by the number itself; neither may sit in the database in clear.
+    const raw = req.dedupeKeys?.length
+      ? req.dedupeKeys
+      : [`wa:pref:${phone.e164}:${req.evidence.preference}:${req.occurredAt}`];
+    const dedupeKeys = await Promise.all(raw.map(async (k) => `wa:${await this.consent.hashOf(k)}`));
+    return this.consent.change({ ...req, dedupeKeys, e164: phone.e164 });
   }
 }

@@ -132,7 +132,16 @@ export class Messaging {
   ) {
     const now = this.d.clock().toISOString();
     await this.d.store.commit({
-      sentMessages: [{ waMessageId, subjectId: subject.row.id, purpose, kind, sentAt: now }],
+      // wamids embed the recipient's number: only their keyed hash is stored
+      sentMessages: [
+        {
+          waMessageId: await this.d.subjects.hash(waMessageId),
+          subjectId: subject.row.id,
+          purpose,
+          kind,
+          sentAt: now,
+        },
+      ],
       ...(notice && subject.row.privacyNoticeAt === null
         ? { subjectUpdates: [{ id: subject.row.id, privacyNoticeAt: now }] }
         : {}),

@@ -217,3 +217,21 @@ describe('without WhatsApp credentials', () => {
     }
   });
 });
+
+describe('request size', () => {
+  it('caps every route, not only webhooks: 413 and nothing stored', async () => {
+    const small = await startHarness({ env: { MAX_BODY_BYTES: '2048' } });
+    try {
+      const res = await small.request('/v1/consents', {
+        method: 'POST',
+        role: 'intake',
+        json: { phone: PHONE, purposes: ['marketing'], evidence: { reference: 'x'.repeat(4000) } },
+      });
+      expect(res.status).toBe(413);
+      expect(await json(res)).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } });
+      expect(await small.drain()).toBe(0);
+    } finally {
+      await small.close();
+    }
+  });
+});

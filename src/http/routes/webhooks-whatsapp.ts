@@ -1,4 +1,3 @@
-import { bodyLimit } from 'hono/body-limit';
 import { parseWebhook } from '../../../connectors/whatsapp/parse.ts';
 import { verifyMetaSignature } from '../../../connectors/whatsapp/signature.ts';
 import { bytesEqual, utf8 } from '../../crypto/encoding.ts';
@@ -19,36 +18,28 @@ export function whatsappWebhookRoutes(app: Router) {
     return c.text(challenge, 200);
   });
 
-  app.post(
-    '/webhooks/whatsapp',
-    (c, next) =>
-      bodyLimit({
-        maxSize: c.var.services.config.MAX_BODY_BYTES,
-        onError: (c) => c.json(errorBody('PAYLOAD_TOO_LARGE', 'the body exceeds the size limit'), 413),
-      })(c, next),
-    async (c) => {
-      const raw = new Uint8Array(await c.req.arrayBuffer());
-      const secret = c.var.services.config.WHATSAPP_APP_SECRET;
-      if (!(await verifyMetaSignature(raw, c.req.header('x-hub-signature-256'), secret))) {
-        throw new AppError(
-          401,
-          'INVALID_SIGNATURE',
-          'X-Hub-Signature-256 is missing or does not match the body',
-        );
-      }
-      let json: unknown;
-      try {
-        json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
-      } catch {
-        throw new AppError(400, 'MALFORMED_JSON', 'the body is not valid UTF-8 JSON');
-      }
-      const parsed = parseWebhook(json);
-      if (!parsed.ok) throw new AppError(422, parsed.code, parsed.message);
-      const summary = await c.var.services.inbound.handle(parsed.events);
-      c.var.log.info({ ...summary, ignoredByParser: parsed.ignored }, 'whatsapp webhook stored');
-      return c.json({ received: parsed.events.length, ...summary }, 200);
-    },
-  );
+  app.post('/webhooks/whatsapp', async (c) => {
+    const raw = new Uint8Array(await c.req.arrayBuffer());
+    const secret = c.var.services.config.WHATSAPP_APP_SECRET;
+    if (!(await verifyMetaSignature(raw, c.req.header('x-hub-signature-256'), secret))) {
+      throw new AppError(
+        401,
+        'INVALID_SIGNATURE',
+        'X-Hub-Signature-256 is missing or does not match the body',
+      );
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
+    } catch {
+      throw new AppError(400, 'MALFORMED_JSON', 'the body is not valid UTF-8 JSON');
+    }
+    const parsed = parseWebhook(json);
+    if (!parsed.ok) throw new AppError(422, parsed.code, parsed.message);
+    const summary = await c.var.services.inbound.handle(parsed.events);
+    c.var.log.info({ ...summary, ignoredByParser: parsed.ignored }, 'whatsapp webhook stored');
+    return c.json({ received: parsed.events.length, ...summary }, 200);
+  });
 
   app.openAPIRegistry.registerPath({
     method: 'post',

@@ -1,0 +1,242 @@
+/**
+ * Who may call what: every registered route × every role, no token and a wrong token, against the
+ * contract in ARCHITECTURE.md. The table must cover exactly the routes the app registers.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ROLES, type Role } from '../../src/config.ts';
+import { createApp } from '../../src/http/app.ts';
+import { APP_SECRET, type Harness, json, startHarness, TOKENS, VERIFY_TOKEN } from '../helpers/harness.ts';
+import { envelope, signedRequest, textMessage } from '../helpers/whatsapp.ts';
+
+// Fictitious numbers only.
+const PHONE = '+4915123456780';
+const WA = '4915123456780';
+const P = encodeURIComponent(PHONE);
+
+/** `public`: anyone; `signed`: Meta's HMAC, bearer tokens play no part; else the roles allowed. */
+type Access = 'public' | 'signed' | readonly Role[];
+type Caller = Role | 'none' | 'wrong';
+const CALLERS: readonly Caller[] = [...ROLES, 'none', 'wrong'];
+
+interface Row {
+  method: 'GET' | 'POST';
+  /** the pattern as Hono registers it */
+  pattern: string;
+  url: string;
+  access: Access;
+  /** a minimal valid JSON body */
+  body?: unknown;
+}
+
+const TABLE: Row[] = [
+  { method: 'GET', pattern: '/healthz', url: '/healthz', access: 'public' },
+  { method: 'GET', pattern: '/openapi.json', url: '/openapi.json', access: 'public' },
+  { method: 'GET', pattern: '/docs', url: '/docs', access: 'public' },
+  {
+    method: 'GET',
+    pattern: '/webhooks/whatsapp',
+    url: `/webhooks/whatsapp?hub.mode=subscribe&hub.challenge=8812&hub.verify_token=${VERIFY_TOKEN}`,
+    access: 'public',
+  },
+  { method: 'POST', pattern: '/webhooks/whatsapp', url: '/webhooks/whatsapp', access: 'signed' },
+  {
+    method: 'POST',
+    pattern: '/v1/consents',
+    url: '/v1/consents',
+    access: ['intake', 'admin'],
+    body: { phone: PHONE, purposes: ['marketing'] },
+  },
+  {
+    method: 'GET',
+    pattern: '/v1/subjects/:phone',
+    url: `/v1/subjects/${P}`,
+    access: ['operator', 'auditor', 'admin'],
+  },
+  {
+    method: 'GET',
+    pattern: '/v1/subjects/:phone/history',
+    url: `/v1/subjects/${P}/history`,
+    access: ['auditor', 'admin'],
+  },
+  {
+    method: 'POST',
+    pattern: '/v1/subjects/:phone/opt-out',
+    url: `/v1/subjects/${P}/opt-out`,
+    access: ['operator', 'admin'],
+    body: { purposes: ['marketing'] },
+  },
+  {
+    method: 'POST',
+    pattern: '/v1/messages',
+    url: '/v1/messages',
+    access: ['operator', 'admin'],
+    body: { phone: PHONE, purpose: 'transactional', text: 'Your parcel is on its way.' },
+  },
+  { method: 'GET', pattern: '/v1/ledger/verify', url: '/v1/ledger/verify', access: ['auditor', 'admin'] },
+  { method: 'GET', pattern: '/v1/sync/jobs', url: '/v1/sync/jobs', access: ['operator', 'admin'] },
+  {
+    method: 'POST',
+    pattern: '/v1/sync/jobs/:id/retry',
+    url: '/v1/sync/jobs/no-such-job/retry',
+    access: ['operator', 'admin'],
+  },
+];
+
+/** A token of the right shape that no key has. */
+const WRONG_TOKEN = 'test-nobody-token-0123456789';
+
+function authHeader(caller: Caller): Record<string, string> {
+  if (caller === 'none') return {};
+  return { authorization: `Bearer ${caller === 'wrong' ? WRONG_TOKEN : TOKENS[caller]}` };
+}
+
+let h: Harness;
+beforeEach(async () => {
+  h = await startHarness();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+async function call(row: Row, caller: Caller, opts: { signed?: boolean; body?: unknown } = {}) {
+  const headers: Record<string, string> = { ...authHeader(caller) };
+  let body: string | undefined;
+  if (row.access === 'signed') {
+    const req = await signedRequest(envelope(textMessage(WA, 'hello there')), APP_SECRET);
+    body = req.body;
+    headers['content-type'] = req.headers['content-type'];
+    if (opts.signed !== false) headers['x-hub-signature-256'] = req.headers['x-hub-signature-256'];
+  } else {
+    const b = opts.body ?? row.body;
+    if (b !== undefined) {
+      body = JSON.stringify(b);
+      headers['content-type'] = 'application/json';
+    }
+  }
+  return h.request(row.url, { method: row.method, headers, ...(body !== undefined ? { body } : {}) });
+}
+
+type Expect = 'ok' | 401 | 403;
+
+/** What the contract says this caller gets. `ok` = not 401/403 and not a 5xx. */
+function expected(access: Access, caller: Caller): Expect {
+  if (access === 'public' || access === 'signed') return 'ok';
+  if (caller === 'none' || caller === 'wrong') return 401;
+  return caller === 'admin' || access.includes(caller) ? 'ok' : 403;
+}
+
+describe('access matrix', () => {
+  it('every route × every caller gets what the contract says', async () => {
+    const mismatches: string[] = [];
+    let checked = 0;
+    for (const row of TABLE) {
+      for (const caller of CALLERS) {
+        const want = expected(row.access, caller);
+        const res = await call(row, caller);
+        const got = res.status;
+        checked++;
+        const label = `${row.method} ${row.pattern} as ${caller}`;
+        if (want === 'ok') {
+          if (got === 401 || got === 403 || got >= 500) mismatches.push(`${label}: want ok, got ${got}`);
+        } else {
+          if (got !== want) {
+            mismatches.push(`${label}: want ${want}, got ${got}`);
+            continue;
+          }
+          const body = await json<{ error: { code: string; message: string } }>(res);
+          const code = want === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN';
+          if (body.error?.code !== code) mismatches.push(`${label}: error code ${body.error?.code}`);
+        }
+        // A signed route ignores bearer tokens both ways: unsigned is 401 for every caller.
+        if (row.access === 'signed') {
+          const unsigned = await call(row, caller, { signed: false });
+          if (unsigned.status !== 401) mismatches.push(`${label} unsigned: want 401, got ${unsigned.status}`);
+        }
+      }
+    }
+    expect(mismatches).toEqual([]);
+    expect(checked).toBe(TABLE.length * CALLERS.length);
+  });
+
+  it('the table lists exactly the routes the app registers', () => {
+    const app = createApp(h.services);
+    const registered = new Set(
+      app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method} ${r.path}`),
+    );
+    const table = new Set(TABLE.map((r) => `${r.method} ${r.pattern}`));
+    expect(table.size, 'duplicate rows in the table').toBe(TABLE.length);
+    expect(
+      [...registered].filter((k) => !table.has(k)),
+      'registered but not in the table',
+    ).toEqual([]);
+    expect(
+      [...table].filter((k) => !registered.has(k)),
+      'in the table but not registered',
+    ).toEqual([]);
+  });
+
+  it('auth runs before validation: bad bodies still get 401/403, never 400', async () => {
+    const garbage = { nonsense: true };
+    for (const row of TABLE.filter((r) => r.body !== undefined)) {
+      expect((await call(row, 'none', { body: garbage })).status, row.pattern).toBe(401);
+      expect((await call(row, 'editor', { body: garbage })).status, row.pattern).toBe(403);
+      expect((await call(row, 'admin', { body: garbage })).status, row.pattern).toBe(400);
+    }
+  });
+});
+
+describe('bearer token handling', () => {
+  const verify = (authorization: string | null) =>
+    h.request('/v1/ledger/verify', { headers: authorization === null ? {} : { authorization } });
+  const good = TOKENS.auditor;
+  const flip = (s: string, i: number) => s.slice(0, i) + (s[i] === 'x' ? 'y' : 'x') + s.slice(i + 1);
+
+  it('tokens are compared in full', async () => {
+    const rejected = [
+      flip(good, 0),
+      flip(good, Math.floor(good.length / 2)),
+      flip(good, good.length - 1),
+      good.slice(0, -1), // a prefix
+      good.slice(0, 16),
+      `${good}0`, // a valid token plus more
+      good.toUpperCase(), // tokens are case-sensitive
+      `${good},${TOKENS.admin}`,
+    ];
+    for (const token of rejected) {
+      const res = await verify(`Bearer ${token}`);
+      expect(res.status, token).toBe(401);
+      const body = await json<{ error: { code: string; message: string } }>(res);
+      expect(body.error.code).toBe('UNAUTHORIZED');
+      expect(body.error.message).not.toContain(token);
+    }
+    expect((await verify(`Bearer ${good}`)).status).toBe(200);
+  });
+
+  it('documents how the Authorization header is read', async () => {
+    const cases: Array<[string, string | null, number]> = [
+      ['the usual form', `Bearer ${good}`, 200],
+      ['the scheme is case-insensitive (RFC 9110)', `bearer ${good}`, 200],
+      ['upper-case scheme', `BEARER ${good}`, 200],
+      ['several spaces after the scheme', `Bearer    ${good}`, 200],
+      ['a tab after the scheme', `Bearer\t${good}`, 200],
+      ['trailing spaces (trimmed)', `Bearer ${good}   `, 200],
+      ['leading spaces (trimmed by Headers)', `   Bearer ${good}`, 200],
+      ['no header', null, 401],
+      ['the token without a scheme', good, 401],
+      ['another scheme', `Basic ${good}`, 401],
+      ['no space after the scheme', `Bearer${good}`, 401],
+      ['the scheme alone', 'Bearer', 401],
+      ['the scheme and spaces', 'Bearer    ', 401],
+      ['two tokens', `Bearer ${good} ${good}`, 401],
+      ['a token with a space inside', `Bearer ${good.slice(0, 10)} ${good.slice(10)}`, 401],
+    ];
+    for (const [name, header, status] of cases) {
+      expect((await verify(header)).status, name).toBe(status);
+    }
+  });
+
+  it('a token in the query string is not accepted', async () => {
+    expect((await h.request(`/v1/ledger/verify?access_token=${good}`)).status).toBe(401);
+    expect((await h.request(`/v1/ledger/verify?token=${good}`)).status).toBe(401);
+  });
+});
