@@ -77,13 +77,21 @@ export class Dispatcher {
       this.again = true;
       return this.running;
     }
-    this.running = this.pass().finally(() => {
-      this.running = null;
-      if (this.again) {
-        this.again = false;
-        void this.tick();
-      }
-    });
+    this.running = this.pass().then(
+      (n) => {
+        this.running = null;
+        // A full batch means more may be due: keep going instead of waiting for the next timer.
+        if (this.again || n === this.o.batchSize) {
+          this.again = false;
+          void this.tick();
+        }
+        return n;
+      },
+      (err: unknown) => {
+        this.running = null;
+        throw err;
+      },
+    );
     return this.running;
   }
 

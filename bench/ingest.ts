@@ -1,0 +1,621 @@
+/**
+ * Webhook ingest benchmark: the real service (`npm start`, production mode, fresh SQLite file)
+ * against a bare Hono route on the same Node (the ceiling), side by side in one run:
+ * ceiling, service, ceiling again. Then a durability check on the database file.
+ *
+ *   npm run bench:ingest                       (BENCH_REQUESTS=20000 by default)
+ *   BENCH_REQUESTS=3000 npm run bench:ingest
+ *   BENCH_CPU_PROF=1 npm run bench:ingest       (CPU profile of the service under bench/results/profiles)
+ *
+ * Only 127.0.0.1 is used: WhatsApp replies queued by the service go to a Graph API stub in this process.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { DatabaseSync } from 'node:sqlite';
+import { createPiiCrypto } from '../src/crypto/pii.ts';
+import { envelope, nextWamid, signedRequest, statusUpdate, textMessage } from '../test/helpers/whatsapp.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const RESULTS = join(ROOT, 'bench', 'results');
+
+const intEnv = (name: string, def: number, min: number, max: number): number => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`${name} must be an integer in ${min}..${max}`);
+  return n;
+};
+
+const N = intEnv('BENCH_REQUESTS', 20_000, 1, 1_000_000);
+const CONCURRENCY = 64;
+const WARMUP = 500;
+const TIME_CAP_MS = 60_000;
+const WARMUP_CAP_MS = 30_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+const SENDERS = 5_000;
+const CPU_PROF = process.env.BENCH_CPU_PROF === '1';
+const GOAL = { ratio: 0.3, p99Ms: 20 };
+
+const sleep = (ms: number) => new Promise<void>((ok) => setTimeout(ok, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Workload
+
+type Kind = 'stop' | 'yes' | 'text' | 'status';
+/** Keyword replies: each acknowledged one must leave a `wa:msg:` dedupe key (see durability check). */
+const KEYWORD_KINDS: ReadonlySet<Kind> = new Set(['stop', 'yes']);
+/** Mix per 20 requests: 6 STOP-family (30 %), 4 YES/JA (20 %), 5 texts (25 %), 5 statuses (25 %). */
+const MIX: Array<[Kind, number]> = [
+  ['stop', 6],
+  ['yes', 4],
+  ['text', 5],
+  ['status', 5],
+];
+const STOP_WORDS = ['STOP', 'STOPP', 'ABMELDEN', 'Unsubscribe'];
+const YES_WORDS = ['YES', 'JA'];
+const ORDINARY_TEXT = 'Wann kommt meine Bestellung?';
+const STATUSES = ['delivered', 'read'];
+
+interface Prebuilt {
+  kind: Kind;
+  /** the inbound message's wamid (messages only; a status carries the id of a message we sent) */
+  wamid: string | null;
+  body: Buffer;
+  signature: string;
+}
+
+/** Deterministic PRNG (mulberry32), so every run sends the same mix in the same order. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** Distinct fictitious German mobile numbers, +49 151 2xxxxxxx, as WhatsApp ids. */
+function senders(count: number, rnd: () => number): string[] {
+  const set = new Set<string>();
+  for (let i = 0; i < count * 10 && set.size < count; i++) {
+    set.add(`491512${String(Math.floor(rnd() * 10_000_000)).padStart(7, '0')}`);
+  }
+  return [...set];
+}
+
+async function buildRequests(count: number, phones: string[], rnd: () => number, secret: string) {
+  const kinds: Kind[] = [];
+  for (let i = 0; i < count; i++) {
+    let slot = i % 20;
+    for (const [kind, share] of MIX) {
+      if (slot < share) {
+        kinds.push(kind);
+        break;
+      }
+      slot -= share;
+    }
+  }
+  for (let i = kinds.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [kinds[i], kinds[j]] = [kinds[j]!, kinds[i]!];
+  }
+  const counters = { stop: 0, yes: 0, status: 0 };
+  const out: Prebuilt[] = [];
+  for (const kind of kinds) {
+    const from = phones[Math.floor(rnd() * phones.length)]!;
+    const id = nextWamid();
+    const change =
+      kind === 'stop'
+        ? textMessage(from, STOP_WORDS[counters.stop++ % STOP_WORDS.length]!, { id })
+        : kind === 'yes'
+          ? textMessage(from, YES_WORDS[counters.yes++ % YES_WORDS.length]!, { id })
+          : kind === 'text'
+            ? textMessage(from, ORDINARY_TEXT, { id })
+            : statusUpdate(from, id, STATUSES[counters.status++ % STATUSES.length]!);
+    const signed = await signedRequest(envelope(change), secret);
+    out.push({
+      kind,
+      wamid: kind === 'status' ? null : id,
+      body: Buffer.from(signed.body, 'utf8'),
+      signature: signed.headers['x-hub-signature-256'],
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes and helpers
+
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = net.createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+/** Answers every POST …/messages like the Cloud API does; counts the calls. */
+async function startGraphStub(): Promise<{ url: string; calls: () => number; close: () => Promise<void> }> {
+  let calls = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.method === 'POST' && (req.url ?? '').endsWith('/messages')) {
+        calls += 1;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            messaging_product: 'whatsapp',
+            contacts: [{ input: 'x', wa_id: 'x' }],
+            messages: [{ id: `wamid.${calls}` }],
+          }),
+        );
+      } else {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end('{"error":{"message":"not found"}}');
+      }
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}/v23.0`,
+    calls: () => calls,
+    close: () =>
+      new Promise<void>((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
+  };
+}
+
+/** A clean environment: nothing from the caller's shell leaks into the measured process. */
+const baseEnv = (): Record<string, string> => {
+  const env: Record<string, string> = {};
+  for (const k of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ']) {
+    const v = process.env[k];
+    if (v !== undefined) env[k] = v;
+  }
+  return env;
+};
+
+function startChild(label: string, args: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const forward = (stream: NodeJS.ReadableStream | null) => {
+    let rest = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) if (line.trim()) console.error(`[${label}] ${line}`);
+    });
+  };
+  forward(child.stdout);
+  forward(child.stderr);
+  return child;
+}
+
+async function waitHealthy(url: string, child: ChildProcess, label: string): Promise<void> {
+  const cap = performance.now() + 30_000;
+  for (let i = 0; i < 300 && performance.now() < cap; i++) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(
+        `${label} exited before it was ready (code ${child.exitCode}, signal ${child.signalCode})`,
+      );
+    }
+    try {
+      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_000) });
+      await res.arrayBuffer();
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`${label} did not answer /healthz within 30 s`);
+}
+
+/** SIGTERM, then SIGKILL after 15 s. */
+async function stopChild(child: ChildProcess): Promise<{ code: number | null; signal: string | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return { code: child.exitCode, signal: child.signalCode };
+  }
+  const exited = new Promise<{ code: number | null; signal: string | null }>((ok) =>
+    child.once('exit', (code, signal) => ok({ code, signal })),
+  );
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const result = await exited;
+  clearTimeout(timer);
+  return result;
+}
+
+/** Waits (at most 30 s) until the service's outbox has no pending or leased job. */
+async function waitOutboxDrained(url: string, token: string): Promise<Record<string, number> | null> {
+  let counts: Record<string, number> | null = null;
+  for (let i = 0; i < 300; i++) {
+    try {
+      const res = await fetch(`${url}/v1/sync/jobs?limit=1`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(2_000),
+      });
+      const body = (await res.json()) as { counts?: Record<string, number> };
+      counts = body.counts ?? null;
+      if (counts && (counts.pending ?? 0) + (counts.leased ?? 0) === 0) return counts;
+    } catch {
+      // try again
+    }
+    await sleep(100);
+  }
+  return counts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load generator
+
+interface RunStats {
+  label: string;
+  /** requests that got an answer (any status) */
+  requests: number;
+  /** requests sent, including those that failed without an answer */
+  sent: number;
+  elapsedMs: number;
+  rps: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  non200: number;
+  /** no HTTP answer (connection error or timeout) */
+  errors: number;
+  statuses: Record<string, number>;
+  /** acknowledged (200) requests per kind */
+  acked: Record<Kind, number>;
+  /** sent without an answer, per kind: their outcome on the server is unknown */
+  unanswered: Record<Kind, number>;
+  /** wamids of acknowledged keyword replies, and of keyword replies that got no answer */
+  keywordAcked: string[];
+  keywordUnanswered: string[];
+  cappedByTime: boolean;
+}
+
+/** A run without the per-message wamid lists (for the JSON file). */
+const figures = ({ keywordAcked: _a, keywordUnanswered: _u, ...r }: RunStats) => r;
+
+const zeroKinds = (): Record<Kind, number> => ({ stop: 0, yes: 0, text: 0, status: 0 });
+
+function post(agent: http.Agent, port: number, r: Prebuilt): Promise<number> {
+  return new Promise((ok) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/webhooks/whatsapp',
+        agent,
+        timeout: REQUEST_TIMEOUT_MS,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': r.body.length,
+          'x-hub-signature-256': r.signature,
+        },
+      },
+      (res) => {
+        res.on('error', () => ok(0));
+        res.on('end', () => ok(res.statusCode ?? 0));
+        res.resume();
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => ok(0));
+    req.end(r.body);
+  });
+}
+
+const percentile = (sorted: Float64Array, p: number): number =>
+  sorted.length === 0
+    ? Number.NaN
+    : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+
+async function load(label: string, port: number, reqs: Prebuilt[], capMs: number): Promise<RunStats> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const latencies = new Float64Array(reqs.length);
+  const statuses: Record<string, number> = {};
+  const acked = zeroKinds();
+  const unanswered = zeroKinds();
+  const keywordAcked: string[] = [];
+  const keywordUnanswered: string[] = [];
+  let next = 0;
+  let answered = 0;
+  let errors = 0;
+  const start = performance.now();
+  const deadline = start + capMs;
+  const worker = async () => {
+    while (next < reqs.length && performance.now() < deadline) {
+      const r = reqs[next++]!;
+      const t0 = performance.now();
+      const status = await post(agent, port, r);
+      const ms = performance.now() - t0;
+      statuses[status] = (statuses[status] ?? 0) + 1;
+      const keyword = KEYWORD_KINDS.has(r.kind) && r.wamid !== null;
+      if (status === 0) {
+        errors++;
+        unanswered[r.kind]++;
+        if (keyword) keywordUnanswered.push(r.wamid!);
+        continue;
+      }
+      latencies[answered++] = ms;
+      if (status === 200) {
+        acked[r.kind]++;
+        if (keyword) keywordAcked.push(r.wamid!);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const elapsedMs = performance.now() - start;
+  agent.destroy();
+  const sorted = latencies.subarray(0, answered).sort();
+  const round = (x: number) => Math.round(x * 100) / 100;
+  return {
+    label,
+    requests: answered,
+    sent: next,
+    elapsedMs: round(elapsedMs),
+    rps: round((answered / elapsedMs) * 1000),
+    p50: round(percentile(sorted, 0.5)),
+    p90: round(percentile(sorted, 0.9)),
+    p99: round(percentile(sorted, 0.99)),
+    max: round(percentile(sorted, 1)),
+    non200: answered - (statuses[200] ?? 0),
+    errors,
+    statuses,
+    acked,
+    unanswered,
+    keywordAcked,
+    keywordUnanswered,
+    cappedByTime: next < reqs.length,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main() {
+  const cores = os.availableParallelism();
+  const secret = randomBytes(24).toString('hex');
+  const adminToken = randomBytes(24).toString('hex');
+  const piiKey = randomBytes(32).toString('base64');
+  const graph = await startGraphStub();
+  const dataDir = mkdtempSync(join(os.tmpdir(), 'consent-sync-bench-'));
+  const [ceilingPort, servicePort] = [await freePort(), await freePort()];
+  const ceilingUrl = `http://127.0.0.1:${ceilingPort}`;
+  const serviceUrl = `http://127.0.0.1:${servicePort}`;
+
+  console.log(
+    `consent-sync ingest bench: node ${process.version}, ${cores} cores, N=${N}, concurrency ${CONCURRENCY}, ` +
+      `warm-up ${WARMUP}, time cap ${TIME_CAP_MS / 1000} s`,
+  );
+  const rnd = prng(20_251_101);
+  const phones = senders(SENDERS, rnd);
+  const t0 = performance.now();
+  const warm = await buildRequests(WARMUP, phones, rnd, secret);
+  const measured = await buildRequests(N, phones, rnd, secret);
+  console.log(`built and signed ${WARMUP + N} requests in ${Math.round(performance.now() - t0)} ms`);
+
+  const serviceEnv: Record<string, string> = {
+    ...baseEnv(),
+    NODE_ENV: 'production',
+    PORT: String(servicePort),
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+    PII_KEY: piiKey,
+    API_KEYS: `auditor:${randomBytes(24).toString('hex')},admin:${adminToken}`,
+    WHATSAPP_APP_SECRET: secret,
+    WHATSAPP_VERIFY_TOKEN: randomBytes(16).toString('hex'),
+    WHATSAPP_ACCESS_TOKEN: 'bench-dummy-access-token',
+    WHATSAPP_PHONE_NUMBER_ID: '106540352242922',
+    WHATSAPP_GRAPH_URL: graph.url,
+  };
+  const profDir = join(RESULTS, 'profiles');
+  if (CPU_PROF) mkdirSync(profDir, { recursive: true });
+  const serviceArgs = [
+    ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+    '--disable-warning=ExperimentalWarning',
+    'src/runtime/node.ts',
+  ];
+
+  const ceiling = startChild(
+    'ceiling',
+    ['--disable-warning=ExperimentalWarning', 'bench/ceiling-server.ts'],
+    {
+      ...baseEnv(),
+      NODE_ENV: 'production',
+      PORT: String(ceilingPort),
+    },
+  );
+  const service = startChild('service', serviceArgs, serviceEnv);
+  let ceilingRuns: RunStats[] = [];
+  let serviceRun: RunStats;
+  let serviceWarm: RunStats;
+  let outbox: Record<string, number> | null;
+  let serviceExit: { code: number | null; signal: string | null };
+  try {
+    await Promise.all([
+      waitHealthy(ceilingUrl, ceiling, 'ceiling'),
+      waitHealthy(serviceUrl, service, 'service'),
+    ]);
+
+    const runCeiling = async (n: number) => {
+      await load(`ceiling warm-up ${n}`, ceilingPort, warm, WARMUP_CAP_MS);
+      const r = await load(`ceiling #${n}`, ceilingPort, measured, TIME_CAP_MS);
+      console.log(`  ceiling #${n}: ${r.rps} req/s, p99 ${r.p99} ms`);
+      return r;
+    };
+    ceilingRuns = [await runCeiling(1)];
+
+    serviceWarm = await load('service warm-up', servicePort, warm, WARMUP_CAP_MS);
+    serviceRun = await load('service', servicePort, measured, TIME_CAP_MS);
+    console.log(`  service: ${serviceRun.rps} req/s, p99 ${serviceRun.p99} ms`);
+    outbox = await waitOutboxDrained(serviceUrl, adminToken);
+    serviceExit = await stopChild(service);
+
+    ceilingRuns.push(await runCeiling(2));
+  } finally {
+    await stopChild(service);
+    await stopChild(ceiling);
+    await graph.close();
+  }
+
+  // Durability. Which acknowledged webhooks must leave a trace (src/service/inbound-whatsapp.ts,
+  // consent-service.ts `change()`): a keyword reply commits its inbound dedupe key before the 200,
+  // whatever else happens: a STOP-family opt-out creates the person when unknown and records the
+  // opt-out; a YES/JA confirmation from an unknown number commits the key alone, from a known one
+  // with no pending request it commits the key and no event. Ordinary texts match no keyword and
+  // delivery statuses without error 131050 are ignored: neither stores anything. The key is
+  // `wa:msg:<wamid>`, stored since 6b61430 as `wa:<keyed hash of it>` (wamids embed the number):
+  // both forms are recomputed here, so each acknowledged message is checked, not only the count.
+  const pii = await createPiiCrypto(new Uint8Array(Buffer.from(piiKey, 'base64')));
+  const db = new DatabaseSync(join(dataDir, 'consent-sync.db'), { readOnly: true });
+  const count = (sql: string) => Number((db.prepare(sql).get() as { n: number | bigint }).n);
+  const has = db.prepare('SELECT 1 AS x FROM inbound_dedupe WHERE key = ?');
+  const isStored = async (wamid: string) => {
+    const plain = `wa:msg:${wamid}`;
+    return Boolean(has.get(plain) ?? has.get(`wa:${await pii.lookupHash(plain)}`));
+  };
+  const ackedWamids = [...serviceWarm.keywordAcked, ...serviceRun.keywordAcked];
+  const unansweredWamids = [...serviceWarm.keywordUnanswered, ...serviceRun.keywordUnanswered];
+  let ackedFound = 0;
+  for (const w of ackedWamids) if (await isStored(w)) ackedFound++;
+  let unansweredFound = 0;
+  for (const w of unansweredWamids) if (await isStored(w)) unansweredFound++;
+  const stored = count('SELECT count(*) AS n FROM inbound_dedupe');
+  const ledgerEvents = count('SELECT count(*) AS n FROM ledger');
+  const subjects = count('SELECT count(*) AS n FROM subjects');
+  const outboxRows = db.prepare('SELECT status, count(*) AS n FROM outbox GROUP BY status').all();
+  db.close();
+  const outboxStored = Object.fromEntries(outboxRows.map((r) => [String(r.status), Number(r.n)]));
+  const acknowledged = ackedWamids.length;
+  // A keyword reply that got no answer may or may not be stored; none is expected.
+  const durable = ackedFound === acknowledged && stored === acknowledged + unansweredFound;
+
+  // Figures
+  const mean = (f: (r: RunStats) => number) =>
+    Math.round((ceilingRuns.reduce((s, r) => s + f(r), 0) / ceilingRuns.length) * 100) / 100;
+  const ceilingMean = {
+    requests: mean((r) => r.requests),
+    rps: mean((r) => r.rps),
+    p50: mean((r) => r.p50),
+    p90: mean((r) => r.p90),
+    p99: mean((r) => r.p99),
+    max: mean((r) => r.max),
+    non200: mean((r) => r.non200),
+  };
+  const ratio = Math.round((serviceRun.rps / ceilingMean.rps) * 1000) / 1000;
+  const met = ratio >= GOAL.ratio && serviceRun.p99 <= GOAL.p99Ms;
+
+  const row = (label: string, r: Omit<typeof ceilingMean, never>) =>
+    [
+      label.padEnd(14),
+      String(r.requests).padStart(8),
+      r.rps.toFixed(0).padStart(8),
+      r.p50.toFixed(2).padStart(8),
+      r.p90.toFixed(2).padStart(8),
+      r.p99.toFixed(2).padStart(8),
+      r.max.toFixed(2).padStart(8),
+      String(r.non200).padStart(8),
+    ].join(' ');
+  console.log('');
+  console.log(
+    ['target'.padEnd(14), ...['requests', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'non-200']]
+      .map((h, i) => (i === 0 ? h : h.padStart(8)))
+      .join(' '),
+  );
+  for (const r of ceilingRuns) console.log(row(r.label, r));
+  console.log(row('ceiling mean', ceilingMean));
+  console.log(row('service', serviceRun));
+  for (const r of [...ceilingRuns, serviceRun]) {
+    if (r.errors || r.cappedByTime || r.non200) {
+      console.log(
+        `  ${r.label}: ${r.errors} without answer, statuses ${JSON.stringify(r.statuses)}` +
+          (r.cappedByTime ? `, time cap hit after ${r.sent} of ${N}` : ''),
+      );
+    }
+  }
+  console.log('');
+  console.log(
+    `ratio service/ceiling: ${ratio.toFixed(3)} (goal ≥ ${GOAL.ratio}); service p99 ${serviceRun.p99} ms ` +
+      `(goal ≤ ${GOAL.p99Ms} ms); goal met: ${met}`,
+  );
+  console.log(
+    `stored == acknowledged: ${durable} (inbound_dedupe keys ${stored}, acknowledged STOP/YES messages ` +
+      `${acknowledged} incl. ${serviceWarm.keywordAcked.length} from warm-up, ` +
+      `of which found by their own key ${ackedFound}` +
+      (unansweredWamids.length
+        ? `; ${unansweredWamids.length} keyword messages got no answer, ${unansweredFound} of them stored`
+        : '') +
+      ')',
+  );
+  console.log(
+    `ledger events: ${ledgerEvents}; subjects: ${subjects}; outbox ${JSON.stringify(outboxStored)}; ` +
+      `Graph stub calls: ${graph.calls()}; service exit: ${JSON.stringify(serviceExit)}`,
+  );
+  console.log(`cores: ${cores}; node: ${process.version}`);
+
+  const at = new Date().toISOString();
+  const results = {
+    at,
+    node: process.version,
+    cores,
+    cpu: os.cpus()[0]?.model ?? null,
+    platform: `${os.platform()} ${os.release()}`,
+    requests: N,
+    concurrency: CONCURRENCY,
+    warmup: WARMUP,
+    timeCapMs: TIME_CAP_MS,
+    senders: phones.length,
+    mix: Object.fromEntries(MIX.map(([k, share]) => [k, share / 20])),
+    cpuProfile: CPU_PROF,
+    ceiling: { runs: ceilingRuns.map(figures), mean: ceilingMean },
+    service: figures(serviceRun),
+    serviceWarmup: figures(serviceWarm),
+    ratio,
+    goal: { ...GOAL, met },
+    durability: {
+      storedEqualsAcknowledged: durable,
+      dedupeKeys: stored,
+      acknowledgedKeywordMessages: acknowledged,
+      acknowledgedFoundByKey: ackedFound,
+      unansweredKeywordMessages: unansweredWamids.length,
+      unansweredStored: unansweredFound,
+      ledgerEvents,
+      subjects,
+      outbox: outboxStored,
+      outboxAtStop: outbox,
+      graphCalls: graph.calls(),
+      serviceExit,
+    },
+  };
+  mkdirSync(RESULTS, { recursive: true });
+  const json = `${JSON.stringify(results, null, 2)}\n`;
+  writeFileSync(join(RESULTS, `ingest-${at.replaceAll(':', '-')}.json`), json);
+  writeFileSync(join(RESULTS, 'ingest-latest.json'), json);
+  rmSync(dataDir, { recursive: true, force: true });
+  if (!durable) process.exitCode = 1;
+}
+
+await main();
