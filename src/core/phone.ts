@@ -26,14 +26,14 @@ const fail = (message: string): PhoneResult => ({ ok: false, code: 'INVALID_PHON
 /**
  * Normalises a phone number as it reaches the API or a webhook into E.164 and a WhatsApp id.
  *
- * Accepts E.164 (`+4915112345678`), a WhatsApp id (the same digits without `+`), the `00`
+ * Accepts E.164 (example: `+4915112345678`), a WhatsApp id (the same digits without `+`), the `00`
  * international prefix, URL-encoded input (`%2B49…`) and the usual separators. A national number
  * without a country code is rejected: there is no default country to guess from, and guessing
  * would tie consent to the wrong person.
  *
  * @example
  * normalizePhone('+49 151 1234-5678');
- * // → { ok: true, e164: '+4915112345678', waId: '4915112345678' }
+ * // → { ok: true, e164: '+4915112345678', waId: '4915112345678' } (example number)
  * normalizePhone('hello');
  * // → { ok: false, code: 'INVALID_PHONE', message: '…' }
  */

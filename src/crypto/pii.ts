@@ -57,7 +57,7 @@ async function aesDecrypt(key: CryptoKey, b64: string, aad: string): Promise<Uin
  *
  * @example
  * const pii = await createPiiCrypto(fromBase64(config.PII_KEY));
- * const hash = await pii.lookupHash('+4915112345678');
+ * const hash = await pii.lookupHash('+4915112345678'); // example number
  */
 export async function createPiiCrypto(
   piiKey: Uint8Array<ArrayBuffer>,
