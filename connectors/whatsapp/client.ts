@@ -65,7 +65,7 @@ const RECIPIENT = /^\+?\d{6,20}$/;
  * @example
  * const wa = createWhatsAppClient({ graphUrl: env.WHATSAPP_GRAPH_URL, phoneNumberId: env.WHATSAPP_PHONE_NUMBER_ID,
  *   accessToken: env.WHATSAPP_ACCESS_TOKEN, fetch });
- * const sent = await wa.sendButtons({ to: '+16505550101' /* example number */, body: 'Confirm?', buttons: [{ id: 'CONSENT_CONFIRM', title: 'Yes' }] });
+ * const sent = await wa.sendButtons({ to: '+16505550101', body: 'Confirm?', buttons: [{ id: 'CONSENT_CONFIRM', title: 'Yes' }] }); // example number
  * if (!sent.ok && sent.error.retryable) retryLater(sent.error.retryAfterMs);
  */
 export function createWhatsAppClient(config: WhatsAppClientConfig): WhatsAppClient {

@@ -235,3 +235,32 @@ describe('request size', () => {
     }
   });
 });
+
+describe('confirmation by template', () => {
+  it('sends the configured template (outside the 24-hour window) and still confirms on JA', async () => {
+    const tpl = await startHarness({
+      catalog: (files) => {
+        files.texts.doiTemplate = { name: 'consent_request', language: { de: 'de', en: 'en_US' } };
+      },
+    });
+    try {
+      await tpl.request('/v1/consents', {
+        method: 'POST',
+        role: 'intake',
+        json: { phone: PHONE, purposes: ['marketing'], locale: 'en' },
+      });
+      await tpl.drain();
+      expect(tpl.graph.sent()[0]).toMatchObject({
+        type: 'template',
+        template: { name: 'consent_request', language: { code: 'en_US' } },
+      });
+      await tpl.webhook(textMessage(WA, 'YES', { timestamp: ts(tpl) }));
+      const s = await json<Subject>(
+        await tpl.request(`/v1/subjects/${encodeURIComponent(PHONE)}`, { role: 'operator' }),
+      );
+      expect(s.purposes.marketing?.status).toBe('opted_in');
+    } finally {
+      await tpl.close();
+    }
+  });
+});

@@ -29,14 +29,18 @@ export const APP_SECRET = 'test-app-secret';
 export const VERIFY_TOKEN = 'test-verify-token';
 const ACCESS_TOKEN = 'test-graph-token';
 
-const readCatalog = () => {
+type CatalogFiles = { texts: Record<string, unknown>; keywords: unknown; templates: unknown };
+
+const readCatalog = (edit?: (files: CatalogFiles) => void) => {
   const read = (f: string) =>
     JSON.parse(readFileSync(new URL(`../../catalog/${f}`, import.meta.url), 'utf8'));
-  return Catalog.load({
+  const files: CatalogFiles = {
     texts: read('texts.json'),
     keywords: read('keywords.json'),
     templates: read('templates.json'),
-  });
+  };
+  edit?.(files);
+  return Catalog.load(files);
 };
 
 export interface Harness {
@@ -62,6 +66,8 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   whatsapp?: boolean;
   piiKey?: string;
+  /** edits the shipped catalog files before they are loaded */
+  catalog?: (files: CatalogFiles) => void;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -97,7 +103,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ...options.env,
   };
   const config = parseConfig(env);
-  const catalog = readCatalog();
+  const catalog = readCatalog(options.catalog);
   const log = createLogger('debug', sink);
 
   async function build() {
