@@ -2,13 +2,15 @@
  * Tamper evidence: events written through the store, then edited, deleted or reordered with raw
  * SQL on the file (as someone with disk access could), must fail verification at the right place.
  */
+
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChainBreak } from '../src/core/ledger.ts';
 import { openSqliteStore } from '../src/store/sqlite.ts';
+import { LEDGER_CONTENT, swapLedgerRows } from './helpers/ledger-tamper.ts';
 import { verifyChain } from './store-contract.ts';
 import { event, subject } from './store-fixtures.ts';
 
@@ -41,34 +43,6 @@ async function tamperAndVerify(edit: (db: DatabaseSync) => void): Promise<ChainB
   const { broken } = await verifyChain(store);
   await store.close();
   return broken;
-}
-
-const CONTENT = [
-  'id',
-  'subject_id',
-  'purpose',
-  'action',
-  'source',
-  'occurred_at',
-  'recorded_at',
-  'text_version',
-  'text_sha256',
-  'evidence_enc',
-];
-
-/** Swaps the given columns between two ledger rows (via a placeholder id, since id is UNIQUE). */
-function swap(db: DatabaseSync, a: number, b: number, columns: string[]): void {
-  const get = (seq: number) => db.prepare(`SELECT ${columns.join(', ')} FROM ledger WHERE seq = ?`).get(seq)!;
-  const ra = get(a);
-  const rb = get(b);
-  const set = columns.map((c) => `${c} = ?`).join(', ');
-  const write = (seq: number, r: Record<string, unknown>) =>
-    db
-      .prepare(`UPDATE ledger SET ${set} WHERE seq = ?`)
-      .run(...columns.map((c) => r[c] as SQLInputValue), seq);
-  db.prepare("UPDATE ledger SET id = 'placeholder' WHERE seq = ?").run(a);
-  write(b, ra);
-  write(a, rb);
 }
 
 describe('ledger tamper evidence (SQLite file)', () => {
@@ -111,12 +85,14 @@ describe('ledger tamper evidence (SQLite file)', () => {
   });
 
   it('detects two rows swapped whole (prev_hash_mismatch)', async () => {
-    const broken = await tamperAndVerify((db) => swap(db, 2, 3, [...CONTENT, 'prev_hash', 'hash']));
+    const broken = await tamperAndVerify((db) =>
+      swapLedgerRows(db, 2, 3, [...LEDGER_CONTENT, 'prev_hash', 'hash']),
+    );
     expect(broken).toMatchObject({ reason: 'prev_hash_mismatch', seq: 2 });
   });
 
   it('detects two rows with their contents swapped but links kept (hash_mismatch)', async () => {
-    const broken = await tamperAndVerify((db) => swap(db, 2, 3, CONTENT));
+    const broken = await tamperAndVerify((db) => swapLedgerRows(db, 2, 3, LEDGER_CONTENT));
     expect(broken).toMatchObject({ reason: 'hash_mismatch', seq: 2 });
   });
 });

@@ -3,17 +3,19 @@
  * the variable, never a value), development mode generates and keeps keys, state survives restarts,
  * and tampering with the SQLite file shows up through the API.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig, REQUIRED_SECRETS } from '../../src/config.ts';
 import { toBase64 } from '../../src/crypto/encoding.ts';
 import { type Harness, json, startHarness } from '../helpers/harness.ts';
+import { LEDGER_CONTENT, swapLedgerRows } from '../helpers/ledger-tamper.ts';
 import { textMessage } from '../helpers/whatsapp.ts';
 
 // Fictitious numbers only.
@@ -351,41 +353,13 @@ describe('ledger tampering, seen through GET /v1/ledger/verify', () => {
     expect(truncated.events).toBe(5);
   });
 
-  const CONTENT = [
-    'id',
-    'subject_id',
-    'purpose',
-    'action',
-    'source',
-    'occurred_at',
-    'recorded_at',
-    'text_version',
-    'text_sha256',
-    'evidence_enc',
-  ];
-
   it.each([
-    ['content only (hashes stay in place)', CONTENT, 'hash_mismatch'],
-    ['whole rows (a reorder)', [...CONTENT, 'prev_hash', 'hash'], 'prev_hash_mismatch'],
+    ['content only (hashes stay in place)', LEDGER_CONTENT, 'hash_mismatch'],
+    ['whole rows (a reorder)', [...LEDGER_CONTENT, 'prev_hash', 'hash'], 'prev_hash_mismatch'],
   ])('swapping two rows: %s → not ok', async (_name, columns, reason) => {
     h = await startHarness();
     await sixEvents(h);
-    edit(h, (db) => {
-      const get = (seq: number) =>
-        db.prepare(`SELECT ${columns.join(', ')} FROM ledger WHERE seq = ?`).get(seq)!;
-      const a = get(2);
-      const b = get(4);
-      const set = columns.map((c) => `${c} = ?`).join(', ');
-      const write = (seq: number, r: Record<string, unknown>) =>
-        db
-          .prepare(`UPDATE ledger SET ${set} WHERE seq = ?`)
-          .run(...columns.map((c) => r[c] as SQLInputValue), seq);
-      db.exec('BEGIN');
-      db.prepare("UPDATE ledger SET id = 'placeholder' WHERE seq = 2").run();
-      write(4, a);
-      write(2, b);
-      db.exec('COMMIT');
-    });
+    edit(h, (db) => swapLedgerRows(db, 2, 4, columns));
     const v = await verify(h);
     expect(v.ok).toBe(false);
     expect(v.brokenAt).toMatchObject({ seq: 2, reason });
