@@ -1,0 +1,134 @@
+/**
+ * The one interface every CRM connector implements (ARCHITECTURE "Shape of the code").
+ *
+ * A connector knows its vendor's wire format and nothing else: it never sees the ledger, the
+ * mappings' transforms or a person's consent state. The sync layer (src/sync/) decides what to
+ * write from the whitelist and hands the connector finished `RecordWrite`s; the connector asks
+ * its vendor for the properties named in a `LookupSpec` and nothing more, and drops anything
+ * else a response or webhook carries before it returns. Every connector passes
+ * `test/connector-contract.ts`.
+ */
+import type { ConnectorError } from './errors.ts';
+
+export type ConnectorName = 'hubspot' | 'salesforce';
+
+/** A record in a CRM, e.g. `{ objectType: 'contact', id: '512' }` or `{ objectType: 'Lead', id: '00Q…' }`. */
+export interface RecordRef {
+  objectType: string;
+  id: string;
+}
+
+/** A property value as the sync layer hands it over; the connector serialises it for its vendor. */
+export type RemoteValue = string | number | boolean | null;
+
+/** What to look up and which properties may be read (the mapping's whitelist, nothing else). */
+export interface LookupSpec {
+  /** Object types to search, e.g. `['contact']` or `['Contact', 'Lead']`. */
+  objectTypes: string[];
+  /** The property or field holding the phone number. */
+  matchField: string;
+  /** Properties the mapping allows to read (`pull`/`both`); the match field is read as well. */
+  properties: string[];
+}
+
+/** A record as read back: only `matchField` and the `LookupSpec.properties`, whatever the vendor sent. */
+export interface RemoteRecord extends RecordRef {
+  /** The match field's value exactly as the CRM holds it (the caller normalises it). */
+  matchValue: string | null;
+  properties: Record<string, RemoteValue>;
+}
+
+/** One record to update with absolute values. */
+export interface RecordWrite extends RecordRef {
+  /** The sync job's idempotency key (HubSpot: `objectWriteTraceId`); unique within one call. */
+  key: string;
+  properties: Record<string, RemoteValue>;
+}
+
+/** Per record, in request order. A record that no longer exists fails with code `NOT_FOUND`. */
+export type WriteOutcome = { ok: true } | { ok: false; error: ConnectorError };
+
+export type EraseOutcome =
+  | { status: 'done' }
+  | { status: 'not_found' }
+  | { status: 'failed'; error: ConnectorError };
+
+/** An inbound webhook as the HTTP layer received it. */
+export interface WebhookRequest {
+  method: string;
+  /** The full URL the vendor called (scheme, host, path and query). */
+  url: string;
+  headers: Headers;
+  rawBody: string;
+  /** ms since epoch */
+  now: number;
+}
+
+export type WebhookVerdict = { ok: true } | { ok: false; status: 401 | 403; code: string; message: string };
+
+/** A change reported by a CRM, reduced to whitelisted properties. */
+export interface InboundChange {
+  /** The vendor's id for this delivery item, used (hashed) to drop redeliveries. */
+  eventId: string;
+  type: 'property_change' | 'deletion' | 'privacy_deletion';
+  ref: RecordRef;
+  /** ISO time the change happened in the CRM (rule 4: later occurredAt wins). */
+  occurredAt: string;
+  /** Only properties in `LookupSpec.properties`. */
+  properties: Record<string, RemoteValue>;
+  /** The match field's value when the payload carried it (Salesforce messages can). */
+  matchValue: string | null;
+  /** Who changed it as the vendor reports it (`CRM_UI`, `API`, …); never personal data. */
+  changeSource: string | null;
+}
+
+/** What to send back to the vendor once the changes are stored. */
+export interface WebhookReply {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+export type ParsedWebhook =
+  | { ok: true; changes: InboundChange[]; ack: WebhookReply }
+  | { ok: false; status: 400 | 403; code: string; message: string; reply: WebhookReply };
+
+/** Vendor limits the dispatcher plans batches and its request budget with. */
+export interface ConnectorLimits {
+  /** Records per write call (HubSpot batch 100, Salesforce collections 200). */
+  writeBatch: number;
+  /** Phone numbers per lookup call. */
+  findBatch: number;
+  /** Records per read-by-id call. */
+  readBatch: number;
+}
+
+/** Thrown when a whole call failed (not one record of it). */
+export class ConnectorFailure extends Error {
+  readonly error: ConnectorError;
+  constructor(error: ConnectorError) {
+    super(`${error.code}: ${error.message}`);
+    this.name = 'ConnectorFailure';
+    this.error = error;
+  }
+}
+
+export interface Connector {
+  readonly name: ConnectorName;
+  readonly limits: ConnectorLimits;
+  /**
+   * Finds records whose match field equals one of `values` (exact match, already formatted the
+   * way the CRM stores them), across every object type in the spec. Throws `ConnectorFailure`.
+   */
+  find(values: string[], spec: LookupSpec): Promise<RemoteRecord[]>;
+  /** Reads records by id; records that no longer exist are left out. Throws `ConnectorFailure`. */
+  read(refs: RecordRef[], spec: LookupSpec): Promise<RemoteRecord[]>;
+  /** Writes absolute values; one outcome per write, in order. Throws `ConnectorFailure` when the whole call failed. */
+  write(writes: RecordWrite[]): Promise<WriteOutcome[]>;
+  /** Erases records for good (HubSpot GDPR delete, Salesforce delete or ShouldForget). One outcome per ref. */
+  erase(refs: RecordRef[]): Promise<EraseOutcome[]>;
+  /** Checks the webhook's signature or shared secret; nothing is parsed before this passes. */
+  verifyWebhook(req: WebhookRequest): Promise<WebhookVerdict>;
+  /** Parses a verified webhook into changes, keeping only whitelisted properties. */
+  parseWebhook(req: WebhookRequest, spec: LookupSpec): ParsedWebhook;
+}

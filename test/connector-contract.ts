@@ -1,0 +1,213 @@
+/**
+ * The contract every CRM connector passes (issue 3, deliver 1): find by phone, read by id,
+ * apply a batch, erase, verify and parse its webhooks, classify its errors. Each connector's
+ * test file calls `connectorContract(name, makeFixture)` with a fixture over its simulator,
+ * so the same expectations run against HubSpot and Salesforce through their real SDKs.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type Connector,
+  ConnectorFailure,
+  type LookupSpec,
+  type RecordRef,
+  type RemoteValue,
+  type WebhookRequest,
+} from '../connectors/types.ts';
+
+export interface ConnectorFixture {
+  connector: Connector;
+  /** The whitelist for these tests: must include `writable.property`, must not include `secretProperty`. */
+  spec: LookupSpec;
+  /** Creates a record in the simulator; `matchValue` is stored as given. */
+  seed(objectType: string, matchValue: string, properties: Record<string, RemoteValue>): Promise<RecordRef>;
+  /** The record as the simulator holds it now (all properties), or null when it is gone. */
+  remote(ref: RecordRef): Record<string, unknown> | null;
+  /** A writable, whitelisted property and two values it accepts. */
+  writable: { property: string; value: RemoteValue; other: RemoteValue };
+  /** A property the simulator holds but the whitelist leaves out (e.g. a name). */
+  secretProperty: string;
+  /** A property the CRM does not have at all (writes to it are rejected, not retried). */
+  unknownProperty: string;
+  /** The webhook the vendor sends when properties of `ref` changed (signed or carrying the secret). */
+  webhook(change: {
+    ref: RecordRef;
+    properties: Record<string, RemoteValue>;
+    occurredAt: number;
+    eventId: string;
+  }): WebhookRequest;
+  /** The same request with its signature or secret broken. */
+  forge(req: WebhookRequest): WebhookRequest;
+  /** The next `n` API calls fail: `rate_limit` (429 / REQUEST_LIMIT_EXCEEDED) or `server` (5xx). */
+  failNext(n: number, kind: 'rate_limit' | 'server'): void;
+  /** API calls the simulator has received so far. */
+  calls(): number;
+  close(): Promise<void>;
+}
+
+/** Example numbers only (Ofcom / Bundesnetzagentur drama ranges), never real people. */
+const PHONES = ['+447700900001', '+447700900002', '+447700900003', '+447700900004'];
+
+export function connectorContract(name: string, make: () => Promise<ConnectorFixture>): void {
+  describe(`connector contract: ${name}`, () => {
+    let f: ConnectorFixture;
+    beforeEach(async () => {
+      f = await make();
+    });
+    afterEach(async () => {
+      await f.close();
+    });
+
+    const type = () => f.spec.objectTypes[0] as string;
+    const seedOne = (i: number, extra: Record<string, RemoteValue> = {}) =>
+      f.seed(type(), PHONES[i] as string, { [f.secretProperty]: 'Example Person', ...extra });
+
+    it('finds records by phone across its object types and reads back only whitelisted properties', async () => {
+      const a = await seedOne(0);
+      const b = await seedOne(1);
+      const last = f.spec.objectTypes.at(-1) as string;
+      const c = await f.seed(last, PHONES[2] as string, { [f.secretProperty]: 'Example Person' });
+      const found = await f.connector.find([PHONES[0], PHONES[1], PHONES[2], PHONES[3]] as string[], f.spec);
+      expect(found.map((r) => `${r.objectType}/${r.id}`).sort()).toEqual(
+        [a, b, c].map((r) => `${r.objectType}/${r.id}`).sort(),
+      );
+      for (const r of found) {
+        expect(PHONES).toContain(r.matchValue);
+        for (const key of Object.keys(r.properties)) expect(f.spec.properties).toContain(key);
+        expect(r.properties).not.toHaveProperty(f.secretProperty);
+      }
+    });
+
+    it('finds many numbers in batches of its lookup size', async () => {
+      const values = Array.from({ length: f.connector.limits.findBatch * 2 + 3 }, (_, i) =>
+        `+4477009${String(10_000 + i).padStart(5, '0')}`.slice(0, 13),
+      );
+      const unique = [...new Set(values)];
+      await seedOne(0);
+      const before = f.calls();
+      const found = await f.connector.find([...unique, PHONES[0] as string], f.spec);
+      expect(found).toHaveLength(1);
+      const calls = f.calls() - before;
+      const batches = Math.ceil((unique.length + 1) / f.connector.limits.findBatch);
+      expect(calls).toBeGreaterThanOrEqual(batches);
+      expect(calls).toBeLessThanOrEqual(batches * f.spec.objectTypes.length);
+    });
+
+    it('reads records by id and leaves out the ones that are gone', async () => {
+      const a = await seedOne(0, { [f.writable.property]: f.writable.value });
+      const gone = { objectType: a.objectType, id: missingId(a.id) };
+      const read = await f.connector.read([a, gone], f.spec);
+      expect(read).toHaveLength(1);
+      expect(read[0]?.id).toBe(a.id);
+      expect(read[0]?.properties[f.writable.property]).toEqual(f.writable.value);
+      expect(read[0]?.properties).not.toHaveProperty(f.secretProperty);
+    });
+
+    it('applies a batch with absolute values and reports each record, a missing one as NOT_FOUND', async () => {
+      const a = await seedOne(0);
+      const b = await seedOne(1);
+      const gone = { objectType: a.objectType, id: missingId(a.id) };
+      const props = { [f.writable.property]: f.writable.value };
+      const out = await f.connector.write([
+        { ...a, key: 'k-a', properties: props },
+        { ...gone, key: 'k-gone', properties: props },
+        { ...b, key: 'k-b', properties: props },
+      ]);
+      expect(out[0]).toEqual({ ok: true });
+      expect(out[1]).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', retryable: false } });
+      expect(out[2]).toEqual({ ok: true });
+      expect(f.remote(a)?.[f.writable.property]).toEqual(f.remote(b)?.[f.writable.property]);
+      // Repeating the same write is harmless.
+      const again = await f.connector.write([{ ...a, key: 'k-a', properties: props }]);
+      expect(again).toEqual([{ ok: true }]);
+      const other = await f.connector.write([
+        { ...a, key: 'k-a2', properties: { [f.writable.property]: f.writable.other } },
+      ]);
+      expect(other).toEqual([{ ok: true }]);
+      expect(f.remote(a)?.[f.writable.property]).not.toEqual(f.remote(b)?.[f.writable.property]);
+    });
+
+    it('erases records and says not_found for the ones that do not exist', async () => {
+      const a = await seedOne(0);
+      const out = await f.connector.erase([a, { objectType: a.objectType, id: missingId(a.id) }]);
+      expect(out).toEqual([{ status: 'done' }, { status: 'not_found' }]);
+      expect(f.remote(a)).toBeNull();
+    });
+
+    it('verifies its webhooks and rejects forged ones', async () => {
+      const a = await seedOne(0);
+      const req = f.webhook({
+        ref: a,
+        properties: { [f.writable.property]: f.writable.value },
+        occurredAt: Date.now(),
+        eventId: 'evt-1',
+      });
+      expect(await f.connector.verifyWebhook(req)).toEqual({ ok: true });
+      const bad = await f.connector.verifyWebhook(f.forge(req));
+      expect(bad.ok).toBe(false);
+      if (!bad.ok) expect([401, 403]).toContain(bad.status);
+    });
+
+    it('parses webhooks into changes of whitelisted properties only', async () => {
+      const a = await seedOne(0);
+      const at = Date.now();
+      const req = f.webhook({
+        ref: a,
+        properties: { [f.writable.property]: f.writable.value, [f.secretProperty]: 'Example Person' },
+        occurredAt: at,
+        eventId: 'evt-2',
+      });
+      const parsed = f.connector.parseWebhook(req, f.spec);
+      expect(parsed.ok).toBe(true);
+      if (!parsed.ok) return;
+      expect(parsed.ack.status).toBe(200);
+      expect(parsed.changes.length).toBeGreaterThan(0);
+      for (const change of parsed.changes) {
+        expect(change.ref).toEqual({ objectType: a.objectType, id: a.id });
+        expect(change.eventId).not.toBe('');
+        expect(Math.abs(Date.parse(change.occurredAt) - at)).toBeLessThan(1_000);
+        expect(change.properties).not.toHaveProperty(f.secretProperty);
+        expect(JSON.stringify(change)).not.toContain('Example Person');
+      }
+      const values = Object.assign({}, ...parsed.changes.map((c) => c.properties));
+      expect(values[f.writable.property]).toEqual(f.writable.value);
+    });
+
+    it('answers a malformed webhook body with a 400 and no changes', async () => {
+      const a = await seedOne(0);
+      const req = f.webhook({ ref: a, properties: {}, occurredAt: Date.now(), eventId: 'evt-3' });
+      const parsed = f.connector.parseWebhook({ ...req, rawBody: '{"not": "what it expects"' }, f.spec);
+      expect(parsed.ok).toBe(false);
+      if (!parsed.ok) expect(parsed.status).toBe(400);
+    });
+
+    it('retries a rate limit inside the call and succeeds', async () => {
+      const a = await seedOne(0);
+      f.failNext(1, 'rate_limit');
+      const found = await f.connector.find([PHONES[0] as string], f.spec);
+      expect(found.map((r) => r.id)).toEqual([a.id]);
+    });
+
+    it('gives up on a lasting outage with a retryable failure', async () => {
+      await seedOne(0);
+      f.failNext(50, 'server');
+      const err = await f.connector.find([PHONES[0] as string], f.spec).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConnectorFailure);
+      expect((err as ConnectorFailure).error.retryable).toBe(true);
+      expect((err as ConnectorFailure).message).not.toContain('+44');
+    });
+
+    it('classifies a write the CRM rejects as not retryable', async () => {
+      const a = await seedOne(0);
+      const out = await f.connector
+        .write([{ ...a, key: 'k-bad', properties: { [f.unknownProperty]: 'x' } }])
+        .catch((e: unknown) => e);
+      const error = out instanceof ConnectorFailure ? out.error : (out as Array<{ error?: unknown }>)[0]?.error;
+      expect(error).toMatchObject({ retryable: false });
+    });
+  });
+}
+
+/** An id of the same shape that no record has. */
+function missingId(id: string): string {
+  return /^\d+$/.test(id) ? String(Number(id) + 9_000_000) : `${id.slice(0, 3)}${'0'.repeat(id.length - 6)}ZZZ`;
+}
