@@ -29,6 +29,27 @@ describe('decide', () => {
     expect(s?.textVersion).toBe('marketing-de-1');
   });
 
+  it('a trusted CRM grant opts in at once, without a double opt-in timestamp, and loses to a later opt-out', () => {
+    const { s, actions } = run([
+      { intent: 'grant', occurredAt: at(0), source: 'hubspot' },
+      { intent: 'grant', occurredAt: at(1), source: 'hubspot' },
+      { intent: 'opt_out', occurredAt: at(2), source: 'whatsapp' },
+      { intent: 'grant', occurredAt: at(1), source: 'salesforce' },
+    ]);
+    expect(actions).toEqual(['granted', 'evidence:already_opted_in', 'opted_out', 'evidence:superseded']);
+    expect(s?.status).toBe('opted_out');
+    expect(s?.doubleOptInAt).toBeNull();
+  });
+
+  it('a grant at the same second as an opt-out loses the tie', () => {
+    const { s, actions } = run([
+      { intent: 'opt_out', occurredAt: at(0), source: 'whatsapp' },
+      { intent: 'grant', occurredAt: at(0), source: 'salesforce' },
+    ]);
+    expect(actions).toEqual(['opted_out', 'evidence:superseded']);
+    expect(s?.status).toBe('opted_out');
+  });
+
   it('a late confirmation is evidence only', () => {
     const { s, actions } = run([
       { intent: 'request', occurredAt: at(0), ttlMs: 72 * H, source: 'form' },

@@ -1,7 +1,7 @@
 import type { ConsentStatus, LedgerAction, Purpose, PurposeState, Source } from './types.ts';
 
 /** What someone asked for, for one purpose. */
-export type Intent = 'request' | 'confirm' | 'opt_out' | 'expire' | 'evidence';
+export type Intent = 'request' | 'confirm' | 'grant' | 'opt_out' | 'expire' | 'evidence';
 
 export interface IntentInput {
   intent: Intent;
@@ -86,6 +86,12 @@ export function decide(prev: PurposeState | undefined, input: IntentInput): Deci
       const next = state({ ...input, textVersion: prev.textVersion }, 'opted_in', prev);
       next.doubleOptInAt = input.occurredAt;
       return { action: 'confirmed', next, reason: null };
+    }
+    case 'grant': {
+      // A trusted CRM's opt-in: consent given elsewhere, taken over as it is (sync rule 3, trustOptIn).
+      if (prev?.status === 'opted_in') return evidence('already_opted_in');
+      if (superseded(prev, input, 'opted_in')) return evidence('superseded');
+      return { action: 'granted', next: state(input, 'opted_in', prev), reason: null };
     }
     case 'opt_out': {
       if (prev?.status === 'opted_out') return evidence('already_opted_out');

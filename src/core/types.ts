@@ -13,12 +13,21 @@ export type ConsentStatus = 'none' | 'pending' | 'opted_in' | 'opted_out';
  * What a ledger event did.
  * - `requested`: a double opt-in started (→ `pending`)
  * - `confirmed`: the person confirmed on WhatsApp (→ `opted_in`, double-opt-in timestamp)
+ * - `granted`: an opt-in taken over from a CRM whose connector is configured `trustOptIn` (→ `opted_in`,
+ *   without a WhatsApp double opt-in; the evidence names the CRM record's change)
  * - `opted_out`: consent withdrawn (→ `opted_out`)
  * - `expired`: a pending request ran out (→ the status held before it)
  * - `evidence`: recorded for proof only, changes no status (late YES, Meta `resume`, a repeated STOP…)
  * - `erased`: the person's data was crypto-shredded (issue: erasure)
  */
-export type LedgerAction = 'requested' | 'confirmed' | 'opted_out' | 'expired' | 'evidence' | 'erased';
+export type LedgerAction =
+  | 'requested'
+  | 'confirmed'
+  | 'granted'
+  | 'opted_out'
+  | 'expired'
+  | 'evidence'
+  | 'erased';
 
 /** Where a change came from. */
 export type Source =
@@ -141,7 +150,28 @@ export interface OutboxJob {
 
 export type NewOutboxJob = Pick<OutboxJob, 'id' | 'kind' | 'subjectId' | 'idempotencyKey' | 'payload'> & {
   nextAttemptAt: string;
+  /** while a pending job with this key exists, this one is not added (it reads the latest state when it runs) */
+  coalesceKey?: string;
 };
+
+/** A CRM record that belongs to a person (found by phone once, then addressed by id). */
+export interface CrmLink {
+  connector: string;
+  objectType: string;
+  remoteId: string;
+  subjectId: string;
+  linkedAt: string;
+}
+
+/** The last value written to one CRM property (echo suppression). `value` is JSON. */
+export interface SyncWrite {
+  connector: string;
+  objectType: string;
+  remoteId: string;
+  property: string;
+  value: string;
+  writtenAt: string;
+}
 
 /** One admin or operator action, for the audit log (Art. 32). No personal data in clear. */
 export interface AuditEntry {

@@ -4,10 +4,12 @@
  */
 import type {
   AuditEntry,
+  CrmLink,
   LedgerRecord,
   OutboxJob,
   PurposeState,
   SubjectRow,
+  SyncWrite,
   TextRow,
 } from '../core/types.ts';
 import { chainEvents, type LedgerHead } from './chain.node.ts';
@@ -28,7 +30,16 @@ export interface Tables {
   jobKeys: Set<string>;
   sent: Map<string, SentMessage>;
   audit: Map<string, AuditEntry>;
+  /** keyed by `${connector}\u0000${objectType}\u0000${remoteId}` */
+  links: Map<string, CrmLink>;
+  /** keyed like links, plus `\u0000${property}` */
+  syncWrites: Map<string, SyncWrite>;
+  /** coalesce key of each job that has one */
+  jobCoalesce: Map<string, string>;
 }
+
+export const linkKey = (connector: string, objectType: string, remoteId: string) =>
+  `${connector}\u0000${objectType}\u0000${remoteId}`;
 
 export function emptyTables(): Tables {
   return {
@@ -44,6 +55,9 @@ export function emptyTables(): Tables {
     jobKeys: new Set(),
     sent: new Map(),
     audit: new Map(),
+    links: new Map(),
+    syncWrites: new Map(),
+    jobCoalesce: new Map(),
   };
 }
 
@@ -62,6 +76,9 @@ export function copyTables(t: Tables): Tables {
     jobKeys: new Set(t.jobKeys),
     sent: new Map(t.sent),
     audit: new Map(t.audit),
+    links: new Map(t.links),
+    syncWrites: new Map(t.syncWrites),
+    jobCoalesce: new Map(t.jobCoalesce),
   };
 }
 
@@ -129,6 +146,13 @@ export function apply(t: Tables, unit: WriteUnit, now: string): CommitResult {
   for (const st of unit.states ?? []) t.states.set(`${st.subjectId}\u0000${st.purpose}`, structuredClone(st));
   for (const j of unit.jobs ?? []) {
     if (t.jobKeys.has(j.idempotencyKey)) continue;
+    if (j.coalesceKey) {
+      const waiting = [...t.jobCoalesce].some(
+        ([id, key]) => key === j.coalesceKey && t.jobs.get(id)?.status === 'pending',
+      );
+      if (waiting) continue;
+      t.jobCoalesce.set(j.id, j.coalesceKey);
+    }
     unique(t.jobs.has(j.id), 'outbox.id');
     t.jobKeys.add(j.idempotencyKey);
     t.jobs.set(j.id, {
@@ -148,6 +172,10 @@ export function apply(t: Tables, unit: WriteUnit, now: string): CommitResult {
   }
   for (const m of unit.sentMessages ?? [])
     if (!t.sent.has(m.waMessageId)) t.sent.set(m.waMessageId, { ...m });
+  for (const l of unit.links ?? []) t.links.set(linkKey(l.connector, l.objectType, l.remoteId), { ...l });
+  for (const l of unit.unlinks ?? []) t.links.delete(linkKey(l.connector, l.objectType, l.remoteId));
+  for (const w of unit.syncWrites ?? [])
+    t.syncWrites.set(`${linkKey(w.connector, w.objectType, w.remoteId)}\u0000${w.property}`, { ...w });
   for (const a of unit.audit ?? []) {
     unique(t.audit.has(a.id), 'audit_log.id');
     t.audit.set(a.id, { ...a, details: json(a.details) });

@@ -5,7 +5,7 @@
  */
 import type { OutboxJob } from '../core/types.ts';
 import { DEFAULT_JOB_LIMIT, zeroCounts } from './defaults.ts';
-import { apply, cmp, copyTables, emptyTables } from './memory-unit.ts';
+import { apply, cmp, copyTables, emptyTables, linkKey } from './memory-unit.ts';
 import type { Store } from './port.ts';
 
 export interface MemoryStoreOptions {
@@ -92,6 +92,32 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     async findSentMessage(waMessageId) {
       const m = t.sent.get(waMessageId);
       return m ? out(m) : null;
+    },
+    async listSubjects(afterId, limit) {
+      return [...t.subjects.values()]
+        .filter((s) => s.id > afterId)
+        .sort((a, b) => cmp(a.id, b.id))
+        .slice(0, Math.max(0, limit))
+        .map(out);
+    },
+    async linksOf(subjectId) {
+      return [...t.links.values()]
+        .filter((l) => l.subjectId === subjectId)
+        .sort((a, b) =>
+          cmp(linkKey(a.connector, a.objectType, a.remoteId), linkKey(b.connector, b.objectType, b.remoteId)),
+        )
+        .map(out);
+    },
+    async findLink(connector, objectType, remoteId) {
+      const l = t.links.get(linkKey(connector, objectType, remoteId));
+      return l ? out(l) : null;
+    },
+    async syncWritesOf(connector, objectType, remoteId) {
+      const prefix = `${linkKey(connector, objectType, remoteId)}\u0000`;
+      return [...t.syncWrites]
+        .filter(([k]) => k.startsWith(prefix))
+        .map(([, w]) => out(w))
+        .sort((a, b) => cmp(a.property, b.property));
     },
     async listAudit(limit) {
       return [...t.audit.values()]

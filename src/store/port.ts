@@ -1,5 +1,6 @@
 import type {
   AuditEntry,
+  CrmLink,
   JobStatus,
   LedgerRecord,
   NewLedgerEvent,
@@ -7,6 +8,7 @@ import type {
   OutboxJob,
   PurposeState,
   SubjectRow,
+  SyncWrite,
   TextRow,
 } from '../core/types.ts';
 
@@ -30,6 +32,12 @@ export interface WriteUnit {
   texts?: TextRow[];
   sentMessages?: SentMessage[];
   audit?: AuditEntry[];
+  /** Upserted by (connector, objectType, remoteId). */
+  links?: CrmLink[];
+  /** Deleted (a record gone from the CRM, or the person erased). */
+  unlinks?: Array<Pick<CrmLink, 'connector' | 'objectType' | 'remoteId'>>;
+  /** Upserted by (connector, objectType, remoteId, property). */
+  syncWrites?: SyncWrite[];
 }
 
 export type CommitResult =
@@ -103,4 +111,12 @@ export interface Store {
   countJobs(): Promise<Record<JobStatus, number>>;
 
   listAudit(limit: number): Promise<AuditEntry[]>;
+
+  /** Subjects in id order after `afterId` (reconciliation pages through everyone). */
+  listSubjects(afterId: string, limit: number): Promise<SubjectRow[]>;
+  /** Every CRM record linked to a person. */
+  linksOf(subjectId: string): Promise<CrmLink[]>;
+  findLink(connector: string, objectType: string, remoteId: string): Promise<CrmLink | null>;
+  /** What we last wrote to a record, per property. */
+  syncWritesOf(connector: string, objectType: string, remoteId: string): Promise<SyncWrite[]>;
 }

@@ -5,6 +5,7 @@
 import type {
   AuditEntry,
   ConsentStatus,
+  CrmLink,
   JobStatus,
   LedgerAction,
   LedgerRecord,
@@ -12,6 +13,7 @@ import type {
   PurposeState,
   Source,
   SubjectRow,
+  SyncWrite,
   TextRow,
 } from '../core/types.ts';
 import type { SentMessage } from './port.ts';
@@ -131,5 +133,26 @@ export function toAudit(r: Row): AuditEntry {
     action: str(r.action),
     target: strOrNull(r.target),
     details: obj(r.details),
+  };
+}
+
+export function toLink(r: Row): CrmLink {
+  return {
+    connector: str(r.connector),
+    objectType: str(r.object_type),
+    remoteId: str(r.remote_id),
+    subjectId: str(r.subject_id),
+    linkedAt: str(r.linked_at),
+  };
+}
+
+export function toSyncWrite(r: Row): SyncWrite {
+  return {
+    connector: str(r.connector),
+    objectType: str(r.object_type),
+    remoteId: str(r.remote_id),
+    property: str(r.property),
+    value: str(r.value),
+    writtenAt: str(r.written_at),
   };
 }

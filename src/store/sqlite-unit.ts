@@ -38,6 +38,19 @@ const SQL = {
   insertJob: `INSERT INTO outbox (id, kind, subject_id, idempotency_key, payload, status, attempts, next_attempt_at,
     lease_until, last_error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL, ?, ?)
     ON CONFLICT(idempotency_key) DO NOTHING`,
+  // A coalescing job is added only while no job with its key is still waiting to run.
+  insertCoalescedJob: `INSERT INTO outbox (id, kind, subject_id, idempotency_key, payload, status, attempts,
+    next_attempt_at, lease_until, last_error, created_at, updated_at, coalesce_key)
+    SELECT ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL, ?, ?, ?
+    WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE coalesce_key = ? AND status = 'pending')
+    ON CONFLICT(idempotency_key) DO NOTHING`,
+  upsertLink: `INSERT INTO crm_links (connector, object_type, remote_id, subject_id, linked_at) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT(connector, object_type, remote_id) DO UPDATE SET subject_id = excluded.subject_id,
+    linked_at = excluded.linked_at`,
+  deleteLink: 'DELETE FROM crm_links WHERE connector = ? AND object_type = ? AND remote_id = ?',
+  upsertSyncWrite: `INSERT INTO sync_writes (connector, object_type, remote_id, property, value, written_at)
+    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(connector, object_type, remote_id, property)
+    DO UPDATE SET value = excluded.value, written_at = excluded.written_at`,
   insertSent: `INSERT OR IGNORE INTO sent_messages (wa_message_id, subject_id, purpose, kind, sent_at)
     VALUES (?, ?, ?, ?, ?)`,
   insertAudit: `INSERT INTO audit_log (id, at, actor, role, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -156,6 +169,23 @@ export function applyUnit(ctx: UnitContext, unit: WriteUnit, head: LedgerHead | 
   }
 
   for (const j of unit.jobs ?? []) {
+    if (j.coalesceKey) {
+      ctx
+        .stmt(SQL.insertCoalescedJob)
+        .run(
+          j.id,
+          j.kind,
+          j.subjectId ?? null,
+          j.idempotencyKey,
+          JSON.stringify(j.payload),
+          j.nextAttemptAt,
+          now,
+          now,
+          j.coalesceKey,
+          j.coalesceKey,
+        );
+      continue;
+    }
     ctx
       .stmt(SQL.insertJob)
       .run(
@@ -172,6 +202,16 @@ export function applyUnit(ctx: UnitContext, unit: WriteUnit, head: LedgerHead | 
 
   for (const m of unit.sentMessages ?? []) {
     ctx.stmt(SQL.insertSent).run(m.waMessageId, m.subjectId, m.purpose ?? null, m.kind, m.sentAt);
+  }
+
+  for (const l of unit.links ?? []) {
+    ctx.stmt(SQL.upsertLink).run(l.connector, l.objectType, l.remoteId, l.subjectId, l.linkedAt);
+  }
+  for (const l of unit.unlinks ?? []) ctx.stmt(SQL.deleteLink).run(l.connector, l.objectType, l.remoteId);
+  for (const w of unit.syncWrites ?? []) {
+    ctx
+      .stmt(SQL.upsertSyncWrite)
+      .run(w.connector, w.objectType, w.remoteId, w.property, w.value, w.writtenAt);
   }
 
   for (const a of unit.audit ?? []) {

@@ -16,7 +16,7 @@ import {
 import { loadMigrations } from './migrations.node.ts';
 import type { CommitResult, Store, WriteUnit } from './port.ts';
 import * as jobs from './sqlite-jobs.ts';
-import { toAudit, toLedger, toSent, toState, toSubject, toText } from './sqlite-rows.ts';
+import { toAudit, toLedger, toLink, toSent, toState, toSubject, toSyncWrite, toText } from './sqlite-rows.ts';
 import { applyUnit } from './sqlite-unit.ts';
 
 export interface SqliteStoreOptions {
@@ -227,6 +227,30 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
     async listAudit(limit) {
       return stmt('SELECT * FROM audit_log ORDER BY at DESC, id DESC LIMIT ?').all(limit).map(toAudit);
+    },
+
+    async listSubjects(afterId, limit) {
+      return stmt('SELECT * FROM subjects WHERE id > ? ORDER BY id LIMIT ?')
+        .all(afterId, limit)
+        .map(toSubject);
+    },
+    async linksOf(subjectId) {
+      return stmt('SELECT * FROM crm_links WHERE subject_id = ? ORDER BY connector, object_type, remote_id')
+        .all(subjectId)
+        .map(toLink);
+    },
+    async findLink(connector, objectType, remoteId) {
+      const row = stmt(
+        'SELECT * FROM crm_links WHERE connector = ? AND object_type = ? AND remote_id = ?',
+      ).get(connector, objectType, remoteId);
+      return row ? toLink(row) : null;
+    },
+    async syncWritesOf(connector, objectType, remoteId) {
+      return stmt(
+        'SELECT * FROM sync_writes WHERE connector = ? AND object_type = ? AND remote_id = ? ORDER BY property',
+      )
+        .all(connector, objectType, remoteId)
+        .map(toSyncWrite);
     },
 
     async leaseJobs(kinds, now, leaseUntil, limit) {

@@ -1,0 +1,372 @@
+/**
+ * Field mappings: the whitelist of what may travel between the ledger and one CRM (issue 3,
+ * deliver 4; GDPR Art. 5(1)(c) and 25). Pure: validation, and evaluation in both directions.
+ *
+ * - `push`: only `fields` with direction `push`/`both` are ever written, each from one named
+ *   local value through its transform. Nothing else leaves.
+ * - `pull`: only `fields` with direction `pull`/`both` are ever read, and only consent values
+ *   (a purpose's status, the global opted-out flag) may be pulled; a CRM value that the transform
+ *   cannot map back is ignored rather than guessed.
+ */
+import { z } from 'zod';
+import type { ConsentStatus, Purpose, PurposeState } from './types.ts';
+
+const STATUS = ['none', 'pending', 'opted_in', 'opted_out'] as const;
+const statusSchema = z.enum(STATUS);
+
+/** A local value: `optedOut`, or `<purpose>.<status|changedAt|source|textVersion|doubleOptInAt>`. */
+const LOCAL = /^(optedOut|[a-z][a-z0-9_]{0,39}\.(status|changedAt|source|textVersion|doubleOptInAt))$/;
+
+export const transformSchema = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('text') }).describe('The local value as text (status, source, text version).'),
+    z
+      .object({
+        type: z.literal('boolean'),
+        true: statusSchema.optional().describe('For a status: the status written as true (e.g. opted_out).'),
+        false: statusSchema
+          .optional()
+          .describe('For a status: the status a false value pulled from the CRM stands for.'),
+      })
+      .describe('A checkbox: `optedOut` as is, or a status compared with `true`.'),
+    z
+      .object({
+        type: z.literal('enum'),
+        values: z
+          .record(z.string(), z.string())
+          .describe('Local value → CRM value, e.g. { "opted_in": "granted", "opted_out": "withdrawn" }.'),
+      })
+      .describe('Renames values; pulled values map back through the same table.'),
+    z
+      .object({
+        type: z.literal('date'),
+        format: z
+          .enum(['iso', 'date', 'epoch_ms'])
+          .describe('iso: 2026-01-31T12:00:00.000Z; date: 2026-01-31; epoch_ms: milliseconds.'),
+      })
+      .describe('A timestamp (changedAt, doubleOptInAt).'),
+  ])
+  .describe('How the local value becomes the CRM value.');
+
+export const fieldSchema = z
+  .object({
+    local: z
+      .string()
+      .regex(LOCAL, 'must be optedOut or <purpose>.<status|changedAt|source|textVersion|doubleOptInAt>')
+      .describe('The local value this field carries.'),
+    remote: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9_]{0,79}$/, 'must be a CRM property or field API name')
+      .describe('The CRM property (HubSpot) or field API name (Salesforce).'),
+    direction: z
+      .enum(['push', 'pull', 'both'])
+      .describe('push: ledger → CRM; pull: CRM → ledger (consent values only); both.'),
+    transform: transformSchema.default({ type: 'text' }),
+    description: z.string().max(500).optional(),
+  })
+  .strict();
+
+export const mappingSchema = z
+  .object({
+    $schema: z.string().optional(),
+    connector: z.enum(['hubspot', 'salesforce']),
+    trustOptIn: z
+      .boolean()
+      .default(false)
+      .describe(
+        'false (default): an opt-in made in this CRM starts a WhatsApp double opt-in. true: it counts as consent.',
+      ),
+    match: z
+      .object({
+        objects: z
+          .array(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,79}$/))
+          .min(1)
+          .max(5)
+          .describe('Object types searched for the person, e.g. ["contact"] or ["Contact", "Lead"].'),
+        field: z
+          .string()
+          .regex(/^[A-Za-z][A-Za-z0-9_]{0,79}$/)
+          .describe('The property holding the phone number, stored normalised.'),
+        format: z
+          .enum(['e164', 'digits'])
+          .default('e164')
+          .describe('How numbers are stored there: e164 (+447700900123) or digits (447700900123).'),
+      })
+      .strict(),
+    fields: z.array(fieldSchema).min(1).max(50),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    const remotes = new Set<string>();
+    m.fields.forEach((f, i) => {
+      const path = ['fields', i];
+      if (remotes.has(f.remote.toLowerCase()))
+        ctx.addIssue({ code: 'custom', path: [...path, 'remote'], message: `${f.remote} is mapped twice` });
+      remotes.add(f.remote.toLowerCase());
+      if (f.remote.toLowerCase() === m.match.field.toLowerCase())
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'remote'],
+          message: 'the match field is never written or pulled as a value',
+        });
+      const kind = localKind(f.local);
+      const t = f.transform;
+      if (f.direction !== 'push' && kind !== 'status' && kind !== 'optedOut')
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'direction'],
+          message: `only consent values (a status or optedOut) can be pulled; ${f.local} is push only`,
+        });
+      if (t.type === 'date' && kind !== 'changedAt' && kind !== 'doubleOptInAt')
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'transform'],
+          message: 'date fits changedAt or doubleOptInAt',
+        });
+      if (t.type !== 'date' && (kind === 'changedAt' || kind === 'doubleOptInAt'))
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'transform'],
+          message: `${f.local} needs a date transform`,
+        });
+      if (t.type === 'boolean' && kind !== 'optedOut' && kind !== 'status')
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'transform'],
+          message: 'boolean fits optedOut or a status',
+        });
+      if (t.type === 'boolean' && kind === 'status' && !t.true)
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'transform', 'true'],
+          message: 'a status as a checkbox needs the status written as true',
+        });
+      if (t.type === 'boolean' && kind === 'optedOut' && (t.true || t.false))
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'transform'],
+          message: 'optedOut is already a boolean',
+        });
+      if (t.type === 'enum' && f.direction !== 'push') {
+        const seen = new Map<string, string>();
+        for (const [local, remote] of Object.entries(t.values)) {
+          const prev = seen.get(remote);
+          if (prev)
+            ctx.addIssue({
+              code: 'custom',
+              path: [...path, 'transform', 'values'],
+              message: `"${remote}" stands for both ${prev} and ${local}: a pulled value must map back to one`,
+            });
+          seen.set(remote, local);
+        }
+      }
+      if (t.type === 'enum' && kind === 'status')
+        for (const local of Object.keys(t.values))
+          if (!(STATUS as readonly string[]).includes(local))
+            ctx.addIssue({
+              code: 'custom',
+              path: [...path, 'transform', 'values', local],
+              message: `${local} is not a status (${STATUS.join(', ')})`,
+            });
+    });
+  });
+
+export type Mapping = z.output<typeof mappingSchema>;
+export type MappingInput = z.input<typeof mappingSchema>;
+export type MappingField = Mapping['fields'][number];
+
+type LocalKind = 'optedOut' | 'status' | 'changedAt' | 'source' | 'textVersion' | 'doubleOptInAt';
+
+export function localKind(local: string): LocalKind {
+  if (local === 'optedOut') return 'optedOut';
+  return local.slice(local.indexOf('.') + 1) as LocalKind;
+}
+
+const purposeOf = (local: string): Purpose | null =>
+  local === 'optedOut' ? null : local.slice(0, local.indexOf('.'));
+
+export interface MappingIssue {
+  path: string;
+  message: string;
+}
+
+/**
+ * Validates a mapping, and that every purpose it names exists.
+ *
+ * @example
+ * const r = validateMapping(json, ['marketing', 'transactional']);
+ * if (!r.ok) console.log(r.issues); // [{ path: 'fields.2.transform', message: '…' }]
+ */
+export function validateMapping(
+  input: unknown,
+  purposes: readonly Purpose[],
+  connector?: string,
+): { ok: true; mapping: Mapping } | { ok: false; issues: MappingIssue[] } {
+  const parsed = mappingSchema.safeParse(input);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      issues: parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })),
+    };
+  }
+  const issues: MappingIssue[] = [];
+  if (connector && parsed.data.connector !== connector)
+    issues.push({ path: 'connector', message: `this is the ${connector} mapping` });
+  parsed.data.fields.forEach((f, i) => {
+    const p = purposeOf(f.local);
+    if (p !== null && !purposes.includes(p))
+      issues.push({
+        path: `fields.${i}.local`,
+        message: `unknown purpose ${p} (known: ${purposes.join(', ')})`,
+      });
+  });
+  return issues.length ? { ok: false, issues } : { ok: true, mapping: parsed.data };
+}
+
+/** What the ledger knows about one person, as the mapping reads it. */
+export interface LocalView {
+  optedOut: boolean;
+  purposes: Record<
+    Purpose,
+    Pick<PurposeState, 'status' | 'changedAt' | 'source' | 'textVersion' | 'doubleOptInAt'>
+  >;
+}
+
+/**
+ * The person's view from their purpose states. `optedOut` is true when they hold no consent
+ * (nothing opted in or pending) and have opted out of at least one purpose.
+ */
+export function localView(states: PurposeState[]): LocalView {
+  const purposes: LocalView['purposes'] = {};
+  for (const s of states) {
+    purposes[s.purpose] = {
+      status: s.status,
+      changedAt: s.changedAt,
+      source: s.source,
+      textVersion: s.textVersion,
+      doubleOptInAt: s.doubleOptInAt,
+    };
+  }
+  const all = Object.values(purposes);
+  const optedOut =
+    all.some((p) => p.status === 'opted_out') &&
+    !all.some((p) => p.status === 'opted_in' || p.status === 'pending');
+  return { optedOut, purposes };
+}
+
+export type PushValue = string | number | boolean | null;
+
+function formatDate(iso: string | null, format: 'iso' | 'date' | 'epoch_ms'): PushValue {
+  if (!iso) return null;
+  if (format === 'iso') return new Date(iso).toISOString();
+  if (format === 'date') return iso.slice(0, 10);
+  return Date.parse(iso);
+}
+
+/**
+ * The properties to write for a person: push/both fields only, each from its local value.
+ *
+ * @example push(mapping, view) // { whatsapp_opted_out: true, whatsapp_marketing_consent: 'granted' }
+ */
+export function push(mapping: Mapping, view: LocalView): Record<string, PushValue> {
+  const out: Record<string, PushValue> = {};
+  for (const f of mapping.fields) {
+    if (f.direction === 'pull') continue;
+    out[f.remote] = pushValue(f, view);
+  }
+  return out;
+}
+
+function pushValue(f: MappingField, view: LocalView): PushValue {
+  const kind = localKind(f.local);
+  const t = f.transform;
+  if (kind === 'optedOut') {
+    if (t.type === 'enum') return t.values[String(view.optedOut)] ?? null;
+    if (t.type === 'text') return String(view.optedOut);
+    return view.optedOut;
+  }
+  const p = view.purposes[purposeOf(f.local) as Purpose];
+  const status: ConsentStatus = p?.status ?? 'none';
+  switch (kind) {
+    case 'status':
+      if (t.type === 'boolean') return status === t.true;
+      if (t.type === 'enum') return t.values[status] ?? null;
+      return status;
+    case 'changedAt':
+    case 'doubleOptInAt':
+      return t.type === 'date' ? formatDate(p?.[kind] ?? null, t.format) : (p?.[kind] ?? null);
+    default: {
+      const v = p?.[kind] ?? null;
+      return t.type === 'enum' && v !== null ? (t.values[v] ?? v) : v;
+    }
+  }
+}
+
+/** The remote properties that may be read: pull/both fields (the match field is read to find people). */
+export function readableProperties(mapping: Mapping): string[] {
+  return mapping.fields.filter((f) => f.direction !== 'push').map((f) => f.remote);
+}
+
+/** A consent change a CRM value stands for. */
+export type PulledChange =
+  | { kind: 'status'; purpose: Purpose; status: ConsentStatus; remote: string }
+  | { kind: 'optedOut'; value: boolean; remote: string };
+
+function truthy(v: unknown): boolean | null {
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === '1' || v === 1) return true;
+  if (v === 'false' || v === '0' || v === 0 || v === '') return false;
+  return null;
+}
+
+/**
+ * What the CRM's values mean for the ledger: pull/both fields only; unmappable values are left
+ * out (listed in `ignored` by property name, never by value).
+ */
+export function pull(
+  mapping: Mapping,
+  properties: Record<string, unknown>,
+): { changes: PulledChange[]; ignored: string[] } {
+  const changes: PulledChange[] = [];
+  const ignored: string[] = [];
+  for (const f of mapping.fields) {
+    if (f.direction === 'push' || !(f.remote in properties)) continue;
+    const raw = properties[f.remote];
+    const kind = localKind(f.local);
+    const t = f.transform;
+    if (kind === 'optedOut') {
+      const value =
+        t.type === 'enum' ? truthy(Object.entries(t.values).find(([, r]) => r === raw)?.[0]) : truthy(raw);
+      if (value === null) ignored.push(f.remote);
+      else changes.push({ kind: 'optedOut', value, remote: f.remote });
+      continue;
+    }
+    let status: ConsentStatus | null = null;
+    if (t.type === 'boolean') {
+      const b = truthy(raw);
+      status = b === null ? null : b ? (t.true ?? null) : (t.false ?? null);
+    } else if (t.type === 'enum') {
+      status =
+        (Object.entries(t.values).find(([, r]) => r === raw)?.[0] as ConsentStatus | undefined) ?? null;
+    } else if (typeof raw === 'string' && (STATUS as readonly string[]).includes(raw)) {
+      status = raw as ConsentStatus;
+    }
+    if (status === null) ignored.push(f.remote);
+    else changes.push({ kind: 'status', purpose: purposeOf(f.local) as Purpose, status, remote: f.remote });
+  }
+  return { changes, ignored };
+}
+
+/**
+ * Formats an E.164 number the way the mapping says the CRM stores it.
+ *
+ * @example matchValue(mapping, '+447700900123') // '447700900123' with format digits (example number)
+ */
+export function matchValue(mapping: Mapping, e164: string): string {
+  return mapping.match.format === 'digits' ? e164.replace(/^\+/, '') : e164;
+}
+
+/** The JSON Schema editors use to autocomplete mapping files. */
+export function mappingJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(mappingSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}
