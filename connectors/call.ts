@@ -69,8 +69,7 @@ export function createCallBudget(options: BudgetOptions): CallBudget {
     try {
       return await fn();
     } catch (err) {
-      const failure =
-        err instanceof ConnectorFailure ? err : new ConnectorFailure(unexpected(err as Error));
+      const failure = err instanceof ConnectorFailure ? err : new ConnectorFailure(unexpected(err as Error));
       stats.failures[failure.error.code] = (stats.failures[failure.error.code] ?? 0) + 1;
       const wait = failure.error.retryAfterMs ?? 0;
       // Not retryable, or the vendor asks for a longer pause than one call should hold a slot:
@@ -83,7 +82,7 @@ export function createCallBudget(options: BudgetOptions): CallBudget {
   return {
     async run<T>(fn: () => Promise<T>): Promise<T> {
       try {
-        return await pRetry(() => queue.add(() => attempt(fn), { throwOnTimeout: true }) as Promise<T>, {
+        return await pRetry(() => queue.add(() => attempt(fn)) as Promise<T>, {
           retries: attempts - 1,
           minTimeout: minBackoffMs,
           maxTimeout: maxWaitMs,

@@ -84,6 +84,14 @@ export const configSchema = z.object({
   SALESFORCE_ORG_ID: optionalSecret,
   SALESFORCE_WEBHOOK_SECRET: optionalSecret,
   MAPPINGS_DIR: z.string().default('./mappings'),
+  /** requests per 10 s our HubSpot budget allows (the app's limit: 100 Free/Starter, 190 Pro/Enterprise) */
+  HUBSPOT_REQUESTS_PER_10S: int(100, 1, 1_000),
+  /** Salesforce calls in flight at once (the org allows 25 long-running ones; keep well below) */
+  SALESFORCE_CONCURRENCY: int(4, 1, 25),
+  /** the public origin webhooks are called at (HubSpot signs the full URL); default: the request's own URL */
+  PUBLIC_URL: url.optional(),
+  /** how often the whole CRM state is compared with the ledger (0 = never; `npm run reconcile` any time) */
+  RECONCILE_EVERY_HOURS: int(24, 0, 24 * 30),
   CATALOG_DIR: z.string().default('./catalog'),
   /** how long a double opt-in stays pending */
   DOI_TTL_HOURS: int(72, 1, 24 * 90),

@@ -201,7 +201,8 @@ export function connectorContract(name: string, make: () => Promise<ConnectorFix
       const out = await f.connector
         .write([{ ...a, key: 'k-bad', properties: { [f.unknownProperty]: 'x' } }])
         .catch((e: unknown) => e);
-      const error = out instanceof ConnectorFailure ? out.error : (out as Array<{ error?: unknown }>)[0]?.error;
+      const error =
+        out instanceof ConnectorFailure ? out.error : (out as Array<{ error?: unknown }>)[0]?.error;
       expect(error).toMatchObject({ retryable: false });
     });
   });
@@ -209,5 +210,7 @@ export function connectorContract(name: string, make: () => Promise<ConnectorFix
 
 /** An id of the same shape that no record has. */
 function missingId(id: string): string {
-  return /^\d+$/.test(id) ? String(Number(id) + 9_000_000) : `${id.slice(0, 3)}${'0'.repeat(id.length - 6)}ZZZ`;
+  return /^\d+$/.test(id)
+    ? String(Number(id) + 9_000_000)
+    : `${id.slice(0, 3)}${'0'.repeat(id.length - 6)}ZZZ`;
 }

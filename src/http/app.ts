@@ -9,8 +9,10 @@ import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { ledgerRoutes } from './routes/ledger.ts';
+import { mappingRoutes } from './routes/mappings.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { subjectRoutes } from './routes/subjects.ts';
+import { crmWebhookRoutes } from './routes/webhooks-crm.ts';
 import { whatsappWebhookRoutes } from './routes/webhooks-whatsapp.ts';
 import type { AppEnv } from './types.ts';
 
@@ -64,11 +66,13 @@ export function createApp(services: Services) {
 
   healthRoutes(app);
   whatsappWebhookRoutes(app);
+  crmWebhookRoutes(app);
   consentRoutes(app);
   subjectRoutes(app);
   messageRoutes(app);
   ledgerRoutes(app);
   jobRoutes(app);
+  mappingRoutes(app);
   docsRoutes(app);
   return app;
 }

@@ -7,8 +7,10 @@ import { Catalog } from '../service/catalog-service.ts';
 import type { Log } from '../service/log.ts';
 import { buildServices, type Services } from '../service/services.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
+import { MappingError } from '../sync/mappings.ts';
 import { withDevSecrets } from './dev-secrets.ts';
 import { createLogger } from './logger.ts';
+import { defaultMappings, fileMappingStorage } from './mappings.node.ts';
 
 export interface NodeServer {
   url: string;
@@ -36,6 +38,47 @@ const readJson = (dir: string, file: string): unknown => JSON.parse(readFileSync
  * const server = await startNode({ env: process.env });
  */
 export async function startNode(options: StartOptions): Promise<NodeServer> {
+  const { services, config, log, store, dataDir } = await bootNode(options);
+  const app = createApp(services);
+  const server = serve({ fetch: app.fetch, port: config.PORT, hostname: '0.0.0.0' });
+  await new Promise<void>((ok) => server.once('listening', () => ok()));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+
+  const every = (ms: number, what: string, fn: () => Promise<unknown>) =>
+    setInterval(() => void fn().catch((e: Error) => log.error({ err: e.name }, `${what} failed`)), ms);
+  const timers = [
+    every(options.dispatchEveryMs ?? 1_000, 'dispatch', () => services.dispatcher.tick()),
+    every(options.sweepEveryMs ?? 60_000, 'expiry', () => services.expirePending()),
+  ];
+  if (config.RECONCILE_EVERY_HOURS > 0 && services.sync.enabled().length > 0) {
+    timers.push(
+      every(config.RECONCILE_EVERY_HOURS * 3_600_000, 'reconciliation', () => services.reconcile()),
+    );
+  }
+  void services.dispatcher.tick();
+  if (!services.config.WHATSAPP_ACCESS_TOKEN || !services.config.WHATSAPP_PHONE_NUMBER_ID) {
+    log.warn({}, 'WhatsApp sending is not configured: confirmation messages wait in the outbox');
+  }
+  log.info({ port, dataDir, env: config.NODE_ENV, crm: services.sync.enabled() }, 'consent-sync listening');
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    services,
+    async close() {
+      for (const t of timers) clearInterval(t);
+      await new Promise<void>((ok) => server.close(() => ok()));
+      await services.dispatcher.stop();
+      await store.close();
+    },
+  };
+}
+
+/**
+ * Everything but the HTTP server and timers: config, store, catalog, mappings, services. The
+ * server and the CLI commands (`npm run reconcile`) share it.
+ */
+export async function bootNode(options: Pick<StartOptions, 'env' | 'log' | 'fetch' | 'clock'>) {
   const dataDir = resolve(options.env.DATA_DIR ?? './data');
   let env = options.env;
   let devFromFile: string[] = [];
@@ -70,39 +113,9 @@ export async function startNode(options: StartOptions): Promise<NodeServer> {
     log,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
+    mappings: { storage: fileMappingStorage(resolve(config.MAPPINGS_DIR)), defaults: defaultMappings() },
   });
-  const app = createApp(services);
-  const server = serve({ fetch: app.fetch, port: config.PORT, hostname: '0.0.0.0' });
-  await new Promise<void>((ok) => server.once('listening', () => ok()));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.PORT;
-
-  const timers = [
-    setInterval(
-      () => void services.dispatcher.tick().catch((e) => log.error({ err: e.name }, 'dispatch failed')),
-      options.dispatchEveryMs ?? 1_000,
-    ),
-    setInterval(
-      () => void services.expirePending().catch((e) => log.error({ err: e.name }, 'expiry failed')),
-      options.sweepEveryMs ?? 60_000,
-    ),
-  ];
-  void services.dispatcher.tick();
-  if (!services.config.WHATSAPP_ACCESS_TOKEN || !services.config.WHATSAPP_PHONE_NUMBER_ID) {
-    log.warn({}, 'WhatsApp sending is not configured: confirmation messages wait in the outbox');
-  }
-  log.info({ port, dataDir, env: config.NODE_ENV }, 'consent-sync listening');
-
-  return {
-    url: `http://127.0.0.1:${port}`,
-    services,
-    async close() {
-      for (const t of timers) clearInterval(t);
-      await new Promise<void>((ok) => server.close(() => ok()));
-      await services.dispatcher.stop();
-      await store.close();
-    },
-  };
+  return { services, config, log, store, dataDir };
 }
 
 async function main() {
@@ -112,7 +125,7 @@ async function main() {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof MappingError) {
       console.error(err.message);
       process.exit(1);
     }

@@ -1,6 +1,7 @@
 import { decide, type Intent } from '../core/consent.ts';
 import type {
   AuditEntry,
+  CrmLink,
   Evidence,
   NewLedgerEvent,
   NewOutboxJob,
@@ -34,6 +35,8 @@ export interface ChangeRequest {
   /** WhatsApp reply to queue; default: DOI request for requests, confirmations for WhatsApp sources */
   reply?: ReplyMessage | null;
   audit?: Omit<AuditEntry, 'id' | 'at' | 'target'>;
+  /** CRM records to link to the person in the same commit (a change that came from them) */
+  links?: Array<Omit<CrmLink, 'subjectId'>>;
 }
 
 export interface PurposeOutcome {
@@ -56,6 +59,8 @@ export interface ConsentServiceDeps {
   log: Log;
   /** called after a commit that queued jobs, so the dispatcher can run them at once */
   onJobs?: () => void;
+  /** the CRM sync jobs a state change needs (transactional outbox: committed with the change) */
+  syncJobs?: (subjectId: string, cause: string, now: string) => NewOutboxJob[];
 }
 
 /**
@@ -178,6 +183,10 @@ export class ConsentService {
         }),
       );
     }
+    if (changed.length > 0 && this.deps.syncJobs) {
+      unit.jobs!.push(...this.deps.syncJobs(sid, unit.events![0]?.id ?? newId(), now));
+    }
+    if (req.links?.length) unit.links = req.links.map((l) => ({ ...l, subjectId: sid }));
     if (req.audit) unit.audit!.push({ ...req.audit, id: newId(), at: now, target: sid });
 
     const result = await store.commit(unit);

@@ -1,10 +1,15 @@
+import type { Connector, ConnectorName } from '../../connectors/types.ts';
 import { createWhatsAppClient } from '../../connectors/whatsapp/client.ts';
 import type { Config } from '../config.ts';
 import { fromBase64 } from '../crypto/encoding.ts';
 import { createPiiCrypto, type PiiCrypto } from '../crypto/pii.ts';
 import { type ApiKeyAuth, createApiKeyAuth } from '../http/auth.ts';
 import type { Store } from '../store/port.ts';
+import { buildConnectors } from '../sync/connectors.ts';
 import { Dispatcher } from '../sync/dispatcher.ts';
+import { type MappingStorage, Mappings, memoryMappingStorage } from '../sync/mappings.ts';
+import { type ReconcileOptions, type ReconcileReport, reconcile } from '../sync/reconcile.ts';
+import { SyncService } from '../sync/sync-service.ts';
 import type { Catalog } from './catalog-service.ts';
 import { ConsentService } from './consent-service.ts';
 import { History } from './history.ts';
@@ -24,9 +29,13 @@ export interface Services {
   messaging: Messaging;
   history: History;
   dispatcher: Dispatcher;
+  mappings: Mappings;
+  sync: SyncService;
   auth: ApiKeyAuth;
   log: Log;
   clock: () => Date;
+  /** Compares every CRM with the ledger and repairs drift (sync rules); counts only. */
+  reconcile(options?: ReconcileOptions): Promise<ReconcileReport[]>;
   /** Expires pending double opt-ins that ran out; returns how many. */
   expirePending(limit?: number): Promise<number>;
 }
@@ -39,7 +48,11 @@ export interface ServiceInputs {
   clock?: () => Date;
   fetch?: typeof fetch;
   /** dispatcher tuning (tests use short delays) */
-  dispatcher?: { baseDelayMs?: number; maxAttempts?: number; random?: () => number };
+  dispatcher?: { baseDelayMs?: number; maxAttempts?: number; random?: () => number; concurrency?: number };
+  /** where mappings are kept (Node: files in MAPPINGS_DIR) and the shipped defaults */
+  mappings?: { storage: MappingStorage; defaults: Partial<Record<ConnectorName, unknown>> };
+  /** connectors to use instead of the ones built from config (tests, benchmarks) */
+  connectors?: Partial<Record<ConnectorName, Connector>>;
 }
 
 /**
@@ -55,12 +68,31 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
   const pii = await createPiiCrypto(fromBase64(config.PII_KEY));
   const subjects = new Subjects(store, pii);
   let dispatcher: Dispatcher | undefined;
+  let sync: SyncService | undefined;
   const consent = new ConsentService({
     store,
     subjects,
     catalog,
     clock,
     ttlMs: config.DOI_TTL_HOURS * 3_600_000,
+    log,
+    onJobs: () => void dispatcher?.tick(),
+    syncJobs: (subjectId, cause, now) => sync?.jobsFor(subjectId, cause, now) ?? [],
+  });
+  const connectors = buildConnectors(config, input.connectors);
+  const mappings = await Mappings.load(
+    input.mappings?.storage ?? memoryMappingStorage(),
+    input.mappings?.defaults ?? {},
+    [...connectors.keys()],
+    catalog.purposes,
+  );
+  sync = new SyncService({
+    store,
+    subjects,
+    consent,
+    mappings,
+    connectors,
+    clock,
     log,
     onJobs: () => void dispatcher?.tick(),
   });
@@ -97,7 +129,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     log,
     // Without WhatsApp credentials no handler is registered, so replies wait in the outbox
     // (pending, attempts untouched) instead of burning their retries and dying.
-    handlers: client ? { 'whatsapp.send': messaging.handleJob } : {},
+    handlers: { ...(client ? { 'whatsapp.send': messaging.handleJob } : {}), ...sync.handlers() },
     ...input.dispatcher,
   });
 
@@ -132,9 +164,16 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     messaging,
     history: new History(store, subjects),
     dispatcher,
+    mappings,
+    sync,
     auth: await createApiKeyAuth(config.API_KEYS),
     log,
     clock,
     expirePending,
+    reconcile: async (options) => {
+      const reports = await reconcile({ store, subjects, consent, mappings, sync, clock, log }, options);
+      void dispatcher.tick();
+      return reports;
+    },
   };
 }

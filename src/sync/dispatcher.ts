@@ -12,9 +12,25 @@ export type HandlerResult =
 
 export type JobHandler = (job: OutboxJob) => Promise<HandlerResult>;
 
+/**
+ * Runs many jobs of one kind in one go (a CRM batch call). Returns a result per job id; a job
+ * missing from the map counts as a retryable failure.
+ */
+export interface BatchHandler {
+  batch: (jobs: OutboxJob[]) => Promise<Map<string, HandlerResult>>;
+  /** jobs per call (HubSpot 100, Salesforce 200) */
+  maxBatch: number;
+  /** batches leased per pass (default 2), so batches of one kind can run side by side */
+  batchesPerPass?: number;
+  /** lease length for this kind (a batch may wait on the vendor's rate limit); default 5 minutes */
+  leaseMs?: number;
+}
+
+const isBatch = (h: JobHandler | BatchHandler): h is BatchHandler => typeof h !== 'function';
+
 export interface DispatcherOptions {
   store: Store;
-  handlers: Record<string, JobHandler>;
+  handlers: Record<string, JobHandler | BatchHandler>;
   clock: () => Date;
   log: Log;
   /** attempts before a retryable failure becomes a dead letter */
@@ -106,26 +122,85 @@ export class Dispatcher {
     return total;
   }
 
+  /** Adds or replaces a handler (connectors enabled after start, tests). */
+  setHandler(kind: string, handler: JobHandler | BatchHandler): void {
+    this.o.handlers[kind] = handler;
+  }
+
+  /**
+   * One pass. Returns the jobs leased, or `batchSize` when some lease came back full (more may
+   * be due, so `tick` goes on at once).
+   */
   private async pass(): Promise<number> {
-    const kinds = Object.keys(this.o.handlers);
-    if (kinds.length === 0) return 0;
+    const entries = Object.entries(this.o.handlers);
+    if (entries.length === 0) return 0;
     const now = this.o.clock();
-    const leaseUntil = new Date(now.getTime() + this.o.leaseMs).toISOString();
-    const jobs = await this.o.store.leaseJobs(kinds, now.toISOString(), leaseUntil, this.o.batchSize);
-    await Promise.all(jobs.map((job) => this.queue.add(() => this.run(job))));
-    return jobs.length;
+    const at = (ms: number) => new Date(now.getTime() + ms).toISOString();
+    const single = entries.filter(([, h]) => !isBatch(h)).map(([k]) => k);
+    const work: Array<Promise<void>> = [];
+    let leased = 0;
+    let full = false;
+    if (single.length > 0) {
+      const jobs = await this.o.store.leaseJobs(
+        single,
+        now.toISOString(),
+        at(this.o.leaseMs),
+        this.o.batchSize,
+      );
+      leased += jobs.length;
+      full ||= jobs.length === this.o.batchSize;
+      for (const job of jobs) work.push(this.queue.add(() => this.run(job)));
+    }
+    for (const [kind, h] of entries) {
+      if (!isBatch(h)) continue;
+      const limit = h.maxBatch * (h.batchesPerPass ?? 2);
+      const jobs = await this.o.store.leaseJobs([kind], now.toISOString(), at(h.leaseMs ?? 300_000), limit);
+      leased += jobs.length;
+      full ||= jobs.length === limit;
+      for (let i = 0; i < jobs.length; i += h.maxBatch) {
+        const chunk = jobs.slice(i, i + h.maxBatch);
+        work.push(this.queue.add(() => this.runBatch(h, chunk)));
+      }
+    }
+    await Promise.all(work);
+    return full ? Math.max(leased, this.o.batchSize) : Math.min(leased, this.o.batchSize - 1);
+  }
+
+  private async runBatch(h: BatchHandler, jobs: OutboxJob[]): Promise<void> {
+    let results: Map<string, HandlerResult>;
+    try {
+      results = await h.batch(jobs);
+    } catch (err) {
+      const failed: HandlerResult = {
+        ok: false,
+        retryable: true,
+        error: `${(err as Error).name}: handler threw`,
+      };
+      results = new Map(jobs.map((j) => [j.id, failed]));
+    }
+    for (const job of jobs) {
+      await this.finish(
+        job,
+        results.get(job.id) ?? { ok: false, retryable: true, error: 'no result for job' },
+      );
+    }
   }
 
   private async run(job: OutboxJob): Promise<void> {
     const handler = this.o.handlers[job.kind];
     let result: HandlerResult;
     try {
-      result = handler
-        ? await handler(job)
-        : { ok: false, retryable: false, error: `no handler for ${job.kind}` };
+      result =
+        handler && !isBatch(handler)
+          ? await handler(job)
+          : { ok: false, retryable: false, error: `no handler for ${job.kind}` };
     } catch (err) {
       result = { ok: false, retryable: true, error: `${(err as Error).name}: handler threw` };
     }
+    await this.finish(job, result);
+  }
+
+  private async finish(job: OutboxJob, result: HandlerResult): Promise<void> {
     const now = this.o.clock();
     const attempt = job.attempts + 1;
     let outcome: JobOutcome;

@@ -64,6 +64,11 @@ export class Mappings {
     return m;
   }
 
+  /** Where the mapping is kept, for the admin API (`mappings/hubspot.json`, `memory:hubspot`). */
+  storedIn(connector: ConnectorName): string {
+    return this.storage.describe(connector);
+  }
+
   connectors(): ConnectorName[] {
     return [...this.current.keys()];
   }

@@ -13,13 +13,17 @@ const PHONE = '+4915123456780';
 const WA = '4915123456780';
 const P = encodeURIComponent(PHONE);
 
-/** `public`: anyone; `signed`: Meta's HMAC, bearer tokens play no part; else the roles allowed. */
-type Access = 'public' | 'signed' | readonly Role[];
+/**
+ * `public`: anyone; `signed`: Meta's HMAC, bearer tokens play no part; `vendor`: a CRM's own
+ * signature or secret (checked in crm-sync.test.ts), bearer tokens play no part, and with no CRM
+ * configured here the route answers 404 to everyone; else the roles allowed.
+ */
+type Access = 'public' | 'signed' | 'vendor' | readonly Role[];
 type Caller = Role | 'none' | 'wrong';
 const CALLERS: readonly Caller[] = [...ROLES, 'none', 'wrong'];
 
 interface Row {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT';
   /** the pattern as Hono registers it */
   pattern: string;
   url: string;
@@ -39,6 +43,14 @@ const TABLE: Row[] = [
     access: 'public',
   },
   { method: 'POST', pattern: '/webhooks/whatsapp', url: '/webhooks/whatsapp', access: 'signed' },
+  { method: 'POST', pattern: '/webhooks/hubspot', url: '/webhooks/hubspot', access: 'vendor', body: [] },
+  {
+    method: 'POST',
+    pattern: '/webhooks/salesforce',
+    url: '/webhooks/salesforce',
+    access: 'vendor',
+    body: {},
+  },
   {
     method: 'POST',
     pattern: '/v1/consents',
@@ -74,6 +86,25 @@ const TABLE: Row[] = [
   },
   { method: 'GET', pattern: '/v1/ledger/verify', url: '/v1/ledger/verify', access: ['auditor', 'admin'] },
   { method: 'GET', pattern: '/v1/sync/jobs', url: '/v1/sync/jobs', access: ['operator', 'admin'] },
+  {
+    method: 'GET',
+    pattern: '/v1/mappings/:connector',
+    url: '/v1/mappings/hubspot',
+    access: ['editor', 'admin'],
+  },
+  {
+    method: 'PUT',
+    pattern: '/v1/mappings/:connector',
+    url: '/v1/mappings/hubspot',
+    access: ['editor', 'admin'],
+  },
+  {
+    method: 'POST',
+    pattern: '/v1/mappings/:connector/preview',
+    url: '/v1/mappings/salesforce/preview',
+    access: ['editor', 'admin'],
+    body: { phone: PHONE },
+  },
   {
     method: 'POST',
     pattern: '/v1/sync/jobs/:id/retry',
@@ -119,7 +150,8 @@ async function call(row: Row, caller: Caller, opts: { signed?: boolean; body?: u
 type Expect = 'ok' | 401 | 403;
 
 /** What the contract says this caller gets. `ok` = not 401/403 and not a 5xx. */
-function expected(access: Access, caller: Caller): Expect {
+function expected(access: Access, caller: Caller): Expect | 404 {
+  if (access === 'vendor') return 404;
   if (access === 'public' || access === 'signed') return 'ok';
   if (caller === 'none' || caller === 'wrong') return 401;
   return caller === 'admin' || access.includes(caller) ? 'ok' : 403;
@@ -144,7 +176,7 @@ describe('access matrix', () => {
             continue;
           }
           const body = await json<{ error: { code: string; message: string } }>(res);
-          const code = want === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN';
+          const code = want === 401 ? 'UNAUTHORIZED' : want === 404 ? 'CONNECTOR_NOT_ENABLED' : 'FORBIDDEN';
           if (body.error?.code !== code) mismatches.push(`${label}: error code ${body.error?.code}`);
         }
         // A signed route ignores bearer tokens both ways: unsigned is 401 for every caller.
@@ -177,9 +209,12 @@ describe('access matrix', () => {
 
   it('auth runs before validation: bad bodies still get 401/403, never 400', async () => {
     const garbage = { nonsense: true };
-    for (const row of TABLE.filter((r) => r.body !== undefined)) {
+    for (const row of TABLE.filter((r) => r.body !== undefined && Array.isArray(r.access))) {
       expect((await call(row, 'none', { body: garbage })).status, row.pattern).toBe(401);
-      expect((await call(row, 'editor', { body: garbage })).status, row.pattern).toBe(403);
+      const outsider = ROLES.find(
+        (r) => r !== 'admin' && !(row.access as readonly Role[]).includes(r),
+      ) as Role;
+      expect((await call(row, outsider, { body: garbage })).status, row.pattern).toBe(403);
       expect((await call(row, 'admin', { body: garbage })).status, row.pattern).toBe(400);
     }
   });

@@ -6,10 +6,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import type { Connector, ConnectorName } from '../../connectors/types.ts';
 import { parseConfig } from '../../src/config.ts';
 import { toBase64 } from '../../src/crypto/encoding.ts';
 import { createApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/runtime/logger.ts';
+import { defaultMappings, fileMappingStorage } from '../../src/runtime/mappings.node.ts';
 import { Catalog } from '../../src/service/catalog-service.ts';
 import { buildServices, type Services } from '../../src/service/services.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
@@ -68,6 +70,14 @@ export interface HarnessOptions {
   piiKey?: string;
   /** edits the shipped catalog files before they are loaded */
   catalog?: (files: CatalogFiles) => void;
+  /** CRM connectors (built over the simulators with fast retry budgets) */
+  connectors?: () => Partial<Record<ConnectorName, Connector>>;
+  /** `real`: the clock follows the wall clock (CRM simulators sign webhooks with it); `advance` still works */
+  clock?: 'fake' | 'real';
+  /** edits the shipped mappings before they are loaded */
+  mappings?: (defaults: Record<ConnectorName, Record<string, unknown>>) => void;
+  /** receives the app's fetch (and again after a restart), to serve it on a port */
+  expose?: (fetch: (req: Request) => Response | Promise<Response>) => void;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -82,7 +92,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
   });
   let t = Date.parse('2026-03-02T09:00:00.000Z');
-  const clock = () => new Date(t);
+  let offset = 0;
+  const clock = options.clock === 'real' ? () => new Date(Date.now() + offset) : () => new Date(t);
   const piiKey = options.piiKey ?? toBase64(crypto.getRandomValues(new Uint8Array(32)));
   const env: Record<string, string> = {
     NODE_ENV: 'test',
@@ -116,10 +127,15 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       log,
       clock,
       dispatcher: { baseDelayMs: 10, random: () => 0.5 },
+      mappings: { storage: fileMappingStorage(join(dir, 'mappings')), defaults: mappingDefaults },
+      ...(options.connectors ? { connectors: options.connectors() } : {}),
     });
     return { services, app: createApp(services) };
   }
+  const mappingDefaults = defaultMappings() as Record<ConnectorName, Record<string, unknown>>;
+  options.mappings?.(mappingDefaults);
   let current = await build();
+  options.expose?.((req) => current.app.fetch(req));
 
   const h: Harness = {
     get services() {
@@ -131,6 +147,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     logs,
     advance(ms) {
       t += ms;
+      offset += ms;
     },
     now: clock,
     async request(path, init = {}) {

@@ -1,0 +1,422 @@
+/**
+ * Keeps every connected CRM in step with the ledger, and the ledger with what CRMs report
+ * (ARCHITECTURE "Sync rules"; issue 3).
+ *
+ * Out: a consent change commits one `sync.<connector>` job per CRM with the ledger events
+ * (transactional outbox). Jobs coalesce per (connector, person) and carry no values: when one
+ * runs it reads the person's current state and writes absolute values through the mapping, so a
+ * repeat or a late run is harmless. Jobs of a kind run in batches as large as the vendor allows.
+ *
+ * In: a CRM webhook is reduced to whitelisted consent values, our own writes coming back are
+ * dropped (echo suppression: the last value we wrote per property is kept), and what is left
+ * enters the same consent pipe as a WhatsApp message: an opt-out applies at once and propagates;
+ * an opt-in starts a WhatsApp double opt-in unless the connector is trusted.
+ */
+
+import type { ConnectorError } from '../../connectors/errors.ts';
+import type {
+  Connector,
+  ConnectorName,
+  InboundChange,
+  RecordRef,
+  RecordWrite,
+  RemoteValue,
+} from '../../connectors/types.ts';
+import { ConnectorFailure } from '../../connectors/types.ts';
+import type { Intent } from '../core/consent.ts';
+import { localView, matchValue, type PulledChange, pull, push } from '../core/mapping.ts';
+import { normalizePhone } from '../core/phone.ts';
+import type { CrmLink, NewOutboxJob, OutboxJob, Purpose, SyncWrite } from '../core/types.ts';
+import { newId, sha256Hex } from '../crypto/encoding.ts';
+import type { ChangeRequest, ConsentService } from '../service/consent-service.ts';
+import type { Log } from '../service/log.ts';
+import type { Subject, Subjects } from '../service/subjects.ts';
+import type { Store } from '../store/port.ts';
+import type { BatchHandler, HandlerResult, JobHandler } from './dispatcher.ts';
+import type { Mappings } from './mappings.ts';
+
+/** How long a value we wrote counts as ours when it comes back (HubSpot retries deliveries for hours). */
+export const ECHO_WINDOW_MS = 24 * 3_600_000;
+
+export interface SyncDeps {
+  store: Store;
+  subjects: Subjects;
+  consent: ConsentService;
+  mappings: Mappings;
+  connectors: ReadonlyMap<ConnectorName, Connector>;
+  clock: () => Date;
+  log: Log;
+  onJobs?: () => void;
+}
+
+/** What a webhook delivery did, for the response log and tests (counts only). */
+export interface ReceiveReport {
+  received: number;
+  applied: number;
+  duplicates: number;
+  echoes: number;
+  ignored: number;
+  queued: number;
+  unlinked: number;
+}
+
+export const syncKind = (c: ConnectorName) => `sync.${c}`;
+export const inboundKind = (c: ConnectorName) => `crm.inbound.${c}`;
+
+interface PushItem {
+  job: OutboxJob;
+  subject: Subject;
+  properties: Record<string, RemoteValue>;
+  records: RecordRef[];
+  errors: ConnectorError[];
+}
+
+const failure = (errors: ConnectorError[]): HandlerResult => {
+  const retryable = errors.some((e) => e.retryable);
+  const first = errors.find((e) => e.retryable === retryable) ?? (errors[0] as ConnectorError);
+  const after = Math.max(0, ...errors.map((e) => e.retryAfterMs ?? 0));
+  return { ok: false, retryable, error: `${first.code}: ${first.message}`, retryAfterMs: after || null };
+};
+
+/** Values compare as CRMs send them back: HubSpot turns `true` into "true" and null into "". */
+const comparable = (v: unknown): string => (v === null || v === undefined ? '' : String(v).toLowerCase());
+
+export class SyncService {
+  private readonly d: SyncDeps;
+
+  constructor(deps: SyncDeps) {
+    this.d = deps;
+  }
+
+  enabled(): ConnectorName[] {
+    return [...this.d.connectors.keys()].filter((c) => this.d.mappings.has(c));
+  }
+
+  connector(name: ConnectorName): Connector | null {
+    return this.d.connectors.get(name) ?? null;
+  }
+
+  /** The sync jobs a committed change of `subjectId` needs, one per enabled CRM (coalescing). */
+  jobsFor(subjectId: string, cause: string, now: string): NewOutboxJob[] {
+    return this.enabled().map((c) => ({
+      id: newId(),
+      kind: syncKind(c),
+      subjectId,
+      idempotencyKey: `${syncKind(c)}:${subjectId}:${cause}`,
+      coalesceKey: `${syncKind(c)}:${subjectId}`,
+      payload: { cause },
+      nextAttemptAt: now,
+    }));
+  }
+
+  /** The dispatcher handlers of every enabled connector. */
+  handlers(): Record<string, BatchHandler | JobHandler> {
+    const out: Record<string, BatchHandler | JobHandler> = {};
+    for (const c of this.enabled()) {
+      const connector = this.d.connectors.get(c) as Connector;
+      out[syncKind(c)] = { maxBatch: connector.limits.writeBatch, batch: (jobs) => this.pushBatch(c, jobs) };
+      out[inboundKind(c)] = (job) => this.handleInboundJob(c, job);
+    }
+    return out;
+  }
+
+  /** What would be written for a person now (the mapping preview). No call is made. */
+  async desired(name: ConnectorName, subjectId: string): Promise<Record<string, RemoteValue>> {
+    return push(this.d.mappings.get(name), localView(await this.d.store.getStates(subjectId)));
+  }
+
+  /** Runs sync jobs of one connector as one lookup call and as few write calls as the vendor allows. */
+  async pushBatch(name: ConnectorName, jobs: OutboxJob[]): Promise<Map<string, HandlerResult>> {
+    const { store, subjects, mappings, clock } = this.d;
+    const connector = this.d.connectors.get(name);
+    const results = new Map<string, HandlerResult>();
+    if (!connector || !mappings.has(name)) {
+      for (const j of jobs)
+        results.set(j.id, { ok: false, cancel: true, error: `connector ${name} not enabled` });
+      return results;
+    }
+    const mapping = mappings.get(name);
+    const spec = mappings.spec(name);
+    const now = clock().toISOString();
+
+    const items: PushItem[] = [];
+    for (const job of jobs) {
+      const subject = job.subjectId ? await subjects.byId(job.subjectId) : null;
+      if (!subject) {
+        results.set(job.id, { ok: false, cancel: true, error: 'person erased or unknown' });
+        continue;
+      }
+      const links = (await store.linksOf(subject.row.id)).filter(
+        (l) => l.connector === name && mapping.match.objects.includes(l.objectType),
+      );
+      items.push({
+        job,
+        subject,
+        properties: push(mapping, localView(await store.getStates(subject.row.id))),
+        records: links.map((l) => ({ objectType: l.objectType, id: l.remoteId })),
+        errors: [],
+      });
+    }
+
+    // Find the records of people not linked yet: one lookup for the whole batch.
+    const links: CrmLink[] = [];
+    const unlinked = items.filter((i) => i.records.length === 0);
+    if (unlinked.length > 0) {
+      const byValue = new Map<string, PushItem[]>();
+      for (const item of unlinked) {
+        const value = matchValue(mapping, await subjects.phone(item.subject));
+        byValue.set(value, [...(byValue.get(value) ?? []), item]);
+      }
+      try {
+        for (const r of await connector.find([...byValue.keys()], spec)) {
+          for (const item of byValue.get(r.matchValue ?? '') ?? []) {
+            item.records.push({ objectType: r.objectType, id: r.id });
+            links.push({
+              connector: name,
+              objectType: r.objectType,
+              remoteId: r.id,
+              subjectId: item.subject.row.id,
+              linkedAt: now,
+            });
+          }
+        }
+      } catch (err) {
+        if (!(err instanceof ConnectorFailure)) throw err;
+        for (const item of unlinked) item.errors.push(err.error);
+      }
+    }
+
+    // Record what we are about to write before writing it, so an echo that races the response is known.
+    const writes: Array<{ item: PushItem; write: RecordWrite }> = [];
+    const syncWrites: SyncWrite[] = [];
+    for (const item of items) {
+      if (item.errors.length > 0) continue;
+      for (const ref of item.records) {
+        writes.push({
+          item,
+          write: {
+            ...ref,
+            key: `${item.job.idempotencyKey}:${ref.objectType}:${ref.id}`,
+            properties: item.properties,
+          },
+        });
+        for (const [property, value] of Object.entries(item.properties))
+          syncWrites.push({
+            connector: name,
+            ...remote(ref),
+            property,
+            value: JSON.stringify(value),
+            writtenAt: now,
+          });
+      }
+    }
+    if (links.length > 0 || syncWrites.length > 0) await store.commit({ links, syncWrites });
+
+    const unlinks: Array<Pick<CrmLink, 'connector' | 'objectType' | 'remoteId'>> = [];
+    const size = connector.limits.writeBatch;
+    for (let i = 0; i < writes.length; i += size) {
+      const chunk = writes.slice(i, i + size);
+      try {
+        const outcomes = await connector.write(chunk.map((w) => w.write));
+        chunk.forEach((w, k) => {
+          const o = outcomes[k];
+          if (!o || o.ok) return;
+          // The record is gone from the CRM: forget the link (left alone, rule 6), not an error.
+          if (o.error.code === 'NOT_FOUND') unlinks.push({ connector: name, ...remote(w.write) });
+          else w.item.errors.push(o.error);
+        });
+      } catch (err) {
+        if (!(err instanceof ConnectorFailure)) throw err;
+        for (const w of chunk) w.item.errors.push(err.error);
+      }
+    }
+    if (unlinks.length > 0) await store.commit({ unlinks });
+
+    let absent = 0;
+    for (const item of items) {
+      if (item.records.length === 0 && item.errors.length === 0) absent++;
+      results.set(item.job.id, item.errors.length === 0 ? { ok: true } : failure(item.errors));
+    }
+    this.d.log.info(
+      {
+        connector: name,
+        jobs: jobs.length,
+        writes: writes.length,
+        linked: links.length,
+        absent,
+        gone: unlinks.length,
+      },
+      'crm sync batch',
+    );
+    return results;
+  }
+
+  /**
+   * Takes a verified webhook's changes into the ledger. Everything is stored (dedupe keys, ledger
+   * events, queued jobs) before this returns, so the caller may acknowledge afterwards.
+   */
+  async receive(name: ConnectorName, changes: InboundChange[]): Promise<ReceiveReport> {
+    const report: ReceiveReport = {
+      received: changes.length,
+      applied: 0,
+      duplicates: 0,
+      echoes: 0,
+      ignored: 0,
+      queued: 0,
+      unlinked: 0,
+    };
+    for (const change of changes) {
+      const outcome = await this.receiveOne(name, change);
+      report[outcome]++;
+    }
+    if (report.queued > 0) this.d.onJobs?.();
+    this.d.log.info({ connector: name, ...report }, 'crm webhook processed');
+    return report;
+  }
+
+  private async receiveOne(
+    name: ConnectorName,
+    change: InboundChange,
+  ): Promise<'applied' | 'duplicates' | 'echoes' | 'ignored' | 'queued' | 'unlinked'> {
+    const { store, mappings } = this.d;
+    const key = `crm:${name}:${await sha256Hex(change.eventId)}`;
+    const ref = change.ref;
+    if (change.type !== 'property_change') {
+      // The record is gone from the CRM. Erasure requests from CRMs are handled with erasure (issue 4).
+      const r = await store.commit({ dedupeKeys: [key], unlinks: [{ connector: name, ...remote(ref) }] });
+      return r.status === 'duplicate' ? 'duplicates' : 'unlinked';
+    }
+    const written = await store.syncWritesOf(name, ref.objectType, ref.id);
+    const fresh = Object.entries(change.properties).filter(([property, value]) => {
+      const w = written.find((x) => x.property === property);
+      if (!w) return true;
+      const recent = Math.abs(Date.parse(change.occurredAt) - Date.parse(w.writtenAt)) <= ECHO_WINDOW_MS;
+      return !(recent && comparable(JSON.parse(w.value)) === comparable(value));
+    });
+    const { changes: pulled } = pull(mappings.get(name), Object.fromEntries(fresh));
+    const intents = toIntents(pulled, mappings.get(name).trustOptIn);
+    if (fresh.length === 0 || intents.length === 0) {
+      const r = await store.commit({ dedupeKeys: [key] });
+      if (r.status === 'duplicate') return 'duplicates';
+      return fresh.length === 0 ? 'echoes' : 'ignored';
+    }
+
+    const link = await store.findLink(name, ref.objectType, ref.id);
+    if (link) {
+      const subject = await this.d.subjects.byId(link.subjectId);
+      if (!subject) {
+        const r = await store.commit({ dedupeKeys: [key] });
+        return r.status === 'duplicate' ? 'duplicates' : 'ignored';
+      }
+      return this.apply(name, { subject }, intents, change, key);
+    }
+    if (change.matchValue) {
+      const phone = normalizePhone(change.matchValue);
+      if (!phone.ok) {
+        const r = await store.commit({ dedupeKeys: [key] });
+        return r.status === 'duplicate' ? 'duplicates' : 'ignored';
+      }
+      return this.apply(name, { e164: phone.e164 }, intents, change, key);
+    }
+    // Unknown record and no number in the payload: read it from the CRM later, durably.
+    const job: NewOutboxJob = {
+      id: newId(),
+      kind: inboundKind(name),
+      subjectId: null,
+      idempotencyKey: key,
+      payload: { change: { ...change, properties: Object.fromEntries(fresh) } },
+      nextAttemptAt: this.d.clock().toISOString(),
+    };
+    const r = await store.commit({ dedupeKeys: [key], jobs: [job] });
+    return r.status === 'duplicate' ? 'duplicates' : 'queued';
+  }
+
+  private async apply(
+    name: ConnectorName,
+    target: { subject: Subject } | { e164: string },
+    intents: Array<{ intent: Intent; purposes: Purpose[] | 'all'; remote: string[] }>,
+    change: InboundChange,
+    key: string,
+  ): Promise<'applied' | 'duplicates'> {
+    let result: 'applied' | 'duplicates' = 'applied';
+    for (const [i, it] of intents.entries()) {
+      const req: Omit<ChangeRequest, 'e164' | 'create'> = {
+        intent: it.intent,
+        purposes: it.purposes,
+        source: name,
+        occurredAt: change.occurredAt,
+        evidence: {
+          reason: 'crm_property_change',
+          matched: it.remote.map((p) => `${name}:${p}`).join(','),
+          reference: `${change.ref.objectType}/${change.ref.id}`,
+        },
+        dedupeKeys: [i === 0 ? key : `${key}:${i}`],
+        links: [{ connector: name, ...remote(change.ref), linkedAt: this.d.clock().toISOString() }],
+      };
+      const r =
+        'subject' in target
+          ? await this.d.consent.changeFor(target.subject, req)
+          : await this.d.consent.change({ ...req, e164: target.e164, create: true });
+      if (r.status === 'duplicate') result = 'duplicates';
+    }
+    return result;
+  }
+
+  /** A change from an unlinked record: read the record's number from the CRM, then apply it. */
+  async handleInboundJob(name: ConnectorName, job: OutboxJob): Promise<HandlerResult> {
+    const connector = this.d.connectors.get(name);
+    if (!connector || !this.d.mappings.has(name))
+      return { ok: false, cancel: true, error: 'connector not enabled' };
+    const change = job.payload.change as InboundChange;
+    let records: Awaited<ReturnType<Connector['read']>>;
+    try {
+      records = await connector.read([change.ref], this.d.mappings.spec(name));
+    } catch (err) {
+      if (!(err instanceof ConnectorFailure)) throw err;
+      return failure([err.error]);
+    }
+    const phone = records[0]?.matchValue ? normalizePhone(records[0].matchValue) : null;
+    // Gone meanwhile, or no usable number: nothing to link the change to (rule 6: left alone).
+    if (!phone?.ok) return { ok: true };
+    const intents = toIntents(
+      pull(this.d.mappings.get(name), change.properties).changes,
+      this.d.mappings.get(name).trustOptIn,
+    );
+    await this.apply(name, { e164: phone.e164 }, intents, change, `${job.idempotencyKey}:apply`);
+    return { ok: true };
+  }
+}
+
+const remote = (ref: RecordRef) => ({ objectType: ref.objectType, remoteId: ref.id });
+
+/**
+ * Sync rules 2 and 3: an opt-out applies; an opt-in is a request for a WhatsApp double opt-in
+ * (or consent itself when the connector is trusted); "not opted out" alone is nobody's consent.
+ */
+export function toIntents(
+  pulled: PulledChange[],
+  trustOptIn: boolean,
+): Array<{ intent: Intent; purposes: Purpose[] | 'all'; remote: string[] }> {
+  const all = pulled.find((p) => p.kind === 'optedOut' && p.value);
+  if (all) return [{ intent: 'opt_out', purposes: 'all', remote: [all.remote] }];
+  const out: Array<{ intent: Intent; purposes: Purpose[]; remote: string[] }> = [];
+  for (const p of pulled) {
+    if (p.kind !== 'status') continue;
+    const intent: Intent | null =
+      p.status === 'opted_out'
+        ? 'opt_out'
+        : p.status === 'opted_in'
+          ? trustOptIn
+            ? 'grant'
+            : 'request'
+          : null;
+    if (!intent) continue;
+    const same = out.find((o) => o.intent === intent);
+    if (same) {
+      same.purposes.push(p.purpose);
+      same.remote.push(p.remote);
+    } else out.push({ intent, purposes: [p.purpose], remote: [p.remote] });
+  }
+  // Opt-outs first: if anything fails midway, the less permissive change is the one already stored.
+  return out.sort((a, b) => (a.intent === 'opt_out' ? -1 : 0) - (b.intent === 'opt_out' ? -1 : 0));
+}
