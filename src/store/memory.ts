@@ -100,6 +100,28 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         .slice(0, Math.max(0, limit))
         .map(out);
     },
+    async getSubjects(ids) {
+      return ids.flatMap((id) => {
+        const row = t.subjects.get(id);
+        return row ? [out(row)] : [];
+      });
+    },
+    async getStatesFor(ids) {
+      const wanted = new Set(ids);
+      return [...t.states.values()]
+        .filter((s) => wanted.has(s.subjectId))
+        .sort((a, b) => cmp(a.subjectId, b.subjectId) || cmp(a.purpose, b.purpose))
+        .map(out);
+    },
+    async linksFor(ids) {
+      const wanted = new Set(ids);
+      return [...t.links.values()]
+        .filter((l) => wanted.has(l.subjectId))
+        .sort((a, b) =>
+          cmp(linkKey(a.connector, a.objectType, a.remoteId), linkKey(b.connector, b.objectType, b.remoteId)),
+        )
+        .map(out);
+    },
     async linksOf(subjectId) {
       return [...t.links.values()]
         .filter((l) => l.subjectId === subjectId)
@@ -140,6 +162,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       const leased = due.map((j): OutboxJob => ({ ...j, status: 'leased', leaseUntil, updatedAt: now }));
       for (const j of leased) t.jobs.set(j.id, j);
       return leased.map(out);
+    },
+    async finishJobs(items, now) {
+      for (const { id, outcome } of items) await this.finishJob(id, outcome, now);
     },
     async finishJob(id, outcome, now) {
       const j = t.jobs.get(id);

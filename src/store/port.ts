@@ -104,6 +104,8 @@ export interface Store {
   leaseJobs(kinds: string[], now: string, leaseUntil: string, limit: number): Promise<OutboxJob[]>;
   /** Records how a leased job ended (attempts + 1). */
   finishJob(id: string, outcome: JobOutcome, now: string): Promise<void>;
+  /** `finishJob` for a whole batch, atomically. */
+  finishJobs(items: Array<{ id: string; outcome: JobOutcome }>, now: string): Promise<void>;
   getJob(id: string): Promise<OutboxJob | null>;
   listJobs(filter: JobFilter): Promise<OutboxJob[]>;
   /** Puts a dead (or cancelled) job back to pending, due now. Returns false when not dead. */
@@ -116,6 +118,10 @@ export interface Store {
   listSubjects(afterId: string, limit: number): Promise<SubjectRow[]>;
   /** Every CRM record linked to a person. */
   linksOf(subjectId: string): Promise<CrmLink[]>;
+  /** Batch reads for sync batches: many people in one query each. */
+  getSubjects(ids: string[]): Promise<SubjectRow[]>;
+  getStatesFor(subjectIds: string[]): Promise<PurposeState[]>;
+  linksFor(subjectIds: string[]): Promise<CrmLink[]>;
   findLink(connector: string, objectType: string, remoteId: string): Promise<CrmLink | null>;
   /** What we last wrote to a record, per property. */
   syncWritesOf(connector: string, objectType: string, remoteId: string): Promise<SyncWrite[]>;

@@ -234,6 +234,25 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
         .all(afterId, limit)
         .map(toSubject);
     },
+    async getSubjects(ids) {
+      return stmt('SELECT * FROM subjects WHERE id IN (SELECT value FROM json_each(?))')
+        .all(JSON.stringify(ids))
+        .map(toSubject);
+    },
+    async getStatesFor(ids) {
+      return stmt(
+        'SELECT * FROM consent_state WHERE subject_id IN (SELECT value FROM json_each(?)) ORDER BY subject_id, purpose',
+      )
+        .all(JSON.stringify(ids))
+        .map(toState);
+    },
+    async linksFor(ids) {
+      return stmt(
+        'SELECT * FROM crm_links WHERE subject_id IN (SELECT value FROM json_each(?)) ORDER BY connector, object_type, remote_id',
+      )
+        .all(JSON.stringify(ids))
+        .map(toLink);
+    },
     async linksOf(subjectId) {
       return stmt('SELECT * FROM crm_links WHERE subject_id = ? ORDER BY connector, object_type, remote_id')
         .all(subjectId)
@@ -255,6 +274,9 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
 
     async leaseJobs(kinds, now, leaseUntil, limit) {
       return jobs.leaseJobs(ctx, kinds, now, leaseUntil, limit);
+    },
+    async finishJobs(items, now) {
+      jobs.finishJobs(ctx, items, now);
     },
     async finishJob(id, outcome, now) {
       jobs.finishJob(ctx, id, outcome, now);

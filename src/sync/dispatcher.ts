@@ -20,8 +20,8 @@ export interface BatchHandler {
   batch: (jobs: OutboxJob[]) => Promise<Map<string, HandlerResult>>;
   /** jobs per call (HubSpot 100, Salesforce 200) */
   maxBatch: number;
-  /** batches leased per pass (default 2), so batches of one kind can run side by side */
-  batchesPerPass?: number;
+  /** batches of this kind in flight at once (default 4) */
+  parallel?: number;
   /** lease length for this kind (a batch may wait on the vendor's rate limit); default 5 minutes */
   leaseMs?: number;
 }
@@ -62,7 +62,7 @@ export class Dispatcher {
       maxDelayMs: 15 * 60_000,
       leaseMs: 60_000,
       batchSize: 50,
-      concurrency: 4,
+      concurrency: 32,
       random: Math.random,
       ...options,
     };
@@ -77,6 +77,17 @@ export class Dispatcher {
   }
 
   private stopped = false;
+  private paused = false;
+
+  /** Holds dispatching (ticks do nothing) until `resume`; jobs keep accumulating in the outbox. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    void this.tick();
+  }
 
   /** Stops taking new passes and waits for the one in flight (before closing the store). */
   async stop(): Promise<void> {
@@ -88,7 +99,7 @@ export class Dispatcher {
 
   /** Runs one pass over due jobs; concurrent callers share the pass (and trigger one more). */
   tick(): Promise<number> {
-    if (this.stopped) return Promise.resolve(0);
+    if (this.stopped || this.paused) return Promise.resolve(0);
     if (this.running) {
       this.again = true;
       return this.running;
@@ -151,15 +162,24 @@ export class Dispatcher {
       full ||= jobs.length === this.o.batchSize;
       for (const job of jobs) work.push(this.queue.add(() => this.run(job)));
     }
+    // Batch kinds: a few pumps per kind, each leasing one batch as soon as its last one is done,
+    // so calls flow steadily at the connector's rate instead of in bursts per pass.
     for (const [kind, h] of entries) {
       if (!isBatch(h)) continue;
-      const limit = h.maxBatch * (h.batchesPerPass ?? 2);
-      const jobs = await this.o.store.leaseJobs([kind], now.toISOString(), at(h.leaseMs ?? 300_000), limit);
-      leased += jobs.length;
-      full ||= jobs.length === limit;
-      for (let i = 0; i < jobs.length; i += h.maxBatch) {
-        const chunk = jobs.slice(i, i + h.maxBatch);
-        work.push(this.queue.add(() => this.runBatch(h, chunk)));
+      for (let p = 0; p < (h.parallel ?? 4); p++) {
+        work.push(
+          (async () => {
+            for (;;) {
+              if (this.stopped) return;
+              const t = this.o.clock();
+              const until = new Date(t.getTime() + (h.leaseMs ?? 300_000)).toISOString();
+              const jobs = await this.o.store.leaseJobs([kind], t.toISOString(), until, h.maxBatch);
+              leased += jobs.length;
+              if (jobs.length === 0) return;
+              await this.queue.add(() => this.runBatch(h, jobs));
+            }
+          })(),
+        );
       }
     }
     await Promise.all(work);
@@ -178,12 +198,16 @@ export class Dispatcher {
       };
       results = new Map(jobs.map((j) => [j.id, failed]));
     }
-    for (const job of jobs) {
-      await this.finish(
-        job,
-        results.get(job.id) ?? { ok: false, retryable: true, error: 'no result for job' },
-      );
-    }
+    const now = this.o.clock();
+    const missing: HandlerResult = { ok: false, retryable: true, error: 'no result for job' };
+    const items = jobs.map((job) => ({
+      id: job.id,
+      job,
+      outcome: this.outcome(job, results.get(job.id) ?? missing, now),
+    }));
+    // One transaction for the whole batch.
+    await this.o.store.finishJobs(items, now.toISOString());
+    for (const i of items) this.logged(i.job, i.outcome);
   }
 
   private async run(job: OutboxJob): Promise<void> {
@@ -202,6 +226,12 @@ export class Dispatcher {
 
   private async finish(job: OutboxJob, result: HandlerResult): Promise<void> {
     const now = this.o.clock();
+    const outcome = this.outcome(job, result, now);
+    await this.o.store.finishJob(job.id, outcome, now.toISOString());
+    this.logged(job, outcome);
+  }
+
+  private outcome(job: OutboxJob, result: HandlerResult, now: Date): JobOutcome {
     const attempt = job.attempts + 1;
     let outcome: JobOutcome;
     if (result.ok) outcome = { status: 'done' };
@@ -212,10 +242,13 @@ export class Dispatcher {
       const at = new Date(now.getTime() + this.delayMs(attempt, result.retryAfterMs)).toISOString();
       outcome = { status: 'retry', error: result.error, nextAttemptAt: at };
     }
-    await this.o.store.finishJob(job.id, outcome, now.toISOString());
+    return outcome;
+  }
+
+  private logged(job: OutboxJob, outcome: JobOutcome): void {
     const level = outcome.status === 'dead' ? 'warn' : 'debug';
     this.o.log[level](
-      { jobId: job.id, kind: job.kind, attempt, outcome: outcome.status },
+      { jobId: job.id, kind: job.kind, attempt: job.attempts + 1, outcome: outcome.status },
       'outbox job finished',
     );
   }

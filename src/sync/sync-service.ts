@@ -26,7 +26,7 @@ import { ConnectorFailure } from '../../connectors/types.ts';
 import type { Intent } from '../core/consent.ts';
 import { localView, matchValue, type PulledChange, pull, push } from '../core/mapping.ts';
 import { normalizePhone } from '../core/phone.ts';
-import type { CrmLink, NewOutboxJob, OutboxJob, Purpose, SyncWrite } from '../core/types.ts';
+import type { CrmLink, NewOutboxJob, OutboxJob, Purpose, SubjectRow, SyncWrite } from '../core/types.ts';
 import { newId, sha256Hex } from '../crypto/encoding.ts';
 import type { ChangeRequest, ConsentService } from '../service/consent-service.ts';
 import type { Log } from '../service/log.ts';
@@ -65,7 +65,7 @@ export const inboundKind = (c: ConnectorName) => `crm.inbound.${c}`;
 
 interface PushItem {
   job: OutboxJob;
-  subject: Subject;
+  row: SubjectRow;
   properties: Record<string, RemoteValue>;
   records: RecordRef[];
   errors: ConnectorError[];
@@ -114,7 +114,12 @@ export class SyncService {
     const out: Record<string, BatchHandler | JobHandler> = {};
     for (const c of this.enabled()) {
       const connector = this.d.connectors.get(c) as Connector;
-      out[syncKind(c)] = { maxBatch: connector.limits.writeBatch, batch: (jobs) => this.pushBatch(c, jobs) };
+      out[syncKind(c)] = {
+        maxBatch: connector.limits.writeBatch,
+        // Enough batches in flight that preparing one overlaps the vendor calls of the others.
+        parallel: 16,
+        batch: (jobs) => this.pushBatch(c, jobs),
+      };
       out[inboundKind(c)] = (job) => this.handleInboundJob(c, job);
     }
     return out;
@@ -139,21 +144,28 @@ export class SyncService {
     const spec = mappings.spec(name);
     const now = clock().toISOString();
 
+    // Three queries for the whole batch, not three per person.
+    const ids = [...new Set(jobs.flatMap((j) => (j.subjectId ? [j.subjectId] : [])))];
+    const rows = new Map((await store.getSubjects(ids)).map((r) => [r.id, r]));
+    const statesOf = groupBy(await store.getStatesFor(ids), (s) => s.subjectId);
+    const linksOf = groupBy(
+      (await store.linksFor(ids)).filter(
+        (l) => l.connector === name && mapping.match.objects.includes(l.objectType),
+      ),
+      (l) => l.subjectId,
+    );
     const items: PushItem[] = [];
     for (const job of jobs) {
-      const subject = job.subjectId ? await subjects.byId(job.subjectId) : null;
-      if (!subject) {
+      const row = job.subjectId ? rows.get(job.subjectId) : undefined;
+      if (!row?.dekWrapped) {
         results.set(job.id, { ok: false, cancel: true, error: 'person erased or unknown' });
         continue;
       }
-      const links = (await store.linksOf(subject.row.id)).filter(
-        (l) => l.connector === name && mapping.match.objects.includes(l.objectType),
-      );
       items.push({
         job,
-        subject,
-        properties: push(mapping, localView(await store.getStates(subject.row.id))),
-        records: links.map((l) => ({ objectType: l.objectType, id: l.remoteId })),
+        row,
+        properties: push(mapping, localView(statesOf.get(row.id) ?? [])),
+        records: (linksOf.get(row.id) ?? []).map((l) => ({ objectType: l.objectType, id: l.remoteId })),
         errors: [],
       });
     }
@@ -164,7 +176,9 @@ export class SyncService {
     if (unlinked.length > 0) {
       const byValue = new Map<string, PushItem[]>();
       for (const item of unlinked) {
-        const value = matchValue(mapping, await subjects.phone(item.subject));
+        const subject = await subjects.byId(item.row.id);
+        if (!subject) continue;
+        const value = matchValue(mapping, await subjects.phone(subject));
         byValue.set(value, [...(byValue.get(value) ?? []), item]);
       }
       try {
@@ -175,7 +189,7 @@ export class SyncService {
               connector: name,
               objectType: r.objectType,
               remoteId: r.id,
-              subjectId: item.subject.row.id,
+              subjectId: item.row.id,
               linkedAt: now,
             });
           }
@@ -200,14 +214,12 @@ export class SyncService {
             properties: item.properties,
           },
         });
-        for (const [property, value] of Object.entries(item.properties))
-          syncWrites.push({
-            connector: name,
-            ...remote(ref),
-            property,
-            value: JSON.stringify(value),
-            writtenAt: now,
-          });
+        // Only properties that can come back (pull/both) need remembering for echo suppression.
+        for (const property of spec.properties) {
+          if (!(property in item.properties)) continue;
+          const value = JSON.stringify(item.properties[property]);
+          syncWrites.push({ connector: name, ...remote(ref), property, value, writtenAt: now });
+        }
       }
     }
     if (links.length > 0 || syncWrites.length > 0) await store.commit({ links, syncWrites });
@@ -385,6 +397,17 @@ export class SyncService {
     await this.apply(name, { e164: phone.e164 }, intents, change, `${job.idempotencyKey}:apply`);
     return { ok: true };
   }
+}
+
+function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
+  }
+  return out;
 }
 
 const remote = (ref: RecordRef) => ({ objectType: ref.objectType, remoteId: ref.id });

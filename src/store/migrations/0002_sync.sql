@@ -4,6 +4,8 @@
 -- a new one is not added, because the pending job reads the person's latest state when it runs.
 ALTER TABLE outbox ADD COLUMN coalesce_key TEXT;
 CREATE INDEX outbox_coalesce ON outbox (coalesce_key, status) WHERE coalesce_key IS NOT NULL;
+-- Expired leases are found without scanning finished jobs.
+CREATE INDEX outbox_lease ON outbox (status, lease_until);
 
 -- Which CRM records belong to which person (found by phone once, then addressed by id).
 -- A CRM record id is a pseudonymous reference, not contact data; links go with the person on erasure.
