@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ChainBreak, ChainVerifier, canonicalEvent, GENESIS_HASH } from '../src/core/ledger.ts';
 import type { CommitResult, Store } from '../src/store/port.ts';
+import { erasureContract } from './store-contract-erasure.ts';
 import { outboxContract } from './store-contract-outbox.ts';
 import { syncContract } from './store-contract-sync.ts';
 import { at, event, job, ok, state, subject, text } from './store-fixtures.ts';
@@ -239,6 +240,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
 
     outboxContract(() => store);
     syncContract(() => store);
+    erasureContract(() => store);
 
     describe('sent messages and audit', () => {
       it('records sent messages once and finds them by id', async () => {

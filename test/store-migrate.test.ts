@@ -64,12 +64,17 @@ describe('migrations', () => {
   it('the async runner applies once and records names like wrangler', async () => {
     const db = new DatabaseSync(':memory:');
     const ex = asyncExecutor(db);
-    expect(await runMigrations(ex, loadMigrations())).toEqual(['0001_init.sql', '0002_sync.sql']);
+    expect(await runMigrations(ex, loadMigrations())).toEqual([
+      '0001_init.sql',
+      '0002_sync.sql',
+      '0003_erasure.sql',
+    ]);
     expect(await runMigrations(ex, loadMigrations())).toEqual([]);
     const rows = db.prepare('SELECT id, name, applied_at FROM d1_migrations').all();
     expect(rows).toMatchObject([
       { id: 1, name: '0001_init.sql' },
       { id: 2, name: '0002_sync.sql' },
+      { id: 3, name: '0003_erasure.sql' },
     ]);
     expect(typeof rows[0]?.applied_at).toBe('string');
 

@@ -185,3 +185,47 @@ export interface AuditEntry {
   target: string | null;
   details: Record<string, unknown>;
 }
+
+export type ErasureSource = 'api' | 'whatsapp' | 'hubspot' | 'salesforce';
+export type ErasureTaskStatus = 'pending' | 'done' | 'not_found' | 'failed';
+
+/** One erasure request (Art. 17). Holds no personal data: the person is a keyed hash. */
+export interface ErasureRow {
+  id: string;
+  subjectHash: string;
+  subjectId: string | null;
+  status: 'open' | 'completed';
+  source: ErasureSource;
+  receivedAt: string;
+  dueAt: string;
+  completedAt: string | null;
+  /** the receipt JSON once every task has ended */
+  receipt: Record<string, unknown> | null;
+}
+
+/** One system's part of an erasure. */
+export interface ErasureTask {
+  erasureId: string;
+  system: string;
+  status: ErasureTaskStatus;
+  attempts: number;
+  /** records erased there */
+  records: number;
+  lastError: string | null;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+export interface Tombstone {
+  subjectHash: string;
+  erasureId: string;
+  createdAt: string;
+}
+
+export interface ErasedRecord {
+  connector: string;
+  objectType: string;
+  remoteId: string;
+  erasureId: string;
+  erasedAt: string;
+}

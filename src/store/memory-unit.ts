@@ -5,12 +5,16 @@
 import type {
   AuditEntry,
   CrmLink,
+  ErasedRecord,
+  ErasureRow,
+  ErasureTask,
   LedgerRecord,
   OutboxJob,
   PurposeState,
   SubjectRow,
   SyncWrite,
   TextRow,
+  Tombstone,
 } from '../core/types.ts';
 import { chainEvents, type LedgerHead } from './chain.node.ts';
 import type { CommitResult, SentMessage, WriteUnit } from './port.ts';
@@ -36,6 +40,12 @@ export interface Tables {
   syncWrites: Map<string, SyncWrite>;
   /** coalesce key of each job that has one */
   jobCoalesce: Map<string, string>;
+  erasures: Map<string, ErasureRow>;
+  /** keyed by `${erasureId}\u0000${system}` */
+  tasks: Map<string, ErasureTask>;
+  tombstones: Map<string, Tombstone>;
+  /** keyed like links */
+  erased: Map<string, ErasedRecord>;
 }
 
 export const linkKey = (connector: string, objectType: string, remoteId: string) =>
@@ -58,6 +68,10 @@ export function emptyTables(): Tables {
     links: new Map(),
     syncWrites: new Map(),
     jobCoalesce: new Map(),
+    erasures: new Map(),
+    tasks: new Map(),
+    tombstones: new Map(),
+    erased: new Map(),
   };
 }
 
@@ -79,6 +93,10 @@ export function copyTables(t: Tables): Tables {
     links: new Map(t.links),
     syncWrites: new Map(t.syncWrites),
     jobCoalesce: new Map(t.jobCoalesce),
+    erasures: new Map(t.erasures),
+    tasks: new Map(t.tasks),
+    tombstones: new Map(t.tombstones),
+    erased: new Map(t.erased),
   };
 }
 
@@ -176,6 +194,48 @@ export function apply(t: Tables, unit: WriteUnit, now: string): CommitResult {
   for (const l of unit.unlinks ?? []) t.links.delete(linkKey(l.connector, l.objectType, l.remoteId));
   for (const w of unit.syncWrites ?? [])
     t.syncWrites.set(`${linkKey(w.connector, w.objectType, w.remoteId)}\u0000${w.property}`, { ...w });
+  const cancel = (id: string) => {
+    for (const [jid, j] of t.jobs) {
+      if (j.subjectId !== id || !['pending', 'leased'].includes(j.status) || j.kind.startsWith('erasure.'))
+        continue;
+      t.jobs.set(jid, {
+        ...j,
+        status: 'cancelled',
+        lastError: 'cancelled: person erased',
+        leaseUntil: null,
+        updatedAt: now,
+      });
+    }
+  };
+  for (const id of unit.cancelJobsOf ?? []) cancel(id);
+  for (const id of unit.shred ?? []) {
+    cancel(id);
+    const row = t.subjects.get(id);
+    if (row) t.subjects.set(id, { ...row, phoneEnc: null, dekWrapped: null });
+    for (const [k, st] of t.states) if (st.subjectId === id) t.states.delete(k);
+    for (const [k, l] of t.links) if (l.subjectId === id) t.links.delete(k);
+    for (const [k, m] of t.sent) if (m.subjectId === id) t.sent.delete(k);
+  }
+  for (const e of unit.erasures ?? []) {
+    const open = [...t.erasures.values()].find(
+      (x) => x.subjectHash === e.subjectHash && x.status === 'open' && x.id !== e.id,
+    );
+    if (open && e.status === 'open')
+      return {
+        status: 'conflict',
+        reason: 'erasure_open',
+        detail: 'an erasure is already open for this person',
+      };
+    const prev = t.erasures.get(e.id);
+    t.erasures.set(e.id, prev ? { ...prev, ...json(e), subjectHash: prev.subjectHash } : json(e));
+  }
+  for (const k of unit.erasureTasks ?? []) t.tasks.set(`${k.erasureId}\u0000${k.system}`, { ...k });
+  for (const b of unit.tombstones ?? [])
+    if (!t.tombstones.has(b.subjectHash)) t.tombstones.set(b.subjectHash, { ...b });
+  for (const r of unit.erasedRecords ?? []) {
+    const k = linkKey(r.connector, r.objectType, r.remoteId);
+    if (!t.erased.has(k)) t.erased.set(k, { ...r });
+  }
   for (const a of unit.audit ?? []) {
     unique(t.audit.has(a.id), 'audit_log.id');
     t.audit.set(a.id, { ...a, details: json(a.details) });

@@ -100,6 +100,52 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         .slice(0, Math.max(0, limit))
         .map(out);
     },
+    async findOpenErasure(hash) {
+      const e = [...t.erasures.values()].find((x) => x.subjectHash === hash && x.status === 'open');
+      return e ? out(e) : null;
+    },
+    async getErasure(id) {
+      const e = t.erasures.get(id);
+      return e ? out(e) : null;
+    },
+    async listErasures(f) {
+      const all = [...t.erasures.values()];
+      if (f.overdueAt !== undefined) {
+        const due = f.overdueAt;
+        return all
+          .filter((e) => e.status === 'open' && e.dueAt < due)
+          .sort((a, b) => cmp(a.dueAt, b.dueAt))
+          .slice(0, f.limit)
+          .map(out);
+      }
+      return all
+        .filter((e) => f.status === undefined || e.status === f.status)
+        .sort((a, b) => cmp(b.receivedAt, a.receivedAt) || cmp(b.id, a.id))
+        .slice(0, f.limit)
+        .map(out);
+    },
+    async erasureTasks(id) {
+      return [...t.tasks.values()]
+        .filter((k) => k.erasureId === id)
+        .sort((a, b) => cmp(a.system, b.system))
+        .map(out);
+    },
+    async erasuresOf(hash) {
+      return [...t.erasures.values()]
+        .filter((e) => e.subjectHash === hash)
+        .sort((a, b) => cmp(a.receivedAt, b.receivedAt) || cmp(a.id, b.id))
+        .map(out);
+    },
+    async tombstonesFor(hashes) {
+      return hashes.flatMap((h) => {
+        const b = t.tombstones.get(h);
+        return b ? [out(b)] : [];
+      });
+    },
+    async findErasedRecord(connector, objectType, remoteId) {
+      const r = t.erased.get(linkKey(connector, objectType, remoteId));
+      return r ? out(r) : null;
+    },
     async getSubjects(ids) {
       return ids.flatMap((id) => {
         const row = t.subjects.get(id);

@@ -1,6 +1,9 @@
 import type {
   AuditEntry,
   CrmLink,
+  ErasedRecord,
+  ErasureRow,
+  ErasureTask,
   JobStatus,
   LedgerRecord,
   NewLedgerEvent,
@@ -10,6 +13,7 @@ import type {
   SubjectRow,
   SyncWrite,
   TextRow,
+  Tombstone,
 } from '../core/types.ts';
 
 /**
@@ -38,12 +42,30 @@ export interface WriteUnit {
   unlinks?: Array<Pick<CrmLink, 'connector' | 'objectType' | 'remoteId'>>;
   /** Upserted by (connector, objectType, remoteId, property). */
   syncWrites?: SyncWrite[];
+  /** Upserted by id. A second open erasure for the same subjectHash fails the unit (`conflict`). */
+  erasures?: ErasureRow[];
+  /** Upserted by (erasureId, system). */
+  erasureTasks?: ErasureTask[];
+  /** Inserted (ignored when the hash has one). */
+  tombstones?: Tombstone[];
+  erasedRecords?: ErasedRecord[];
+  /** Cancels the people's pending and leased jobs, except erasure jobs. */
+  cancelJobsOf?: string[];
+  /**
+   * Crypto-shreds people: their wrapped key and encrypted number are destroyed (ledger events stay,
+   * chained but unreadable); their states, CRM links and sent-message ids are deleted.
+   */
+  shred?: string[];
 }
 
 export type CommitResult =
   | { status: 'committed'; events: LedgerRecord[] }
   | { status: 'duplicate' }
-  | { status: 'conflict'; reason: 'subject_exists' | 'text_version_changed'; detail: string };
+  | {
+      status: 'conflict';
+      reason: 'subject_exists' | 'text_version_changed' | 'erasure_open';
+      detail: string;
+    };
 
 export interface SentMessage {
   waMessageId: string;
@@ -123,6 +145,18 @@ export interface Store {
   getStatesFor(subjectIds: string[]): Promise<PurposeState[]>;
   linksFor(subjectIds: string[]): Promise<CrmLink[]>;
   findLink(connector: string, objectType: string, remoteId: string): Promise<CrmLink | null>;
+  findOpenErasure(subjectHash: string): Promise<ErasureRow | null>;
+  getErasure(id: string): Promise<ErasureRow | null>;
+  /** Newest first; `overdueAt`: only open ones due before it. */
+  listErasures(filter: {
+    status?: 'open' | 'completed';
+    overdueAt?: string;
+    limit: number;
+  }): Promise<ErasureRow[]>;
+  erasureTasks(erasureId: string): Promise<ErasureTask[]>;
+  erasuresOf(subjectHash: string): Promise<ErasureRow[]>;
+  tombstonesFor(subjectHashes: string[]): Promise<Tombstone[]>;
+  findErasedRecord(connector: string, objectType: string, remoteId: string): Promise<ErasedRecord | null>;
   /** What we last wrote to a record, per property. */
   syncWritesOf(connector: string, objectType: string, remoteId: string): Promise<SyncWrite[]>;
 }

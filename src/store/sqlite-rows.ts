@@ -6,6 +6,9 @@ import type {
   AuditEntry,
   ConsentStatus,
   CrmLink,
+  ErasedRecord,
+  ErasureRow,
+  ErasureTask,
   JobStatus,
   LedgerAction,
   LedgerRecord,
@@ -15,6 +18,7 @@ import type {
   SubjectRow,
   SyncWrite,
   TextRow,
+  Tombstone,
 } from '../core/types.ts';
 import type { SentMessage } from './port.ts';
 
@@ -154,5 +158,46 @@ export function toSyncWrite(r: Row): SyncWrite {
     property: str(r.property),
     value: str(r.value),
     writtenAt: str(r.written_at),
+  };
+}
+
+export function toErasure(r: Row): ErasureRow {
+  return {
+    id: str(r.id),
+    subjectHash: str(r.subject_hash),
+    subjectId: strOrNull(r.subject_id),
+    status: str(r.status) as ErasureRow['status'],
+    source: str(r.source) as ErasureRow['source'],
+    receivedAt: str(r.received_at),
+    dueAt: str(r.due_at),
+    completedAt: strOrNull(r.completed_at),
+    receipt: r.receipt === null || r.receipt === undefined ? null : obj(r.receipt),
+  };
+}
+
+export function toTask(r: Row): ErasureTask {
+  return {
+    erasureId: str(r.erasure_id),
+    system: str(r.system),
+    status: str(r.status) as ErasureTask['status'],
+    attempts: num(r.attempts),
+    records: num(r.records),
+    lastError: strOrNull(r.last_error),
+    updatedAt: str(r.updated_at),
+    finishedAt: strOrNull(r.finished_at),
+  };
+}
+
+export function toTombstone(r: Row): Tombstone {
+  return { subjectHash: str(r.subject_hash), erasureId: str(r.erasure_id), createdAt: str(r.created_at) };
+}
+
+export function toErased(r: Row): ErasedRecord {
+  return {
+    connector: str(r.connector),
+    objectType: str(r.object_type),
+    remoteId: str(r.remote_id),
+    erasureId: str(r.erasure_id),
+    erasedAt: str(r.erased_at),
   };
 }

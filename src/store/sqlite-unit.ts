@@ -53,6 +53,23 @@ const SQL = {
     DO UPDATE SET value = excluded.value, written_at = excluded.written_at`,
   insertSent: `INSERT OR IGNORE INTO sent_messages (wa_message_id, subject_id, purpose, kind, sent_at)
     VALUES (?, ?, ?, ?, ?)`,
+  upsertErasure: `INSERT INTO erasures (id, subject_hash, subject_id, status, source, received_at, due_at, completed_at,
+    receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET subject_id = excluded.subject_id,
+    status = excluded.status, completed_at = excluded.completed_at, receipt = excluded.receipt`,
+  upsertTask: `INSERT INTO erasure_tasks (erasure_id, system, status, attempts, records, last_error, updated_at,
+    finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(erasure_id, system) DO UPDATE SET status = excluded.status,
+    attempts = excluded.attempts, records = excluded.records, last_error = excluded.last_error,
+    updated_at = excluded.updated_at, finished_at = excluded.finished_at`,
+  insertTombstone:
+    'INSERT INTO tombstones (subject_hash, erasure_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+  insertErased: `INSERT INTO erased_records (connector, object_type, remote_id, erasure_id, erased_at)
+    VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  cancelJobsOf: `UPDATE outbox SET status = 'cancelled', last_error = 'cancelled: person erased', lease_until = NULL,
+    updated_at = ? WHERE subject_id = ? AND status IN ('pending', 'leased') AND kind NOT LIKE 'erasure.%'`,
+  shredSubject: 'UPDATE subjects SET phone_enc = NULL, dek_wrapped = NULL WHERE id = ?',
+  shredStates: 'DELETE FROM consent_state WHERE subject_id = ?',
+  shredLinks: 'DELETE FROM crm_links WHERE subject_id = ?',
+  shredSent: 'DELETE FROM sent_messages WHERE subject_id = ?',
   insertAudit: `INSERT INTO audit_log (id, at, actor, role, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 } as const;
 
@@ -212,6 +229,49 @@ export function applyUnit(ctx: UnitContext, unit: WriteUnit, head: LedgerHead | 
     ctx
       .stmt(SQL.upsertSyncWrite)
       .run(w.connector, w.objectType, w.remoteId, w.property, w.value, w.writtenAt);
+  }
+
+  for (const id of unit.cancelJobsOf ?? []) ctx.stmt(SQL.cancelJobsOf).run(now, id);
+  for (const id of unit.shred ?? []) {
+    ctx.stmt(SQL.cancelJobsOf).run(now, id);
+    for (const q of [SQL.shredSubject, SQL.shredStates, SQL.shredLinks, SQL.shredSent]) ctx.stmt(q).run(id);
+  }
+  for (const e of unit.erasures ?? []) {
+    try {
+      ctx
+        .stmt(SQL.upsertErasure)
+        .run(
+          e.id,
+          e.subjectHash,
+          e.subjectId,
+          e.status,
+          e.source,
+          e.receivedAt,
+          e.dueAt,
+          e.completedAt,
+          e.receipt ? JSON.stringify(e.receipt) : null,
+        );
+    } catch (err) {
+      if (!/UNIQUE/.test((err as Error).message)) throw err;
+      return {
+        result: {
+          status: 'conflict',
+          reason: 'erasure_open',
+          detail: 'an erasure is already open for this person',
+        },
+        head,
+      };
+    }
+  }
+  for (const t of unit.erasureTasks ?? []) {
+    ctx
+      .stmt(SQL.upsertTask)
+      .run(t.erasureId, t.system, t.status, t.attempts, t.records, t.lastError, t.updatedAt, t.finishedAt);
+  }
+  for (const t of unit.tombstones ?? [])
+    ctx.stmt(SQL.insertTombstone).run(t.subjectHash, t.erasureId, t.createdAt);
+  for (const r of unit.erasedRecords ?? []) {
+    ctx.stmt(SQL.insertErased).run(r.connector, r.objectType, r.remoteId, r.erasureId, r.erasedAt);
   }
 
   for (const a of unit.audit ?? []) {

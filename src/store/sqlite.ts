@@ -16,7 +16,20 @@ import {
 import { loadMigrations } from './migrations.node.ts';
 import type { CommitResult, Store, WriteUnit } from './port.ts';
 import * as jobs from './sqlite-jobs.ts';
-import { toAudit, toLedger, toLink, toSent, toState, toSubject, toSyncWrite, toText } from './sqlite-rows.ts';
+import {
+  toAudit,
+  toErased,
+  toErasure,
+  toLedger,
+  toLink,
+  toSent,
+  toState,
+  toSubject,
+  toSyncWrite,
+  toTask,
+  toText,
+  toTombstone,
+} from './sqlite-rows.ts';
 import { applyUnit } from './sqlite-unit.ts';
 
 export interface SqliteStoreOptions {
@@ -233,6 +246,48 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
       return stmt('SELECT * FROM subjects WHERE id > ? ORDER BY id LIMIT ?')
         .all(afterId, limit)
         .map(toSubject);
+    },
+    async findOpenErasure(hash) {
+      const row = stmt("SELECT * FROM erasures WHERE subject_hash = ? AND status = 'open'").get(hash);
+      return row ? toErasure(row) : null;
+    },
+    async getErasure(id) {
+      const row = stmt('SELECT * FROM erasures WHERE id = ?').get(id);
+      return row ? toErasure(row) : null;
+    },
+    async listErasures(f) {
+      const rows =
+        f.overdueAt !== undefined
+          ? stmt("SELECT * FROM erasures WHERE status = 'open' AND due_at < ? ORDER BY due_at LIMIT ?").all(
+              f.overdueAt,
+              f.limit,
+            )
+          : f.status !== undefined
+            ? stmt('SELECT * FROM erasures WHERE status = ? ORDER BY received_at DESC, id DESC LIMIT ?').all(
+                f.status,
+                f.limit,
+              )
+            : stmt('SELECT * FROM erasures ORDER BY received_at DESC, id DESC LIMIT ?').all(f.limit);
+      return rows.map(toErasure);
+    },
+    async erasureTasks(id) {
+      return stmt('SELECT * FROM erasure_tasks WHERE erasure_id = ? ORDER BY system').all(id).map(toTask);
+    },
+    async erasuresOf(hash) {
+      return stmt('SELECT * FROM erasures WHERE subject_hash = ? ORDER BY received_at, id')
+        .all(hash)
+        .map(toErasure);
+    },
+    async tombstonesFor(hashes) {
+      return stmt('SELECT * FROM tombstones WHERE subject_hash IN (SELECT value FROM json_each(?))')
+        .all(JSON.stringify(hashes))
+        .map(toTombstone);
+    },
+    async findErasedRecord(connector, objectType, remoteId) {
+      const row = stmt(
+        'SELECT * FROM erased_records WHERE connector = ? AND object_type = ? AND remote_id = ?',
+      ).get(connector, objectType, remoteId);
+      return row ? toErased(row) : null;
     },
     async getSubjects(ids) {
       return stmt('SELECT * FROM subjects WHERE id IN (SELECT value FROM json_each(?))')
