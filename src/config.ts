@@ -92,6 +92,16 @@ export const configSchema = z.object({
   PUBLIC_URL: url.optional(),
   /** how often the whole CRM state is compared with the ledger (0 = never; `npm run reconcile` any time) */
   RECONCILE_EVERY_HOURS: int(24, 0, 24 * 30),
+  /** days from an erasure request to its due date (Art. 12(3): one month) */
+  ERASURE_DUE_DAYS: int(30, 1, 90),
+  /** how Salesforce records are erased: deleted, or anonymised by setting Individual.ShouldForget */
+  SALESFORCE_ERASE_MODE: z.enum(['delete', 'should_forget']).default('delete'),
+  /** retention in days (Art. 5(1)(e)); 0 keeps for ever */
+  RETENTION_UNCONFIRMED_DAYS: int(30, 0, 3650),
+  RETENTION_MESSAGES_DAYS: int(90, 0, 3650),
+  RETENTION_JOBS_DAYS: int(30, 0, 3650),
+  RETENTION_DEAD_LETTERS_DAYS: int(90, 0, 3650),
+  RETENTION_DEDUPE_DAYS: int(30, 7, 3650),
   CATALOG_DIR: z.string().default('./catalog'),
   /** how long a double opt-in stays pending */
   DOI_TTL_HOURS: int(72, 1, 24 * 90),

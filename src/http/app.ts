@@ -6,6 +6,7 @@ import type { Services } from '../service/services.ts';
 import { errorBody, renderError } from './errors.ts';
 import { consentRoutes } from './routes/consents.ts';
 import { docsRoutes } from './routes/docs.ts';
+import { erasureRoutes } from './routes/erasures.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { ledgerRoutes } from './routes/ledger.ts';
@@ -73,6 +74,7 @@ export function createApp(services: Services) {
   ledgerRoutes(app);
   jobRoutes(app);
   mappingRoutes(app);
+  erasureRoutes(app);
   docsRoutes(app);
   return app;
 }

@@ -26,6 +26,8 @@ export interface StartOptions {
   /** interval of the outbox loop and of the periodic jobs */
   dispatchEveryMs?: number;
   sweepEveryMs?: number;
+  /** interval of the retention purge and the overdue-erasure check (default hourly) */
+  purgeEveryMs?: number;
 }
 
 const readJson = (dir: string, file: string): unknown => JSON.parse(readFileSync(join(dir, file), 'utf8'));
@@ -50,6 +52,7 @@ export async function startNode(options: StartOptions): Promise<NodeServer> {
   const timers = [
     every(options.dispatchEveryMs ?? 1_000, 'dispatch', () => services.dispatcher.tick()),
     every(options.sweepEveryMs ?? 60_000, 'expiry', () => services.expirePending()),
+    every(options.purgeEveryMs ?? 3_600_000, 'retention', () => services.purgeExpired()),
   ];
   if (config.RECONCILE_EVERY_HOURS > 0 && services.sync.enabled().length > 0) {
     timers.push(

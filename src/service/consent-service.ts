@@ -48,6 +48,8 @@ export interface PurposeOutcome {
 export type ChangeResult =
   | { status: 'duplicate' }
   | { status: 'unknown_subject' }
+  /** the person was erased (or an erasure is open): nothing is recorded, nothing is sent */
+  | { status: 'erased' }
   | { status: 'applied'; subjectId: string; outcomes: Record<Purpose, PurposeOutcome>; jobIds: string[] };
 
 export interface ConsentServiceDeps {
@@ -85,6 +87,7 @@ export class ConsentService {
     return this.locks.run(subject.row.phoneHash, async () => {
       const fresh = await this.deps.subjects.byId(subject.row.id);
       if (!fresh) return { status: 'unknown_subject' };
+      if (await this.erased(fresh.row.phoneHash, req.dedupeKeys)) return { status: 'erased' };
       return this.decideAndCommit(
         fresh,
         { ...req, e164: '', create: false },
@@ -97,8 +100,14 @@ export class ConsentService {
     const { subjects } = this.deps;
     const phoneHash = await subjects.hash(req.e164);
     return this.locks.run(phoneHash, async () => {
+      // A suppression tombstone: an erased person is never re-created by a message or a webhook.
+      if (await this.erased(phoneHash, req.dedupeKeys)) return { status: 'erased' };
       let subject = await subjects.find(phoneHash);
       const now = this.deps.clock().toISOString();
+      if (!subject && req.create) {
+        const shredded = await this.deps.store.findSubjectByHash(phoneHash);
+        if (shredded) subject = await subjects.rekey(shredded, req.e164);
+      }
       if (!subject) {
         if (!req.create) {
           if (req.dedupeKeys?.length) await this.deps.store.commit({ dedupeKeys: req.dedupeKeys });
@@ -111,6 +120,14 @@ export class ConsentService {
     });
   }
 
+  /** True when the person has a tombstone; the inbound keys are still recorded (redeliveries stay no-ops). */
+  private async erased(phoneHash: string, dedupeKeys: string[] | undefined): Promise<boolean> {
+    const [tomb] = await this.deps.store.tombstonesFor([phoneHash]);
+    if (!tomb) return false;
+    if (dedupeKeys?.length) await this.deps.store.commit({ dedupeKeys });
+    return true;
+  }
+
   private async decideAndCommit(subject: Subject, req: ChangeRequest, now: string): Promise<ChangeResult> {
     const { catalog, store } = this.deps;
     const sid = subject.row.id;
@@ -120,7 +137,11 @@ export class ConsentService {
     const unit: WriteUnit = { events: [], states: [], jobs: [], texts: [], audit: [] };
     if (req.dedupeKeys?.length) unit.dedupeKeys = req.dedupeKeys;
     if (subject.isNew) unit.newSubject = subject.row;
-    else if (req.locale && subject.row.locale !== locale && req.source !== 'whatsapp') {
+    else if (subject.rekeyed && subject.row.phoneEnc && subject.row.dekWrapped) {
+      unit.subjectUpdates = [
+        { id: sid, rekey: { phoneEnc: subject.row.phoneEnc, dekWrapped: subject.row.dekWrapped } },
+      ];
+    } else if (req.locale && subject.row.locale !== locale && req.source !== 'whatsapp') {
       unit.subjectUpdates = [{ id: sid, locale }];
     }
 

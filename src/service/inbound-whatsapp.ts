@@ -32,7 +32,7 @@ export class InboundWhatsApp {
     const summary: InboundSummary = { applied: 0, duplicates: 0, ignored: 0 };
     const results = await Promise.all(events.map((e) => this.one(e)));
     for (const r of results) {
-      if (!r || r.status === 'unknown_subject') summary.ignored++;
+      if (!r || r.status === 'unknown_subject' || r.status === 'erased') summary.ignored++;
       else if (r.status === 'duplicate') summary.duplicates++;
       else summary.applied++;
     }

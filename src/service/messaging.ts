@@ -56,6 +56,8 @@ export class Messaging {
       return { ok: false, retryable: true, error: 'WHATSAPP_NOT_CONFIGURED', retryAfterMs: 60_000 };
     const subject = job.subjectId ? await this.d.subjects.byId(job.subjectId) : null;
     if (!subject) return { ok: false, cancel: true, error: 'subject no longer exists' };
+    if ((await this.d.store.tombstonesFor([subject.row.phoneHash])).length > 0)
+      return { ok: false, cancel: true, error: 'person erased' };
     const p = job.payload as { message: ReplyMessage; locale?: string; purposes?: Purpose[] };
     const locale = this.d.catalog.resolveLocale(p.locale ?? subject.row.locale);
     const to = await this.d.subjects.phone(subject);
@@ -77,6 +79,9 @@ export class Messaging {
   /** The send guard behind `POST /v1/messages`. */
   async guardedSend(req: GuardedSendRequest): Promise<GuardedSendResult> {
     const { subject, purpose } = req;
+    // An erasure blocks every send from the moment it is requested.
+    if ((await this.d.store.tombstonesFor([subject.row.phoneHash])).length > 0)
+      return { ok: false, reason: 'no_consent', status: 'erased' };
     const states = await this.d.store.getStates(subject.row.id);
     const state = states.find((s) => s.purpose === purpose);
     if (!mayMessage(state)) return { ok: false, reason: 'no_consent', status: state?.status ?? 'none' };

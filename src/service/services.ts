@@ -1,8 +1,11 @@
 import type { Connector, ConnectorName } from '../../connectors/types.ts';
 import { createWhatsAppClient } from '../../connectors/whatsapp/client.ts';
 import type { Config } from '../config.ts';
+import { normalizePhone } from '../core/phone.ts';
 import { fromBase64 } from '../crypto/encoding.ts';
 import { createPiiCrypto, type PiiCrypto } from '../crypto/pii.ts';
+import { ErasureService } from '../erasure/erasure-service.ts';
+import { purgeExpired, type RetentionReport } from '../erasure/retention.ts';
 import { type ApiKeyAuth, createApiKeyAuth } from '../http/auth.ts';
 import type { Store } from '../store/port.ts';
 import { buildConnectors } from '../sync/connectors.ts';
@@ -31,9 +34,12 @@ export interface Services {
   dispatcher: Dispatcher;
   mappings: Mappings;
   sync: SyncService;
+  erasure: ErasureService;
   auth: ApiKeyAuth;
   log: Log;
   clock: () => Date;
+  /** Deletes what retention no longer allows, flags overdue erasures; counts only. */
+  purgeExpired(): Promise<RetentionReport & { overdueErasures: number }>;
   /** Compares every CRM with the ledger and repairs drift (sync rules); counts only. */
   reconcile(options?: ReconcileOptions): Promise<ReconcileReport[]>;
   /** Expires pending double opt-ins that ran out; returns how many. */
@@ -123,13 +129,42 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
       });
     },
   });
+  const erasure = new ErasureService({
+    store,
+    subjects,
+    pii,
+    mappings,
+    connectors,
+    clock,
+    log,
+    dueDays: config.ERASURE_DUE_DAYS,
+    onJobs: () => void dispatcher?.tick(),
+  });
+  sync.onPrivacyDeletion = async (name, change) => {
+    if (await erasure.isOwnErasure(name, change.ref)) return 'echo';
+    const link = await store.findLink(name, change.ref.objectType, change.ref.id);
+    if (link) {
+      await erasure.request({ subjectId: link.subjectId, source: name });
+      return 'erasure';
+    }
+    const phone = change.matchValue ? normalizePhone(change.matchValue) : null;
+    if (phone?.ok) {
+      await erasure.request({ e164: phone.e164, source: name });
+      return 'erasure';
+    }
+    return 'unknown';
+  };
   dispatcher = new Dispatcher({
     store,
     clock,
     log,
     // Without WhatsApp credentials no handler is registered, so replies wait in the outbox
     // (pending, attempts untouched) instead of burning their retries and dying.
-    handlers: { ...(client ? { 'whatsapp.send': messaging.handleJob } : {}), ...sync.handlers() },
+    handlers: {
+      ...(client ? { 'whatsapp.send': messaging.handleJob } : {}),
+      ...sync.handlers(),
+      ...erasure.handlers(),
+    },
     ...input.dispatcher,
   });
 
@@ -166,10 +201,15 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     dispatcher,
     mappings,
     sync,
+    erasure,
     auth: await createApiKeyAuth(config.API_KEYS),
     log,
     clock,
     expirePending,
+    purgeExpired: async () => ({
+      ...(await purgeExpired({ store, pii, clock, log, config })),
+      overdueErasures: await erasure.flagOverdue(),
+    }),
     reconcile: async (options) => {
       const reports = await reconcile({ store, subjects, consent, mappings, sync, clock, log }, options);
       void dispatcher.tick();

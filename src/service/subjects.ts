@@ -9,6 +9,8 @@ export interface Subject {
   key: CryptoKey;
   /** true when the row is new and must be inserted by the same commit */
   isNew: boolean;
+  /** true when a shredded row got a new key and number that the same commit must store */
+  rekeyed?: boolean;
 }
 
 /**
@@ -55,6 +57,16 @@ export class Subjects {
       createdAt: now,
     };
     return { row, key, isNew: true };
+  }
+
+  /**
+   * A person whose data retention shredded (an unconfirmed request long expired) comes back: the
+   * same row gets a fresh key and their number again. Never used for erased people (tombstoned).
+   */
+  async rekey(row: SubjectRow, e164: string): Promise<Subject> {
+    const { key, wrapped } = await this.pii.newSubjectKey(row.id);
+    const phoneEnc = await this.pii.encrypt(key, e164, `phone:${row.id}`);
+    return { row: { ...row, phoneEnc, dekWrapped: wrapped }, key, isNew: false, rekeyed: true };
   }
 
   /** The person's E.164 number, decrypted for sending. */

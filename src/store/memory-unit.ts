@@ -141,6 +141,9 @@ export function apply(t: Tables, unit: WriteUnit, now: string): CommitResult {
       ...row,
       ...(u.locale !== undefined ? { locale: u.locale } : {}),
       ...(u.privacyNoticeAt !== undefined ? { privacyNoticeAt: u.privacyNoticeAt } : {}),
+      ...(u.rekey && row.dekWrapped === null
+        ? { phoneEnc: u.rekey.phoneEnc, dekWrapped: u.rekey.dekWrapped }
+        : {}),
     });
   }
   for (const text of unit.texts ?? []) {

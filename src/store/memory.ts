@@ -3,7 +3,7 @@
  * (it passes the same contract suite). A unit is applied to copies of the tables and swapped in only
  * when it commits, which gives the same all-or-nothing behaviour as a savepoint.
  */
-import type { OutboxJob } from '../core/types.ts';
+import type { OutboxJob, PurposeState } from '../core/types.ts';
 import { DEFAULT_JOB_LIMIT, zeroCounts } from './defaults.ts';
 import { apply, cmp, copyTables, emptyTables, linkKey } from './memory-unit.ts';
 import type { Store } from './port.ts';
@@ -145,6 +145,52 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     async findErasedRecord(connector, objectType, remoteId) {
       const r = t.erased.get(linkKey(connector, objectType, remoteId));
       return r ? out(r) : null;
+    },
+    async purge(c) {
+      const before = (v: string, cutoff: string | null) => cutoff !== null && v < cutoff;
+      const out = { finishedJobs: 0, deadLetters: 0, inboundDedupe: 0, sentMessages: 0, syncWrites: 0 };
+      for (const [id, j] of t.jobs) {
+        if ((j.status === 'done' || j.status === 'cancelled') && before(j.updatedAt, c.finishedJobs)) {
+          t.jobs.delete(id);
+          out.finishedJobs++;
+        } else if (j.status === 'dead' && before(j.updatedAt, c.deadLetters)) {
+          t.jobs.delete(id);
+          out.deadLetters++;
+        }
+      }
+      for (const [k, at] of t.dedupe)
+        if (before(at, c.inboundDedupe)) {
+          t.dedupe.delete(k);
+          out.inboundDedupe++;
+        }
+      for (const [k, m] of t.sent)
+        if (before(m.sentAt, c.sentMessages)) {
+          t.sent.delete(k);
+          out.sentMessages++;
+        }
+      for (const [k, w] of t.syncWrites)
+        if (before(w.writtenAt, c.syncWrites)) {
+          t.syncWrites.delete(k);
+          out.syncWrites++;
+        }
+      return out;
+    },
+    async findUnconfirmed(before, limit) {
+      const by = new Map<string, PurposeState[]>();
+      for (const s of t.states.values()) by.set(s.subjectId, [...(by.get(s.subjectId) ?? []), s]);
+      return [...by]
+        .filter(([id, states]) => {
+          const row = t.subjects.get(id);
+          return (
+            row?.dekWrapped &&
+            !t.tombstones.has(row.phoneHash) &&
+            states.every((s) => s.status === 'none') &&
+            states.every((s) => s.changedAt < before)
+          );
+        })
+        .map(([id]) => id)
+        .sort()
+        .slice(0, limit);
     },
     async getSubjects(ids) {
       return ids.flatMap((id) => {

@@ -26,7 +26,13 @@ export interface WriteUnit {
   /** Inserted when no subject with that `phoneHash` exists (else the result is `conflict`). */
   newSubject?: SubjectRow;
   /** Partial updates of existing subjects. */
-  subjectUpdates?: Array<{ id: string; locale?: string | null; privacyNoticeAt?: string | null }>;
+  subjectUpdates?: Array<{
+    id: string;
+    locale?: string | null;
+    privacyNoticeAt?: string | null;
+    /** a new key and number for a person shredded by retention who comes back (never after an erasure) */
+    rekey?: { phoneEnc: string; dekWrapped: string };
+  }>;
   events?: NewLedgerEvent[];
   /** Upserted by (subjectId, purpose). */
   states?: PurposeState[];
@@ -82,6 +88,15 @@ export interface JobFilter {
   limit?: number;
   /** return jobs with id greater than this (paging) */
   after?: string;
+}
+
+/** Cutoffs (ISO); a null cutoff keeps that kind for ever. */
+export interface RetentionCutoffs {
+  finishedJobs: string | null;
+  deadLetters: string | null;
+  inboundDedupe: string | null;
+  sentMessages: string | null;
+  syncWrites: string | null;
 }
 
 /** How a leased job ended. */
@@ -157,6 +172,13 @@ export interface Store {
   erasuresOf(subjectHash: string): Promise<ErasureRow[]>;
   tombstonesFor(subjectHashes: string[]): Promise<Tombstone[]>;
   findErasedRecord(connector: string, objectType: string, remoteId: string): Promise<ErasedRecord | null>;
+  /** Deletes operational records older than each cutoff (retention); counts per kind. */
+  purge(cutoffs: RetentionCutoffs): Promise<Record<keyof RetentionCutoffs, number>>;
+  /**
+   * People who never consented and never opted out (every state `none`, e.g. an expired double
+   * opt-in) and whose last change is before `before`: their number has no proof to support.
+   */
+  findUnconfirmed(before: string, limit: number): Promise<string[]>;
   /** What we last wrote to a record, per property. */
   syncWritesOf(connector: string, objectType: string, remoteId: string): Promise<SyncWrite[]>;
 }

@@ -66,6 +66,7 @@ const SQL = {
     VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   cancelJobsOf: `UPDATE outbox SET status = 'cancelled', last_error = 'cancelled: person erased', lease_until = NULL,
     updated_at = ? WHERE subject_id = ? AND status IN ('pending', 'leased') AND kind NOT LIKE 'erasure.%'`,
+  rekeySubject: 'UPDATE subjects SET phone_enc = ?, dek_wrapped = ? WHERE id = ? AND dek_wrapped IS NULL',
   shredSubject: 'UPDATE subjects SET phone_enc = NULL, dek_wrapped = NULL WHERE id = ?',
   shredStates: 'DELETE FROM consent_state WHERE subject_id = ?',
   shredLinks: 'DELETE FROM crm_links WHERE subject_id = ?',
@@ -121,6 +122,7 @@ export function applyUnit(ctx: UnitContext, unit: WriteUnit, head: LedgerHead | 
   }
 
   for (const u of unit.subjectUpdates ?? []) {
+    if (u.rekey) ctx.stmt(SQL.rekeySubject).run(u.rekey.phoneEnc, u.rekey.dekWrapped, u.id);
     const hasLocale = u.locale !== undefined;
     const hasNotice = u.privacyNoticeAt !== undefined;
     ctx

@@ -289,6 +289,37 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
       ).get(connector, objectType, remoteId);
       return row ? toErased(row) : null;
     },
+    async purge(c) {
+      const del = (sql: string, cutoff: string | null) =>
+        cutoff === null ? 0 : Number(stmt(sql).run(cutoff).changes);
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        const out = {
+          finishedJobs: del(
+            "DELETE FROM outbox WHERE status IN ('done', 'cancelled') AND updated_at < ?",
+            c.finishedJobs,
+          ),
+          deadLetters: del("DELETE FROM outbox WHERE status = 'dead' AND updated_at < ?", c.deadLetters),
+          inboundDedupe: del('DELETE FROM inbound_dedupe WHERE received_at < ?', c.inboundDedupe),
+          sentMessages: del('DELETE FROM sent_messages WHERE sent_at < ?', c.sentMessages),
+          syncWrites: del('DELETE FROM sync_writes WHERE written_at < ?', c.syncWrites),
+        };
+        db.exec('COMMIT');
+        return out;
+      } catch (err) {
+        db.exec('ROLLBACK');
+        throw err;
+      }
+    },
+    async findUnconfirmed(before, limit) {
+      return stmt(
+        `SELECT s.id FROM subjects s JOIN consent_state c ON c.subject_id = s.id
+         WHERE s.dek_wrapped IS NOT NULL AND s.phone_hash NOT IN (SELECT subject_hash FROM tombstones)
+         GROUP BY s.id HAVING MAX(c.status <> 'none') = 0 AND MAX(c.changed_at) < ? ORDER BY s.id LIMIT ?`,
+      )
+        .all(before, limit)
+        .map((r) => String(r.id));
+    },
     async getSubjects(ids) {
       return stmt('SELECT * FROM subjects WHERE id IN (SELECT value FROM json_each(?))')
         .all(JSON.stringify(ids))

@@ -38,6 +38,7 @@ const REGISTRY: Record<ConnectorName, Entry> = {
         orgId: c.SALESFORCE_ORG_ID ?? null,
         webhookSecret: c.SALESFORCE_WEBHOOK_SECRET ?? null,
         concurrency: c.SALESFORCE_CONCURRENCY,
+        eraseMode: c.SALESFORCE_ERASE_MODE,
       }),
   },
 };

@@ -126,6 +126,9 @@ export class Dispatcher {
   async drain(maxPasses = 1_000): Promise<number> {
     let total = 0;
     for (let i = 0; i < maxPasses; i++) {
+      // Let a pass already running (and any it chains) finish, then run one of our own: calling
+      // tick() while a pass runs would only flag yet another pass, and the two would chase each other.
+      while (this.running) await this.running.catch(() => 0);
       const n = await this.tick();
       total += n;
       if (n === 0 && !this.running) return total;

@@ -117,7 +117,11 @@ async function reconcileOne(
     const page = (await store.listSubjects(after, pageSize)).filter((s): s is SubjectRow => s !== null);
     if (page.length === 0) break;
     after = page.at(-1)?.id ?? after;
-    const people = page.filter((s) => s.dekWrapped !== null);
+    // Erased people (or with an erasure open) are never looked up again.
+    const tombs = new Set(
+      (await store.tombstonesFor(page.map((s) => s.phoneHash))).map((t) => t.subjectHash),
+    );
+    const people = page.filter((s) => s.dekWrapped !== null && !tombs.has(s.phoneHash));
     report.people += people.length;
     try {
       await reconcilePage(deps, name, connector, people, report, runId);

@@ -49,6 +49,12 @@ export interface SyncDeps {
   onJobs?: () => void;
 }
 
+/** What the erasure service makes of a CRM's deletion or forget request for a record. */
+export type PrivacyDeletionHandler = (
+  connector: ConnectorName,
+  change: InboundChange,
+) => Promise<'erasure' | 'echo' | 'unknown'>;
+
 /** What a webhook delivery did, for the response log and tests (counts only). */
 export interface ReceiveReport {
   received: number;
@@ -83,6 +89,8 @@ const comparable = (v: unknown): string => (v === null || v === undefined ? '' :
 
 export class SyncService {
   private readonly d: SyncDeps;
+  /** set by the composition root once the erasure service exists */
+  onPrivacyDeletion: PrivacyDeletionHandler | null = null;
 
   constructor(deps: SyncDeps) {
     this.d = deps;
@@ -293,8 +301,15 @@ export class SyncService {
     const { store, mappings } = this.d;
     const key = `crm:${name}:${await sha256Hex(change.eventId)}`;
     const ref = change.ref;
+    if (change.type === 'privacy_deletion' && this.onPrivacyDeletion) {
+      // A GDPR deletion or "forget" in the CRM: an erasure request, unless it is our own coming back.
+      const first = await store.commit({ dedupeKeys: [key] });
+      if (first.status === 'duplicate') return 'duplicates';
+      const outcome = await this.onPrivacyDeletion(name, change);
+      return outcome === 'erasure' ? 'applied' : 'ignored';
+    }
     if (change.type !== 'property_change') {
-      // The record is gone from the CRM. Erasure requests from CRMs are handled with erasure (issue 4).
+      // The record is gone from the CRM: forget the link (the person stays, rule 6).
       const r = await store.commit({ dedupeKeys: [key], unlinks: [{ connector: name, ...remote(ref) }] });
       return r.status === 'duplicate' ? 'duplicates' : 'unlinked';
     }
@@ -336,7 +351,16 @@ export class SyncService {
       kind: inboundKind(name),
       subjectId: null,
       idempotencyKey: key,
-      payload: { change: { ...change, properties: Object.fromEntries(fresh) } },
+      // Only what the mapping understood is kept: values it cannot map back, the vendor's free-text
+      // event id and the payload's number (absent here anyway) are not.
+      payload: {
+        change: {
+          ...change,
+          eventId: key,
+          matchValue: null,
+          properties: Object.fromEntries(fresh.filter(([p]) => pulled.some((c) => c.remote === p))),
+        },
+      },
       nextAttemptAt: this.d.clock().toISOString(),
     };
     const r = await store.commit({ dedupeKeys: [key], jobs: [job] });
@@ -349,8 +373,8 @@ export class SyncService {
     intents: Array<{ intent: Intent; purposes: Purpose[] | 'all'; remote: string[] }>,
     change: InboundChange,
     key: string,
-  ): Promise<'applied' | 'duplicates'> {
-    let result: 'applied' | 'duplicates' = 'applied';
+  ): Promise<'applied' | 'duplicates' | 'ignored'> {
+    let result: 'applied' | 'duplicates' | 'ignored' = 'applied';
     for (const [i, it] of intents.entries()) {
       const req: Omit<ChangeRequest, 'e164' | 'create'> = {
         intent: it.intent,
@@ -370,6 +394,7 @@ export class SyncService {
           ? await this.d.consent.changeFor(target.subject, req)
           : await this.d.consent.change({ ...req, e164: target.e164, create: true });
       if (r.status === 'duplicate') result = 'duplicates';
+      if (r.status === 'erased') return 'ignored';
     }
     return result;
   }

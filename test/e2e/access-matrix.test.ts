@@ -84,6 +84,32 @@ const TABLE: Row[] = [
     access: ['operator', 'admin'],
     body: { phone: PHONE, purpose: 'transactional', text: 'Your parcel is on its way.' },
   },
+  {
+    method: 'GET',
+    pattern: '/v1/subjects/:phone/export',
+    url: `/v1/subjects/${P}/export`,
+    access: ['operator', 'admin'],
+  },
+  {
+    method: 'POST',
+    pattern: '/v1/erasures',
+    url: '/v1/erasures',
+    access: ['operator', 'admin'],
+    body: { phone: '+4915123456781' },
+  },
+  { method: 'GET', pattern: '/v1/erasures', url: '/v1/erasures', access: ['operator', 'admin'] },
+  {
+    method: 'GET',
+    pattern: '/v1/erasures/:id',
+    url: '/v1/erasures/no-such-id',
+    access: ['operator', 'admin'],
+  },
+  {
+    method: 'GET',
+    pattern: '/v1/erasures/:id/receipt',
+    url: '/v1/erasures/no-such-id/receipt',
+    access: ['operator', 'admin'],
+  },
   { method: 'GET', pattern: '/v1/ledger/verify', url: '/v1/ledger/verify', access: ['auditor', 'admin'] },
   { method: 'GET', pattern: '/v1/sync/jobs', url: '/v1/sync/jobs', access: ['operator', 'admin'] },
   {

@@ -83,6 +83,13 @@ export function consentRoutes(app: Router) {
       textVersion: body.textVersion ?? null,
       create: true,
     });
+    if (result.status === 'erased') {
+      throw new AppError(
+        409,
+        'ERASED',
+        'this person asked to be erased: nothing is recorded and every send is blocked',
+      );
+    }
     if (result.status !== 'applied') throw new Error(`unexpected ${result.status}`);
     const purposes = Object.fromEntries(
       Object.entries(result.outcomes).map(([p, o]) => [p, stateView(o.state)]),

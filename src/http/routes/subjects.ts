@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { statesView } from '../../service/views.ts';
 import type { Router } from '../app.ts';
+import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { bearer, errorResponses, PhoneParam, phoneOrThrow, StateSchema } from './shared.ts';
@@ -83,7 +84,98 @@ const optOut = createRoute({
   },
 });
 
+const exportRoute = createRoute({
+  method: 'get',
+  path: '/v1/subjects/{phone}/export',
+  tags: ['subjects'],
+  summary: 'Everything held about a person, as one JSON document (Art. 15)',
+  security: bearer,
+  middleware: [requireRole('operator')],
+  request: { params: PhoneParam },
+  responses: {
+    200: {
+      description:
+        'States, ledger events with evidence and exact wording, CRM recipients and when, erasure requests; for an erased person only the tombstone and the receipts',
+      content: { 'application/json': { schema: z.record(z.string(), z.unknown()).openapi('SubjectExport') } },
+    },
+    ...errorResponses,
+  },
+});
+
 export function subjectRoutes(app: Router) {
+  app.openapi(exportRoute, async (c) => {
+    const { subjects, store, catalog, history: h, clock, erasure } = c.var.services;
+    const hash = await subjects.hash(phoneOrThrow(c.req.valid('param').phone));
+    const [tombstone] = await store.tombstonesFor([hash]);
+    const requests = await Promise.all((await store.erasuresOf(hash)).map((e) => erasure.view(e)));
+    const erasures = requests.map((e) => ({
+      id: e.id,
+      status: e.status,
+      source: e.source,
+      receivedAt: e.receivedAt,
+      dueAt: e.dueAt,
+      completedAt: e.completedAt,
+      overdue: e.overdue,
+      tasks: e.tasks.map(({ erasureId: _e, ...t }) => t),
+      receipt: e.receipt,
+    }));
+    const subject = await subjects.find(hash);
+    const base = { generatedAt: clock().toISOString(), format: 'consent-sync/export/v1' };
+    if (!subject || tombstone) {
+      // Erased (or being erased): what remains is the suppression record and the receipts.
+      await audit(c, 'subject.export', subject?.row.id ?? null, { erased: tombstone !== undefined });
+      return c.json(
+        {
+          ...base,
+          known: subject !== null,
+          erased: tombstone !== undefined,
+          tombstone: tombstone
+            ? { subject: tombstone.subjectHash, since: tombstone.createdAt, erasureId: tombstone.erasureId }
+            : null,
+          erasures,
+        },
+        200,
+      );
+    }
+    const sid = subject.row.id;
+    const links = await store.linksOf(sid);
+    const jobs = await store.listJobs({ subjectId: sid, limit: 500 });
+    const recipients = await Promise.all(
+      links.map(async (l) => ({
+        system: l.connector,
+        record: { objectType: l.objectType, id: l.remoteId },
+        linkedAt: l.linkedAt,
+        lastWritten: (await store.syncWritesOf(l.connector, l.objectType, l.remoteId)).map((w) => ({
+          property: w.property,
+          value: JSON.parse(w.value) as unknown,
+          at: w.writtenAt,
+        })),
+      })),
+    );
+    await audit(c, 'subject.export', sid, {});
+    return c.json(
+      {
+        ...base,
+        known: true,
+        erased: false,
+        person: {
+          phone: await subjects.phone(subject),
+          locale: subject.row.locale,
+          firstSeenAt: subject.row.createdAt,
+          privacyNoticeSentAt: subject.row.privacyNoticeAt,
+        },
+        purposes: statesView(catalog.purposes, await store.getStates(sid)),
+        ledger: await h.events(subject),
+        recipients,
+        deliveries: jobs
+          .filter((j) => j.kind.startsWith('sync.') || j.kind === 'whatsapp.send')
+          .map((j) => ({ kind: j.kind, status: j.status, at: j.updatedAt, attempts: j.attempts })),
+        erasures,
+      },
+      200,
+    );
+  });
+
   app.openapi(getSubject, async (c) => {
     const { subjects, store, catalog } = c.var.services;
     const subject = await subjects.find(await subjects.hash(phoneOrThrow(c.req.valid('param').phone)));
@@ -119,6 +211,13 @@ export function subjectRoutes(app: Router) {
         details: { purposes: body.purposes ?? 'all' },
       },
     });
+    if (result.status === 'erased') {
+      throw new AppError(
+        409,
+        'ERASED',
+        'this person asked to be erased: nothing is recorded and every send is blocked',
+      );
+    }
     if (result.status !== 'applied') throw new Error(`unexpected ${result.status}`);
     const states = await store.getStates(result.subjectId);
     return c.json({ known: true, purposes: statesView(catalog.purposes, states) }, 200);
