@@ -45,6 +45,10 @@ export const textCatalogSchema = z
       optOutHint: byLocale,
       privacyNotice: byLocale,
       alreadyOptedOut: byLocale.optional(),
+      /** asked when a person writes an erasure keyword; sent with two buttons */
+      erasureQuestion: byLocale.optional(),
+      erasureConfirmButton: byLocale.optional(),
+      erasureCancelButton: byLocale.optional(),
     }),
     doiTemplate: z.union([
       z.null(),

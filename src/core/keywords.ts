@@ -26,6 +26,14 @@ export const keywordCatalogSchema = z.strictObject({
   confirm: z.strictObject({ keywords: keywordsByLocale }),
   /** Quick-reply payloads and interactive `button_reply` ids; WhatsApp caps ids at 256 characters. */
   buttons: z.record(z.string().min(1).max(256), button),
+  /** asking to be forgotten (Art. 17): answered with a confirmation question and two buttons */
+  erasure: z
+    .strictObject({
+      keywords: keywordsByLocale,
+      confirmButton: z.string().min(1).max(256),
+      cancelButton: z.string().min(1).max(256),
+    })
+    .optional(),
 });
 
 export type KeywordCatalog = z.infer<typeof keywordCatalogSchema>;

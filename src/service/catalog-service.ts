@@ -7,11 +7,17 @@ import {
   resolveLocale,
   type TextCatalog,
 } from '../core/catalog.ts';
-import { compileKeywords, type KeywordMatcher, keywordCatalogSchema } from '../core/keywords.ts';
+import {
+  compileKeywords,
+  type KeywordCatalog,
+  type KeywordMatcher,
+  keywordCatalogSchema,
+  normalizeReply,
+} from '../core/keywords.ts';
 import type { Purpose, TextRow } from '../core/types.ts';
 
 /** WhatsApp messages the product itself sends. */
-export type ReplyMessage = 'doiRequest' | 'optInConfirmed' | 'optOutConfirmed';
+export type ReplyMessage = 'doiRequest' | 'optInConfirmed' | 'optOutConfirmed' | 'erasureQuestion';
 
 const templatesSchema = z.strictObject({
   $comment: z.string().optional(),
@@ -37,9 +43,16 @@ export class Catalog {
   readonly keywords: KeywordMatcher;
   readonly texts: TextCatalog;
   private readonly templates: TemplateCatalog;
+  private readonly keywordCatalog: KeywordCatalog;
   private readonly byVersion = new Map<string, { purpose: Purpose; locale: string }>();
 
-  constructor(texts: TextCatalog, keywords: KeywordMatcher, templates: TemplateCatalog) {
+  constructor(
+    texts: TextCatalog,
+    keywords: KeywordMatcher,
+    templates: TemplateCatalog,
+    keywordCatalog: KeywordCatalog,
+  ) {
+    this.keywordCatalog = keywordCatalog;
     this.texts = texts;
     this.keywords = keywords;
     this.templates = templates;
@@ -54,9 +67,10 @@ export class Catalog {
   /** Validates the three catalog files (parsed JSON); throws naming what is wrong. */
   static load(files: { texts: unknown; keywords: unknown; templates: unknown }): Catalog {
     const texts = loadTextCatalog(files.texts);
-    const keywords = compileKeywords(keywordCatalogSchema.parse(files.keywords));
+    const keywordCatalog = keywordCatalogSchema.parse(files.keywords);
+    const keywords = compileKeywords(keywordCatalog);
     const templates = templatesSchema.parse(files.templates);
-    const catalog = new Catalog(texts, keywords, templates);
+    const catalog = new Catalog(texts, keywords, templates, keywordCatalog);
     for (const [name, t] of Object.entries(templates.templates)) {
       const unknown = t.purposes.filter((p) => !catalog.purposes.includes(p));
       if (unknown.length)
@@ -126,6 +140,38 @@ export class Catalog {
     const parts = [text.trim(), message(this.texts, 'optOutHint', locale, {})];
     if (firstContact) parts.push(message(this.texts, 'privacyNotice', locale, {}));
     return parts.join('\n\n');
+  }
+
+  /** The erasure keyword a reply is, with its locale; null when it is not one (or none are configured). */
+  erasureRequest(text: string): { locale: string; keyword: string } | null {
+    const e = this.keywordCatalog.erasure;
+    if (!e) return null;
+    const said = normalizeReply(text);
+    for (const [locale, words] of Object.entries(e.keywords)) {
+      const hit = words.find((w) => normalizeReply(w) === said);
+      if (hit) return { locale, keyword: normalizeReply(hit) };
+    }
+    return null;
+  }
+
+  /** Button ids of the erasure question: confirm and cancel. */
+  erasureButtons(): { confirm: string; cancel: string } | null {
+    const e = this.keywordCatalog.erasure;
+    return e ? { confirm: e.confirmButton, cancel: e.cancelButton } : null;
+  }
+
+  /** The erasure question and its two buttons, in the person's language. */
+  erasureQuestion(locale: string): { body: string; buttons: Array<{ id: string; title: string }> } | null {
+    const ids = this.erasureButtons();
+    const m = this.texts.messages;
+    if (!ids || !m.erasureQuestion || !m.erasureConfirmButton || !m.erasureCancelButton) return null;
+    return {
+      body: message(this.texts, 'erasureQuestion', locale, {}),
+      buttons: [
+        { id: ids.confirm, title: message(this.texts, 'erasureConfirmButton', locale, {}) },
+        { id: ids.cancel, title: message(this.texts, 'erasureCancelButton', locale, {}) },
+      ],
+    };
   }
 
   doiTemplate(locale: string): { name: string; languageCode: string } | null {

@@ -16,10 +16,18 @@ export interface InboundSummary {
  * Turns parsed WhatsApp webhook events into consent changes. Only replies that are exactly a
  * keyword or a configured button count; other messages are not stored (minimisation).
  */
+/** What the erasure path needs (wired by the composition root once the erasure service exists). */
+export interface WhatsAppErasure {
+  /** Whether `contextId` (the wamid a button answers) is an erasure question we sent that number. */
+  askedBy(contextId: string, e164: string): Promise<boolean>;
+  request(e164: string, dedupeKey: string): Promise<'opened' | 'open' | 'duplicate'>;
+}
+
 export class InboundWhatsApp {
   private readonly consent: ConsentService;
   private readonly catalog: Catalog;
   private readonly log: Log;
+  erasure: WhatsAppErasure | null = null;
 
   constructor(consent: ConsentService, catalog: Catalog, log: Log) {
     this.consent = consent;
@@ -32,7 +40,7 @@ export class InboundWhatsApp {
     const summary: InboundSummary = { applied: 0, duplicates: 0, ignored: 0 };
     const results = await Promise.all(events.map((e) => this.one(e)));
     for (const r of results) {
-      if (!r || r.status === 'unknown_subject' || r.status === 'erased') summary.ignored++;
+      if (!r || r.status === 'unknown_subject') summary.ignored++;
       else if (r.status === 'duplicate') summary.duplicates++;
       else summary.applied++;
     }
@@ -53,6 +61,8 @@ export class InboundWhatsApp {
   }
 
   private message(e: Extract<InboundEvent, { kind: 'message' }>): Promise<ChangeResult | null> {
+    const erasure = this.erasureStep(e);
+    if (erasure) return erasure;
     const m = this.match(e.content);
     if (!m) return Promise.resolve(null);
     const intent = m.action === 'opt_out' ? 'opt_out' : m.action === 'opt_in' ? 'request' : 'confirm';
@@ -67,6 +77,51 @@ export class InboundWhatsApp {
       // A STOP or START from an unknown number is recorded; a YES with nothing pending is not.
       create: intent !== 'confirm',
     });
+  }
+
+  /**
+   * Art. 17 on WhatsApp: an erasure keyword (LÖSCHEN, DELETE MY DATA…) is answered with a question
+   * and two buttons; the confirming button, answering that very question, opens the erasure.
+   */
+  private erasureStep(e: Extract<InboundEvent, { kind: 'message' }>): Promise<ChangeResult | null> | null {
+    if (!this.erasure) return null;
+    const c = e.content;
+    if (c.type === 'text') {
+      const hit = this.catalog.erasureRequest(c.body);
+      if (!hit || !this.catalog.erasureQuestion(hit.locale)) return null;
+      return this.apply(e.from, {
+        intent: 'evidence',
+        purposes: this.catalog.purposes.slice(0, 1),
+        source: 'whatsapp',
+        occurredAt: e.occurredAt,
+        evidence: {
+          waMessageId: e.waMessageId,
+          matched: `erasure:${hit.keyword}`,
+          reason: 'erasure_asked_on_whatsapp',
+        },
+        dedupeKeys: [`wa:msg:${e.waMessageId}`],
+        locale: hit.locale,
+        create: false,
+        reply: 'erasureQuestion',
+      });
+    }
+    const ids = this.catalog.erasureButtons();
+    const pressed = c.type === 'interactive' ? c.replyId : c.type === 'button' ? c.payload : null;
+    if (!ids || (pressed !== ids.confirm && pressed !== ids.cancel)) return null;
+    if (pressed === ids.cancel) return Promise.resolve(null);
+    return this.confirmErasure(e);
+  }
+
+  private async confirmErasure(e: Extract<InboundEvent, { kind: 'message' }>): Promise<ChangeResult | null> {
+    const phone = normalizePhone(e.from);
+    if (!phone.ok || !this.erasure || !e.contextId) return null;
+    if (!(await this.erasure.askedBy(e.contextId, phone.e164))) {
+      this.log.warn({}, 'erasure confirmation that answers no question of ours ignored');
+      return null;
+    }
+    const key = `wa:${await this.consent.hashOf(`wa:msg:${e.waMessageId}`)}`;
+    const r = await this.erasure.request(phone.e164, key);
+    return r === 'duplicate' ? { status: 'duplicate' } : { status: 'erased' };
   }
 
   /** Keyword for text, configured payload for buttons (falling back to the button's label). */

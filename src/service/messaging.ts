@@ -63,12 +63,17 @@ export class Messaging {
     const to = await this.d.subjects.phone(subject);
     const firstContact = subject.row.privacyNoticeAt === null;
     const tpl = p.message === 'doiRequest' ? this.d.catalog.doiTemplate(locale) : null;
-    const result = tpl
-      ? await client.sendTemplate({ to, name: tpl.name, languageCode: tpl.languageCode })
-      : await client.sendText({
-          to,
-          body: await this.d.catalog.reply(p.message, locale, p.purposes ?? [], firstContact),
-        });
+    const question = p.message === 'erasureQuestion' ? this.d.catalog.erasureQuestion(locale) : null;
+    if (p.message === 'erasureQuestion' && !question)
+      return { ok: false, cancel: true, error: 'no erasure question in the catalog' };
+    const result = question
+      ? await client.sendButtons({ to, body: question.body, buttons: question.buttons })
+      : tpl
+        ? await client.sendTemplate({ to, name: tpl.name, languageCode: tpl.languageCode })
+        : await client.sendText({
+            to,
+            body: await this.d.catalog.reply(p.message, locale, p.purposes ?? [], firstContact),
+          });
     if (!result.ok) return this.failed(subject, result.error);
     // The DOI request and any first message carry the privacy-policy link.
     const carriesNotice = firstContact || p.message === 'doiRequest';

@@ -188,6 +188,23 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     return n;
   }
 
+  const inbound = new InboundWhatsApp(consent, catalog, log);
+  inbound.erasure = {
+    async askedBy(contextId, e164) {
+      const sent = await store.findSentMessage(await subjects.hash(contextId));
+      if (sent?.kind !== 'reply:erasureQuestion') return false;
+      const subject = await subjects.find(await subjects.hash(e164));
+      const fresh = Date.parse(sent.sentAt) > clock().getTime() - 7 * 86_400_000;
+      return fresh && subject?.row.id === sent.subjectId;
+    },
+    async request(e164, dedupeKey) {
+      const first = await store.commit({ dedupeKeys: [dedupeKey] });
+      if (first.status === 'duplicate') return 'duplicate';
+      const r = await erasure.request({ e164, source: 'whatsapp' });
+      return r.created ? 'opened' : 'open';
+    },
+  };
+
   return {
     config,
     store,
@@ -195,7 +212,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     subjects,
     catalog,
     consent,
-    inbound: new InboundWhatsApp(consent, catalog, log),
+    inbound,
     messaging,
     history: new History(store, subjects),
     dispatcher,

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CrmHarness, SALESFORCE, startCrmHarness } from '../helpers/crm.ts';
 import { json } from '../helpers/harness.ts';
-import { textMessage } from '../helpers/whatsapp.ts';
+import { interactiveReply, textMessage } from '../helpers/whatsapp.ts';
 
 // Fictitious numbers only.
 const PHONE = '+4915123400501';
@@ -217,6 +217,45 @@ describe('erasure', () => {
     await h.settle();
     expect(h.hubspot.getContact(hs)).toBeNull();
     expect((await get(list.erasures[0]?.id as string)).status).toBe('completed');
+  });
+
+  it('on WhatsApp: LÖSCHEN is answered with a question, and only its confirming button erases', async () => {
+    h = await startCrmHarness();
+    const { hs } = await optedInEverywhere();
+    h.graph.reset();
+    await h.webhook(textMessage(WA, 'Löschen', { timestamp: ts() }));
+    await h.settle();
+    const [question] = h.graph.sent();
+    expect(question?.type).toBe('interactive');
+    expect(JSON.stringify(question?.interactive)).toContain('ERASURE_CONFIRM');
+    // A confirm button that answers some other message does nothing.
+    await h.webhook(interactiveReply(WA, 'ERASURE_CONFIRM', 'Ja, löschen', { timestamp: ts() }));
+    expect(
+      (await json<{ erasures: unknown[] }>(await h.request('/v1/erasures', { role: 'operator' }))).erasures,
+    ).toEqual([]);
+    // Cancel does nothing either.
+    await h.webhook(
+      interactiveReply(WA, 'ERASURE_CANCEL', 'Abbrechen', {
+        timestamp: ts(),
+        contextId: question?.id as string,
+      }),
+    );
+    expect(
+      (await json<{ erasures: unknown[] }>(await h.request('/v1/erasures', { role: 'operator' }))).erasures,
+    ).toEqual([]);
+    const confirm = interactiveReply(WA, 'ERASURE_CONFIRM', 'Ja, löschen', {
+      timestamp: ts(),
+      contextId: question?.id as string,
+    });
+    expect((await h.webhook(confirm)).status).toBe(200);
+    expect((await h.webhook(confirm)).status).toBe(200); // redelivered
+    const list = await json<{ erasures: ErasureBody[] }>(
+      await h.request('/v1/erasures', { role: 'operator' }),
+    );
+    expect(list.erasures.map((e) => e.source)).toEqual(['whatsapp']);
+    await h.settle();
+    expect((await get(list.erasures[0]?.id as string)).status).toBe('completed');
+    expect(h.hubspot.getContact(hs)).toBeNull();
   });
 
   it('a CRM that is down finishes its task when it is back; one missing the person ends not_found', async () => {
