@@ -1,7 +1,8 @@
 /**
- * The HubSpot and Salesforce simulators for `bench/sync.ts`, in a worker thread: a vendor's
+ * The HubSpot and Salesforce simulators for `bench/sync.ts` and `bench/erasure.ts`, in a worker thread: a vendor's
  * servers do not share the service's event loop, so the benchmark must not make them.
- * Messages: `{ cmd: 'stats' }` and `{ cmd: 'check' }` (records not in the final state), answered
+ * Messages: `{ cmd: 'stats' }`, `{ cmd: 'check' }` (records not in the final state) and
+ * `{ cmd: 'remaining' }` (records left, for the erasure benchmark), answered
  * on the same port; on start it posts `{ hubspot, salesforce }` (the simulators' URLs).
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -49,6 +50,11 @@ parentPort?.on('message', async (msg: { cmd: string }) => {
       salesforceWrong: salesforce
         .all('Contact')
         .filter((c) => c.WhatsApp_Marketing_Consent__c !== 'Opted Out').length,
+    });
+  } else if (msg.cmd === 'remaining') {
+    parentPort?.postMessage({
+      hubspot: hubspot.contacts().length,
+      salesforce: salesforce.all('Contact').length,
     });
   } else if (msg.cmd === 'close') {
     await hubspot.close();
