@@ -27,16 +27,19 @@ if (enabled.length === 0) {
 }
 const connectors = values.connector ? [values.connector as ConnectorName] : enabled;
 const total = (await store.listSubjects('', 1_000_000)).length;
-const bars = new cliProgress.MultiBar(
-  { format: ' {connector} [{bar}] {value}/{total} people', hideCursor: true, clearOnComplete: false },
-  cliProgress.Presets.shades_classic,
-);
-const bar = new Map(connectors.map((c) => [c, bars.create(total, 0, { connector: c.padEnd(10) })]));
-const reports = await services.reconcile({
-  connectors,
-  onProgress: (c, done) => bar.get(c)?.update(done),
-});
-bars.stop();
+const reports = [];
+for (const connector of connectors) {
+  const bar = new cliProgress.SingleBar(
+    { format: ` ${connector.padEnd(10)} [{bar}] {value}/{total} people`, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  reports.push(
+    ...(await services.reconcile({ connectors: [connector], onProgress: (_c, done) => bar.update(done) })),
+  );
+  bar.update(total);
+  bar.stop();
+}
 let sent = 0;
 if (!values['no-send']) sent = await services.dispatcher.drain();
 console.table(

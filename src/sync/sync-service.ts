@@ -26,7 +26,15 @@ import { ConnectorFailure } from '../../connectors/types.ts';
 import type { Intent } from '../core/consent.ts';
 import { localView, matchValue, type PulledChange, pull, push } from '../core/mapping.ts';
 import { normalizePhone } from '../core/phone.ts';
-import type { CrmLink, NewOutboxJob, OutboxJob, Purpose, SubjectRow, SyncWrite } from '../core/types.ts';
+import type {
+  CrmLink,
+  NewOutboxJob,
+  OutboxJob,
+  Purpose,
+  PurposeState,
+  SubjectRow,
+  SyncWrite,
+} from '../core/types.ts';
 import { newId, sha256Hex } from '../crypto/encoding.ts';
 import type { ChangeRequest, ConsentService } from '../service/consent-service.ts';
 import type { Log } from '../service/log.ts';
@@ -75,6 +83,9 @@ interface PushItem {
   properties: Record<string, RemoteValue>;
   records: RecordRef[];
   errors: ConnectorError[];
+  states: PurposeState[];
+  /** opt-outs a newly found record holds that the ledger lacks: taken over instead of overwritten */
+  takeOver: Array<{ ref: RecordRef; purposes: Purpose[] | 'all'; remote: string[] }>;
 }
 
 const failure = (errors: ConnectorError[]): HandlerResult => {
@@ -175,6 +186,8 @@ export class SyncService {
         properties: push(mapping, localView(statesOf.get(row.id) ?? [])),
         records: (linksOf.get(row.id) ?? []).map((l) => ({ objectType: l.objectType, id: l.remoteId })),
         errors: [],
+        states: statesOf.get(row.id) ?? [],
+        takeOver: [],
       });
     }
 
@@ -192,6 +205,19 @@ export class SyncService {
       try {
         for (const r of await connector.find([...byValue.keys()], spec)) {
           for (const item of byValue.get(r.matchValue ?? '') ?? []) {
+            // A record seen for the first time may hold an opt-out we never heard of (a webhook
+            // lost before we were connected): rule 2 says it applies, so it is taken over, not overwritten.
+            const status = new Map(item.states.map((st) => [st.purpose, st.status]));
+            for (const it of toIntents(pull(mapping, r.properties).changes, false)) {
+              if (it.intent !== 'opt_out') continue;
+              const purposes = it.purposes === 'all' ? [...status.keys()] : it.purposes;
+              if (purposes.some((p) => status.get(p) !== 'opted_out') || purposes.length === 0)
+                item.takeOver.push({
+                  ref: { objectType: r.objectType, id: r.id },
+                  purposes: it.purposes,
+                  remote: it.remote,
+                });
+            }
             item.records.push({ objectType: r.objectType, id: r.id });
             links.push({
               connector: name,
@@ -206,6 +232,28 @@ export class SyncService {
         if (!(err instanceof ConnectorFailure)) throw err;
         for (const item of unlinked) item.errors.push(err.error);
       }
+    }
+
+    // Opt-outs found on first contact are applied to the ledger; the change queues fresh sync jobs
+    // (to every CRM) that write the merged state, so this job writes nothing for that person.
+    for (const item of items) {
+      if (item.takeOver.length === 0 || item.errors.length > 0) continue;
+      const subject = await subjects.byId(item.row.id);
+      for (const t of subject ? item.takeOver : []) {
+        await this.d.consent.changeFor(subject as Subject, {
+          intent: 'opt_out',
+          purposes: t.purposes,
+          source: name,
+          occurredAt: now,
+          evidence: {
+            reason: 'crm_opt_out_found_on_first_sync',
+            matched: t.remote.map((p) => `${name}:${p}`).join(','),
+            reference: `${t.ref.objectType}/${t.ref.id}`,
+          },
+          reply: null,
+        });
+      }
+      item.records = [];
     }
 
     // Record what we are about to write before writing it, so an echo that races the response is known.
@@ -254,7 +302,7 @@ export class SyncService {
 
     let absent = 0;
     for (const item of items) {
-      if (item.records.length === 0 && item.errors.length === 0) absent++;
+      if (item.records.length === 0 && item.errors.length === 0 && item.takeOver.length === 0) absent++;
       results.set(item.job.id, item.errors.length === 0 ? { ok: true } : failure(item.errors));
     }
     this.d.log.info(

@@ -113,6 +113,22 @@ describe('sync to CRMs', () => {
     for (const q of soql) expect(q).not.toMatch(/FirstName|LastName|Email/);
   });
 
+  it('an opt-out a CRM record already holds when first found is taken over, not overwritten', async () => {
+    h = await startCrmHarness();
+    const { hs, sf } = seed();
+    h.hubspot.updateFromUi(hs, { whatsapp_opted_out: 'true' });
+    h.hubspot.pendingWebhooks().length = 0; // that webhook was lost before consent-sync was connected
+    await h.request('/v1/consents', {
+      method: 'POST',
+      role: 'intake',
+      json: { phone: PHONE, purposes: ['marketing'], locale: 'en' },
+    });
+    await h.settle();
+    expect(h.hubspot.getContact(hs)?.whatsapp_opted_out).toBe('true');
+    expect((await states()).marketing).toMatchObject({ status: 'opted_out', source: 'hubspot' });
+    expect(h.salesforce.get('Contact', sf)?.WhatsApp_Opted_Out__c).toBe(true);
+  });
+
   it('a person missing in a CRM is left alone: nothing is created there', async () => {
     h = await startCrmHarness();
     await h.webhook(textMessage(WA, 'STOP', { timestamp: ts() }));

@@ -59,6 +59,8 @@ describe('erasure', () => {
   it('from the API reaches every system, shreds the person, keeps a tombstone and a receipt', async () => {
     h = await startCrmHarness();
     const { hs, sf, lead } = await optedInEverywhere();
+    // Hold the dispatcher so the open request can be looked at before it completes.
+    h.services.dispatcher.pause();
     const res = await erase();
     expect(res.status).toBe(202);
     const opened = await json<ErasureBody>(res);
@@ -81,6 +83,7 @@ describe('erasure', () => {
     expect(again.status).toBe(200);
     expect((await json<ErasureBody>(again)).id).toBe(opened.id);
 
+    h.services.dispatcher.resume();
     await h.settle();
     // HubSpot's privacyDeletion + deletion webhooks for our own GDPR delete were delivered and open nothing new.
     expect(h.hubspot.deliveries.filter((d) => d.status === 200).length).toBeGreaterThan(0);
