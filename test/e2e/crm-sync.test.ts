@@ -5,9 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CrmHarness, SALESFORCE, startCrmHarness } from '../helpers/crm.ts';
+import { type CrmHarness, HUBSPOT, SALESFORCE, startCrmHarness } from '../helpers/crm.ts';
 import { json } from '../helpers/harness.ts';
 import { textMessage } from '../helpers/whatsapp.ts';
+import { hubspotWebhookRequest } from '../sim/hubspot.ts';
 
 // Fictitious numbers only.
 const PHONE = '+4915123400101';
@@ -259,6 +260,53 @@ describe('sync to CRMs', () => {
     expect(await h.hubspot.flushWebhooks()).toEqual([401]);
     expect((await states()).marketing?.status).toBe('none');
     expect(await h.services.store.listSubjects('', 10)).toEqual([]);
+  });
+});
+
+describe('bad input on the CRM webhooks', () => {
+  it('malformed, unsigned, stale and oversized deliveries get a clear 4xx and change nothing', async () => {
+    h = await startCrmHarness({ env: { MAX_BODY_BYTES: '4096' } });
+    const url = `${h.url}/webhooks/hubspot`;
+    const post = (req: { headers: Headers; rawBody: string }) =>
+      fetch(url, { method: 'POST', headers: req.headers, body: req.rawBody });
+    const status = async (res: Response) => [
+      res.status,
+      (await json<{ error?: { code: string } }>(res)).error?.code,
+    ];
+    // Signed but not a HubSpot event array.
+    expect(
+      await status(await post(hubspotWebhookRequest({ url, secret: HUBSPOT.secret, body: '{"oops":' }))),
+    ).toEqual([400, 'INVALID_PAYLOAD']);
+    // Unsigned, and signed more than five minutes ago.
+    const unsigned = hubspotWebhookRequest({ url, secret: HUBSPOT.secret, events: [] });
+    unsigned.headers.delete('x-hubspot-signature-v3');
+    expect((await post(unsigned)).status).toBe(401);
+    const stale = hubspotWebhookRequest({
+      url,
+      secret: HUBSPOT.secret,
+      events: [],
+      timestamp: Date.now() - 301_000,
+    });
+    expect((await post(stale)).status).toBe(401);
+    // Too large for MAX_BODY_BYTES, before anything is read.
+    const big = hubspotWebhookRequest({ url, secret: HUBSPOT.secret, body: `[${'1,'.repeat(4000)}1]` });
+    expect(await status(await post(big))).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+    // Salesforce: a broken SOAP envelope gets a SOAP fault; JSON without the secret a 401.
+    const soap = await fetch(`${h.url}/webhooks/salesforce`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: '""' },
+      body: '<soapenv:Envelope><broken>',
+    });
+    // The org cannot be read from it, so it is refused before any parsing: 403 with the reason.
+    expect(await status(soap)).toEqual([403, 'MALFORMED_XML']);
+    const flow = await fetch(`${h.url}/webhooks/salesforce`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-consent-sync-secret': SALESFORCE.webhookSecret },
+      body: JSON.stringify({ events: [{ id: 'x' }] }),
+    });
+    expect(flow.status).toBe(400);
+    expect(await h.services.store.listSubjects('', 10)).toEqual([]);
+    expect((await h.services.store.countJobs()).pending).toBe(0);
   });
 });
 

@@ -36,6 +36,9 @@ function crmWebhook(app: Router, name: ConnectorName) {
     if (!verdict.ok) return c.json(errorBody(verdict.code, verdict.message), verdict.status);
     const parsed = connector.parseWebhook(req, mappings.spec(name));
     if (!parsed.ok) {
+      // JSON callers get the API's one error shape; SOAP callers the connector's SOAP Fault.
+      if (parsed.reply.contentType.startsWith('application/json'))
+        return c.json(errorBody(parsed.code, parsed.message), parsed.status);
       return new Response(parsed.reply.body, {
         status: parsed.status,
         headers: { 'content-type': parsed.reply.contentType },
