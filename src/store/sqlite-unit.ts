@@ -35,14 +35,11 @@ const SQL = {
     source = excluded.source, status_before_pending = excluded.status_before_pending,
     pending_expires_at = excluded.pending_expires_at, double_opt_in_at = excluded.double_opt_in_at,
     text_version = excluded.text_version, occurred_at = excluded.occurred_at`,
-  insertJob: `INSERT INTO outbox (id, kind, subject_id, idempotency_key, payload, status, attempts, next_attempt_at,
-    lease_until, last_error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL, ?, ?)
-    ON CONFLICT(idempotency_key) DO NOTHING`,
-  // A coalescing job is added only while no job with its key is still waiting to run.
-  insertCoalescedJob: `INSERT INTO outbox (id, kind, subject_id, idempotency_key, payload, status, attempts,
+  // A job with a coalesce key is added only while no job with that key is still waiting to run.
+  insertJob: `INSERT INTO outbox (id, kind, subject_id, idempotency_key, payload, status, attempts,
     next_attempt_at, lease_until, last_error, created_at, updated_at, coalesce_key)
-    SELECT ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL, ?, ?, ?
-    WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE coalesce_key = ? AND status = 'pending')
+    SELECT ?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, NULL, NULL, ?7, ?7, ?8
+    WHERE ?8 IS NULL OR NOT EXISTS (SELECT 1 FROM outbox WHERE coalesce_key = ?8 AND status = 'pending')
     ON CONFLICT(idempotency_key) DO NOTHING`,
   upsertLink: `INSERT INTO crm_links (connector, object_type, remote_id, subject_id, linked_at) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT(connector, object_type, remote_id) DO UPDATE SET subject_id = excluded.subject_id,
@@ -188,23 +185,6 @@ export function applyUnit(ctx: UnitContext, unit: WriteUnit, head: LedgerHead | 
   }
 
   for (const j of unit.jobs ?? []) {
-    if (j.coalesceKey) {
-      ctx
-        .stmt(SQL.insertCoalescedJob)
-        .run(
-          j.id,
-          j.kind,
-          j.subjectId ?? null,
-          j.idempotencyKey,
-          JSON.stringify(j.payload),
-          j.nextAttemptAt,
-          now,
-          now,
-          j.coalesceKey,
-          j.coalesceKey,
-        );
-      continue;
-    }
     ctx
       .stmt(SQL.insertJob)
       .run(
@@ -215,7 +195,7 @@ export function applyUnit(ctx: UnitContext, unit: WriteUnit, head: LedgerHead | 
         JSON.stringify(j.payload),
         j.nextAttemptAt,
         now,
-        now,
+        j.coalesceKey ?? null,
       );
   }
 

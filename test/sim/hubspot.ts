@@ -20,6 +20,7 @@ import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { WebhookRequest } from '../../connectors/types.ts';
+import { flatten, readBody } from './http.ts';
 
 export interface ReceivedRequest {
   method: string;
@@ -1030,26 +1031,6 @@ const invalid = (message: string): Answer => hsError(400, 'VALIDATION_ERROR', me
 function stringArray(v: unknown): string[] | undefined | null {
   if (v === undefined) return undefined;
   return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : null;
-}
-
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (!text) return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
-function flatten(req: IncomingMessage): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(req.headers)) {
-    if (value !== undefined) out[key] = Array.isArray(value) ? value.join(', ') : value;
-  }
-  return out;
 }
 
 function obj(v: unknown): Json | undefined {

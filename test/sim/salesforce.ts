@@ -21,6 +21,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { flatten, obj } from './http.ts';
 
 export type SimValue = string | number | boolean | null;
 export type SimRecord = Record<string, SimValue>;
@@ -1100,18 +1101,4 @@ function parseBody(raw: string, contentType: string | undefined): unknown {
   } catch {
     return raw;
   }
-}
-
-function flatten(req: IncomingMessage): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(req.headers)) {
-    if (value !== undefined) out[key] = Array.isArray(value) ? value.join(', ') : value;
-  }
-  return out;
-}
-
-function obj(v: unknown): Record<string, unknown> | undefined {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-    ? (v as Record<string, unknown>)
-    : undefined;
 }

@@ -37,7 +37,8 @@ const Id = z.object({
     .openapi({ param: { name: 'id', in: 'path' } }),
 });
 
-const view = (e: ErasureView) => ({
+/** An erasure as the API shows it (also in the Art. 15 export). */
+export const erasureView = (e: ErasureView) => ({
   id: e.id,
   subject: e.subjectHash,
   status: e.status,
@@ -138,7 +139,7 @@ export function erasureRoutes(app: Router) {
     const e164 = phoneOrThrow(c.req.valid('json').phone);
     const r = await erasure.request({ e164, source: 'api' });
     if (r.created) await audit(c, 'erasure.request', r.erasure.id, { source: 'api' });
-    return r.created ? c.json(view(r.erasure), 202) : c.json(view(r.erasure), 200);
+    return r.created ? c.json(erasureView(r.erasure), 202) : c.json(erasureView(r.erasure), 200);
   });
 
   app.openapi(list, async (c) => {
@@ -150,13 +151,13 @@ export function erasureRoutes(app: Router) {
       ...(q.overdue === 'true' ? { overdue: true } : {}),
     });
     const overdue = (await erasure.list({ overdue: true, limit: 1000 })).length;
-    return c.json({ erasures: rows.map(view), overdue }, 200);
+    return c.json({ erasures: rows.map(erasureView), overdue }, 200);
   });
 
   app.openapi(get, async (c) => {
     const e = await c.var.services.erasure.get(c.req.valid('param').id);
     if (!e) throw new AppError(404, 'NOT_FOUND', 'no such erasure');
-    return c.json(view(e), 200);
+    return c.json(erasureView(e), 200);
   });
 
   app.openapi(receipt, async (c) => {

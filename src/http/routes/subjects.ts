@@ -4,6 +4,7 @@ import type { Router } from '../app.ts';
 import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
+import { erasureView } from './erasures.ts';
 import { bearer, errorResponses, PhoneParam, phoneOrThrow, StateSchema } from './shared.ts';
 
 const SubjectResponse = z
@@ -108,17 +109,7 @@ export function subjectRoutes(app: Router) {
     const hash = await subjects.hash(phoneOrThrow(c.req.valid('param').phone));
     const [tombstone] = await store.tombstonesFor([hash]);
     const requests = await Promise.all((await store.erasuresOf(hash)).map((e) => erasure.view(e)));
-    const erasures = requests.map((e) => ({
-      id: e.id,
-      status: e.status,
-      source: e.source,
-      receivedAt: e.receivedAt,
-      dueAt: e.dueAt,
-      completedAt: e.completedAt,
-      overdue: e.overdue,
-      tasks: e.tasks.map(({ erasureId: _e, ...t }) => t),
-      receipt: e.receipt,
-    }));
+    const erasures = requests.map(erasureView);
     const subject = await subjects.find(hash);
     const base = { generatedAt: clock().toISOString(), format: 'consent-sync/export/v1' };
     if (!subject || tombstone) {
