@@ -1,0 +1,312 @@
+/**
+ * One WriteUnit on D1, in three steps: read a snapshot (one read batch), decide from it whether
+ * the unit is a duplicate or a conflict, then build every write as one list of statements for a
+ * single `db.batch` (one transaction). Statements that would silently go wrong if the snapshot
+ * went stale are written so that they fail the batch instead (see `d1-sql.ts`); the caller
+ * re-reads and retries then.
+ */
+import type { D1Database, D1PreparedStatement } from '@cloudflare/workers-types/index.ts';
+import type { TextRow } from '../core/types.ts';
+import { chainEventsAsync, type LedgerHead } from './chain.ts';
+import { GUARD, READ, WRITE } from './d1-sql.ts';
+import type { CommitResult, WriteUnit } from './port.ts';
+
+/** What the decisions of one unit depend on, as read in one consistent batch. */
+export interface Snapshot {
+  head: LedgerHead | null;
+  /** the unit's dedupe keys that are already recorded */
+  seenKeys: string[];
+  subjectExists: boolean;
+  /** [version, sha256] of the unit's text versions that are recorded */
+  texts: Array<[string, string]>;
+  /** the unit's erasures as stored, plus the open erasures they could clash with */
+  erasures: Array<{ id: string; subjectHash: string; status: string }>;
+}
+
+/** A decided unit: the result to return once `statements` (possibly none) ran in one batch. */
+export interface Plan {
+  result: CommitResult;
+  statements: D1PreparedStatement[];
+}
+
+const json = (values: Iterable<string>) => JSON.stringify([...new Set(values)]);
+
+/**
+ * Reads everything the unit's decisions depend on, in one batch so the reads agree with each other.
+ *
+ * @example
+ * const snap = await readSnapshot(db, unit);
+ */
+export async function readSnapshot(db: D1Database, unit: WriteUnit): Promise<Snapshot> {
+  const snap: Snapshot = { head: null, seenKeys: [], subjectExists: false, texts: [], erasures: [] };
+  const reads: Array<{ stmt: D1PreparedStatement; take: (rows: Array<Record<string, unknown>>) => void }> =
+    [];
+  if ((unit.events ?? []).length > 0) {
+    reads.push({
+      stmt: db.prepare(READ.head),
+      take: ([r]) => {
+        snap.head = r ? { seq: Number(r.seq), hash: String(r.hash) } : null;
+      },
+    });
+  }
+  if ((unit.dedupeKeys ?? []).length > 0) {
+    reads.push({
+      stmt: db.prepare(READ.seenKeys).bind(json(unit.dedupeKeys ?? [])),
+      take: (rows) => {
+        snap.seenKeys = rows.map((r) => String(r.key));
+      },
+    });
+  }
+  if (unit.newSubject) {
+    reads.push({
+      stmt: db.prepare(READ.subjectByHash).bind(unit.newSubject.phoneHash),
+      take: (rows) => {
+        snap.subjectExists = rows.length > 0;
+      },
+    });
+  }
+  if ((unit.texts ?? []).length > 0) {
+    reads.push({
+      stmt: db.prepare(READ.textShas).bind(json((unit.texts ?? []).map((t) => t.version))),
+      take: (rows) => {
+        snap.texts = rows.map((r) => [String(r.version), String(r.sha256)]);
+      },
+    });
+  }
+  const erasures = unit.erasures ?? [];
+  if (erasures.length > 0) {
+    reads.push({
+      stmt: db
+        .prepare(READ.erasures)
+        .bind(json(erasures.map((e) => e.id)), json(erasures.map((e) => e.subjectHash))),
+      take: (rows) => {
+        snap.erasures = rows.map((r) => ({
+          id: String(r.id),
+          subjectHash: String(r.subject_hash),
+          status: String(r.status),
+        }));
+      },
+    });
+  }
+  if (reads.length === 0) return snap;
+  const results = await db.batch<Record<string, unknown>>(reads.map((r) => r.stmt));
+  reads.forEach((r, i) => {
+    r.take(results[i]?.results ?? []);
+  });
+  return snap;
+}
+
+/** True when two snapshots would lead to the same decisions and the same chaining. */
+export function sameSnapshot(a: Snapshot, b: Snapshot): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * Duplicate or conflict from the snapshot, checked in the order `sqlite-unit.ts` applies them;
+ * otherwise the texts to insert (new versions, each once).
+ */
+function decide(unit: WriteUnit, snap: Snapshot): CommitResult | { newTexts: TextRow[] } {
+  const seen = new Set(snap.seenKeys);
+  if ((unit.dedupeKeys ?? []).some((k) => seen.has(k))) return { status: 'duplicate' };
+  if (unit.newSubject && snap.subjectExists) {
+    return { status: 'conflict', reason: 'subject_exists', detail: 'a subject with this phone hash exists' };
+  }
+  const shas = new Map(snap.texts);
+  const newTexts: TextRow[] = [];
+  for (const t of unit.texts ?? []) {
+    const existing = shas.get(t.version);
+    if (existing === undefined) {
+      shas.set(t.version, t.sha256);
+      newTexts.push(t);
+    } else if (existing !== t.sha256) {
+      return {
+        status: 'conflict',
+        reason: 'text_version_changed',
+        detail: `text version ${t.version} is already recorded with another sha256`,
+      };
+    }
+  }
+  // Replays the upserts against the unique index "one open erasure per subject_hash"; an upsert
+  // keeps the stored subject_hash of an existing id.
+  const rows = new Map(snap.erasures.map((e) => [e.id, e]));
+  for (const e of unit.erasures ?? []) {
+    const subjectHash = rows.get(e.id)?.subjectHash ?? e.subjectHash;
+    const clash = [...rows.values()].some(
+      (r) => r.id !== e.id && r.subjectHash === subjectHash && r.status === 'open',
+    );
+    if (e.status === 'open' && clash) {
+      return {
+        status: 'conflict',
+        reason: 'erasure_open',
+        detail: 'an erasure is already open for this person',
+      };
+    }
+    rows.set(e.id, { id: e.id, subjectHash, status: e.status });
+  }
+  return { newTexts };
+}
+
+/**
+ * Decides the unit against `snap` and builds its writes, in the order `sqlite-unit.ts` applies
+ * them, led by the race guards. Hashes the events only when the unit will be written.
+ *
+ * @example
+ * const plan = await planUnit(db, unit, await readSnapshot(db, unit), new Date().toISOString());
+ * if (plan.statements.length > 0) await db.batch(plan.statements);
+ */
+export async function planUnit(db: D1Database, unit: WriteUnit, snap: Snapshot, now: string): Promise<Plan> {
+  const decided = decide(unit, snap);
+  if ('status' in decided) return { result: decided, statements: [] };
+
+  const out: D1PreparedStatement[] = [];
+  const add = (sql: string, ...values: unknown[]) => {
+    out.push(db.prepare(sql).bind(...values));
+  };
+
+  const records = await chainEventsAsync(snap.head, unit.events ?? []);
+  if (records.length > 0) {
+    if (snap.head) add(GUARD.headIs, snap.head.seq, snap.head.hash);
+    else add(GUARD.headIsEmpty);
+  }
+
+  for (const key of new Set(unit.dedupeKeys ?? [])) add(WRITE.dedupe, key, now);
+
+  const s = unit.newSubject;
+  if (s) {
+    add(
+      WRITE.insertSubject,
+      s.id,
+      s.phoneHash,
+      s.phoneEnc ?? null,
+      s.dekWrapped ?? null,
+      s.locale ?? null,
+      s.privacyNoticeAt ?? null,
+      s.createdAt,
+    );
+  }
+  for (const u of unit.subjectUpdates ?? []) {
+    if (u.rekey) add(WRITE.rekeySubject, u.rekey.phoneEnc, u.rekey.dekWrapped, u.id);
+    const hasLocale = u.locale !== undefined;
+    const hasNotice = u.privacyNoticeAt !== undefined;
+    add(
+      WRITE.updateSubject,
+      hasLocale ? 1 : 0,
+      u.locale ?? null,
+      hasNotice ? 1 : 0,
+      u.privacyNoticeAt ?? null,
+      u.id,
+    );
+  }
+  for (const t of decided.newTexts) {
+    add(WRITE.insertText, t.version, t.purpose, t.locale, t.text, t.sha256, t.firstUsedAt);
+  }
+
+  for (const r of records) {
+    add(
+      WRITE.insertEvent,
+      r.seq,
+      r.id,
+      r.subjectId,
+      r.purpose,
+      r.action,
+      r.source,
+      r.occurredAt,
+      r.recordedAt,
+      r.textVersion ?? null,
+      r.textSha256 ?? null,
+      r.evidenceEnc ?? null,
+      r.prevHash,
+      r.hash,
+    );
+  }
+  const last = records.at(-1);
+  if (last) add(WRITE.upsertHead, last.seq, last.hash);
+
+  for (const st of unit.states ?? []) {
+    add(
+      WRITE.upsertState,
+      st.subjectId,
+      st.purpose,
+      st.status,
+      st.changedAt,
+      st.source,
+      st.statusBeforePending ?? null,
+      st.pendingExpiresAt ?? null,
+      st.doubleOptInAt ?? null,
+      st.textVersion ?? null,
+      st.occurredAt,
+    );
+  }
+  for (const j of unit.jobs ?? []) {
+    const common = [
+      j.id,
+      j.kind,
+      j.subjectId ?? null,
+      j.idempotencyKey,
+      JSON.stringify(j.payload),
+      j.nextAttemptAt,
+    ];
+    if (j.coalesceKey) add(WRITE.insertCoalescedJob, ...common, now, now, j.coalesceKey, j.coalesceKey);
+    else add(WRITE.insertJob, ...common, now, now);
+  }
+  for (const m of unit.sentMessages ?? []) {
+    add(WRITE.insertSent, m.waMessageId, m.subjectId, m.purpose ?? null, m.kind, m.sentAt);
+  }
+  for (const l of unit.links ?? []) {
+    add(WRITE.upsertLink, l.connector, l.objectType, l.remoteId, l.subjectId, l.linkedAt);
+  }
+  for (const l of unit.unlinks ?? []) add(WRITE.deleteLink, l.connector, l.objectType, l.remoteId);
+  for (const w of unit.syncWrites ?? []) {
+    add(WRITE.upsertSyncWrite, w.connector, w.objectType, w.remoteId, w.property, w.value, w.writtenAt);
+  }
+  for (const id of unit.cancelJobsOf ?? []) add(WRITE.cancelJobsOf, now, id);
+  for (const id of unit.shred ?? []) {
+    add(WRITE.cancelJobsOf, now, id);
+    for (const q of [WRITE.shredSubject, WRITE.shredStates, WRITE.shredLinks, WRITE.shredSent]) add(q, id);
+  }
+  for (const e of unit.erasures ?? []) {
+    add(
+      WRITE.upsertErasure,
+      e.id,
+      e.subjectHash,
+      e.subjectId ?? null,
+      e.status,
+      e.source,
+      e.receivedAt,
+      e.dueAt,
+      e.completedAt ?? null,
+      e.receipt ? JSON.stringify(e.receipt) : null,
+    );
+  }
+  for (const t of unit.erasureTasks ?? []) {
+    add(
+      WRITE.upsertTask,
+      t.erasureId,
+      t.system,
+      t.status,
+      t.attempts,
+      t.records,
+      t.lastError ?? null,
+      t.updatedAt,
+      t.finishedAt ?? null,
+    );
+  }
+  for (const t of unit.tombstones ?? []) add(WRITE.insertTombstone, t.subjectHash, t.erasureId, t.createdAt);
+  for (const r of unit.erasedRecords ?? []) {
+    add(WRITE.insertErased, r.connector, r.objectType, r.remoteId, r.erasureId, r.erasedAt);
+  }
+  for (const a of unit.audit ?? []) {
+    add(
+      WRITE.insertAudit,
+      a.id,
+      a.at,
+      a.actor,
+      a.role,
+      a.action,
+      a.target ?? null,
+      JSON.stringify(a.details),
+    );
+  }
+
+  return { result: { status: 'committed', events: records }, statements: out };
+}

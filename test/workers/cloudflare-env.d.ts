@@ -1,0 +1,28 @@
+/**
+ * Just the parts of `cloudflare:test` / `cloudflare:workers` these tests use, typed for the root
+ * tsconfig (Node + DOM types). The full `@cloudflare/workers-types` globals would clash with those.
+ */
+declare module 'cloudflare:workers' {
+  import type { D1Database } from '@cloudflare/workers-types/index.ts';
+  import type { Migration } from '../../src/store/migrate.ts';
+
+  /** Bindings of the `workers` vitest project: `DB` from wrangler.toml, the rest from vitest.config.ts. */
+  export const env: {
+    DB: D1Database;
+    /** `src/store/migrations/*.sql`, read on the Node side by `loadMigrations()`. */
+    TEST_MIGRATIONS: Migration[];
+  };
+}
+
+declare module 'cloudflare:test' {
+  import type { D1Database } from '@cloudflare/workers-types/index.ts';
+
+  /** Deletes all data from all bindings (here: the D1 database). */
+  export function reset(): Promise<void>;
+  /** The plugin's wrangler-style migration runner (records names in `d1_migrations`). */
+  export function applyD1Migrations(
+    db: D1Database,
+    migrations: Array<{ name: string; queries: string[] }>,
+    migrationsTableName?: string,
+  ): Promise<void>;
+}

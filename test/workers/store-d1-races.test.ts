@@ -1,0 +1,195 @@
+/**
+ * What only the D1 adapter has to prove: its Web Crypto chaining gives the SQLite adapter's hashes,
+ * and two stores on one database (as two Workers isolates would be) never break the chain, double a
+ * dedupe key, a subject or an open erasure, nor lease a job twice.
+ */
+
+import { reset } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import type { D1Database } from '@cloudflare/workers-types/index.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { openD1Store } from '../../src/store/d1.ts';
+import type { CommitResult, Store, WriteUnit } from '../../src/store/port.ts';
+import { verifyChain } from '../store-contract.ts';
+import { at, event, job, subject } from '../store-fixtures.ts';
+
+/** `env.DB` with a count of failed batches, to show the race guards really fired. */
+function countingDb(db: D1Database): { db: D1Database; failedBatches: () => number } {
+  let failed = 0;
+  const wrapped = new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'batch') {
+        return async (statements: Parameters<D1Database['batch']>[0]) => {
+          try {
+            return await target.batch(statements);
+          } catch (err) {
+            failed += 1;
+            throw err;
+          }
+        };
+      }
+      const value: unknown = Reflect.get(target, prop);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { db: wrapped, failedBatches: () => failed };
+}
+
+const open = (db: D1Database = env.DB): Store => openD1Store({ db, migrations: env.TEST_MIGRATIONS });
+
+/** Starts the same kind of commit on two stores at once; returns both results. */
+async function race(a: Store, b: Store, unit: (side: 'a' | 'b') => WriteUnit): Promise<CommitResult[]> {
+  const settled = await Promise.allSettled([a.commit(unit('a')), b.commit(unit('b'))]);
+  return settled.map((s) => {
+    if (s.status === 'rejected') throw s.reason;
+    return s.value;
+  });
+}
+
+describe('D1 store on workerd', () => {
+  beforeEach(async () => {
+    await reset();
+    await open().migrate();
+  });
+
+  it('chains with the same hashes as the SQLite adapter (golden values from node:sqlite)', async () => {
+    const store = open();
+    const first = await store.commit({
+      events: [
+        event('ev-1', 'sub-1'),
+        event('ev-2', 'sub-1', { action: 'confirmed', evidenceEnc: 'Zürich € 😀 中文' }),
+      ],
+    });
+    const second = await store.commit({
+      events: [event('ev-3', 'sub-2', { purpose: 'marketing-ü', textVersion: null, textSha256: null })],
+    });
+    const hashes = [first, second].flatMap((r) =>
+      r.status === 'committed' ? r.events.map((e) => e.hash) : [],
+    );
+    // Printed by openSqliteStore({ path: ':memory:' }) for the same two units.
+    expect(hashes).toEqual([
+      '290ed3373db01d5e642deef1609bdbc514876463750a729de98f22f2f0fdcdca',
+      '760b1b2d718dad801b9e71d51c83b80a97a9a20a88f5feb20fdf857db7131e31',
+      'ebfc6f2300e88e9234a27883944cce32fdb1653a51ea43ed1a5f54cd7882886e',
+    ]);
+    expect(await verifyChain(store)).toEqual({ broken: null, count: 3 });
+  });
+
+  it('keeps one dense, verifiable chain when two stores append at once', async () => {
+    const counted = countingDb(env.DB);
+    const a = open(counted.db);
+    const b = open(counted.db);
+    const n = 12;
+    // allSettled: a failure must not leave commits running into the next test.
+    const settled = await Promise.allSettled(
+      Array.from({ length: n }, (_, i) => {
+        const store = i % 2 === 0 ? a : b;
+        return store.commit({
+          events: [event(`ev-${i}-x`, `sub-${i}`), event(`ev-${i}-y`, `sub-${i}`)],
+          jobs: [job(`job-${i}`)],
+        });
+      }),
+    );
+    expect(settled.map((s) => (s.status === 'fulfilled' ? s.value.status : String(s.reason)))).toEqual(
+      Array.from({ length: n }, () => 'committed'),
+    );
+    const ledger = await a.readLedger(0, 100);
+    expect(ledger.map((r) => r.seq)).toEqual(Array.from({ length: 2 * n }, (_, i) => i + 1));
+    // Each unit's two events stay adjacent: a unit is never interleaved with another.
+    for (let i = 0; i < ledger.length; i += 2) {
+      expect(ledger[i]?.id.replace(/-x$/, '')).toBe(ledger[i + 1]?.id.replace(/-y$/, ''));
+    }
+    expect(await verifyChain(a)).toEqual({ broken: null, count: 2 * n });
+    expect((await a.countJobs()).pending).toBe(n);
+    expect(counted.failedBatches()).toBeGreaterThan(0);
+  });
+
+  it('lets one of two racing units win a dedupe key, a phone hash or an open erasure', async () => {
+    const a = open();
+    const b = open();
+    const statuses = (rs: CommitResult[]) => rs.map((r) => r.status).sort();
+
+    const dedupe = await race(a, b, (side) => ({
+      dedupeKeys: ['wamid.same'],
+      events: [event(`ev-dedupe-${side}`, 'sub-1')],
+    }));
+    expect(statuses(dedupe)).toEqual(['committed', 'duplicate']);
+
+    const subjects = await race(a, b, (side) => ({
+      newSubject: { ...subject(side === 'a' ? 1 : 2), phoneHash: subject(1).phoneHash },
+      events: [event(`ev-subject-${side}`, 'sub-x')],
+    }));
+    expect(statuses(subjects)).toEqual(['committed', 'conflict']);
+    expect(subjects.find((r) => r.status === 'conflict')).toMatchObject({ reason: 'subject_exists' });
+
+    const erasures = await race(a, b, (side) => ({
+      erasures: [
+        {
+          id: `er-${side}`,
+          subjectHash: 'hash-1',
+          subjectId: 'sub-1',
+          status: 'open',
+          source: 'api',
+          receivedAt: at(0),
+          dueAt: at(60),
+          completedAt: null,
+          receipt: null,
+        },
+      ],
+    }));
+    expect(statuses(erasures)).toEqual(['committed', 'conflict']);
+    expect(erasures.find((r) => r.status === 'conflict')).toMatchObject({ reason: 'erasure_open' });
+
+    expect(await verifyChain(a)).toEqual({ broken: null, count: 2 });
+  });
+
+  it('never leases a job to two workers', async () => {
+    const a = open();
+    const b = open();
+    await a.commit({ jobs: Array.from({ length: 30 }, (_, i) => job(`job-${String(i).padStart(2, '0')}`)) });
+    const leases = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).leaseJobs(['whatsapp.send'], at(1), at(5), 7)),
+    );
+    const ids = leases.flat().map((j) => j.id);
+    expect(ids).toHaveLength(30);
+    expect(new Set(ids).size).toBe(30);
+    for (const batch of leases) {
+      expect(batch.map((j) => j.id)).toEqual(batch.map((j) => j.id).sort());
+    }
+  });
+
+  it('finishes a batch of jobs atomically and purges in one batch', async () => {
+    const store = open();
+    await store.commit({ jobs: [job('job-1'), job('job-2'), job('job-3')], dedupeKeys: ['k-1'] });
+    await store.leaseJobs(['whatsapp.send'], at(1), at(5), 10);
+    await store.finishJobs(
+      [
+        { id: 'job-1', outcome: { status: 'done' } },
+        { id: 'job-2', outcome: { status: 'dead', error: 'http_400' } },
+        { id: 'job-3', outcome: { status: 'retry', error: 'http_503', nextAttemptAt: at(9) } },
+      ],
+      at(2),
+    );
+    expect(await store.countJobs()).toEqual({ pending: 1, leased: 0, done: 1, dead: 1, cancelled: 0 });
+    const purged = await store.purge({
+      finishedJobs: at(3),
+      deadLetters: null,
+      inboundDedupe: '9999-01-01T00:00:00.000Z',
+      sentMessages: at(3),
+      syncWrites: null,
+    });
+    expect(purged).toEqual({
+      finishedJobs: 1,
+      deadLetters: 0,
+      inboundDedupe: 1,
+      sentMessages: 0,
+      syncWrites: 0,
+    });
+  });
+
+  it('without bundled migrations, migrate() checks that wrangler applied them', async () => {
+    await expect(openD1Store({ db: env.DB }).migrate()).resolves.toBeUndefined();
+    await reset();
+    await expect(openD1Store({ db: env.DB }).migrate()).rejects.toThrow(/wrangler d1 migrations apply/);
+  });
+});
