@@ -21,7 +21,16 @@ export default defineConfig({
             wrangler: { configPath: './wrangler.toml' },
             // Workers has no file system: the test reads the migrations through this binding.
             miniflare: {
-              bindings: { TEST_MIGRATIONS: loadMigrations().map(({ name, sql }) => ({ name, sql })) },
+              bindings: {
+                TEST_MIGRATIONS: loadMigrations().map(({ name, sql }) => ({ name, sql })),
+                // Configuration of the Worker under test (test values only).
+                NODE_ENV: 'test',
+                LOG_LEVEL: 'warn',
+                PII_KEY: 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=',
+                API_KEYS: 'admin:workers-admin-token-0123456789,operator:workers-operator-token-0123456789',
+                WHATSAPP_APP_SECRET: 'workers-app-secret',
+                WHATSAPP_VERIFY_TOKEN: 'workers-verify-token',
+              },
             },
           }),
         ],

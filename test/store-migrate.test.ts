@@ -68,6 +68,7 @@ describe('migrations', () => {
       '0001_init.sql',
       '0002_sync.sql',
       '0003_erasure.sql',
+      '0004_mappings.sql',
     ]);
     expect(await runMigrations(ex, loadMigrations())).toEqual([]);
     const rows = db.prepare('SELECT id, name, applied_at FROM d1_migrations').all();
@@ -75,6 +76,7 @@ describe('migrations', () => {
       { id: 1, name: '0001_init.sql' },
       { id: 2, name: '0002_sync.sql' },
       { id: 3, name: '0003_erasure.sql' },
+      { id: 4, name: '0004_mappings.sql' },
     ]);
     expect(typeof rows[0]?.applied_at).toBe('string');
 

@@ -3,7 +3,6 @@
  * with the SDK's own retries and limiter left off (no `numberOfApiCallRetries`, no `limiterOptions`:
  * they ignore Retry-After and are process-wide) and every request run under our call budget.
  */
-import { Client } from '@hubspot/api-client';
 import type {
   BatchResponseSimplePublicObject,
   BatchResponseSimplePublicObjectWithErrors,
@@ -11,7 +10,14 @@ import type {
   SimplePublicObjectBatchInput,
   StandardError,
 } from '@hubspot/api-client/lib/codegen/crm/contacts/index.js';
-import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/contacts/index.js';
+import {
+  BasicApi,
+  BatchApi,
+  createConfiguration,
+  FilterOperatorEnum,
+  SearchApi,
+  ServerConfiguration,
+} from '@hubspot/api-client/lib/codegen/crm/contacts/index.js';
 import { type CallBudget, createCallBudget } from '../call.ts';
 import type { ConnectorError } from '../errors.ts';
 import {
@@ -81,10 +87,16 @@ export function createHubSpotConnector(opts: HubSpotConnectorOptions): HubSpotCo
     ...(opts.minBackoffMs === undefined ? {} : { minBackoffMs: opts.minBackoffMs }),
     ...(opts.maxWaitMs === undefined ? {} : { maxWaitMs: opts.maxWaitMs }),
   });
-  const client = new Client({ accessToken: opts.accessToken, basePath: opts.baseUrl.replace(/\/+$/, '') });
-  // Taken at once: the SDK patches API objects with whatever decorators the *latest* Client set
-  // (a process-wide singleton), so a later Client with retries must not reach ours.
-  const { searchApi, batchApi, basicApi } = client.crm.contacts;
+  // The SDK's generated CRM-contacts client on its own, not the whole `Client`: the Worker bundle
+  // carries only what is used (the full client is ~900 KiB gzipped), and no process-wide retry or
+  // limiter decorators (the SDK keeps those in a singleton shared by every Client) can reach it.
+  const config = createConfiguration({
+    baseServer: new ServerConfiguration(opts.baseUrl.replace(/\/+$/, ''), {}),
+    authMethods: { oauth2: { accessToken: opts.accessToken } },
+  });
+  const searchApi = new SearchApi(config);
+  const batchApi = new BatchApi(config);
+  const basicApi = new BasicApi(config);
 
   /** One SDK request under the budget; whatever it throws becomes a ConnectorFailure. */
   function call<T>(fn: () => Promise<T>): Promise<T> {

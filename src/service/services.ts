@@ -57,6 +57,11 @@ export interface ServiceInputs {
   dispatcher?: { baseDelayMs?: number; maxAttempts?: number; random?: () => number; concurrency?: number };
   /** where mappings are kept (Node: files in MAPPINGS_DIR) and the shipped defaults */
   mappings?: { storage: MappingStorage; defaults: Partial<Record<ConnectorName, unknown>> };
+  /**
+   * Called when a commit queued jobs. Default: run the dispatcher at once (Node). Workers pass a
+   * function that sends a Queue message instead, so the jobs run in the queue consumer.
+   */
+  onJobs?: () => void;
   /** connectors to use instead of the ones built from config (tests, benchmarks) */
   connectors?: Partial<Record<ConnectorName, Connector>>;
 }
@@ -75,6 +80,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
   const subjects = new Subjects(store, pii);
   let dispatcher: Dispatcher | undefined;
   let sync: SyncService | undefined;
+  const onJobs = input.onJobs ?? (() => void dispatcher?.tick());
   const consent = new ConsentService({
     store,
     subjects,
@@ -82,7 +88,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     clock,
     ttlMs: config.DOI_TTL_HOURS * 3_600_000,
     log,
-    onJobs: () => void dispatcher?.tick(),
+    onJobs,
     syncJobs: (subjectId, cause, now) => sync?.jobsFor(subjectId, cause, now) ?? [],
   });
   const connectors = buildConnectors(config, input.connectors);
@@ -100,7 +106,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     connectors,
     clock,
     log,
-    onJobs: () => void dispatcher?.tick(),
+    onJobs,
   });
   const client =
     config.WHATSAPP_ACCESS_TOKEN && config.WHATSAPP_PHONE_NUMBER_ID
@@ -138,7 +144,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     clock,
     log,
     dueDays: config.ERASURE_DUE_DAYS,
-    onJobs: () => void dispatcher?.tick(),
+    onJobs,
   });
   sync.onPrivacyDeletion = async (name, change) => {
     if (await erasure.isOwnErasure(name, change.ref)) return 'echo';

@@ -361,6 +361,11 @@ export class SyncService {
       const r = await store.commit({ dedupeKeys: [key], unlinks: [{ connector: name, ...remote(ref) }] });
       return r.status === 'duplicate' ? 'duplicates' : 'unlinked';
     }
+    // Only the object types the mapping names are read or acted on.
+    if (!mappings.get(name).match.objects.includes(ref.objectType)) {
+      const r = await store.commit({ dedupeKeys: [key] });
+      return r.status === 'duplicate' ? 'duplicates' : 'ignored';
+    }
     const written = await store.syncWritesOf(name, ref.objectType, ref.id);
     const fresh = Object.entries(change.properties).filter(([property, value]) => {
       const w = written.find((x) => x.property === property);
@@ -453,6 +458,8 @@ export class SyncService {
     if (!connector || !this.d.mappings.has(name))
       return { ok: false, cancel: true, error: 'connector not enabled' };
     const change = job.payload.change as InboundChange;
+    // The mapping may have changed since the job was queued: never read an object type it leaves out.
+    if (!this.d.mappings.get(name).match.objects.includes(change.ref.objectType)) return { ok: true };
     let records: Awaited<ReturnType<Connector['read']>>;
     try {
       records = await connector.read([change.ref], this.d.mappings.spec(name));

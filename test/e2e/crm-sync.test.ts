@@ -230,6 +230,22 @@ describe('sync to CRMs', () => {
     expect((await h.salesforce.sendOutbound(`${h.url}/webhooks/salesforce`, foreign)).status).toBe(403);
   });
 
+  it('a webhook about an object type the mapping leaves out is not read or acted on', async () => {
+    h = await startCrmHarness({
+      mappings: (m) => {
+        (m.salesforce.match as { objects: string[] }).objects = ['Lead'];
+      },
+    });
+    const { sf } = seed();
+    const xml = h.salesforce.outboundMessage([
+      { objectType: 'Contact', id: sf, fields: { WhatsApp_Marketing_Consent__c: 'Opted Out' } },
+    ]);
+    expect((await h.salesforce.sendOutbound(`${h.url}/webhooks/salesforce`, xml)).status).toBe(200);
+    await h.settle();
+    expect(h.salesforce.requests.filter((r) => r.path.includes('/query'))).toEqual([]);
+    expect(await h.services.store.listSubjects('', 10)).toEqual([]);
+  });
+
   it('a Flow callout needs the shared secret', async () => {
     h = await startCrmHarness();
     const { sf } = seed();

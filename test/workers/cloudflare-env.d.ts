@@ -11,12 +11,23 @@ declare module 'cloudflare:workers' {
     DB: D1Database;
     /** `src/store/migrations/*.sql`, read on the Node side by `loadMigrations()`. */
     TEST_MIGRATIONS: Migration[];
+    WHATSAPP_APP_SECRET: string;
+  };
+  /** The Worker under test (`main` in wrangler.toml). */
+  export const exports: {
+    default: {
+      fetch(request: Request): Promise<Response>;
+    };
   };
 }
 
 declare module 'cloudflare:test' {
   import type { D1Database } from '@cloudflare/workers-types/index.ts';
 
+  /** A scheduled event for the Worker's `scheduled` handler. */
+  export function createScheduledController(options?: { cron?: string; scheduledTime?: number }): unknown;
+  export function createExecutionContext(): unknown;
+  export function waitOnExecutionContext(ctx: unknown): Promise<void>;
   /** Deletes all data from all bindings (here: the D1 database). */
   export function reset(): Promise<void>;
   /** The plugin's wrangler-style migration runner (records names in `d1_migrations`). */

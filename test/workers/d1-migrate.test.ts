@@ -43,6 +43,7 @@ describe('D1 migrations', () => {
       '0001_init.sql',
       '0002_sync.sql',
       '0003_erasure.sql',
+      '0004_mappings.sql',
     ]);
   });
 

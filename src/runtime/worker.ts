@@ -1,0 +1,147 @@
+/**
+ * The Cloudflare Workers entry point: the same Hono app, services and core as on Node, over D1.
+ *
+ * - `fetch`: the app. Configuration is read from the bindings (vars and `wrangler secret`s)
+ *   through the same zod schema; the services are built once per isolate and reused.
+ * - Outbox: a commit that queued jobs sends one message to the `OUTBOX` queue (after the response,
+ *   through `waitUntil`). The queue consumer runs the same dispatcher over D1: jobs are leased,
+ *   retried with the same backoff and dead-lettered by the same rules, with the same idempotency
+ *   keys. A queue message only says "there is work"; the jobs themselves live in D1, so a lost or
+ *   repeated message loses or repeats nothing, and the every-minute Cron sweeps the outbox anyway
+ *   (retries whose backoff has run out, leases that expired).
+ * - `scheduled`: every minute the outbox sweep and the double opt-in expiry; hourly the retention
+ *   purge and the overdue-erasure check; daily (03:00 UTC) the CRM reconciliation.
+ */
+import type {
+  D1Database,
+  ExecutionContext,
+  MessageBatch,
+  Queue,
+  ScheduledController,
+} from '@cloudflare/workers-types/index.ts';
+import keywords from '../../catalog/keywords.json' with { type: 'json' };
+import templates from '../../catalog/templates.json' with { type: 'json' };
+import texts from '../../catalog/texts.json' with { type: 'json' };
+import hubspotMapping from '../../mappings/hubspot.json' with { type: 'json' };
+import salesforceMapping from '../../mappings/salesforce.json' with { type: 'json' };
+import { parseConfig } from '../config.ts';
+import { createApp } from '../http/app.ts';
+import { Catalog } from '../service/catalog-service.ts';
+import { buildServices, type Services } from '../service/services.ts';
+import { openD1Store } from '../store/d1.ts';
+import { MIGRATIONS } from '../store/migrations.bundle.ts';
+import { consoleLog } from './console-log.ts';
+import { d1MappingStorage } from './mappings.d1.ts';
+
+export interface Env {
+  DB: D1Database;
+  OUTBOX?: Queue<{ kick: number }>;
+  [name: string]: unknown;
+}
+
+/** Cron expressions in wrangler.toml, and what each runs. */
+export const CRONS = {
+  everyMinute: '* * * * *',
+  hourly: '0 * * * *',
+  daily: '0 3 * * *',
+} as const;
+
+interface Booted {
+  services: Services;
+  app: ReturnType<typeof createApp>;
+  /** jobs were queued since the last kick */
+  dirty: boolean;
+}
+
+let booting: Promise<Booted> | null = null;
+
+/** The string bindings (vars and secrets); other bindings (DB, queues) are not configuration. */
+function settings(env: Env): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = { NODE_ENV: 'production' };
+  for (const [k, v] of Object.entries(env)) if (typeof v === 'string') out[k] = v;
+  return out;
+}
+
+function boot(env: Env): Promise<Booted> {
+  booting ??= (async () => {
+    const config = parseConfig(settings(env));
+    const log = consoleLog(config.LOG_LEVEL);
+    const store = openD1Store({ db: env.DB, migrations: MIGRATIONS });
+    await store.migrate();
+    const catalog = Catalog.load({ texts, keywords, templates });
+    const changed = await catalog.checkUsedTexts(await store.allTexts());
+    if (changed.length) throw new Error(`catalog texts changed after use: ${changed.join('; ')}`);
+    const booted: Booted = {
+      services: undefined as unknown as Services,
+      app: undefined as never,
+      dirty: false,
+    };
+    booted.services = await buildServices({
+      config,
+      store,
+      catalog,
+      log,
+      mappings: {
+        storage: d1MappingStorage(env.DB),
+        defaults: { hubspot: hubspotMapping, salesforce: salesforceMapping },
+      },
+      onJobs: () => {
+        booted.dirty = true;
+      },
+    });
+    booted.app = createApp(booted.services);
+    return booted;
+  })().catch((err: unknown) => {
+    booting = null; // a bad configuration is reported on every request until it is fixed
+    throw err;
+  });
+  return booting;
+}
+
+/** Sends the "there is work" message when a request or job queued jobs. */
+async function kick(b: Booted, env: Env): Promise<void> {
+  if (!b.dirty) return;
+  b.dirty = false;
+  if (env.OUTBOX) await env.OUTBOX.send({ kick: Date.now() });
+  else await b.services.dispatcher.drain(); // no queue bound (local dev): run them here
+}
+
+const worker = {
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    let b: Booted;
+    try {
+      b = await boot(env);
+    } catch (err) {
+      consoleLog('error').error({ err: (err as Error).message }, 'start failed');
+      return Response.json(
+        { error: { code: 'MISCONFIGURED', message: 'the service is not configured; see the Worker logs' } },
+        { status: 503 },
+      );
+    }
+    const res = await b.app.fetch(request);
+    ctx.waitUntil(kick(b, env));
+    return res;
+  },
+
+  /** Outbox consumer: drains due jobs from D1; failures make the queue retry the message. */
+  async queue(batch: MessageBatch<{ kick: number }>, env: Env, _ctx: ExecutionContext): Promise<void> {
+    const b = await boot(env);
+    await b.services.dispatcher.drain();
+    await kick(b, env);
+    batch.ackAll();
+  },
+
+  async scheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
+    const b = await boot(env);
+    const s = b.services;
+    if (controller.cron === CRONS.hourly) await s.purgeExpired();
+    else if (controller.cron === CRONS.daily) await s.reconcile();
+    else {
+      await s.expirePending();
+      await s.dispatcher.drain();
+    }
+    ctx.waitUntil(kick(b, env));
+  },
+};
+
+export default worker;

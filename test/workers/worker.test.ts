@@ -1,0 +1,55 @@
+/**
+ * The Worker itself inside workerd (`main` in wrangler.toml): the same app over D1, fed a signed
+ * WhatsApp webhook, then its Cron handler. The Node end-to-end suites cover the same flows on SQLite.
+ */
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from 'cloudflare:test';
+import { env, exports } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import worker, { CRONS } from '../../src/runtime/worker.ts';
+import { envelope, signedRequest, textMessage } from '../helpers/whatsapp.ts';
+
+// Fictitious numbers only.
+const WA = '4915123400901';
+const OPERATOR = 'Bearer workers-operator-token-0123456789';
+
+describe('the Worker', () => {
+  it('answers health and refuses unsigned webhooks', async () => {
+    const health = await exports.default.fetch(new Request('http://w/healthz'));
+    expect(await health.json()).toEqual({ status: 'ok' });
+    const unsigned = await exports.default.fetch(
+      new Request('http://w/webhooks/whatsapp', { method: 'POST', body: '{}' }),
+    );
+    expect(unsigned.status).toBe(401);
+  });
+
+  it('stores a STOP from a signed webhook in D1 before answering, then serves the state', async () => {
+    const req = await signedRequest(envelope(textMessage(WA, 'STOP')), env.WHATSAPP_APP_SECRET);
+    const res = await exports.default.fetch(
+      new Request('http://w/webhooks/whatsapp', { method: 'POST', headers: req.headers, body: req.body }),
+    );
+    expect(res.status).toBe(200);
+    const state = await exports.default.fetch(
+      new Request(`http://w/v1/subjects/${WA}`, { headers: { authorization: OPERATOR } }),
+    );
+    const body = (await state.json()) as { purposes: Record<string, { status: string; source: string }> };
+    expect(body.purposes.marketing).toMatchObject({ status: 'opted_out', source: 'whatsapp' });
+    const verify = await exports.default.fetch(
+      new Request('http://w/v1/ledger/verify', {
+        headers: { authorization: 'Bearer workers-admin-token-0123456789' },
+      }),
+    );
+    expect(await verify.json()).toMatchObject({ ok: true });
+  });
+
+  it('runs its Cron handlers', async () => {
+    for (const cron of Object.values(CRONS)) {
+      const ctx = createExecutionContext();
+      await worker.scheduled(createScheduledController({ cron }) as never, env as never, ctx as never);
+      await waitOnExecutionContext(ctx);
+    }
+    const jobs = await exports.default.fetch(
+      new Request('http://w/v1/sync/jobs', { headers: { authorization: OPERATOR } }),
+    );
+    expect(jobs.status).toBe(200);
+  });
+});
