@@ -17,24 +17,13 @@
  * The simulators run in a worker thread (bench/sync-sims.ts), off the service's event loop.
  * Only 127.0.0.1 is used.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import { createHubSpotConnector } from '../connectors/hubspot/index.ts';
 import { createSalesforceConnector } from '../connectors/salesforce/index.ts';
 import type { Connector, ConnectorName } from '../connectors/types.ts';
-import { parseConfig } from '../src/config.ts';
-import { toBase64 } from '../src/crypto/encoding.ts';
-import { defaultMappings, fileMappingStorage } from '../src/runtime/mappings.node.ts';
-import { Catalog } from '../src/service/catalog-service.ts';
-import { silentLog } from '../src/service/log.ts';
-import { buildServices } from '../src/service/services.ts';
-import { openSqliteStore } from '../src/store/sqlite.ts';
+import { benchServices, startSims, writeResult } from './setup.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
-const RESULTS = join(ROOT, 'bench', 'results');
 const N = Number(process.env.BENCH_CHANGES ?? 10_000);
 if (!Number.isInteger(N) || N < 1 || N > 1_000_000) throw new Error('BENCH_CHANGES must be 1..1000000');
 
@@ -44,8 +33,6 @@ const LIMITS = {
   salesforce: { requests: 5, windowMs: 1_000, batch: 200 },
 } as const;
 const LATENCY_MS = 15;
-
-const readJson = (f: string) => JSON.parse(readFileSync(join(ROOT, 'catalog', f), 'utf8'));
 
 interface Meter {
   calls: number;
@@ -81,82 +68,52 @@ function metered(c: Connector, m: Meter): Connector {
 const phoneOf = (i: number) => `+49151${String(20_000_000 + i).padStart(8, '0')}`; // fictitious example numbers
 
 async function main() {
-  const dir = mkdtempSync(join(os.tmpdir(), 'consent-sync-bench-sync-'));
   const phones = Array.from({ length: N }, (_, i) => phoneOf(i));
-  const worker = new Worker(new URL('./sync-sims.ts', import.meta.url), {
-    workerData: { n: N, limits: LIMITS, latencyMs: LATENCY_MS, phones },
-  });
-  const ask = <T>(msg: unknown): Promise<T> =>
-    new Promise((ok) => {
-      worker.once('message', ok);
-      if (msg) worker.postMessage(msg);
-    });
-  const urls = await ask<{ hubspot: string; salesforce: string }>(null);
+  const sims = await startSims(phones, LIMITS, LATENCY_MS);
   type SimStats = {
     hubspot: { calls: number; limited: number };
     salesforce: { calls: number; limited: number };
   };
-  const stats = () => ask<SimStats>({ cmd: 'stats' });
-  const hubspot = { url: urls.hubspot };
-  const salesforce = { url: urls.salesforce };
+  const stats = () => sims.ask<SimStats>({ cmd: 'stats' });
+  const hubspot = { url: sims.urls.hubspot };
+  const salesforce = { url: sims.urls.salesforce };
 
   const meters: Record<ConnectorName, Meter> = {
     hubspot: { calls: 0, first: 0, last: 0 },
     salesforce: { calls: 0, first: 0, last: 0 },
   };
-  const config = parseConfig({
-    NODE_ENV: 'test',
-    PII_KEY: toBase64(crypto.getRandomValues(new Uint8Array(32))),
-    API_KEYS: 'admin:bench-admin-token-0123456789',
-    WHATSAPP_APP_SECRET: 'bench',
-    WHATSAPP_VERIFY_TOKEN: 'bench',
-  });
-  const store = openSqliteStore({ path: join(dir, 'bench.db') });
-  await store.migrate();
-  const catalog = Catalog.load({
-    texts: readJson('texts.json'),
-    keywords: readJson('keywords.json'),
-    templates: readJson('templates.json'),
-  });
-  const services = await buildServices({
-    config,
-    store,
-    catalog,
-    log: silentLog,
-    mappings: { storage: fileMappingStorage(join(dir, 'mappings')), defaults: defaultMappings() },
-    connectors: {
-      hubspot: metered(
-        createHubSpotConnector({
-          accessToken: 'bench-hs',
-          clientSecret: null,
-          baseUrl: hubspot.url,
-          requestsPerWindow: LIMITS.hubspot.requests,
-          windowMs: LIMITS.hubspot.windowMs,
-          // The connector pads each window with a margin against arrival jitter (default 10 % up to
-          // 250 ms, i.e. 2.5 % of HubSpot's real 10-s window). Here the window is 1 s, and the
-          // jitter of this loaded process is tens of ms, so the margin is 5 %.
-          windowMarginMs: Math.round(LIMITS.hubspot.windowMs * 0.05),
-          concurrency: 4,
-        }),
-        meters.hubspot,
-      ),
-      salesforce: metered(
-        createSalesforceConnector({
-          loginUrl: salesforce.url,
-          clientId: 'bench-sf',
-          clientSecret: 'bench-sf-secret',
-          apiVersion: '62.0',
-          orgId: null,
-          webhookSecret: null,
-          requestsPerWindow: LIMITS.salesforce.requests,
-          // The same 5 % slack over the simulator's window: requests leave in step but arrive
-          // tens of ms apart.
-          windowMs: Math.round(LIMITS.salesforce.windowMs * 1.05),
-          concurrency: 4,
-        }),
-        meters.salesforce,
-      ),
-    },
+  const { services, store, close } = await benchServices('sync', {
+    hubspot: metered(
+      createHubSpotConnector({
+        accessToken: 'bench-hs',
+        clientSecret: null,
+        baseUrl: hubspot.url,
+        requestsPerWindow: LIMITS.hubspot.requests,
+        windowMs: LIMITS.hubspot.windowMs,
+        // The connector pads each window with a margin against arrival jitter (default 10 % up to
+        // 250 ms, i.e. 2.5 % of HubSpot's real 10-s window). Here the window is 1 s, and the
+        // jitter of this loaded process is tens of ms, so the margin is 5 %.
+        windowMarginMs: Math.round(LIMITS.hubspot.windowMs * 0.05),
+        concurrency: 4,
+      }),
+      meters.hubspot,
+    ),
+    salesforce: metered(
+      createSalesforceConnector({
+        loginUrl: salesforce.url,
+        clientId: 'bench-sf',
+        clientSecret: 'bench-sf-secret',
+        apiVersion: '62.0',
+        orgId: null,
+        webhookSecret: null,
+        requestsPerWindow: LIMITS.salesforce.requests,
+        // The same 5 % slack over the simulator's window: requests leave in step but arrive
+        // tens of ms apart.
+        windowMs: Math.round(LIMITS.salesforce.windowMs * 1.05),
+        concurrency: 4,
+      }),
+      meters.salesforce,
+    ),
   });
 
   async function round(name: string, intent: 'request' | 'opt_out') {
@@ -223,12 +180,10 @@ async function main() {
   const cold = await round('cold (records not linked yet: lookup + write)', 'request');
   const steady = await round('steady (records linked: writes only)', 'opt_out');
   // Every record must hold the final state.
-  const { hubspotWrong: wrongHs, salesforceWrong: wrongSf } = await ask<{
+  const { hubspotWrong: wrongHs, salesforceWrong: wrongSf } = await sims.ask<{
     hubspotWrong: number;
     salesforceWrong: number;
-  }>({
-    cmd: 'check',
-  });
+  }>({ cmd: 'check' });
 
   const result = {
     at: new Date().toISOString(),
@@ -246,16 +201,9 @@ async function main() {
     },
   };
   console.log(JSON.stringify(result, null, 2));
-  mkdirSync(RESULTS, { recursive: true });
-  const json = `${JSON.stringify(result, null, 2)}\n`;
-  writeFileSync(join(RESULTS, `sync-${result.at.replaceAll(':', '-')}.json`), json);
-  writeFileSync(join(RESULTS, 'sync-latest.json'), json);
-
-  await services.dispatcher.stop();
-  await store.close();
-  await ask({ cmd: 'close' });
-  await worker.terminate();
-  rmSync(dir, { recursive: true, force: true });
+  writeResult('sync', result);
+  await close();
+  await sims.close();
 }
 
 await main();

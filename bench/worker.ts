@@ -11,12 +11,13 @@
  * of the bundle `npm run build:worker` makes.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { unstable_dev } from 'wrangler';
 import { envelope, signedRequest, textMessage } from '../test/helpers/whatsapp.ts';
+import { writeResult } from './results.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const N = Number(process.env.BENCH_REQUESTS ?? 300);
@@ -81,9 +82,5 @@ const result = {
   note: 'wall time per request inside workerd including local D1 I/O: an upper bound of CPU time',
 };
 console.log(JSON.stringify(result, null, 2));
-const RESULTS = join(ROOT, 'bench', 'results');
-mkdirSync(RESULTS, { recursive: true });
-const json = `${JSON.stringify(result, null, 2)}\n`;
-writeFileSync(join(RESULTS, `worker-${result.at.replaceAll(':', '-')}.json`), json);
-writeFileSync(join(RESULTS, 'worker-latest.json'), json);
+writeResult('worker', result);
 rmSync(out, { recursive: true, force: true });
