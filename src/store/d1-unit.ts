@@ -238,16 +238,9 @@ export async function planUnit(db: D1Database, unit: WriteUnit, snap: Snapshot, 
     );
   }
   for (const j of unit.jobs ?? []) {
-    const common = [
-      j.id,
-      j.kind,
-      j.subjectId ?? null,
-      j.idempotencyKey,
-      JSON.stringify(j.payload),
-      j.nextAttemptAt,
-    ];
-    if (j.coalesceKey) add(WRITE.insertCoalescedJob, ...common, now, now, j.coalesceKey, j.coalesceKey);
-    else add(WRITE.insertJob, ...common, now, now);
+    const payload = JSON.stringify(j.payload);
+    const args = [j.id, j.kind, j.subjectId ?? null, j.idempotencyKey, payload, j.nextAttemptAt, now];
+    add(WRITE.insertJob, ...args, j.coalesceKey ?? null);
   }
   for (const m of unit.sentMessages ?? []) {
     add(WRITE.insertSent, m.waMessageId, m.subjectId, m.purpose ?? null, m.kind, m.sentAt);

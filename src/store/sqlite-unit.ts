@@ -7,6 +7,7 @@ import type { StatementSync } from 'node:sqlite';
 import type { LedgerRecord } from '../core/types.ts';
 import { chainEvents, type LedgerHead } from './chain.node.ts';
 import type { CommitResult, WriteUnit } from './port.ts';
+import { UNIT_SQL } from './sql.ts';
 
 /** What `applyUnit` needs from the store: cached statements and the clock. */
 export interface UnitContext {
@@ -15,60 +16,10 @@ export interface UnitContext {
 }
 
 const SQL = {
+  ...UNIT_SQL,
   dedupe: 'INSERT INTO inbound_dedupe (key, received_at) VALUES (?, ?) ON CONFLICT(key) DO NOTHING',
   subjectByHash: 'SELECT 1 FROM subjects WHERE phone_hash = ?',
-  insertSubject: `INSERT INTO subjects (id, phone_hash, phone_enc, dek_wrapped, locale, privacy_notice_at, created_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?)`,
-  // IIF keeps a column unchanged when the update does not name it (a partial update in one statement).
-  updateSubject: `UPDATE subjects SET locale = IIF(?, ?, locale), privacy_notice_at = IIF(?, ?, privacy_notice_at)
-    WHERE id = ?`,
   textSha: 'SELECT sha256 FROM consent_texts WHERE version = ?',
-  insertText: `INSERT INTO consent_texts (version, purpose, locale, text, sha256, first_used_at)
-    VALUES (?, ?, ?, ?, ?, ?)`,
-  insertEvent: `INSERT INTO ledger (seq, id, subject_id, purpose, action, source, occurred_at, recorded_at,
-    text_version, text_sha256, evidence_enc, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  upsertHead: `INSERT INTO ledger_head (id, seq, hash) VALUES (1, ?, ?)
-    ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`,
-  upsertState: `INSERT INTO consent_state (subject_id, purpose, status, changed_at, source, status_before_pending,
-    pending_expires_at, double_opt_in_at, text_version, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT(subject_id, purpose) DO UPDATE SET status = excluded.status, changed_at = excluded.changed_at,
-    source = excluded.source, status_before_pending = excluded.status_before_pending,
-    pending_expires_at = excluded.pending_expires_at, double_opt_in_at = excluded.double_opt_in_at,
-    text_version = excluded.text_version, occurred_at = excluded.occurred_at`,
-  // A job with a coalesce key is added only while no job with that key is still waiting to run.
-  insertJob: `INSERT INTO outbox (id, kind, subject_id, idempotency_key, payload, status, attempts,
-    next_attempt_at, lease_until, last_error, created_at, updated_at, coalesce_key)
-    SELECT ?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, NULL, NULL, ?7, ?7, ?8
-    WHERE ?8 IS NULL OR NOT EXISTS (SELECT 1 FROM outbox WHERE coalesce_key = ?8 AND status = 'pending')
-    ON CONFLICT(idempotency_key) DO NOTHING`,
-  upsertLink: `INSERT INTO crm_links (connector, object_type, remote_id, subject_id, linked_at) VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT(connector, object_type, remote_id) DO UPDATE SET subject_id = excluded.subject_id,
-    linked_at = excluded.linked_at`,
-  deleteLink: 'DELETE FROM crm_links WHERE connector = ? AND object_type = ? AND remote_id = ?',
-  upsertSyncWrite: `INSERT INTO sync_writes (connector, object_type, remote_id, property, value, written_at)
-    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(connector, object_type, remote_id, property)
-    DO UPDATE SET value = excluded.value, written_at = excluded.written_at`,
-  insertSent: `INSERT OR IGNORE INTO sent_messages (wa_message_id, subject_id, purpose, kind, sent_at)
-    VALUES (?, ?, ?, ?, ?)`,
-  upsertErasure: `INSERT INTO erasures (id, subject_hash, subject_id, status, source, received_at, due_at, completed_at,
-    receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET subject_id = excluded.subject_id,
-    status = excluded.status, completed_at = excluded.completed_at, receipt = excluded.receipt`,
-  upsertTask: `INSERT INTO erasure_tasks (erasure_id, system, status, attempts, records, last_error, updated_at,
-    finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(erasure_id, system) DO UPDATE SET status = excluded.status,
-    attempts = excluded.attempts, records = excluded.records, last_error = excluded.last_error,
-    updated_at = excluded.updated_at, finished_at = excluded.finished_at`,
-  insertTombstone:
-    'INSERT INTO tombstones (subject_hash, erasure_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
-  insertErased: `INSERT INTO erased_records (connector, object_type, remote_id, erasure_id, erased_at)
-    VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-  cancelJobsOf: `UPDATE outbox SET status = 'cancelled', last_error = 'cancelled: person erased', lease_until = NULL,
-    updated_at = ? WHERE subject_id = ? AND status IN ('pending', 'leased') AND kind NOT LIKE 'erasure.%'`,
-  rekeySubject: 'UPDATE subjects SET phone_enc = ?, dek_wrapped = ? WHERE id = ? AND dek_wrapped IS NULL',
-  shredSubject: 'UPDATE subjects SET phone_enc = NULL, dek_wrapped = NULL WHERE id = ?',
-  shredStates: 'DELETE FROM consent_state WHERE subject_id = ?',
-  shredLinks: 'DELETE FROM crm_links WHERE subject_id = ?',
-  shredSent: 'DELETE FROM sent_messages WHERE subject_id = ?',
-  insertAudit: `INSERT INTO audit_log (id, at, actor, role, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 } as const;
 
 /** Result of one unit plus the ledger head after it (unchanged unless committed with events). */
