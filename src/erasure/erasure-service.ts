@@ -114,10 +114,18 @@ export class ErasureService {
       // A person we never saw may still be in a CRM: keep their number (encrypted, under a key of
       // their own) until the CRM tasks have looked for it; the local task shreds it with the rest.
       let newSubject: SubjectRow | undefined;
+      let rekey: { id: string; rekey: { phoneEnc: string; dekWrapped: string } } | undefined;
       if (!row && e164 && systems.length > 0) {
         const created = await subjects.create(e164, hash, null, at);
         newSubject = created.row;
         row = created.row;
+      } else if (row && !row.dekWrapped && e164 && systems.length > 0) {
+        // Shredded by retention earlier: the CRMs may still hold the person, so they need the number.
+        const again = await subjects.rekey(row, e164);
+        rekey = {
+          id: row.id,
+          rekey: { phoneEnc: again.row.phoneEnc as string, dekWrapped: again.row.dekWrapped as string },
+        };
       }
       const erasure: ErasureRow = {
         id,
@@ -143,6 +151,7 @@ export class ErasureService {
       const jobs = (systems.length > 0 ? systems : [LOCAL]).map((s) => this.job(id, s, row?.id ?? null, at));
       const r = await store.commit({
         ...(newSubject ? { newSubject } : {}),
+        ...(rekey ? { subjectUpdates: [rekey] } : {}),
         erasures: [erasure],
         erasureTasks: [...systems.map(task), task(LOCAL)],
         tombstones: [{ subjectHash: hash, erasureId: id, createdAt: at }],

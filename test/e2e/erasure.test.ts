@@ -335,6 +335,33 @@ describe('access export (Art. 15)', () => {
   });
 });
 
+describe('retention and erasure together', () => {
+  it('an erasure after retention shredded the number still finds the person in the CRMs by the number given', async () => {
+    h = await startCrmHarness();
+    const hs = h.hubspot.addContact({ mobilephone: PHONE });
+    h.services.dispatcher.pause(); // no sync: the CRM never hears of the unconfirmed request
+    await h.request('/v1/consents', {
+      method: 'POST',
+      role: 'intake',
+      json: { phone: PHONE, purposes: ['marketing'] },
+    });
+    h.advance(4 * 86_400_000);
+    await h.services.expirePending();
+    h.advance(40 * 86_400_000);
+    expect((await h.services.purgeExpired()).unconfirmedPeople).toBe(1);
+    h.services.dispatcher.resume();
+    const { id } = await json<ErasureBody>(await erase());
+    await h.settle();
+    const e = await get(id);
+    expect(e.tasks.map((t) => `${t.system}:${t.status}`)).toEqual([
+      'hubspot:done',
+      'local:done',
+      'salesforce:not_found',
+    ]);
+    expect(h.hubspot.getContact(hs)).toBeNull();
+  });
+});
+
 describe('retention', () => {
   it('purges finished jobs, dedupe keys and message ids, and shreds long-expired unconfirmed requests', async () => {
     h = await startCrmHarness({ enable: [] });
