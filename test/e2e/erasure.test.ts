@@ -162,8 +162,10 @@ describe('erasure', () => {
     });
     expect(consent.status).toBe(409);
     expect((await json<{ error: { code: string } }>(consent)).error.code).toBe('ERASED');
-    const state = await json<{ known: boolean }>(await h.request(`/v1/subjects/${P}`, { role: 'operator' }));
-    expect(state.known).toBe(false);
+    const state = await json<{ known: boolean; erased: boolean }>(
+      await h.request(`/v1/subjects/${P}`, { role: 'operator' }),
+    );
+    expect(state).toMatchObject({ known: false, erased: true });
     // A reconciliation does not look the erased person up again.
     const reports = await h.services.reconcile();
     expect(reports.map((x) => x.people)).toEqual([0, 0]);

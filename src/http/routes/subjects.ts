@@ -8,7 +8,14 @@ import { erasureView } from './erasures.ts';
 import { bearer, errorResponses, PhoneParam, phoneOrThrow, StateSchema } from './shared.ts';
 
 const SubjectResponse = z
-  .object({ known: z.boolean(), purposes: z.record(z.string(), StateSchema) })
+  .object({
+    known: z.boolean(),
+    erased: z
+      .boolean()
+      .optional()
+      .openapi({ description: 'true once an erasure was requested (every send is blocked)' }),
+    purposes: z.record(z.string(), StateSchema),
+  })
   .openapi('Subject');
 
 const HistoryEvent = z
@@ -169,9 +176,18 @@ export function subjectRoutes(app: Router) {
 
   app.openapi(getSubject, async (c) => {
     const { subjects, store, catalog } = c.var.services;
-    const subject = await subjects.find(await subjects.hash(phoneOrThrow(c.req.valid('param').phone)));
+    const hash = await subjects.hash(phoneOrThrow(c.req.valid('param').phone));
+    const [tombstone] = await store.tombstonesFor([hash]);
+    const subject = tombstone ? null : await subjects.find(hash);
     const states = subject ? await store.getStates(subject.row.id) : [];
-    return c.json({ known: subject !== null, purposes: statesView(catalog.purposes, states) }, 200);
+    return c.json(
+      {
+        known: subject !== null,
+        erased: tombstone !== undefined,
+        purposes: statesView(catalog.purposes, states),
+      },
+      200,
+    );
   });
 
   app.openapi(history, async (c) => {
