@@ -1,6 +1,7 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { configDefaults, defineConfig } from 'vitest/config';
 import { loadMigrations } from './src/store/migrations.node.ts';
+import { GRAPH } from './test/workers/sim-control.ts';
 
 export default defineConfig({
   test: {
@@ -17,7 +18,7 @@ export default defineConfig({
       },
       {
         plugins: [
-          cloudflareTest({
+          cloudflareTest(({ inject }) => ({
             wrangler: { configPath: './wrangler.toml' },
             // Workers has no file system: the test reads the migrations through this binding.
             miniflare: {
@@ -30,13 +31,19 @@ export default defineConfig({
                 API_KEYS: 'admin:workers-admin-token-0123456789,operator:workers-operator-token-0123456789',
                 WHATSAPP_APP_SECRET: 'workers-app-secret',
                 WHATSAPP_VERIFY_TOKEN: 'workers-verify-token',
+                // The WhatsApp sender, against the Graph API simulator started by the globalSetup.
+                WHATSAPP_ACCESS_TOKEN: GRAPH.accessToken,
+                WHATSAPP_PHONE_NUMBER_ID: GRAPH.phoneNumberId,
+                WHATSAPP_GRAPH_URL: inject('graphUrl'),
               },
             },
-          }),
+          })),
         ],
         test: {
           name: 'workers',
           include: ['test/workers/**/*.test.ts'],
+          // Node side: the CRM and Graph API simulators and their control server (see the file).
+          globalSetup: ['./test/workers/sim-setup.ts'],
           testTimeout: 20_000,
           hookTimeout: 30_000,
         },

@@ -154,7 +154,7 @@ function errorCodes(body: Record<string, unknown>): string[] {
 function isNoResponse(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const name = (err as { name?: unknown }).name;
-  // node-fetch v2 (used by the SDK) throws FetchError; our own timeout throws a TimeoutError DOMException.
+  // Our fetch layer (http.ts) throws FetchError when no response came; our own timeout throws a TimeoutError DOMException.
   return name === 'FetchError' || name === 'TimeoutError' || name === 'AbortError';
 }
 

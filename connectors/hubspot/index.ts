@@ -32,6 +32,7 @@ import {
   type WriteOutcome,
 } from '../types.ts';
 import { isSdkHttpError, missingResult, recordError, toConnectorError, unexpected } from './errors.ts';
+import { fetchHttpLibrary } from './http.ts';
 import { verifyV3 } from './signature.ts';
 import { parseHubSpotWebhook } from './webhook.ts';
 
@@ -93,6 +94,7 @@ export function createHubSpotConnector(opts: HubSpotConnectorOptions): HubSpotCo
   const config = createConfiguration({
     baseServer: new ServerConfiguration(opts.baseUrl.replace(/\/+$/, ''), {}),
     authMethods: { oauth2: { accessToken: opts.accessToken } },
+    httpApi: fetchHttpLibrary(),
   });
   const searchApi = new SearchApi(config);
   const batchApi = new BatchApi(config);

@@ -30,6 +30,22 @@ declare module 'cloudflare:test' {
   export function waitOnExecutionContext(ctx: unknown): Promise<void>;
   /** Deletes all data from all bindings (here: the D1 database). */
   export function reset(): Promise<void>;
+  /** A `MessageBatch` for the Worker's `queue` handler (acks are recorded for `getQueueResult`). */
+  export function createMessageBatch<Body = unknown>(
+    queueName: string,
+    messages: Array<{ id: string; timestamp: Date | number; attempts: number; body: Body }>,
+  ): unknown;
+  /** The batch's ack/retry state, after the context's `waitUntil` promises settled. */
+  export function getQueueResult(
+    batch: unknown,
+    ctx: unknown,
+  ): Promise<{
+    outcome: string;
+    ackAll: boolean;
+    retryBatch: { retry: boolean; delaySeconds?: number };
+    explicitAcks: string[];
+    retryMessages: Array<{ msgId: string; delaySeconds?: number }>;
+  }>;
   /** The plugin's wrangler-style migration runner (records names in `d1_migrations`). */
   export function applyD1Migrations(
     db: D1Database,
