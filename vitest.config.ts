@@ -1,7 +1,7 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { configDefaults, defineConfig } from 'vitest/config';
 import { loadMigrations } from './src/store/migrations.node.ts';
-import { GRAPH } from './test/workers/sim-control.ts';
+import { GRAPH, HUBSPOT } from './test/workers/sim-control.ts';
 
 export default defineConfig({
   test: {
@@ -28,13 +28,18 @@ export default defineConfig({
                 NODE_ENV: 'test',
                 LOG_LEVEL: 'warn',
                 PII_KEY: 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=',
-                API_KEYS: 'admin:workers-admin-token-0123456789,operator:workers-operator-token-0123456789',
+                API_KEYS:
+                  'admin:workers-admin-token-0123456789,operator:workers-operator-token-0123456789,intake:workers-intake-token-0123456789,auditor:workers-auditor-token-0123456789',
                 WHATSAPP_APP_SECRET: 'workers-app-secret',
                 WHATSAPP_VERIFY_TOKEN: 'workers-verify-token',
                 // The WhatsApp sender, against the Graph API simulator started by the globalSetup.
                 WHATSAPP_ACCESS_TOKEN: GRAPH.accessToken,
                 WHATSAPP_PHONE_NUMBER_ID: GRAPH.phoneNumberId,
                 WHATSAPP_GRAPH_URL: inject('graphUrl'),
+                // HubSpot sync, against the HubSpot simulator started by the globalSetup.
+                HUBSPOT_ACCESS_TOKEN: HUBSPOT.sim.accessToken,
+                HUBSPOT_CLIENT_SECRET: HUBSPOT.sim.clientSecret,
+                HUBSPOT_BASE_URL: inject('hubspotUrl'),
               },
             },
           })),

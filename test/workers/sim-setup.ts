@@ -27,6 +27,8 @@ declare module 'vitest' {
     simControl: string;
     /** The Graph API simulator's URL (with the version), the Worker's `WHATSAPP_GRAPH_URL`. */
     graphUrl: string;
+    /** The HubSpot simulator the Worker itself syncs with (`HUBSPOT_BASE_URL`); id `hubspot-worker`. */
+    hubspotUrl: string;
   }
 }
 
@@ -53,8 +55,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     accessToken: GRAPH.accessToken,
     phoneNumberId: GRAPH.phoneNumberId,
   });
+  const workerHubspot = await startHubSpotSimulator({ ...HUBSPOT.sim });
   const sims = new Map<string, { kind: SimKind | 'graph'; sim: AnySim }>([
     ['graph', { kind: 'graph', sim: graph as unknown as AnySim }],
+    ['hubspot-worker', { kind: 'hubspot', sim: workerHubspot as unknown as AnySim }],
   ]);
   const retired: AnySim[] = [];
   let next = 0;
@@ -82,7 +86,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
       }
       const entry = parts[0] === 'sims' && parts[1] ? sims.get(parts[1]) : undefined;
       if (!entry) return answer(404, { error: 'no such simulator' });
-      if (req.method === 'DELETE' && parts.length === 2 && parts[1] !== 'graph') {
+      if (
+        req.method === 'DELETE' &&
+        parts.length === 2 &&
+        parts[1] !== 'graph' &&
+        parts[1] !== 'hubspot-worker'
+      ) {
         // Retired, closed at teardown: cutting keep-alive sockets under workerd mid-run surfaces
         // there as an uncaught "Network connection lost" (seen with jsforce).
         sims.delete(parts[1] as string);
@@ -107,6 +116,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   project.provide('simControl', `http://127.0.0.1:${(control.address() as AddressInfo).port}`);
   project.provide('graphUrl', graph.url);
+  project.provide('hubspotUrl', workerHubspot.url);
 
   return async () => {
     await new Promise<void>((resolve) => {
