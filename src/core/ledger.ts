@@ -105,3 +105,19 @@ export class ChainVerifier {
     return this.broken;
   }
 }
+
+/** Only the named fields of an event (extra properties on the input never reach a record or its hash). */
+export function ledgerFields(e: NewLedgerEvent): NewLedgerEvent {
+  return {
+    id: e.id,
+    subjectId: e.subjectId,
+    purpose: e.purpose,
+    action: e.action,
+    source: e.source,
+    occurredAt: e.occurredAt,
+    recordedAt: e.recordedAt,
+    textVersion: e.textVersion,
+    textSha256: e.textSha256,
+    evidenceEnc: e.evidenceEnc,
+  };
+}

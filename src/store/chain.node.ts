@@ -5,7 +5,7 @@
  * what `ChainVerifier` and the Workers adapter use (the contract suite checks this).
  */
 import { createHash } from 'node:crypto';
-import { canonicalEvent, GENESIS_HASH } from '../core/ledger.ts';
+import { canonicalEvent, GENESIS_HASH, ledgerFields } from '../core/ledger.ts';
 import type { LedgerRecord, NewLedgerEvent } from '../core/types.ts';
 
 /** The last appended event (the `ledger_head` row). */
@@ -30,19 +30,7 @@ export function chainEvents(head: LedgerHead | null, events: readonly NewLedgerE
   let prevHash = head?.hash ?? GENESIS_HASH;
   return events.map((e) => {
     seq += 1;
-    // Copy only the named fields so extra properties on the input never reach the record.
-    const base: NewLedgerEvent = {
-      id: e.id,
-      subjectId: e.subjectId,
-      purpose: e.purpose,
-      action: e.action,
-      source: e.source,
-      occurredAt: e.occurredAt,
-      recordedAt: e.recordedAt,
-      textVersion: e.textVersion,
-      textSha256: e.textSha256,
-      evidenceEnc: e.evidenceEnc,
-    };
+    const base = ledgerFields(e);
     const hash = sha256Hex(canonicalEvent(seq, prevHash, base));
     const record: LedgerRecord = { ...base, seq, prevHash, hash };
     prevHash = hash;

@@ -4,7 +4,7 @@
  * of `canonicalEvent` over its UTF-8 bytes), so both give byte-identical hashes; only async, because
  * `crypto.subtle.digest` is.
  */
-import { canonicalEvent, GENESIS_HASH } from '../core/ledger.ts';
+import { canonicalEvent, GENESIS_HASH, ledgerFields } from '../core/ledger.ts';
 import type { LedgerRecord, NewLedgerEvent } from '../core/types.ts';
 import type { LedgerHead } from './chain.node.ts';
 
@@ -40,19 +40,7 @@ export async function chainEventsAsync(
   const records: LedgerRecord[] = [];
   for (const e of events) {
     seq += 1;
-    // Copy only the named fields so extra properties on the input never reach the record.
-    const base: NewLedgerEvent = {
-      id: e.id,
-      subjectId: e.subjectId,
-      purpose: e.purpose,
-      action: e.action,
-      source: e.source,
-      occurredAt: e.occurredAt,
-      recordedAt: e.recordedAt,
-      textVersion: e.textVersion,
-      textSha256: e.textSha256,
-      evidenceEnc: e.evidenceEnc,
-    };
+    const base = ledgerFields(e);
     const hash = await sha256HexAsync(canonicalEvent(seq, prevHash, base));
     records.push({ ...base, seq, prevHash, hash });
     prevHash = hash;

@@ -10,6 +10,7 @@ import type { TextRow } from '../core/types.ts';
 import { chainEventsAsync, type LedgerHead } from './chain.ts';
 import { GUARD, READ, WRITE } from './d1-sql.ts';
 import type { CommitResult, WriteUnit } from './port.ts';
+import { unitStatements } from './sql.ts';
 
 /** What the decisions of one unit depend on, as read in one consistent batch. */
 export interface Snapshot {
@@ -170,136 +171,7 @@ export async function planUnit(db: D1Database, unit: WriteUnit, snap: Snapshot, 
   }
 
   for (const key of new Set(unit.dedupeKeys ?? [])) add(WRITE.dedupe, key, now);
-
-  const s = unit.newSubject;
-  if (s) {
-    add(
-      WRITE.insertSubject,
-      s.id,
-      s.phoneHash,
-      s.phoneEnc ?? null,
-      s.dekWrapped ?? null,
-      s.locale ?? null,
-      s.privacyNoticeAt ?? null,
-      s.createdAt,
-    );
-  }
-  for (const u of unit.subjectUpdates ?? []) {
-    if (u.rekey) add(WRITE.rekeySubject, u.rekey.phoneEnc, u.rekey.dekWrapped, u.id);
-    const hasLocale = u.locale !== undefined;
-    const hasNotice = u.privacyNoticeAt !== undefined;
-    add(
-      WRITE.updateSubject,
-      hasLocale ? 1 : 0,
-      u.locale ?? null,
-      hasNotice ? 1 : 0,
-      u.privacyNoticeAt ?? null,
-      u.id,
-    );
-  }
-  for (const t of decided.newTexts) {
-    add(WRITE.insertText, t.version, t.purpose, t.locale, t.text, t.sha256, t.firstUsedAt);
-  }
-
-  for (const r of records) {
-    add(
-      WRITE.insertEvent,
-      r.seq,
-      r.id,
-      r.subjectId,
-      r.purpose,
-      r.action,
-      r.source,
-      r.occurredAt,
-      r.recordedAt,
-      r.textVersion ?? null,
-      r.textSha256 ?? null,
-      r.evidenceEnc ?? null,
-      r.prevHash,
-      r.hash,
-    );
-  }
-  const last = records.at(-1);
-  if (last) add(WRITE.upsertHead, last.seq, last.hash);
-
-  for (const st of unit.states ?? []) {
-    add(
-      WRITE.upsertState,
-      st.subjectId,
-      st.purpose,
-      st.status,
-      st.changedAt,
-      st.source,
-      st.statusBeforePending ?? null,
-      st.pendingExpiresAt ?? null,
-      st.doubleOptInAt ?? null,
-      st.textVersion ?? null,
-      st.occurredAt,
-    );
-  }
-  for (const j of unit.jobs ?? []) {
-    const payload = JSON.stringify(j.payload);
-    const args = [j.id, j.kind, j.subjectId ?? null, j.idempotencyKey, payload, j.nextAttemptAt, now];
-    add(WRITE.insertJob, ...args, j.coalesceKey ?? null);
-  }
-  for (const m of unit.sentMessages ?? []) {
-    add(WRITE.insertSent, m.waMessageId, m.subjectId, m.purpose ?? null, m.kind, m.sentAt);
-  }
-  for (const l of unit.links ?? []) {
-    add(WRITE.upsertLink, l.connector, l.objectType, l.remoteId, l.subjectId, l.linkedAt);
-  }
-  for (const l of unit.unlinks ?? []) add(WRITE.deleteLink, l.connector, l.objectType, l.remoteId);
-  for (const w of unit.syncWrites ?? []) {
-    add(WRITE.upsertSyncWrite, w.connector, w.objectType, w.remoteId, w.property, w.value, w.writtenAt);
-  }
-  for (const id of unit.cancelJobsOf ?? []) add(WRITE.cancelJobsOf, now, id);
-  for (const id of unit.shred ?? []) {
-    add(WRITE.cancelJobsOf, now, id);
-    for (const q of [WRITE.shredSubject, WRITE.shredStates, WRITE.shredLinks, WRITE.shredSent]) add(q, id);
-  }
-  for (const e of unit.erasures ?? []) {
-    add(
-      WRITE.upsertErasure,
-      e.id,
-      e.subjectHash,
-      e.subjectId ?? null,
-      e.status,
-      e.source,
-      e.receivedAt,
-      e.dueAt,
-      e.completedAt ?? null,
-      e.receipt ? JSON.stringify(e.receipt) : null,
-    );
-  }
-  for (const t of unit.erasureTasks ?? []) {
-    add(
-      WRITE.upsertTask,
-      t.erasureId,
-      t.system,
-      t.status,
-      t.attempts,
-      t.records,
-      t.lastError ?? null,
-      t.updatedAt,
-      t.finishedAt ?? null,
-    );
-  }
-  for (const t of unit.tombstones ?? []) add(WRITE.insertTombstone, t.subjectHash, t.erasureId, t.createdAt);
-  for (const r of unit.erasedRecords ?? []) {
-    add(WRITE.insertErased, r.connector, r.objectType, r.remoteId, r.erasureId, r.erasedAt);
-  }
-  for (const a of unit.audit ?? []) {
-    add(
-      WRITE.insertAudit,
-      a.id,
-      a.at,
-      a.actor,
-      a.role,
-      a.action,
-      a.target ?? null,
-      JSON.stringify(a.details),
-    );
-  }
+  for (const [sql, args] of unitStatements(unit, records, decided.newTexts, now)) add(sql, ...args);
 
   return { result: { status: 'committed', events: records }, statements: out };
 }

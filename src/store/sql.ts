@@ -59,3 +59,147 @@ export const UNIT_SQL = {
   insertAudit:
     'INSERT INTO audit_log (id, at, actor, role, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)',
 } as const;
+
+/** One statement of a unit: its SQL and its parameters. */
+export type UnitStatement = [sql: string, args: Array<string | number | null>];
+
+/**
+ * Every write of a unit after its checks (dedupe keys, a new subject's phone hash, text versions),
+ * in the order both adapters apply them: subject, subject updates, new texts, chained events and the
+ * head, states, jobs, sent messages, links, synced values, cancellations and shredding, erasures,
+ * tasks, tombstones, erased records, audit. SQLite runs them one by one inside a savepoint; D1 puts
+ * them in one batch behind its race guards.
+ *
+ * @example
+ * for (const [sql, args] of unitStatements(unit, records, newTexts, now)) db.prepare(sql).run(...args);
+ */
+export function unitStatements(
+  unit: import('./port.ts').WriteUnit,
+  records: ReadonlyArray<import('../core/types.ts').LedgerRecord>,
+  newTexts: ReadonlyArray<import('../core/types.ts').TextRow>,
+  now: string,
+): UnitStatement[] {
+  const out: UnitStatement[] = [];
+  const add = (sql: string, ...args: Array<string | number | null | undefined>) =>
+    out.push([sql, args.map((a) => a ?? null)]);
+  const s = unit.newSubject;
+  if (s)
+    add(
+      UNIT_SQL.insertSubject,
+      s.id,
+      s.phoneHash,
+      s.phoneEnc,
+      s.dekWrapped,
+      s.locale,
+      s.privacyNoticeAt,
+      s.createdAt,
+    );
+  for (const u of unit.subjectUpdates ?? []) {
+    if (u.rekey) add(UNIT_SQL.rekeySubject, u.rekey.phoneEnc, u.rekey.dekWrapped, u.id);
+    const hasLocale = u.locale !== undefined;
+    const hasNotice = u.privacyNoticeAt !== undefined;
+    add(UNIT_SQL.updateSubject, hasLocale ? 1 : 0, u.locale, hasNotice ? 1 : 0, u.privacyNoticeAt, u.id);
+  }
+  for (const t of newTexts)
+    add(UNIT_SQL.insertText, t.version, t.purpose, t.locale, t.text, t.sha256, t.firstUsedAt);
+  for (const r of records) {
+    add(
+      UNIT_SQL.insertEvent,
+      r.seq,
+      r.id,
+      r.subjectId,
+      r.purpose,
+      r.action,
+      r.source,
+      r.occurredAt,
+      r.recordedAt,
+      r.textVersion,
+      r.textSha256,
+      r.evidenceEnc,
+      r.prevHash,
+      r.hash,
+    );
+  }
+  const last = records.at(-1);
+  if (last) add(UNIT_SQL.upsertHead, last.seq, last.hash);
+  for (const st of unit.states ?? []) {
+    add(
+      UNIT_SQL.upsertState,
+      st.subjectId,
+      st.purpose,
+      st.status,
+      st.changedAt,
+      st.source,
+      st.statusBeforePending,
+      st.pendingExpiresAt,
+      st.doubleOptInAt,
+      st.textVersion,
+      st.occurredAt,
+    );
+  }
+  for (const j of unit.jobs ?? []) {
+    const payload = JSON.stringify(j.payload);
+    add(
+      UNIT_SQL.insertJob,
+      j.id,
+      j.kind,
+      j.subjectId,
+      j.idempotencyKey,
+      payload,
+      j.nextAttemptAt,
+      now,
+      j.coalesceKey,
+    );
+  }
+  for (const m of unit.sentMessages ?? [])
+    add(UNIT_SQL.insertSent, m.waMessageId, m.subjectId, m.purpose, m.kind, m.sentAt);
+  for (const l of unit.links ?? [])
+    add(UNIT_SQL.upsertLink, l.connector, l.objectType, l.remoteId, l.subjectId, l.linkedAt);
+  for (const l of unit.unlinks ?? []) add(UNIT_SQL.deleteLink, l.connector, l.objectType, l.remoteId);
+  for (const w of unit.syncWrites ?? []) {
+    add(UNIT_SQL.upsertSyncWrite, w.connector, w.objectType, w.remoteId, w.property, w.value, w.writtenAt);
+  }
+  for (const id of unit.cancelJobsOf ?? []) add(UNIT_SQL.cancelJobsOf, now, id);
+  for (const id of unit.shred ?? []) {
+    add(UNIT_SQL.cancelJobsOf, now, id);
+    for (const q of [UNIT_SQL.shredSubject, UNIT_SQL.shredStates, UNIT_SQL.shredLinks, UNIT_SQL.shredSent])
+      add(q, id);
+  }
+  for (const e of unit.erasures ?? []) {
+    const receipt = e.receipt ? JSON.stringify(e.receipt) : null;
+    add(
+      UNIT_SQL.upsertErasure,
+      e.id,
+      e.subjectHash,
+      e.subjectId,
+      e.status,
+      e.source,
+      e.receivedAt,
+      e.dueAt,
+      e.completedAt,
+      receipt,
+    );
+  }
+  for (const t of unit.erasureTasks ?? []) {
+    add(
+      UNIT_SQL.upsertTask,
+      t.erasureId,
+      t.system,
+      t.status,
+      t.attempts,
+      t.records,
+      t.lastError,
+      t.updatedAt,
+      t.finishedAt,
+    );
+  }
+  for (const t of unit.tombstones ?? [])
+    add(UNIT_SQL.insertTombstone, t.subjectHash, t.erasureId, t.createdAt);
+  for (const r of unit.erasedRecords ?? []) {
+    add(UNIT_SQL.insertErased, r.connector, r.objectType, r.remoteId, r.erasureId, r.erasedAt);
+  }
+  for (const a of unit.audit ?? []) {
+    add(UNIT_SQL.insertAudit, a.id, a.at, a.actor, a.role, a.action, a.target, JSON.stringify(a.details));
+  }
+  return out;
+}
