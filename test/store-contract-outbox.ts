@@ -35,11 +35,12 @@ export function outboxContract(get: () => Store): void {
     it('leases due jobs only, oldest first, filtered by kind, up to the limit', async () => {
       await ok(store, {
         jobs: [
-          job('job-late', { nextAttemptAt: at(60) }),
-          job('job-b', { nextAttemptAt: at(2) }),
-          job('job-a', { nextAttemptAt: at(1) }),
+          // one person each: a person's jobs of one kind never run at once (the next test)
+          job('job-late', { subjectId: 'sub-l', nextAttemptAt: at(60) }),
+          job('job-b', { subjectId: 'sub-b', nextAttemptAt: at(2) }),
+          job('job-a', { subjectId: 'sub-a', nextAttemptAt: at(1) }),
           job('job-hs', { kind: 'hubspot.sync', nextAttemptAt: at(0) }),
-          job('job-c', { nextAttemptAt: at(3) }),
+          job('job-c', { subjectId: 'sub-c', nextAttemptAt: at(3) }),
         ],
       });
       const leased = await store.leaseJobs(['whatsapp.send'], at(10), at(15), 2);
@@ -51,6 +52,35 @@ export function outboxContract(get: () => Store): void {
       expect(await store.leaseJobs([], at(10), at(15), 10)).toEqual([]);
       const both = await store.leaseJobs(['whatsapp.send', 'hubspot.sync'], at(10), at(15), 10);
       expect(both.map((j) => j.id)).toEqual(['job-hs']);
+    });
+
+    it("holds a person's next job of a kind while another for them is leased and live", async () => {
+      await ok(store, { jobs: [job('job-1', { subjectId: 'sub-1' }), job('job-x', { subjectId: 'sub-2' })] });
+      expect((await store.leaseJobs(['whatsapp.send'], at(1), at(6), 10)).map((j) => j.id)).toEqual([
+        'job-1',
+        'job-x',
+      ]);
+      // a change arrives while job-1 runs: its job waits; another kind for the same person does not
+      await ok(store, {
+        jobs: [
+          job('job-2', { subjectId: 'sub-1', nextAttemptAt: at(2) }),
+          job('job-hs', { kind: 'hubspot.sync', subjectId: 'sub-1', nextAttemptAt: at(2) }),
+          job('job-free', { subjectId: null, nextAttemptAt: at(2) }),
+        ],
+      });
+      const kinds = ['whatsapp.send', 'hubspot.sync'];
+      expect((await store.leaseJobs(kinds, at(3), at(8), 10)).map((j) => j.id).sort()).toEqual([
+        'job-free',
+        'job-hs',
+      ]);
+      await store.finishJob('job-1', { status: 'done' }, at(4));
+      expect((await store.leaseJobs(kinds, at(4), at(9), 10)).map((j) => j.id)).toEqual(['job-2']);
+      // an expired lease no longer holds anyone back
+      await ok(store, { jobs: [job('job-3', { subjectId: 'sub-2', nextAttemptAt: at(5) })] });
+      expect((await store.leaseJobs(kinds, at(7), at(12), 10)).map((j) => j.id).sort()).toEqual([
+        'job-3',
+        'job-x',
+      ]);
     });
 
     it('does not re-lease a job while its lease holds, and re-leases it once expired', async () => {

@@ -6,7 +6,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ChainBreak, ChainVerifier, canonicalEvent, GENESIS_HASH } from '../src/core/ledger.ts';
 import type { CommitResult, Store } from '../src/store/port.ts';
 import { erasureContract } from './store-contract-erasure.ts';
+import { apiKeysContract } from './store-contract-keys.ts';
 import { outboxContract } from './store-contract-outbox.ts';
+import { statsContract } from './store-contract-stats.ts';
 import { syncContract } from './store-contract-sync.ts';
 import { at, event, job, ok, state, subject, text } from './store-fixtures.ts';
 
@@ -241,6 +243,8 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
     outboxContract(() => store);
     syncContract(() => store);
     erasureContract(() => store);
+    apiKeysContract(() => store);
+    statsContract(() => store);
 
     describe('sent messages and audit', () => {
       it('records sent messages once and finds them by id', async () => {

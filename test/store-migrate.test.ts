@@ -69,6 +69,7 @@ describe('migrations', () => {
       '0002_sync.sql',
       '0003_erasure.sql',
       '0004_mappings.sql',
+      '0005_api_keys.sql',
     ]);
     expect(await runMigrations(ex, loadMigrations())).toEqual([]);
     const rows = db.prepare('SELECT id, name, applied_at FROM d1_migrations').all();
@@ -77,6 +78,7 @@ describe('migrations', () => {
       { id: 2, name: '0002_sync.sql' },
       { id: 3, name: '0003_erasure.sql' },
       { id: 4, name: '0004_mappings.sql' },
+      { id: 5, name: '0005_api_keys.sql' },
     ]);
     expect(typeof rows[0]?.applied_at).toBe('string');
 

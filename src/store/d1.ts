@@ -27,6 +27,7 @@
  * - `leaseJobs` is one `UPDATE … RETURNING` statement, `finishJobs` and `purge` one batch each.
  */
 import type { D1Database } from '@cloudflare/workers-types/index.ts';
+import { API_KEY_SQL, toApiKey } from './api-keys-sql.ts';
 import * as jobs from './d1-jobs.ts';
 import { assertMigrated, migrateD1 } from './d1-migrate.ts';
 import { planUnit, readSnapshot, sameSnapshot } from './d1-unit.ts';
@@ -47,6 +48,7 @@ import {
   toText,
   toTombstone,
 } from './sqlite-rows.ts';
+import { LEDGER_DAILY, QUEUE_STATS, toLedgerDay, toQueueStat } from './stats-sql.ts';
 
 export interface D1StoreOptions {
   db: D1Database;
@@ -184,6 +186,17 @@ export function openD1Store(options: D1StoreOptions): Store {
       const r = await first('SELECT * FROM sent_messages WHERE wa_message_id = ?', waMessageId);
       return r ? toSent(r) : null;
     },
+    async findApiKey(digest) {
+      const r = await first(API_KEY_SQL.byDigest, digest);
+      return r ? toApiKey(r) : null;
+    },
+    async getApiKey(id) {
+      const r = await first(API_KEY_SQL.byId, id);
+      return r ? toApiKey(r) : null;
+    },
+    async listApiKeys() {
+      return (await all(API_KEY_SQL.list)).map(toApiKey);
+    },
     async listAudit(limit) {
       return (await all('SELECT * FROM audit_log ORDER BY at DESC, id DESC LIMIT ?', limit)).map(toAudit);
     },
@@ -316,6 +329,8 @@ export function openD1Store(options: D1StoreOptions): Store {
       );
       return rows.map(toSyncWrite);
     },
+    queueStats: async () => (await all(QUEUE_STATS)).map(toQueueStat),
+    ledgerDaily: async (since) => (await all(LEDGER_DAILY, since)).map(toLedgerDay),
 
     leaseJobs: (kinds, now, leaseUntil, limit) => jobs.leaseJobs(db, kinds, now, leaseUntil, limit),
     finishJobs: (items, now) => jobs.finishJobs(db, items, now),

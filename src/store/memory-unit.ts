@@ -16,6 +16,7 @@ import type {
   TextRow,
   Tombstone,
 } from '../core/types.ts';
+import type { ApiKeyRow } from './api-keys-sql.ts';
 import { chainEvents, type LedgerHead } from './chain.node.ts';
 import type { CommitResult, SentMessage, WriteUnit } from './port.ts';
 
@@ -46,6 +47,8 @@ export interface Tables {
   tombstones: Map<string, Tombstone>;
   /** keyed like links */
   erased: Map<string, ErasedRecord>;
+  /** keyed by id */
+  apiKeys: Map<string, ApiKeyRow>;
 }
 
 export const linkKey = (connector: string, objectType: string, remoteId: string) =>
@@ -72,6 +75,7 @@ export function emptyTables(): Tables {
     tasks: new Map(),
     tombstones: new Map(),
     erased: new Map(),
+    apiKeys: new Map(),
   };
 }
 
@@ -97,6 +101,7 @@ export function copyTables(t: Tables): Tables {
     tasks: new Map(t.tasks),
     tombstones: new Map(t.tombstones),
     erased: new Map(t.erased),
+    apiKeys: new Map(t.apiKeys),
   };
 }
 
@@ -238,6 +243,22 @@ export function apply(t: Tables, unit: WriteUnit, now: string): CommitResult {
   for (const r of unit.erasedRecords ?? []) {
     const k = linkKey(r.connector, r.objectType, r.remoteId);
     if (!t.erased.has(k)) t.erased.set(k, { ...r });
+  }
+  for (const k of unit.apiKeys ?? []) {
+    unique(t.apiKeys.has(k.id), 'api_keys.id');
+    unique(
+      [...t.apiKeys.values()].some((x) => x.digest === k.digest),
+      'api_keys.digest',
+    );
+    t.apiKeys.set(k.id, { ...k });
+  }
+  for (const r of unit.revokeApiKeys ?? []) {
+    const k = t.apiKeys.get(r.id);
+    if (k && k.revokedAt === null) t.apiKeys.set(r.id, { ...k, revokedAt: r.at, revokedBy: r.by });
+  }
+  for (const u of unit.touchApiKeys ?? []) {
+    const k = t.apiKeys.get(u.id);
+    if (k && (k.lastUsedAt === null || k.lastUsedAt < u.at)) t.apiKeys.set(u.id, { ...k, lastUsedAt: u.at });
   }
   for (const a of unit.audit ?? []) {
     unique(t.audit.has(a.id), 'audit_log.id');

@@ -7,6 +7,7 @@ import type { OutboxJob, PurposeState } from '../core/types.ts';
 import { DEFAULT_JOB_LIMIT, zeroCounts } from './defaults.ts';
 import { apply, cmp, copyTables, emptyTables, linkKey } from './memory-unit.ts';
 import type { Store } from './port.ts';
+import { byKeys, type LedgerDay, type QueueStat } from './stats-sql.ts';
 
 export interface MemoryStoreOptions {
   /** Stamps dedupe rows and job creation; injectable for tests. */
@@ -233,6 +234,48 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         .map(([, w]) => out(w))
         .sort((a, b) => cmp(a.property, b.property));
     },
+    async queueStats() {
+      const stats = new Map<string, QueueStat>();
+      for (const j of t.jobs.values()) {
+        if (j.status !== 'pending' && j.status !== 'leased' && j.status !== 'dead') continue;
+        const key = `${j.kind}\u0000${j.status}`;
+        const s = stats.get(key) ?? {
+          kind: j.kind,
+          status: j.status,
+          count: 0,
+          oldestCreatedAt: j.createdAt,
+        };
+        s.count += 1;
+        if (j.createdAt < s.oldestCreatedAt) s.oldestCreatedAt = j.createdAt;
+        stats.set(key, s);
+      }
+      return [...stats.values()].sort(byKeys('kind', 'status'));
+    },
+    async ledgerDaily(since) {
+      const days = new Map<string, LedgerDay>();
+      for (const e of t.ledger) {
+        if (e.occurredAt < since) continue;
+        const day = e.occurredAt.slice(0, 10);
+        const key = `${day}\u0000${e.source}\u0000${e.action}`;
+        const d = days.get(key) ?? { day, source: e.source, action: e.action, count: 0 };
+        d.count += 1;
+        days.set(key, d);
+      }
+      return [...days.values()].sort(byKeys('day', 'source', 'action'));
+    },
+    async findApiKey(digest) {
+      const k = [...t.apiKeys.values()].find((x) => x.digest === digest);
+      return k ? out(k) : null;
+    },
+    async getApiKey(id) {
+      const k = t.apiKeys.get(id);
+      return k ? out(k) : null;
+    },
+    async listApiKeys() {
+      return [...t.apiKeys.values()]
+        .sort((a, b) => cmp(a.createdAt, b.createdAt) || cmp(a.id, b.id))
+        .map(out);
+    },
     async listAudit(limit) {
       return [...t.audit.values()]
         .sort((a, b) => cmp(b.at, a.at) || cmp(b.id, a.id))
@@ -242,11 +285,19 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
 
     async leaseJobs(kinds, now, leaseUntil, limit) {
       const wanted = new Set(kinds);
+      // as on SQLite: a person's job waits while another of the same kind for them is leased and live
+      const busy = new Set(
+        [...t.jobs.values()]
+          .filter((j) => j.status === 'leased' && j.leaseUntil !== null && j.leaseUntil > now)
+          .map((j) => `${j.kind}\u0000${j.subjectId}`),
+      );
       const due = [...t.jobs.values()]
         .filter(
           (j) =>
             wanted.has(j.kind) &&
-            ((j.status === 'pending' && j.nextAttemptAt <= now) ||
+            ((j.status === 'pending' &&
+              j.nextAttemptAt <= now &&
+              (j.subjectId === null || !busy.has(`${j.kind}\u0000${j.subjectId}`))) ||
               (j.status === 'leased' && j.leaseUntil !== null && j.leaseUntil <= now)),
         )
         .sort((a, b) => cmp(a.nextAttemptAt, b.nextAttemptAt) || cmp(a.id, b.id))

@@ -18,4 +18,8 @@ export const MIGRATIONS: Migration[] = [
     name: '0004_mappings.sql',
     sql: '-- Mapping edits made through the admin API on Workers (on Node they are the files in MAPPINGS_DIR).\nCREATE TABLE mapping_overrides (\n  connector TEXT PRIMARY KEY,\n  mapping TEXT NOT NULL,\n  updated_at TEXT NOT NULL\n);\n',
   },
+  {
+    name: '0005_api_keys.sql',
+    sql: '-- API keys created through the API (issue 7), alongside the API_KEYS configuration. Only the SHA-256\n-- of the token is kept (it is shown once, when the key is made); the unique index finds a key by it.\nCREATE TABLE api_keys (\n  id TEXT PRIMARY KEY,\n  digest TEXT NOT NULL UNIQUE,\n  role TEXT NOT NULL,\n  label TEXT NOT NULL,\n  created_at TEXT NOT NULL,\n  created_by TEXT NOT NULL,\n  last_used_at TEXT,\n  revoked_at TEXT,\n  revoked_by TEXT\n);\n',
+  },
 ];

@@ -15,6 +15,8 @@ import type {
   TextRow,
   Tombstone,
 } from '../core/types.ts';
+import type { ApiKeyRow } from './api-keys-sql.ts';
+import type { LedgerDay, QueueStat } from './stats-sql.ts';
 
 /**
  * Everything one decision writes, committed atomically (one transaction / one D1 batch).
@@ -62,6 +64,12 @@ export interface WriteUnit {
    * chained but unreadable); their states, CRM links and sent-message ids are deleted.
    */
   shred?: string[];
+  /** Inserted: API keys made through the API (only the token's SHA-256). */
+  apiKeys?: ApiKeyRow[];
+  /** Revokes keys; a key already revoked keeps its first revocation. */
+  revokeApiKeys?: Array<{ id: string; at: string; by: string }>;
+  /** Sets `lastUsedAt` (only forwards). */
+  touchApiKeys?: Array<{ id: string; at: string }>;
 }
 
 export type CommitResult =
@@ -181,4 +189,13 @@ export interface Store {
   findUnconfirmed(before: string, limit: number): Promise<string[]>;
   /** What we last wrote to a record, per property. */
   syncWritesOf(connector: string, objectType: string, remoteId: string): Promise<SyncWrite[]>;
+  /** Open jobs (pending, leased, dead) per kind and status: count and oldest `createdAt` (console). */
+  queueStats(): Promise<QueueStat[]>;
+  /** Ledger events with `occurredAt` >= `since`, counted per UTC day, source and action (console). */
+  ledgerDaily(since: string): Promise<LedgerDay[]>;
+  /** The stored API key with this token digest (revoked or not), found by its unique index. */
+  findApiKey(digest: string): Promise<ApiKeyRow | null>;
+  getApiKey(id: string): Promise<ApiKeyRow | null>;
+  /** Every stored API key, oldest first. */
+  listApiKeys(): Promise<ApiKeyRow[]>;
 }

@@ -1,7 +1,8 @@
 /**
  * The SQL of one WriteUnit, shared by the SQLite and D1 adapters (same schema, same upsert rules),
- * so the two cannot drift. Runtime-free: no imports, nothing that pulls node: modules into a Worker.
+ * so the two cannot drift. Runtime-free: nothing that pulls node: modules into a Worker.
  */
+import { apiKeyStatements } from './api-keys-sql.ts';
 
 export const UNIT_SQL = {
   insertSubject: `INSERT INTO subjects (id, phone_hash, phone_enc, dek_wrapped, locale, privacy_notice_at, created_at)
@@ -198,6 +199,7 @@ export function unitStatements(
   for (const r of unit.erasedRecords ?? []) {
     add(UNIT_SQL.insertErased, r.connector, r.objectType, r.remoteId, r.erasureId, r.erasedAt);
   }
+  for (const [sql, args] of apiKeyStatements(unit)) add(sql, ...args);
   for (const a of unit.audit ?? []) {
     add(UNIT_SQL.insertAudit, a.id, a.at, a.actor, a.role, a.action, a.target, JSON.stringify(a.details));
   }

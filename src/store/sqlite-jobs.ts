@@ -16,9 +16,13 @@ export interface JobsContext {
 
 // Kinds travel as one JSON array parameter so a single cached statement serves every kinds list.
 // Two branches so each walks its own index (status, next_attempt_at) / (status, lease_until):
-// finished jobs, however many, are never scanned.
+// finished jobs, however many, are never scanned. A person's job waits while another job of the same
+// kind for them is leased and live: two pushes for one person never run at once, so a slow older
+// write can never land after a newer one.
 const SELECT_DUE = `SELECT id, next_attempt_at FROM outbox
   WHERE status = 'pending' AND next_attempt_at <= ? AND kind IN (SELECT value FROM json_each(?))
+    AND (subject_id IS NULL OR NOT EXISTS (SELECT 1 FROM outbox AS busy WHERE busy.subject_id = outbox.subject_id
+      AND busy.kind = outbox.kind AND busy.status = 'leased' AND busy.lease_until > ?))
   UNION ALL
   SELECT id, next_attempt_at FROM outbox
   WHERE status = 'leased' AND lease_until <= ? AND kind IN (SELECT value FROM json_each(?))
@@ -34,38 +38,30 @@ const REQUEUE = `UPDATE outbox SET status = 'pending', next_attempt_at = ?, leas
 const COUNT = 'SELECT status, COUNT(*) AS n FROM outbox GROUP BY status';
 
 /**
- * Leases due jobs in one IMMEDIATE transaction, so two dispatchers (even in two processes) never
- * lease the same job.
+ * Leases due jobs. Call inside an IMMEDIATE transaction (the store's group commit), so two
+ * dispatchers (even in two processes) never lease the same job.
  *
  * @example
- * const jobs = leaseJobs(ctx, ['whatsapp.send'], now, inFiveMinutes, 10);
+ * const jobs = leaseJobsIn(ctx, ['whatsapp.send'], now, inFiveMinutes, 10);
  */
-export function leaseJobs(
+export function leaseJobsIn(
   ctx: JobsContext,
   kinds: string[],
   now: string,
   leaseUntil: string,
   limit: number,
 ): OutboxJob[] {
-  if (kinds.length === 0 || limit <= 0) return [];
-  ctx.db.exec('BEGIN IMMEDIATE');
-  try {
-    const ids = ctx
-      .stmt(SELECT_DUE)
-      .all(now, JSON.stringify(kinds), now, JSON.stringify(kinds), limit)
-      .map((r) => String(r.id));
-    const jobs: OutboxJob[] = [];
-    for (const id of ids) {
-      ctx.stmt(MARK_LEASED).run(leaseUntil, now, id);
-      const row = ctx.stmt(GET_JOB).get(id);
-      if (row) jobs.push(toJob(row));
-    }
-    ctx.db.exec('COMMIT');
-    return jobs;
-  } catch (e) {
-    ctx.db.exec('ROLLBACK');
-    throw e;
+  const ids = ctx
+    .stmt(SELECT_DUE)
+    .all(now, JSON.stringify(kinds), now, now, JSON.stringify(kinds), limit)
+    .map((r) => String(r.id));
+  const jobs: OutboxJob[] = [];
+  for (const id of ids) {
+    ctx.stmt(MARK_LEASED).run(leaseUntil, now, id);
+    const row = ctx.stmt(GET_JOB).get(id);
+    if (row) jobs.push(toJob(row));
   }
+  return jobs;
 }
 
 /** Records a leased job's outcome; attempts + 1 whatever the outcome. */
@@ -74,23 +70,6 @@ export function finishJob(ctx: JobsContext, id: string, outcome: JobOutcome, now
   const error = outcome.status === 'done' ? null : outcome.error;
   const status: JobStatus = outcome.status === 'retry' ? 'pending' : outcome.status;
   ctx.stmt(FINISH).run(status, now, next, error, id);
-}
-
-/** Finishes many jobs in one transaction (one fsync for a whole batch). */
-export function finishJobs(
-  ctx: JobsContext,
-  items: Array<{ id: string; outcome: JobOutcome }>,
-  now: string,
-): void {
-  if (items.length === 0) return;
-  ctx.db.exec('BEGIN IMMEDIATE');
-  try {
-    for (const { id, outcome } of items) finishJob(ctx, id, outcome, now);
-    ctx.db.exec('COMMIT');
-  } catch (err) {
-    ctx.db.exec('ROLLBACK');
-    throw err;
-  }
 }
 
 export function getJob(ctx: JobsContext, id: string): OutboxJob | null {

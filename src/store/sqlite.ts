@@ -5,6 +5,7 @@
  * acknowledged write survives a crash (synchronous=FULL).
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { API_KEY_SQL, toApiKey } from './api-keys-sql.ts';
 import type { LedgerHead } from './chain.node.ts';
 import {
   CREATE_MIGRATIONS_TABLE,
@@ -14,7 +15,7 @@ import {
   pendingMigrations,
 } from './migrate.ts';
 import { loadMigrations } from './migrations.node.ts';
-import type { CommitResult, Store, WriteUnit } from './port.ts';
+import type { CommitResult, Store } from './port.ts';
 import * as jobs from './sqlite-jobs.ts';
 import {
   toAudit,
@@ -31,6 +32,7 @@ import {
   toTombstone,
 } from './sqlite-rows.ts';
 import { applyUnit } from './sqlite-unit.ts';
+import { LEDGER_DAILY, QUEUE_STATS, toLedgerDay, toQueueStat } from './stats-sql.ts';
 
 export interface SqliteStoreOptions {
   /** A file path, or `':memory:'`. */
@@ -52,9 +54,16 @@ export interface SqliteStore extends Store {
   stats(): StoreStats;
 }
 
+/** What one queued write did inside the batch: keep or roll back its savepoint, and how to answer. */
+interface Applied {
+  keep: boolean;
+  head: LedgerHead | null;
+  settle: () => void;
+}
+
+/** One write waiting for the next group commit (a unit, a lease, finished jobs). */
 interface Queued {
-  unit: WriteUnit;
-  resolve: (r: CommitResult) => void;
+  run(current: LedgerHead | null): Applied;
   reject: (e: unknown) => void;
 }
 
@@ -101,7 +110,27 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   let closed = false;
   const counters: StoreStats = { flushes: 0, units: 0 };
 
-  /** Runs every queued unit in one transaction, then settles their promises. */
+  /**
+   * Queues a write for the next group commit. `run` executes inside the batch's transaction, in a
+   * savepoint of its own; the promise settles only after COMMIT returned.
+   */
+  const enqueue = <T>(
+    run: (current: LedgerHead | null, resolve: (value: T) => void) => Applied,
+  ): Promise<T> => {
+    if (closed) return Promise.reject(new Error('store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      queue.push({ run: (current) => run(current, resolve), reject });
+      scheduled ??= setImmediate(flush);
+    });
+  };
+  /** A queued write that leaves the ledger alone and answers `value`. */
+  const sideWrite = <T>(fn: () => T): Promise<T> =>
+    enqueue<T>((current, resolve) => {
+      const value = fn();
+      return { keep: true, head: current, settle: () => resolve(value) };
+    });
+
+  /** Runs every queued write in one transaction, then settles their promises. */
   const flush = (): void => {
     scheduled = null;
     const batch = queue;
@@ -119,14 +148,14 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
       for (const q of batch) {
         db.exec('SAVEPOINT unit');
         try {
-          const out = applyUnit(ctx, q.unit, current);
-          if (out.result.status === 'committed') {
+          const out = q.run(current);
+          if (out.keep) {
             db.exec('RELEASE unit');
             current = out.head;
           } else {
             db.exec('ROLLBACK TO unit; RELEASE unit');
           }
-          settle.push(() => q.resolve(out.result));
+          settle.push(out.settle);
         } catch (e) {
           db.exec('ROLLBACK TO unit; RELEASE unit');
           // Re-read rather than trust the pre-unit value: a failure may come from a stale head
@@ -181,10 +210,9 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
 
     commit(unit) {
-      if (closed) return Promise.reject(new Error('store is closed'));
-      return new Promise<CommitResult>((resolve, reject) => {
-        queue.push({ unit, resolve, reject });
-        scheduled ??= setImmediate(flush);
+      return enqueue<CommitResult>((current, resolve) => {
+        const out = applyUnit(ctx, unit, current);
+        return { keep: out.result.status === 'committed', head: out.head, settle: () => resolve(out.result) };
       });
     },
 
@@ -237,6 +265,17 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     async findSentMessage(waMessageId) {
       const r = stmt('SELECT * FROM sent_messages WHERE wa_message_id = ?').get(waMessageId);
       return r ? toSent(r) : null;
+    },
+    async findApiKey(digest) {
+      const r = stmt(API_KEY_SQL.byDigest).get(digest);
+      return r ? toApiKey(r) : null;
+    },
+    async getApiKey(id) {
+      const r = stmt(API_KEY_SQL.byId).get(id);
+      return r ? toApiKey(r) : null;
+    },
+    async listApiKeys() {
+      return stmt(API_KEY_SQL.list).all().map(toApiKey);
     },
     async listAudit(limit) {
       return stmt('SELECT * FROM audit_log ORDER BY at DESC, id DESC LIMIT ?').all(limit).map(toAudit);
@@ -357,15 +396,26 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
         .all(connector, objectType, remoteId)
         .map(toSyncWrite);
     },
+    async queueStats() {
+      return stmt(QUEUE_STATS).all().map(toQueueStat);
+    },
+    async ledgerDaily(since) {
+      return stmt(LEDGER_DAILY).all(since).map(toLedgerDay);
+    },
 
-    async leaseJobs(kinds, now, leaseUntil, limit) {
-      return jobs.leaseJobs(ctx, kinds, now, leaseUntil, limit);
+    // Leases and outcomes share the group commit with the units: one fsync for the lot.
+    leaseJobs(kinds, now, leaseUntil, limit) {
+      if (kinds.length === 0 || limit <= 0) return Promise.resolve([]);
+      return sideWrite(() => jobs.leaseJobsIn(ctx, kinds, now, leaseUntil, limit));
     },
     async finishJobs(items, now) {
-      jobs.finishJobs(ctx, items, now);
+      if (items.length === 0) return;
+      await sideWrite(() => {
+        for (const { id, outcome } of items) jobs.finishJob(ctx, id, outcome, now);
+      });
     },
     async finishJob(id, outcome, now) {
-      jobs.finishJob(ctx, id, outcome, now);
+      await sideWrite(() => jobs.finishJob(ctx, id, outcome, now));
     },
     async getJob(id) {
       return jobs.getJob(ctx, id);

@@ -44,6 +44,7 @@ describe('D1 migrations', () => {
       '0002_sync.sql',
       '0003_erasure.sql',
       '0004_mappings.sql',
+      '0005_api_keys.sql',
     ]);
   });
 

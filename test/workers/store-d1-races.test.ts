@@ -146,7 +146,13 @@ describe('D1 store on workerd', () => {
   it('never leases a job to two workers', async () => {
     const a = open();
     const b = open();
-    await a.commit({ jobs: Array.from({ length: 30 }, (_, i) => job(`job-${String(i).padStart(2, '0')}`)) });
+    // one person each: a person's jobs of one kind are never leased while one of them runs
+    await a.commit({
+      jobs: Array.from({ length: 30 }, (_, i) => {
+        const n = String(i).padStart(2, '0');
+        return job(`job-${n}`, { subjectId: `sub-${n}` });
+      }),
+    });
     const leases = await Promise.all(
       Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).leaseJobs(['whatsapp.send'], at(1), at(5), 7)),
     );

@@ -1,0 +1,62 @@
+/**
+ * The console's read-only summaries in the Store contract (queue health per job kind, ledger
+ * activity per day). Called by `storeContract`, never on its own.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Store } from '../src/store/port.ts';
+import { at, event, job, ok } from './store-fixtures.ts';
+
+/** Registers the summary tests; `get` returns the store the enclosing suite made for this test. */
+export function statsContract(get: () => Store): void {
+  describe('console summaries', () => {
+    let store: Store;
+    beforeEach(() => {
+      store = get();
+    });
+
+    it('counts open jobs per kind and status with the oldest creation time; finished ones are left out', async () => {
+      expect(await store.queueStats()).toEqual([]);
+      await ok(store, { jobs: [job('job-a', { kind: 'sync.hubspot' })] });
+      const first = (await store.getJob('job-a'))!.createdAt;
+      await ok(store, {
+        jobs: [
+          job('job-b', { kind: 'sync.hubspot' }),
+          job('job-c', { kind: 'sync.salesforce' }),
+          job('job-d', { kind: 'sync.salesforce' }),
+          job('job-e', { kind: 'whatsapp.send' }),
+        ],
+      });
+      const leased = await store.leaseJobs(['sync.salesforce'], at(1), at(10), 2);
+      expect(leased).toHaveLength(2);
+      await store.finishJob('job-c', { status: 'dead', error: 'RECORD_REJECTED' }, at(2));
+      await store.finishJob('job-d', { status: 'done' }, at(2));
+      const stats = await store.queueStats();
+      expect(stats.map(({ oldestCreatedAt: _o, ...s }) => s)).toEqual([
+        { kind: 'sync.hubspot', status: 'pending', count: 2 },
+        { kind: 'sync.salesforce', status: 'dead', count: 1 },
+        { kind: 'whatsapp.send', status: 'pending', count: 1 },
+      ]);
+      expect(stats[0]?.oldestCreatedAt).toBe(first);
+      for (const s of stats) expect(Number.isNaN(Date.parse(s.oldestCreatedAt))).toBe(false);
+    });
+
+    it('counts ledger events per UTC day, source and action since a cutoff', async () => {
+      const day = (d: number, h = 0) => new Date(Date.UTC(2026, 0, d, h)).toISOString();
+      await ok(store, {
+        events: [
+          event('ev-old', 'sub-1', { occurredAt: day(1, 23), source: 'form' }),
+          event('ev-1', 'sub-1', { occurredAt: day(2, 0), source: 'form' }),
+          event('ev-2', 'sub-2', { occurredAt: day(2, 23), source: 'form' }),
+          event('ev-3', 'sub-1', { occurredAt: day(2, 12), source: 'whatsapp', action: 'confirmed' }),
+          event('ev-4', 'sub-2', { occurredAt: day(4, 8), source: 'hubspot', action: 'opted_out' }),
+        ],
+      });
+      expect(await store.ledgerDaily(day(2))).toEqual([
+        { day: '2026-01-02', source: 'form', action: 'requested', count: 2 },
+        { day: '2026-01-02', source: 'whatsapp', action: 'confirmed', count: 1 },
+        { day: '2026-01-04', source: 'hubspot', action: 'opted_out', count: 1 },
+      ]);
+      expect(await store.ledgerDaily(day(5))).toEqual([]);
+    });
+  });
+}
