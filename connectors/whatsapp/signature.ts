@@ -1,9 +1,15 @@
 /**
  * Meta's webhook signature: `X-Hub-Signature-256: sha256=<hex>`, the HMAC-SHA256 of the raw request
- * bytes keyed with the App Secret (API-FACTS 1.2). Web Crypto only, so it runs on Node and Workers.
+ * bytes keyed with the App Secret (API-FACTS 1.2). Web Crypto by default, so it runs on Node and
+ * Workers; the server passes its runtime's primitives (node:crypto on Node).
  */
 
 import { bytesEqual } from '../../src/crypto/encoding.ts';
+import {
+  type CryptoPrimitives,
+  type SecretHandle,
+  webCryptoPrimitives,
+} from '../../src/crypto/primitives.ts';
 
 const PREFIX = 'sha256=';
 const HEX_64 = /^[0-9a-f]{64}$/;
@@ -37,27 +43,37 @@ export async function verifyMetaSignature(
   rawBody: Uint8Array | ArrayBuffer,
   header: string | null | undefined,
   appSecret: string,
+  prims: CryptoPrimitives = webCryptoPrimitives,
 ): Promise<boolean> {
   // An unset secret must not turn into "any HMAC with an empty key is fine".
   if (!appSecret || typeof header !== 'string' || !header.startsWith(PREFIX)) return false;
   const hex = header.slice(PREFIX.length);
   if (!HEX_64.test(hex)) return false;
-  const expected = await hmacSha256(appSecret, rawBody);
+  const expected = await hmacSha256(appSecret, rawBody, prims);
   return timingSafeEqual(fromHex(hex), expected);
 }
 
-async function hmacSha256(secret: string, data: Uint8Array | ArrayBuffer): Promise<Uint8Array> {
-  const subtle = globalThis.crypto.subtle;
-  const key = await subtle.importKey(
-    'raw',
-    new TextEncoder().encode(secret),
-    { name: 'HMAC', hash: 'SHA-256' },
-    false,
-    ['sign'],
-  );
-  // Copy views into a plain ArrayBuffer: Web Crypto's types reject SharedArrayBuffer-backed views.
-  const buffer = data instanceof ArrayBuffer ? data : new Uint8Array(data);
-  return new Uint8Array(await subtle.sign('HMAC', key, buffer));
+/** Imported App Secret keys, per primitives implementation: importing once per request costs more than the HMAC. */
+const keys = new WeakMap<CryptoPrimitives, Map<string, Promise<SecretHandle>>>();
+
+async function hmacSha256(
+  secret: string,
+  data: Uint8Array | ArrayBuffer,
+  prims: CryptoPrimitives = webCryptoPrimitives,
+): Promise<Uint8Array> {
+  let byPrims = keys.get(prims);
+  if (!byPrims) {
+    byPrims = new Map();
+    keys.set(prims, byPrims);
+  }
+  let key = byPrims.get(secret);
+  if (!key) {
+    // A rotated secret replaces the old one: at most a couple of entries ever live here.
+    if (byPrims.size >= 4) byPrims.clear();
+    key = prims.hmacKey(new TextEncoder().encode(secret));
+    byPrims.set(secret, key);
+  }
+  return prims.hmac(await key, data instanceof ArrayBuffer ? new Uint8Array(data) : data);
 }
 
 const toHex = (bytes: Uint8Array): string =>

@@ -1,7 +1,12 @@
-import { fromBase64, toBase64, utf8 } from './encoding.ts';
+import { fromBase64, toBase64, toHex, utf8 } from './encoding.ts';
+import { type CryptoPrimitives, hkdfBytes, type SecretHandle, webCryptoPrimitives } from './primitives.ts';
+
+/** A person's data key, unwrapped (an opaque handle of the runtime's primitives). */
+export type DataKey = SecretHandle;
 
 /**
- * Personal-data cryptography on Web Crypto, so the same code runs on Node and Workers.
+ * Personal-data cryptography over `CryptoPrimitives` (Web Crypto by default, so the same code runs on
+ * Node and Workers; Node passes its faster node:crypto primitives).
  *
  * - `PII_KEY` (32 bytes) is never used directly: HKDF derives a key-encryption key (KEK) and a
  *   lookup key from it.
@@ -13,43 +18,34 @@ export interface PiiCrypto {
   /** hex HMAC of an E.164 number (or any identifier) under the lookup key */
   lookupHash(value: string): Promise<string>;
   /** a fresh data key, and its wrapped form for the store */
-  newSubjectKey(subjectId: string): Promise<{ key: CryptoKey; wrapped: string }>;
+  newSubjectKey(subjectId: string): Promise<{ key: DataKey; wrapped: string }>;
   /** unwraps (and caches) a subject's data key */
-  subjectKey(subjectId: string, wrapped: string): Promise<CryptoKey>;
+  subjectKey(subjectId: string, wrapped: string): Promise<DataKey>;
   /** forgets a cached key (after crypto-shredding) */
   forget(subjectId: string): void;
-  encrypt(key: CryptoKey, plaintext: string, context: string): Promise<string>;
-  decrypt(key: CryptoKey, ciphertext: string, context: string): Promise<string>;
+  encrypt(key: DataKey, plaintext: string, context: string): Promise<string>;
+  decrypt(key: DataKey, ciphertext: string, context: string): Promise<string>;
 }
 
-const subtle = () => globalThis.crypto.subtle;
+const SALT = utf8('consent-sync/v1');
 
-async function hkdf(master: CryptoKey, info: string, algo: AesKeyAlgorithm | HmacImportParams) {
-  const params = { name: 'HKDF', hash: 'SHA-256', salt: utf8('consent-sync/v1'), info: utf8(info) };
-  const usages: KeyUsage[] = algo.name === 'HMAC' ? ['sign'] : ['encrypt', 'decrypt'];
-  return subtle().deriveKey(params, master, algo, false, usages);
-}
-
-async function aesEncrypt(key: CryptoKey, data: Uint8Array<ArrayBuffer>, aad: string): Promise<string> {
+async function aesEncrypt(
+  prims: CryptoPrimitives,
+  key: SecretHandle,
+  data: Uint8Array,
+  aad: string,
+): Promise<string> {
   const iv = globalThis.crypto.getRandomValues(new Uint8Array(12));
-  const ct = new Uint8Array(
-    await subtle().encrypt({ name: 'AES-GCM', iv, additionalData: utf8(aad) }, key, data),
-  );
+  const ct = await prims.seal(key, iv, data, utf8(aad));
   const out = new Uint8Array(iv.length + ct.length);
   out.set(iv);
   out.set(ct, iv.length);
   return toBase64(out);
 }
 
-async function aesDecrypt(key: CryptoKey, b64: string, aad: string): Promise<Uint8Array<ArrayBuffer>> {
+async function aesDecrypt(prims: CryptoPrimitives, key: SecretHandle, b64: string, aad: string) {
   const bytes = fromBase64(b64);
-  const iv = bytes.subarray(0, 12);
-  const pt = await subtle().decrypt(
-    { name: 'AES-GCM', iv, additionalData: utf8(aad) },
-    key,
-    bytes.subarray(12),
-  );
-  return new Uint8Array(pt);
+  return prims.open(key, bytes.subarray(0, 12), bytes.subarray(12), utf8(aad));
 }
 
 /**
@@ -62,30 +58,31 @@ async function aesDecrypt(key: CryptoKey, b64: string, aad: string): Promise<Uin
 export async function createPiiCrypto(
   piiKey: Uint8Array<ArrayBuffer>,
   cacheSize = 10_000,
+  prims: CryptoPrimitives = webCryptoPrimitives,
 ): Promise<PiiCrypto> {
   if (piiKey.length !== 32) throw new Error('PII_KEY must be 32 bytes');
-  const master = await subtle().importKey('raw', piiKey, 'HKDF', false, ['deriveKey']);
-  const kek = await hkdf(master, 'kek', { name: 'AES-GCM', length: 256 });
-  const lookup = await hkdf(master, 'lookup', { name: 'HMAC', hash: 'SHA-256', length: 256 });
+  const kekRaw = await hkdfBytes(piiKey, SALT, utf8('kek'));
+  const lookupRaw = await hkdfBytes(piiKey, SALT, utf8('lookup'));
+  const kek = await prims.aesKey(kekRaw);
+  const lookup = await prims.hmacKey(lookupRaw);
+  kekRaw.fill(0);
+  lookupRaw.fill(0);
   // Map keeps insertion order: a small LRU without a dependency.
-  const cache = new Map<string, CryptoKey>();
-  const remember = (id: string, key: CryptoKey) => {
+  const cache = new Map<string, DataKey>();
+  const remember = (id: string, key: DataKey) => {
     cache.delete(id);
     cache.set(id, key);
     if (cache.size > cacheSize) cache.delete(cache.keys().next().value as string);
   };
-  const importDek = (raw: Uint8Array<ArrayBuffer>) =>
-    subtle().importKey('raw', raw, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
 
   return {
     async lookupHash(value) {
-      const mac = new Uint8Array(await subtle().sign('HMAC', lookup, utf8(value)));
-      return Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join('');
+      return toHex(await prims.hmac(lookup, utf8(value)));
     },
     async newSubjectKey(subjectId) {
       const raw = globalThis.crypto.getRandomValues(new Uint8Array(32));
-      const wrapped = await aesEncrypt(kek, raw, `dek:${subjectId}`);
-      const key = await importDek(raw);
+      const wrapped = await aesEncrypt(prims, kek, raw, `dek:${subjectId}`);
+      const key = await prims.aesKey(raw);
       raw.fill(0);
       remember(subjectId, key);
       return { key, wrapped };
@@ -93,8 +90,8 @@ export async function createPiiCrypto(
     async subjectKey(subjectId, wrapped) {
       const hit = cache.get(subjectId);
       if (hit) return hit;
-      const raw = await aesDecrypt(kek, wrapped, `dek:${subjectId}`);
-      const key = await importDek(raw);
+      const raw = await aesDecrypt(prims, kek, wrapped, `dek:${subjectId}`);
+      const key = await prims.aesKey(raw);
       raw.fill(0);
       remember(subjectId, key);
       return key;
@@ -102,9 +99,9 @@ export async function createPiiCrypto(
     forget(subjectId) {
       cache.delete(subjectId);
     },
-    encrypt: (key, plaintext, context) => aesEncrypt(key, utf8(plaintext), context),
+    encrypt: (key, plaintext, context) => aesEncrypt(prims, key, utf8(plaintext), context),
     async decrypt(key, ciphertext, context) {
-      return new TextDecoder().decode(await aesDecrypt(key, ciphertext, context));
+      return new TextDecoder().decode(await aesDecrypt(prims, key, ciphertext, context));
     },
   };
 }

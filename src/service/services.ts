@@ -4,6 +4,7 @@ import type { Config } from '../config.ts';
 import { normalizePhone } from '../core/phone.ts';
 import { fromBase64 } from '../crypto/encoding.ts';
 import { createPiiCrypto, type PiiCrypto } from '../crypto/pii.ts';
+import { type CryptoPrimitives, webCryptoPrimitives } from '../crypto/primitives.ts';
 import { ErasureService } from '../erasure/erasure-service.ts';
 import { purgeExpired, type RetentionReport } from '../erasure/retention.ts';
 import { type ApiKeyAuth, createApiKeyAuth } from '../http/auth.ts';
@@ -25,6 +26,8 @@ export interface Services {
   config: Config;
   store: Store;
   pii: PiiCrypto;
+  /** HMAC and AES-GCM of this runtime (webhook signatures use it too) */
+  crypto: CryptoPrimitives;
   subjects: Subjects;
   catalog: Catalog;
   consent: ConsentService;
@@ -64,6 +67,8 @@ export interface ServiceInputs {
   onJobs?: () => void;
   /** connectors to use instead of the ones built from config (tests, benchmarks) */
   connectors?: Partial<Record<ConnectorName, Connector>>;
+  /** HMAC and AES-GCM; default Web Crypto (Workers), Node passes node:crypto (primitives.node.ts) */
+  crypto?: CryptoPrimitives;
 }
 
 /**
@@ -76,7 +81,8 @@ export interface ServiceInputs {
 export async function buildServices(input: ServiceInputs): Promise<Services> {
   const { config, store, catalog, log } = input;
   const clock = input.clock ?? (() => new Date());
-  const pii = await createPiiCrypto(fromBase64(config.PII_KEY));
+  const crypto = input.crypto ?? webCryptoPrimitives;
+  const pii = await createPiiCrypto(fromBase64(config.PII_KEY), undefined, crypto);
   const subjects = new Subjects(store, pii);
   let dispatcher: Dispatcher | undefined;
   let sync: SyncService | undefined;
@@ -215,6 +221,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     config,
     store,
     pii,
+    crypto,
     subjects,
     catalog,
     consent,
@@ -225,7 +232,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     mappings,
     sync,
     erasure,
-    auth: await createApiKeyAuth(config.API_KEYS),
+    auth: await createApiKeyAuth(config.API_KEYS, { store, clock }),
     log,
     clock,
     expirePending,

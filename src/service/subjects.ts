@@ -1,12 +1,12 @@
 import type { SubjectRow } from '../core/types.ts';
 import { newId } from '../crypto/encoding.ts';
-import type { PiiCrypto } from '../crypto/pii.ts';
+import type { DataKey, PiiCrypto } from '../crypto/pii.ts';
 import type { Store } from '../store/port.ts';
 
 /** A person as the services see them: the row plus their (unwrapped) data key. */
 export interface Subject {
   row: SubjectRow;
-  key: CryptoKey;
+  key: DataKey;
   /** true when the row is new and must be inserted by the same commit */
   isNew: boolean;
   /** true when a shredded row got a new key and number that the same commit must store */

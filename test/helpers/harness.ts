@@ -2,6 +2,7 @@
  * An in-process consent-sync for integration tests: a real SQLite file in a temp dir, the real
  * catalog, the Graph API simulator on loopback, captured pino logs, and a controllable clock.
  */
+
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { Writable } from 'node:stream';
 import type { Connector, ConnectorName } from '../../connectors/types.ts';
 import { parseConfig } from '../../src/config.ts';
 import { toBase64 } from '../../src/crypto/encoding.ts';
+import { nodeCryptoPrimitives } from '../../src/crypto/primitives.node.ts';
 import { createApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/runtime/logger.ts';
 import { defaultMappings, fileMappingStorage } from '../../src/runtime/mappings.node.ts';
@@ -126,6 +128,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       catalog,
       log,
       clock,
+      // what `npm start` uses; Web Crypto (the Workers path) runs in the workers project
+      crypto: nodeCryptoPrimitives,
       dispatcher: { baseDelayMs: 10, random: () => 0.5 },
       mappings: { storage: fileMappingStorage(join(dir, 'mappings')), defaults: mappingDefaults },
       ...(options.connectors ? { connectors: options.connectors() } : {}),

@@ -20,8 +20,9 @@ export function whatsappWebhookRoutes(app: Router) {
 
   app.post('/webhooks/whatsapp', async (c) => {
     const raw = new Uint8Array(await c.req.arrayBuffer());
-    const secret = c.var.services.config.WHATSAPP_APP_SECRET;
-    if (!(await verifyMetaSignature(raw, c.req.header('x-hub-signature-256'), secret))) {
+    const { config, crypto } = c.var.services;
+    const header = c.req.header('x-hub-signature-256');
+    if (!(await verifyMetaSignature(raw, header, config.WHATSAPP_APP_SECRET, crypto))) {
       throw new AppError(
         401,
         'INVALID_SIGNATURE',
