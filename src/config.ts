@@ -107,6 +107,10 @@ export const configSchema = z.object({
   DOI_TTL_HOURS: int(72, 1, 24 * 90),
   /** largest accepted request body */
   MAX_BODY_BYTES: int(1_048_576, 1024, 3 * 1_048_576),
+  /** the controller's contact details for the record of processing (Art. 30(1)(a)): address, e-mail */
+  CONTROLLER_CONTACT: optionalSecret.pipe(z.string().max(500).optional()),
+  /** the data protection officer's contact details (Art. 30(1)(a), 37(7)) */
+  DPO_CONTACT: optionalSecret.pipe(z.string().max(500).optional()),
 });
 
 export type Config = z.infer<typeof configSchema>;
