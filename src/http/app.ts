@@ -2,13 +2,16 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
+import { adminRoutes } from '../admin/index.ts';
 import type { Services } from '../service/services.ts';
 import { errorBody, renderError } from './errors.ts';
+import { complianceRoutes } from './routes/compliance.ts';
 import { consentRoutes } from './routes/consents.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { erasureRoutes } from './routes/erasures.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
+import { keyRoutes } from './routes/keys.ts';
 import { ledgerRoutes } from './routes/ledger.ts';
 import { mappingRoutes } from './routes/mappings.ts';
 import { messageRoutes } from './routes/messages.ts';
@@ -75,7 +78,10 @@ export function createApp(services: Services) {
   jobRoutes(app);
   mappingRoutes(app);
   erasureRoutes(app);
+  keyRoutes(app);
+  complianceRoutes(app);
   docsRoutes(app);
+  adminRoutes(app);
   return app;
 }
 

@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ROLES, type Role } from '../../src/config.ts';
 import { createApp } from '../../src/http/app.ts';
+import { form, signIn } from '../helpers/console.ts';
 import { APP_SECRET, type Harness, json, startHarness, TOKENS, VERIFY_TOKEN } from '../helpers/harness.ts';
 import { envelope, signedRequest, textMessage } from '../helpers/whatsapp.ts';
 
@@ -16,26 +17,102 @@ const P = encodeURIComponent(PHONE);
 /**
  * `public`: anyone; `signed`: Meta's HMAC, bearer tokens play no part; `vendor`: a CRM's own
  * signature or secret (checked in crm-sync.test.ts), bearer tokens play no part, and with no CRM
- * configured here the route answers 404 to everyone; else the roles allowed.
+ * configured here the route answers 404 to everyone; `{ console }`: the web console, where the
+ * caller signs in with its key and uses the cookie session (forms carry its CSRF token), bearer
+ * tokens play no part, no session (or a forged cookie) is sent to the sign-in page, and only the
+ * roles listed may use it (403 otherwise); else the roles allowed.
  */
-type Access = 'public' | 'signed' | 'vendor' | readonly Role[];
+type Access = 'public' | 'signed' | 'vendor' | { console: readonly Role[] } | readonly Role[];
 type Caller = Role | 'none' | 'wrong';
 const CALLERS: readonly Caller[] = [...ROLES, 'none', 'wrong'];
 
 interface Row {
-  method: 'GET' | 'POST' | 'PUT';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** the pattern as Hono registers it */
   pattern: string;
   url: string;
   access: Access;
   /** a minimal valid JSON body */
   body?: unknown;
+  /** a form body (console routes) */
+  form?: Record<string, string>;
 }
+
+const ALL_ROLES = { console: ROLES };
 
 const TABLE: Row[] = [
   { method: 'GET', pattern: '/healthz', url: '/healthz', access: 'public' },
   { method: 'GET', pattern: '/openapi.json', url: '/openapi.json', access: 'public' },
   { method: 'GET', pattern: '/docs', url: '/docs', access: 'public' },
+  // The web console (cookie session; CSRF and roles checked in depth in admin-console.test.ts).
+  { method: 'GET', pattern: '/admin/console.css', url: '/admin/console.css', access: 'public' },
+  { method: 'GET', pattern: '/admin/login', url: '/admin/login', access: 'public' },
+  {
+    method: 'POST',
+    pattern: '/admin/login',
+    url: '/admin/login',
+    access: 'public',
+    form: { key: TOKENS.auditor },
+  },
+  { method: 'POST', pattern: '/admin/logout', url: '/admin/logout', access: ALL_ROLES },
+  { method: 'GET', pattern: '/admin', url: '/admin', access: ALL_ROLES },
+  { method: 'GET', pattern: '/admin/mappings', url: '/admin/mappings', access: { console: ['editor'] } },
+  {
+    method: 'GET',
+    pattern: '/admin/mappings/:connector',
+    url: '/admin/mappings/hubspot',
+    access: { console: ['editor'] },
+  },
+  ...(['check', 'save', 'preview'] as const).map(
+    (action): Row => ({
+      method: 'POST',
+      pattern: `/admin/mappings/:connector/${action}`,
+      url: `/admin/mappings/hubspot/${action}`,
+      access: { console: ['editor'] },
+      form: { mapping: '{}', phone: PHONE },
+    }),
+  ),
+  {
+    method: 'GET',
+    pattern: '/admin/people',
+    url: '/admin/people',
+    access: { console: ['operator', 'auditor'] },
+  },
+  {
+    method: 'POST',
+    pattern: '/admin/people',
+    url: '/admin/people',
+    access: { console: ['operator', 'auditor'] },
+    form: { phone: PHONE },
+  },
+  { method: 'GET', pattern: '/admin/sync', url: '/admin/sync', access: { console: ['operator'] } },
+  {
+    method: 'POST',
+    pattern: '/admin/sync/jobs/:id/retry',
+    url: '/admin/sync/jobs/no-such-job/retry',
+    access: { console: ['operator'] },
+  },
+  { method: 'GET', pattern: '/admin/erasures', url: '/admin/erasures', access: { console: ['operator'] } },
+  {
+    method: 'GET',
+    pattern: '/admin/erasures/:id/receipt',
+    url: '/admin/erasures/no-such-id/receipt',
+    access: { console: ['operator'] },
+  },
+  {
+    method: 'GET',
+    pattern: '/admin/activity',
+    url: '/admin/activity',
+    access: { console: ['operator', 'auditor'] },
+  },
+  { method: 'GET', pattern: '/admin/audit', url: '/admin/audit', access: { console: ['auditor'] } },
+  { method: 'GET', pattern: '/admin/compliance', url: '/admin/compliance', access: { console: ['auditor'] } },
+  {
+    method: 'GET',
+    pattern: '/admin/compliance/record',
+    url: '/admin/compliance/record',
+    access: { console: ['auditor'] },
+  },
   {
     method: 'GET',
     pattern: '/webhooks/whatsapp',
@@ -137,6 +214,22 @@ const TABLE: Row[] = [
     url: '/v1/sync/jobs/no-such-job/retry',
     access: ['operator', 'admin'],
   },
+  {
+    method: 'POST',
+    pattern: '/v1/keys',
+    url: '/v1/keys',
+    access: ['admin'],
+    body: { role: 'auditor', label: 'access matrix' },
+  },
+  { method: 'GET', pattern: '/v1/keys', url: '/v1/keys', access: ['admin'] },
+  { method: 'DELETE', pattern: '/v1/keys/:id', url: '/v1/keys/0123456789ab', access: ['admin'] },
+  { method: 'GET', pattern: '/v1/compliance', url: '/v1/compliance', access: ['auditor', 'admin'] },
+  {
+    method: 'GET',
+    pattern: '/v1/compliance/record',
+    url: '/v1/compliance/record',
+    access: ['auditor', 'admin'],
+  },
 ];
 
 /** A token of the right shape that no key has. */
@@ -155,8 +248,25 @@ afterEach(async () => {
   await h.close();
 });
 
+/** A console route: signed in as the caller (none: no cookie; wrong: a forged one). */
+async function callConsole(row: Row, caller: Caller) {
+  const fetch = (path: string, init?: RequestInit) => h.request(path, init);
+  if (caller === 'none' || caller === 'wrong') {
+    const headers = caller === 'wrong' ? { cookie: `consent_sync_console=${'A'.repeat(80)}` } : {};
+    return row.method === 'GET'
+      ? h.request(row.url, { headers })
+      : h.request(row.url, { ...form(row.form ?? {}), headers: { ...form({}).headers, ...headers } });
+  }
+  const s = await signIn(fetch, TOKENS[caller]);
+  return row.method === 'GET' ? s.get(row.url) : s.post(row.url, row.form ?? {});
+}
+
 async function call(row: Row, caller: Caller, opts: { signed?: boolean; body?: unknown } = {}) {
+  if (isConsole(row.access)) return callConsole(row, caller);
   const headers: Record<string, string> = { ...authHeader(caller) };
+  if (row.form) {
+    return h.request(row.url, { ...form(row.form), headers: { ...form({}).headers, ...headers } });
+  }
   let body: string | undefined;
   if (row.access === 'signed') {
     const req = await signedRequest(envelope(textMessage(WA, 'hello there')), APP_SECRET);
@@ -173,12 +283,21 @@ async function call(row: Row, caller: Caller, opts: { signed?: boolean; body?: u
   return h.request(row.url, { method: row.method, headers, ...(body !== undefined ? { body } : {}) });
 }
 
-type Expect = 'ok' | 401 | 403;
+type Expect = 'ok' | 401 | 403 | 'sign-in';
 
-/** What the contract says this caller gets. `ok` = not 401/403 and not a 5xx. */
+const isConsole = (a: Access): a is { console: readonly Role[] } => typeof a === 'object' && 'console' in a;
+
+/**
+ * What the contract says this caller gets. `ok` = not 401/403, not a 5xx and not sent to the
+ * sign-in page; `sign-in` = a 303 to /admin/login.
+ */
 function expected(access: Access, caller: Caller): Expect | 404 {
   if (access === 'vendor') return 404;
   if (access === 'public' || access === 'signed') return 'ok';
+  if (isConsole(access)) {
+    if (caller === 'none' || caller === 'wrong') return 'sign-in';
+    return caller === 'admin' || access.console.includes(caller) ? 'ok' : 403;
+  }
   if (caller === 'none' || caller === 'wrong') return 401;
   return caller === 'admin' || access.includes(caller) ? 'ok' : 403;
 }
@@ -194,8 +313,15 @@ describe('access matrix', () => {
         const got = res.status;
         checked++;
         const label = `${row.method} ${row.pattern} as ${caller}`;
+        const toSignIn = got === 303 && res.headers.get('location') === '/admin/login';
         if (want === 'ok') {
-          if (got === 401 || got === 403 || got >= 500) mismatches.push(`${label}: want ok, got ${got}`);
+          if (got === 401 || got === 403 || got >= 500 || toSignIn)
+            mismatches.push(`${label}: want ok, got ${got}`);
+        } else if (want === 'sign-in') {
+          if (!toSignIn) mismatches.push(`${label}: want a redirect to the sign-in page, got ${got}`);
+        } else if (isConsole(row.access)) {
+          // Console pages answer in HTML.
+          if (got !== want) mismatches.push(`${label}: want ${want}, got ${got}`);
         } else {
           if (got !== want) {
             mismatches.push(`${label}: want ${want}, got ${got}`);

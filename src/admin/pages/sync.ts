@@ -1,0 +1,94 @@
+/**
+ * Sync health: queue depth and the age of the oldest waiting job per kind (one per connector,
+ * erasure task and WhatsApp sending), recent failures being retried, and dead letters with a
+ * Retry button that goes through `POST /v1/sync/jobs/{id}/retry`.
+ */
+import type { Hono } from 'hono';
+import { html } from 'hono/html';
+import type { Api, ApiError } from '../api.ts';
+import { type AdminEnv, requireCsrf, requirePage, requireSession } from '../guard.ts';
+import { age, csrfField, notice, PAGES, render, when } from '../layout.ts';
+
+interface JobView {
+  id: string;
+  kind: string;
+  status: string;
+  attempts: number;
+  nextAttemptAt: string;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+interface JobList {
+  counts: Record<string, number>;
+  jobs: JobView[];
+}
+
+/** Registers the sync health page and the retry action. */
+export function syncPages(r: Hono<AdminEnv>, api: Api): void {
+  const guard = [requireSession, requirePage(PAGES.sync)] as const;
+
+  r.get('/sync', ...guard, async (c) => {
+    const { store, sync, clock } = c.var.services;
+    const now = clock().getTime();
+    const stats = await store.queueStats();
+    const kinds = [
+      ...new Set([...sync.enabled().map((n) => `sync.${n}`), ...stats.map((s) => s.kind)]),
+    ].sort();
+    const stat = (kind: string, status: string) => stats.find((s) => s.kind === kind && s.status === status);
+    const dead = await api<JobList>(c, 'GET', '/v1/sync/jobs?status=dead&limit=100');
+    const pending = await api<JobList>(c, 'GET', '/v1/sync/jobs?status=pending&limit=500');
+    const failing = (pending.body.jobs ?? [])
+      .filter((j) => j.lastError)
+      .sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : -1))
+      .slice(0, 20);
+    const retried = c.req.query('retried');
+    return render(
+      c,
+      'Sync health',
+      html`${retried ? notice('The dead letter is queued again.') : ''}
+      <section class="card"><h2>Queues</h2>
+      <table class="queues"><thead><tr><th>queue</th><th>waiting</th><th>oldest waiting</th><th>running</th>
+        <th>dead letters</th></tr></thead><tbody>${kinds.map((k) => {
+          const p = stat(k, 'pending');
+          const d = stat(k, 'dead');
+          return html`<tr data-kind="${k}"><td><code>${k}</code></td><td>${p?.count ?? 0}</td>
+            <td>${p ? `${age(now - Date.parse(p.oldestCreatedAt))} (since ${when(p.oldestCreatedAt)})` : '–'}</td>
+            <td>${stat(k, 'leased')?.count ?? 0}</td><td>${d?.count ?? 0}</td></tr>`;
+        })}</tbody></table></section>
+      <section class="card"><h2>Recent failures being retried</h2>${
+        failing.length
+          ? html`<table><thead><tr><th>queue</th><th>attempts</th><th>last error</th><th>next attempt</th></tr></thead>
+          <tbody>${failing.map(
+            (j) => html`<tr><td><code>${j.kind}</code></td><td>${j.attempts}</td><td>${j.lastError}</td>
+              <td>${when(j.nextAttemptAt)}</td></tr>`,
+          )}</tbody></table>`
+          : html`<p class="muted">None.</p>`
+      }</section>
+      <section class="card"><h2>Dead letters</h2>${
+        (dead.body.jobs ?? []).length
+          ? html`<table class="dead"><thead><tr><th>queue</th><th>job</th><th>attempts</th><th>last error</th>
+            <th>since</th><th></th></tr></thead><tbody>${dead.body.jobs.map(
+              (j) => html`<tr data-job="${j.id}"><td><code>${j.kind}</code></td><td><code>${j.id}</code></td>
+              <td>${j.attempts}</td><td>${j.lastError}</td><td>${when(j.updatedAt)}</td>
+              <td><form class="inline" method="post" action="/admin/sync/jobs/${j.id}/retry">${csrfField(c)}
+                <button type="submit">Retry</button></form></td></tr>`,
+            )}</tbody></table>`
+          : html`<p class="muted">None.</p>`
+      }</section>`,
+    );
+  });
+
+  r.post('/sync/jobs/:id/retry', ...guard, requireCsrf, async (c) => {
+    const id = c.req.param('id');
+    const res = await api<ApiError>(c, 'POST', `/v1/sync/jobs/${encodeURIComponent(id)}/retry`);
+    if (res.status === 200) return c.redirect(`/admin/sync?retried=${encodeURIComponent(id)}`, 303);
+    const message = res.body.error?.message ?? 'the job could not be retried';
+    return render(
+      c,
+      'Sync health',
+      html`${notice(message, 'alert')}<p><a href="/admin/sync">Back to sync health</a></p>`,
+      res.status === 404 ? 404 : 409,
+    );
+  });
+}

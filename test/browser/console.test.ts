@@ -1,0 +1,218 @@
+/**
+ * The web console in real headless Chromium (Debian's `chromium`, driven by playwright-core)
+ * against the real app on a loopback port, with the HubSpot simulator: sign in, a mapping edit
+ * with a validation error then a good save, a person lookup, a dead-letter retry and a receipt
+ * download. A screenshot of every page goes to test/.artifacts/screens/ (git-ignored).
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CrmHarness, startCrmHarness } from '../helpers/crm.ts';
+import { json, TOKENS } from '../helpers/harness.ts';
+import { textMessage } from '../helpers/whatsapp.ts';
+
+/** Debian's Chromium (`apt-get install chromium`); CHROMIUM_PATH overrides. */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const SCREENS = join(import.meta.dirname, '..', '.artifacts', 'screens');
+
+// Fictitious numbers only.
+const PERSON = '+4915123456701';
+const STUCK = '+4915123456702';
+const ERASED = '+4915123456703';
+const ts = () => String(Math.floor(Date.now() / 1000));
+
+let h: CrmHarness;
+let browser: Browser;
+let stuckContact: string;
+
+beforeAll(async () => {
+  mkdirSync(SCREENS, { recursive: true });
+  h = await startCrmHarness({ enable: ['hubspot'] });
+  // A person who opted in on a form and confirmed on WhatsApp.
+  await h.request('/v1/consents', {
+    method: 'POST',
+    role: 'intake',
+    json: {
+      phone: PERSON,
+      purposes: ['marketing'],
+      locale: 'en',
+      evidence: { formUrl: 'https://shop.example/form' },
+    },
+  });
+  await h.webhook(textMessage(PERSON.slice(1), 'YES', { timestamp: ts() }));
+  // A STOP whose HubSpot write is rejected once: a dead letter.
+  stuckContact = h.hubspot.addContact({ mobilephone: STUCK, firstname: 'Example' });
+  h.hubspot.failRecord(stuckContact, 1);
+  await h.webhook(textMessage(STUCK.slice(1), 'STOP', { timestamp: ts() }));
+  // A finished erasure, with a receipt.
+  await h.request('/v1/erasures', { method: 'POST', role: 'operator', json: { phone: ERASED } });
+  await h.settle();
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await h?.close();
+});
+
+async function signedIn(role: keyof typeof TOKENS): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(`${h.url}/admin`);
+  expect(new URL(page.url()).pathname).toBe('/admin/login');
+  await page.fill('#key', TOKENS[role]);
+  await go(page, 'button[type=submit]');
+  expect(new URL(page.url()).pathname).toBe('/admin');
+  expect(await text(page, '.who strong')).toBe(role);
+  return { context, page };
+}
+
+/** Clicks something that submits a form or follows a link, and waits for the new page. */
+async function go(page: Page, selector: string): Promise<void> {
+  await Promise.all([page.waitForNavigation(), page.click(selector)]);
+}
+const text = async (page: Page, selector: string) =>
+  (await page.locator(selector).first().textContent())?.trim();
+const count = (page: Page, selector: string) => page.locator(selector).count();
+
+const shot = (page: Page, name: string) =>
+  page.screenshot({ path: join(SCREENS, `${name}.png`), fullPage: true });
+
+// A browser on a busy 2-core CI machine: generous limits (each test takes a few seconds).
+describe('console in Chromium', { timeout: 60_000 }, () => {
+  it('signs in with a Secure, HttpOnly, SameSite=Strict cookie and signs out', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${h.url}/admin/login`);
+    await shot(page, '01-sign-in');
+    await page.fill('#key', 'not-a-key-0123456789abcdef');
+    await go(page, 'button[type=submit]');
+    expect(await text(page, '[role=alert]')).toBe('That key was not accepted.');
+    expect(await context.cookies()).toEqual([]);
+    await page.fill('#key', TOKENS.admin);
+    await go(page, 'button[type=submit]');
+    expect(new URL(page.url()).pathname).toBe('/admin');
+    const [cookie] = await context.cookies();
+    // Chromium keeps a Secure cookie from http://127.0.0.1 (a secure context).
+    expect(cookie).toMatchObject({ path: '/admin', secure: true, httpOnly: true, sameSite: 'Strict' });
+    expect(cookie!.expires * 1000 - Date.now()).toBeGreaterThan(7.9 * 3_600_000);
+    // Scripts cannot read it.
+    expect(await page.evaluate(() => document.cookie)).toBe('');
+    await shot(page, '02-overview');
+    for (const [path, name] of [
+      ['/admin/mappings', '03-mappings'],
+      ['/admin/audit', '04-audit'],
+      ['/admin/activity', '05-activity'],
+    ] as const) {
+      await page.goto(`${h.url}${path}`);
+      await shot(page, name);
+    }
+    expect(await count(page, 'svg#changes-chart g.bar')).toBe(30);
+    await go(page, 'text=Sign out');
+    expect(new URL(page.url()).pathname).toBe('/admin/login');
+    expect(await context.cookies()).toEqual([]);
+    await context.close();
+  });
+
+  it('edits a mapping: a validation error first, then a good save that is in force', async () => {
+    const { context, page } = await signedIn('editor');
+    await go(page, 'nav >> text=Mappings');
+    await go(page, 'text=Edit, preview');
+    const before = JSON.parse(await page.inputValue('#mapping')) as {
+      fields: Array<Record<string, unknown>>;
+    };
+    const bad = structuredClone(before);
+    bad.fields[0] = { ...bad.fields[0], direction: 'sideways' };
+    await page.fill('#mapping', JSON.stringify(bad, null, 2));
+    await go(page, 'text=Check and show the change');
+    expect(await text(page, 'tr.has-issue[data-field="0"] td.issue')).toContain('fields.0.direction');
+    expect(await text(page, '#mapping-errors')).toContain('nothing was saved');
+    await shot(page, '06-mapping-error');
+    expect(h.services.mappings.get('hubspot').fields[0]?.direction).toBe('both');
+
+    const good = structuredClone(before);
+    good.fields[3] = { ...good.fields[3], description: 'Where the last change came from (example edit).' };
+    await page.fill('#mapping', JSON.stringify(good, null, 2));
+    await go(page, 'text=Check and show the change');
+    expect(await page.locator('pre.diff .add', { hasText: 'example edit' }).count()).toBe(1);
+    await shot(page, '07-mapping-diff');
+    await go(page, 'text=Save and put in force');
+    expect(await text(page, '.notice')).toBe('Saved. The new mapping is in force.');
+    expect(h.services.mappings.get('hubspot').fields[3]?.description).toBe(
+      'Where the last change came from (example edit).',
+    );
+    await page.fill('#phone', PERSON);
+    await go(page, '#preview button');
+    expect(await text(page, '.preview-result')).toContain('whatsapp_marketing_consent');
+    expect(await text(page, '.preview-result')).toContain('"granted"');
+    await shot(page, '08-mapping-preview');
+    await context.close();
+  });
+
+  it('looks up a person: states, masked number for an operator', async () => {
+    const { context, page } = await signedIn('operator');
+    await go(page, 'nav >> text=People');
+    await page.fill('#phone', PERSON);
+    await go(page, 'text=Look up');
+    expect(await text(page, '#person h2')).toBe('+49151•••••701');
+    expect(await text(page, 'tr[data-purpose=marketing] .badge')).toBe('opted in');
+    expect(await count(page, 'ol.timeline')).toBe(0);
+    await shot(page, '09-person-operator');
+    await context.close();
+
+    const auditor = await signedIn('auditor');
+    await go(auditor.page, 'nav >> text=People');
+    await auditor.page.fill('#phone', PERSON);
+    await go(auditor.page, 'text=Look up');
+    expect(await text(auditor.page, '#person h2')).toBe(PERSON);
+    expect(await count(auditor.page, 'ol.timeline li')).toBe(2);
+    expect((await text(auditor.page, 'ol.timeline blockquote'))?.length).toBeGreaterThan(20);
+    await shot(auditor.page, '10-person-auditor');
+    await auditor.context.close();
+  });
+
+  it('retries a dead letter, which then reaches HubSpot', async () => {
+    const { context, page } = await signedIn('operator');
+    await go(page, 'nav >> text=Sync health');
+    expect(await count(page, 'table.dead tr[data-job]')).toBe(1);
+    expect(await text(page, 'table.dead tr[data-job]')).toContain('RECORD_REJECTED');
+    await shot(page, '11-sync-dead-letter');
+    await go(page, 'table.dead button:has-text("Retry")');
+    expect(await text(page, '.notice')).toBe('The dead letter is queued again.');
+    await h.settle();
+    expect(h.hubspot.getContact(stuckContact)?.whatsapp_opted_out).toBe('true');
+    await page.goto(`${h.url}/admin/sync`);
+    expect(await count(page, 'table.dead')).toBe(0);
+    await shot(page, '12-sync-after-retry');
+    await context.close();
+  });
+
+  it('downloads an erasure receipt', async () => {
+    const { context, page } = await signedIn('operator');
+    await go(page, 'nav >> text=Erasures');
+    await shot(page, '13-erasures');
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.click('text=Download receipt'),
+    ]);
+    expect(download.suggestedFilename()).toMatch(/^erasure-receipt-[0-9a-f-]+\.json$/);
+    const receipt = JSON.parse(readFileSync((await download.path())!, 'utf8')) as { requestId: string };
+    const list = await json<{ erasures: Array<{ id: string }> }>(
+      await h.request('/v1/erasures', { role: 'operator' }),
+    );
+    expect(receipt.requestId).toBe(list.erasures[0]?.id);
+    expect(JSON.stringify(receipt)).not.toContain(ERASED.slice(1));
+    await context.close();
+  });
+});

@@ -1,0 +1,405 @@
+/**
+ * The web console over HTTP (issue 7): cookie sessions, CSRF, what each role sees, phone masking,
+ * mapping edits through the validated and audited path, dead-letter retry, erasure receipts and
+ * the activity chart. Real SQLite file, real app, the CRM simulators where a CRM is needed.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { PAGES } from '../../src/admin/layout.ts';
+import { ROLES, type Role } from '../../src/config.ts';
+import { csrfOf, form, signIn } from '../helpers/console.ts';
+import { type CrmHarness, startCrmHarness } from '../helpers/crm.ts';
+import { type Harness, json, startHarness, TOKENS } from '../helpers/harness.ts';
+import { textMessage } from '../helpers/whatsapp.ts';
+
+// Fictitious numbers only.
+const PHONE = '+4915123456780';
+const WA = '4915123456780';
+const ts = () => String(Math.floor(Date.now() / 1000));
+/** A WhatsApp timestamp on the harness clock. */
+const at = (x: Harness) => String(Math.floor(x.now().getTime() / 1000));
+
+let h: Harness | CrmHarness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+async function plain(): Promise<Harness> {
+  h = await startHarness();
+  return h;
+}
+async function crm(): Promise<CrmHarness> {
+  const x = await startCrmHarness({ enable: ['hubspot'] });
+  h = x;
+  return x;
+}
+const fetcher = (x: Harness) => (path: string, init?: RequestInit) => x.request(path, init);
+const session = (x: Harness, role: Role) => signIn(fetcher(x), TOKENS[role]);
+const auditActions = async (x: Harness) => (await x.services.store.listAudit(100)).map((e) => e.action);
+
+async function optIn(x: Harness, phone = PHONE, wa = WA) {
+  await x.request('/v1/consents', {
+    method: 'POST',
+    role: 'intake',
+    json: {
+      phone,
+      purposes: ['marketing'],
+      locale: 'en',
+      evidence: { formUrl: 'https://shop.example/form' },
+    },
+  });
+  await x.webhook(textMessage(wa, 'YES', { timestamp: at(x) }));
+  await x.drain();
+}
+
+describe('console sign-in', () => {
+  it('a good key opens a Secure, HttpOnly, SameSite=Strict session on /admin for 8 hours', async () => {
+    const x = await plain();
+    const s = await session(x, 'operator');
+    const attrs = s.setCookie.split(';').map((a) => a.trim().toLowerCase());
+    expect(attrs).toEqual(
+      expect.arrayContaining(['secure', 'httponly', 'samesite=strict', 'path=/admin', 'max-age=28800']),
+    );
+    // The cookie holds the key sealed, never in clear.
+    expect(s.cookie).not.toContain(TOKENS.operator);
+    const page = await (await s.get('/admin')).text();
+    expect(page).toContain('signed in as <strong>operator</strong>');
+    expect(await auditActions(x)).toContain('console.sign_in');
+  });
+
+  it('the sign-in page warns when it came over plain HTTP from anywhere but localhost', async () => {
+    const x = await plain();
+    const warning = 'browsers keep the sign-in cookie only over HTTPS';
+    expect(await (await x.request('/admin/login')).text()).not.toContain(warning);
+    expect(await (await x.request('http://consent.example/admin/login')).text()).toContain(warning);
+    const proxied = await x.request('http://consent.example/admin/login', {
+      headers: { 'x-forwarded-proto': 'https' },
+    });
+    expect(await proxied.text()).not.toContain(warning);
+  });
+
+  it('a bad key is refused, audited without the key, and sets no cookie', async () => {
+    const x = await plain();
+    const bad = 'not-a-real-key-0123456789';
+    const res = await x.request('/admin/login', form({ key: bad }));
+    expect(res.status).toBe(401);
+    expect(res.headers.get('set-cookie')).toBeNull();
+    expect(await res.text()).toContain('That key was not accepted.');
+    const [entry] = await x.services.store.listAudit(1);
+    expect(entry).toMatchObject({ action: 'console.sign_in_failed', actor: 'anonymous', role: 'none' });
+    expect(JSON.stringify(entry)).not.toContain(bad);
+    expect(x.logs.join('')).not.toContain(bad);
+    // Without a session every page sends the browser to the sign-in page.
+    const page = await x.request('/admin/people');
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toBe('/admin/login');
+  });
+
+  it('a session ends after 8 hours, and a tampered cookie is no session', async () => {
+    const x = await plain();
+    const s = await session(x, 'auditor');
+    x.advance(8 * 3_600_000 - 60_000);
+    expect((await s.get('/admin/audit')).status).toBe(200);
+    x.advance(120_000);
+    const expired = await s.get('/admin/audit');
+    expect(expired.status).toBe(303);
+    expect(expired.headers.get('location')).toBe('/admin/login');
+    expect(expired.headers.get('set-cookie')).toMatch(/Max-Age=0/);
+
+    const fresh = await session(x, 'auditor');
+    const [name, value] = fresh.cookie.split('=') as [string, string];
+    const flipped = `${name}=${value.slice(0, 20)}${value[20] === 'A' ? 'B' : 'A'}${value.slice(21)}`;
+    const res = await x.request('/admin/audit', { headers: { cookie: flipped } });
+    expect(res.status).toBe(303);
+  });
+
+  it('a key revoked through the API ends its console session at the next request', async () => {
+    const x = await plain();
+    const created = await json<{ id: string; token: string }>(
+      await x.request('/v1/keys', {
+        method: 'POST',
+        role: 'admin',
+        json: { role: 'operator', label: 'console' },
+      }),
+    );
+    const s = await signIn(fetcher(x), created.token);
+    expect((await s.get('/admin/sync')).status).toBe(200);
+    const revoked = await x.request(`/v1/keys/${created.id}`, { method: 'DELETE', role: 'admin' });
+    expect(revoked.status).toBeLessThan(300);
+    const after = await s.get('/admin/sync');
+    expect(after.status).toBe(303);
+    expect(after.headers.get('location')).toBe('/admin/login');
+  });
+
+  it('signing out clears the cookie and is audited', async () => {
+    const x = await plain();
+    const s = await session(x, 'editor');
+    const res = await s.post('/admin/logout');
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/admin/login?signed_out=1');
+    expect(res.headers.get('set-cookie')).toMatch(/^consent_sync_console=;.*Max-Age=0/);
+    expect(await auditActions(x)).toContain('console.sign_out');
+  });
+});
+
+describe('console roles', () => {
+  it('each role sees only its pages, in the navigation and by URL (403 otherwise)', async () => {
+    const x = await plain();
+    for (const role of ROLES) {
+      const s = await session(x, role);
+      const home = await (await s.get('/admin')).text();
+      for (const page of Object.values(PAGES)) {
+        const may = role === 'admin' || (page.roles as readonly Role[]).includes(role);
+        const res = await s.get(page.path);
+        expect(res.status, `${role} ${page.path}`).toBe(may ? 200 : 403);
+        expect(home.includes(`href="${page.path}"`), `${role} nav ${page.path}`).toBe(may);
+      }
+    }
+  });
+
+  it('numbers are masked for operators, shown in full to auditors and admins; only they see the timeline', async () => {
+    const x = await plain();
+    await optIn(x);
+    const lookup = async (role: Role) => {
+      const s = await session(x, role);
+      const res = await s.post('/admin/people', { phone: WA });
+      expect(res.status).toBe(200);
+      return res.text();
+    };
+    const operator = await lookup('operator');
+    expect(operator).toContain('+49151•••••780');
+    expect(operator).not.toContain(PHONE);
+    expect(operator).not.toContain(WA);
+    expect(operator).toMatch(/data-purpose="marketing">.*opted in/s);
+    expect(operator).not.toContain('<ol class="timeline">');
+    for (const role of ['auditor', 'admin'] as const) {
+      const page = await lookup(role);
+      expect(page).toContain(`<h2>${PHONE}</h2>`);
+      expect(page).toContain('<ol class="timeline">');
+      // The exact wording shown, with its version and evidence.
+      expect(page).toContain('https://shop.example/form');
+      expect(page).toMatch(
+        /Wording shown \(version <code>[^<]+<\/code>\):<blockquote>[^<]{20,}<\/blockquote>/,
+      );
+    }
+    const s = await session(x, 'operator');
+    const bad = await s.post('/admin/people', { phone: 'call me' });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('Enter an E.164 number');
+  });
+});
+
+describe('console forms', () => {
+  it('reject a missing, wrong, foreign or cross-site token with 403 and change nothing', async () => {
+    const x = await crm();
+    const before = x.services.mappings.get('hubspot');
+    const draft = JSON.stringify({ ...before, trustOptIn: true });
+    const editor = await session(x, 'editor');
+    const other = await session(x, 'editor');
+    const attempts: Array<[string, Promise<Response>]> = [
+      ['no token', editor.post('/admin/mappings/hubspot/save', { mapping: draft }, null)],
+      ['wrong token', editor.post('/admin/mappings/hubspot/save', { mapping: draft }, 'f'.repeat(64))],
+      [
+        "another session's token",
+        editor.post('/admin/mappings/hubspot/save', { mapping: draft }, other.csrf),
+      ],
+      [
+        'another origin',
+        x.request('/admin/mappings/hubspot/save', {
+          ...form({ mapping: draft, csrf: editor.csrf }),
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            cookie: editor.cookie,
+            origin: 'https://evil.example',
+          },
+        }),
+      ],
+      [
+        'a cross-site fetch',
+        x.request('/admin/mappings/hubspot/save', {
+          ...form({ mapping: draft, csrf: editor.csrf }),
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            cookie: editor.cookie,
+            'sec-fetch-site': 'cross-site',
+          },
+        }),
+      ],
+    ];
+    for (const [what, res] of attempts) expect((await res).status, what).toBe(403);
+    expect(x.services.mappings.get('hubspot')).toEqual(before);
+    expect(await auditActions(x)).not.toContain('mapping.replace');
+    // The same form with the session's own token goes through.
+    const ok = await editor.post('/admin/mappings/hubspot/save', { mapping: draft });
+    expect(ok.status).toBe(303);
+    expect(x.services.mappings.get('hubspot').trustOptIn).toBe(true);
+  });
+
+  it('a mapping with an error is shown next to its field and changes nothing; a good one is diffed, saved, audited, in force', async () => {
+    const x = await crm();
+    const s = await session(x, 'editor');
+    const before = x.services.mappings.get('hubspot');
+    const bad = structuredClone(before) as unknown as { fields: Array<Record<string, unknown>> };
+    bad.fields[2] = { ...bad.fields[2], local: 'marketing.phone' };
+    const checked = await s.post('/admin/mappings/hubspot/check', { mapping: JSON.stringify(bad) });
+    expect(checked.status).toBe(422);
+    const page = await checked.text();
+    expect(page).toMatch(
+      /<tr class="has-issue" data-field="2">[\s\S]*?<code>fields\.2\.local<\/code>: must be optedOut/,
+    );
+    expect(page).toContain('nothing was saved');
+    // Saving it anyway goes through PUT /v1/mappings and is refused there too.
+    const forced = await s.post('/admin/mappings/hubspot/save', { mapping: JSON.stringify(bad) });
+    expect(forced.status).toBe(422);
+    const syntax = await s.post('/admin/mappings/hubspot/check', { mapping: '{"fields": [' });
+    expect(syntax.status).toBe(422);
+    expect(await syntax.text()).toContain('Not valid JSON');
+    expect(x.services.mappings.get('hubspot')).toEqual(before);
+
+    const good = structuredClone(before);
+    good.fields = good.fields.filter((f) => f.remote !== 'whatsapp_consent_text_version');
+    const diff = await s.post('/admin/mappings/hubspot/check', { mapping: JSON.stringify(good) });
+    expect(diff.status).toBe(200);
+    const diffPage = await diff.text();
+    expect(diffPage).toMatch(
+      /<span class="del">- +&quot;remote&quot;: &quot;whatsapp_consent_text_version&quot;,<\/span>/,
+    );
+    expect(x.services.mappings.get('hubspot')).toEqual(before); // checking saves nothing
+    const confirm =
+      /<form method="post" action="\/admin\/mappings\/hubspot\/save">[\s\S]*?name="mapping" value="([^"]*)"/.exec(
+        diffPage,
+      );
+    const draft = confirm?.[1]?.replaceAll('&quot;', '"').replaceAll('&amp;', '&') ?? '';
+    // What the draft would send, before saving it.
+    const underDraft = await (
+      await s.post('/admin/mappings/hubspot/preview', { mapping: draft, phone: PHONE })
+    ).text();
+    const result = underDraft.slice(underDraft.indexOf('<div class="preview-result">'));
+    expect(result).toContain('Under your draft (not saved).');
+    expect(result).toContain('<code>whatsapp_consent_source</code></td>');
+    expect(result).not.toContain('<code>whatsapp_consent_text_version</code></td>');
+    expect(x.services.mappings.get('hubspot')).toEqual(before);
+    const saved = await s.post('/admin/mappings/hubspot/save', { mapping: draft });
+    expect(saved.status).toBe(303);
+    expect(saved.headers.get('location')).toBe('/admin/mappings/hubspot?saved=1');
+    expect(await (await s.get('/admin/mappings/hubspot?saved=1')).text()).toContain(
+      'The new mapping is in force.',
+    );
+    // In force at once: the preview (same service as the API's) no longer sends the field.
+    const preview = await (await s.post('/admin/mappings/hubspot/preview', { phone: PHONE })).text();
+    expect(preview).toContain('whatsapp_consent_source');
+    expect(preview).not.toContain('<code>whatsapp_consent_text_version</code></td>');
+    expect(preview).toContain('+49151•••••780');
+    const [entry] = (await x.services.store.listAudit(50)).filter((e) => e.action === 'mapping.replace');
+    expect(entry?.role).toBe('editor');
+    expect(JSON.stringify(entry?.details.before)).toContain('whatsapp_consent_text_version');
+    expect(JSON.stringify(entry?.details.after)).not.toContain('whatsapp_consent_text_version');
+    // The audit log page shows who did it and the change.
+    const auditor = await session(x, 'auditor');
+    const log = await (await auditor.get('/admin/audit')).text();
+    expect(log).toMatch(
+      /data-action="mapping.replace">[\s\S]*?<td>editor<\/td>[\s\S]*?whatsapp_consent_text_version/,
+    );
+  });
+
+  it('a dead letter is retried from sync health and reaches HubSpot', async () => {
+    const x = await crm();
+    const contact = x.hubspot.addContact({ mobilephone: PHONE, firstname: 'Example' });
+    x.hubspot.failRecord(contact, 1);
+    await x.webhook(textMessage(WA, 'STOP', { timestamp: ts() }));
+    await x.settle();
+    const [dead] = await x.services.store.listJobs({ status: 'dead' });
+    expect(dead?.kind).toBe('sync.hubspot');
+    const s = await session(x, 'operator');
+    const page = await (await s.get('/admin/sync')).text();
+    expect(page).toMatch(
+      /<tr data-kind="sync.hubspot"><td><code>sync.hubspot<\/code><\/td><td>0<\/td>[\s\S]*?<td>1<\/td><\/tr>/,
+    );
+    expect(page).toContain(`action="/admin/sync/jobs/${dead?.id}/retry"`);
+    expect(page).toContain('RECORD_REJECTED');
+    expect((await s.post(`/admin/sync/jobs/${dead?.id}/retry`, {}, null)).status).toBe(403);
+    expect((await x.services.store.getJob(dead!.id))?.status).toBe('dead');
+    const res = await s.post(`/admin/sync/jobs/${dead?.id}/retry`);
+    expect(res.status).toBe(303);
+    await x.settle();
+    expect(x.hubspot.getContact(contact)?.whatsapp_opted_out).toBe('true');
+    expect((await x.services.store.getJob(dead!.id))?.status).toBe('done');
+    expect(await auditActions(x)).toContain('job.retry');
+    // A second retry of a job that is no longer dead is refused as the API refuses it.
+    expect((await s.post(`/admin/sync/jobs/${dead?.id}/retry`)).status).toBe(409);
+  });
+});
+
+describe('console views', () => {
+  it('erasures show per-system status and overdue ones; the receipt downloads as the API serves it', async () => {
+    const x = await plain();
+    await optIn(x);
+    x.services.dispatcher.pause();
+    const opened = await json<{ id: string }>(
+      await x.request('/v1/erasures', { method: 'POST', role: 'operator', json: { phone: PHONE } }),
+    );
+    x.advance(31 * 86_400_000);
+    const s = await session(x, 'operator');
+    const open = await (await s.get('/admin/erasures')).text();
+    expect(open).toMatch(new RegExp(`<tr class="overdue" data-erasure="${opened.id}">`));
+    expect(open).toContain('local: <span class="badge pending">pending</span>');
+    expect(open).toContain('1 erasure(s) are overdue');
+    expect((await s.get(`/admin/erasures/${opened.id}/receipt`)).status).toBe(409);
+    x.services.dispatcher.resume();
+    await x.drain();
+    const done = await (await s.get('/admin/erasures')).text();
+    expect(done).toContain(`href="/admin/erasures/${opened.id}/receipt"`);
+    const receipt = await s.get(`/admin/erasures/${opened.id}/receipt`);
+    expect(receipt.status).toBe(200);
+    expect(receipt.headers.get('content-disposition')).toBe(
+      `attachment; filename="erasure-receipt-${opened.id}.json"`,
+    );
+    const api = await x.request(`/v1/erasures/${opened.id}/receipt`, { role: 'operator' });
+    expect(await receipt.json()).toEqual(await api.json());
+  });
+
+  it('the activity chart draws consent changes by source and opt-outs per day', async () => {
+    const x = await plain();
+    await optIn(x);
+    await x.webhook(textMessage(WA, 'STOP', { timestamp: at(x) }));
+    await x.drain();
+    const s = await session(x, 'auditor');
+    const page = await (await s.get('/admin/activity')).text();
+    const today = x.now().toISOString().slice(0, 10);
+    // Today: requested (form), confirmed (WhatsApp), and a STOP that opted out of both purposes.
+    expect(page).toMatch(
+      new RegExp(
+        `<g class="bar" data-day="${today}" data-total="4"><title>${today}: form 1, whatsapp 3</title>`,
+      ),
+    );
+    expect(page).toMatch(new RegExp(`id="optouts-chart"[\\s\\S]*data-day="${today}" data-total="2"`));
+    // 30 bars per chart, the other days empty.
+    expect(page.match(/<g class="bar"/g)).toHaveLength(60);
+    expect(page).toContain('4 consent change(s), 2 opt-out(s)');
+  });
+
+  it('the compliance page shows the checklist and the record, and downloads it as Markdown', async () => {
+    const x = await plain();
+    const s = await session(x, 'auditor');
+    const page = await (await s.get('/admin/compliance')).text();
+    expect(page).toContain('GDPR checklist');
+    expect(page.match(/<tr data-check="/g)?.length).toBeGreaterThan(3);
+    expect(page).toContain('Record of processing (Art. 30)');
+    expect(page).toContain('data-recipient="whatsapp"');
+    const md = await s.get('/admin/compliance/record');
+    expect(md.status).toBe(200);
+    expect(md.headers.get('content-disposition')).toMatch(/^attachment; filename="record-of-processing-/);
+    expect(await md.text()).toMatch(/^# Record of processing activities/);
+    expect((await (await session(x, 'operator')).get('/admin/compliance')).status).toBe(403);
+  });
+
+  it('pages carry a strict Content-Security-Policy and are not cached', async () => {
+    const x = await plain();
+    const s = await session(x, 'admin');
+    const res = await s.get('/admin/activity');
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(csrfOf(await res.text())).toBe(s.csrf);
+  });
+});
