@@ -54,10 +54,12 @@ export async function startSims(phones: string[], limits: SimLimits, latencyMs: 
 export async function benchServices(
   name: string,
   connectors: Partial<Record<ConnectorName, Connector>>,
-): Promise<{ services: Services; store: SqliteStore; close(): Promise<void> }> {
+): Promise<{ services: Services; store: SqliteStore; dbPath: string; close(): Promise<void> }> {
   const dir = mkdtempSync(join(os.tmpdir(), `consent-sync-bench-${name}-`));
   const readJson = (f: string) => JSON.parse(readFileSync(join(ROOT, 'catalog', f), 'utf8'));
-  const store = openSqliteStore({ path: join(dir, 'bench.db') });
+  // The name `npm start` and the CLI use, so `consent-sync` commands with DATA_DIR=dir find it.
+  const dbPath = join(dir, 'consent-sync.db');
+  const store = openSqliteStore({ path: dbPath });
   await store.migrate();
   const services = await buildServices({
     config: parseConfig({
@@ -80,6 +82,7 @@ export async function benchServices(
   return {
     services,
     store,
+    dbPath,
     async close() {
       await services.dispatcher.stop();
       await store.close();

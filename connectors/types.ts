@@ -132,3 +132,51 @@ export interface Connector {
   /** Parses a verified webhook into changes, keeping only whitelisted properties. */
   parseWebhook(req: WebhookRequest, spec: LookupSpec): ParsedWebhook;
 }
+
+/** A field's type reduced to what a mapping transform needs (`other`: anything else, e.g. a reference). */
+export type FieldKind = 'boolean' | 'enum' | 'date' | 'text' | 'number' | 'other';
+
+/** A property (HubSpot) or field (Salesforce) as the CRM defines it; never a value. */
+export interface RemoteField {
+  name: string;
+  /** The vendor's own type name (`bool`, `enumeration`, `picklist`, `datetime`, …). */
+  type: string;
+  kind: FieldKind;
+  /** Allowed values of a dropdown or picklist; empty for free values. */
+  options: string[];
+}
+
+/** How much of the vendor's request allowance is left, when the vendor says. */
+export interface Quota {
+  remaining: number;
+  limit: number;
+  /** e.g. `10 s` (HubSpot's rolling window) or `24 h` (Salesforce's daily allocation) */
+  window: string;
+}
+
+/** What a CRM defines for some object types; `null` for an object type it does not have. */
+export interface SchemaSnapshot {
+  objects: Record<string, RemoteField[] | null>;
+  quota: Quota | null;
+}
+
+/** A custom property to create (HubSpot; Salesforce fields are created in Setup, not over the API). */
+export interface NewField {
+  name: string;
+  label: string;
+  kind: Exclude<FieldKind, 'other'>;
+  /** Values of an `enum` (the dropdown's options). */
+  options: string[];
+  description: string;
+}
+
+/**
+ * Reads (and where the vendor allows, extends) a CRM's data model, for `consent-sync doctor`. Kept
+ * apart from `Connector`: the sync path never needs it, and the Worker bundle does not carry it.
+ */
+export interface CrmSchema {
+  /** One call per object type; throws `ConnectorFailure` when the CRM cannot be reached or refuses the credentials. */
+  describe(objectTypes: string[]): Promise<SchemaSnapshot>;
+  /** Creates custom properties in `group` (created first when missing). Absent when the vendor has no such API. */
+  create?(objectType: string, fields: NewField[], group: { name: string; label: string }): Promise<void>;
+}

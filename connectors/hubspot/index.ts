@@ -100,17 +100,7 @@ export function createHubSpotConnector(opts: HubSpotConnectorOptions): HubSpotCo
   const batchApi = new BatchApi(config);
   const basicApi = new BasicApi(config);
 
-  /** One SDK request under the budget; whatever it throws becomes a ConnectorFailure. */
-  function call<T>(fn: () => Promise<T>): Promise<T> {
-    return budget.run(async () => {
-      try {
-        return await withTimeout(fn(), timeoutMs);
-      } catch (err) {
-        if (err instanceof ConnectorFailure) throw err;
-        throw new ConnectorFailure(toConnectorError(err, Date.now(), timeoutMs));
-      }
-    });
-  }
+  const call = sdkCaller(budget, timeoutMs);
 
   async function searchChunk(values: string[], properties: string[], matchField: string) {
     const found: SimplePublicObject[] = [];
@@ -255,6 +245,23 @@ export function createHubSpotConnector(opts: HubSpotConnectorOptions): HubSpotCo
     erase: (refs) => Promise.all(refs.map(eraseOne)),
     verifyWebhook: (req) => verifyV3(req, opts.clientSecret),
     parseWebhook: (req, spec) => parseHubSpotWebhook(req.rawBody, spec),
+  };
+}
+
+/**
+ * Runs one SDK request under the budget with a timeout; whatever it throws becomes a ConnectorFailure.
+ * Shared with the properties client (schema.ts).
+ */
+export function sdkCaller(budget: CallBudget, timeoutMs: number) {
+  return function call<T>(fn: () => Promise<T>): Promise<T> {
+    return budget.run(async () => {
+      try {
+        return await withTimeout(fn(), timeoutMs);
+      } catch (err) {
+        if (err instanceof ConnectorFailure) throw err;
+        throw new ConnectorFailure(toConnectorError(err, Date.now(), timeoutMs));
+      }
+    });
   };
 }
 

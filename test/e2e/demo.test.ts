@@ -1,0 +1,66 @@
+/**
+ * `npm run demo` in exit mode, as a child process: the real Node runtime with the WhatsApp, HubSpot
+ * and Salesforce simulators. Each step's outcome is read from what the demo prints.
+ */
+import { describe, expect, it } from 'vitest';
+import { runNode } from '../helpers/process.ts';
+
+const runDemo = () =>
+  runNode(['--disable-warning=ExperimentalWarning', 'scripts/demo.ts'], { DEMO_EXIT: '1' });
+
+/** The lines of one step's section. */
+const section = (stdout: string, n: number) => stdout.split(`━━ Step ${n}:`)[1]?.split('━━ Step')[0] ?? '';
+
+describe('npm run demo', () => {
+  it('walks through double opt-in, STOP, a HubSpot opt-out and an erasure, then exits 0', {
+    timeout: 120_000,
+  }, async () => {
+    const { code, stdout, stderr } = await runDemo();
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+
+    const one = section(stdout, 1);
+    expect(one).toMatch(/Anna signs up on the web form: POST \/v1\/consents → 202, marketing pending/);
+    expect(one).toMatch(/WhatsApp +message to \+491512…90: "Hallo! Beispiel GmbH/);
+    expect(one).toMatch(/Anna replies "JA" \(signed WhatsApp webhook\) → 200/);
+    expect(one).toMatch(/ledger +#1 requested marketing \(form\) · #2 confirmed marketing \(whatsapp\)/);
+    expect(one).toMatch(
+      /HubSpot +contact \d+: whatsapp_marketing_consent=granted, .*whatsapp_opted_out=false/,
+    );
+    expect(one).toMatch(
+      /Salesforce +Contact \w+: WhatsApp_Marketing_Consent__c=Opted In, .*WhatsApp_Opted_Out__c=false/,
+    );
+    expect(one).toContain('✓ step 1: Anna and Ben opted in');
+
+    const two = section(stdout, 2);
+    expect(two).toMatch(/Anna texts "STOPP" \(signed WhatsApp webhook\) → 200/);
+    expect(two).toMatch(/#\d+ opted_out marketing \(whatsapp\)/);
+    expect(two).toMatch(
+      /HubSpot +contact \d+: whatsapp_marketing_consent=withdrawn, .*whatsapp_opted_out=true/,
+    );
+    expect(two).toMatch(
+      /Salesforce +Contact \w+: WhatsApp_Marketing_Consent__c=Opted Out, .*WhatsApp_Opted_Out__c=true/,
+    );
+    expect(two).toContain('✓ step 2:');
+
+    const three = section(stdout, 3);
+    expect(three).toMatch(/#\d+ opted_out marketing \(hubspot\)/);
+    expect(three).toMatch(/Salesforce +Contact \w+: .*WhatsApp_Opted_Out__c=true/);
+    expect(three).toContain('✓ step 3: Ben opted out from HubSpot');
+
+    const four = section(stdout, 4);
+    expect(four).toMatch(/POST \/v1\/erasures → 202/);
+    expect(four).toMatch(/tasks +.*hubspot: done \(1 record\(s\)\).*salesforce: done \(1 record\(s\)\)/);
+    expect(four).toMatch(/receipt +completed \S+, within the deadline: true/);
+    expect(four).toMatch(/HubSpot +contact \d+: gone/);
+    expect(four).toMatch(/Salesforce +Contact \w+: gone/);
+    expect(four).toContain('✓ step 4:');
+
+    expect(stdout).toMatch(/ledger +✓ hash chain intact, 9 event\(s\)/);
+    expect(stdout).toContain('✓ all 4 steps passed');
+    expect(stdout).toMatch(/Admin console: http:\/\/localhost:\d+\/admin/);
+    expect(stdout).toMatch(/Admin API key: demo-admin-\S{20,}/);
+    // Fictitious numbers, and even those only masked.
+    expect(stdout).not.toMatch(/4915123456\d{3}/);
+  });
+});
