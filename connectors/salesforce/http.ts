@@ -90,18 +90,28 @@ export function createCaller(session: Session, budget: CallBudget, opts: CallerO
             body: JSON.stringify(req.body),
             headers: { 'content-type': 'application/json' },
           };
+    // jsforce's `timeout` stops waiting for the headers only: a connection dropped in the middle of
+    // the body leaves its response stream open for ever. One deadline covers the whole exchange.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DOMException('timed out', 'TimeoutError')), opts.timeoutMs);
+    });
     try {
-      const body = await conn.request(request, {
-        transport,
-        retry: { maxRetries: 0 },
-        timeout: opts.timeoutMs,
-      });
+      const body = await Promise.race([
+        conn.request(request, { transport, retry: { maxRetries: 0 }, timeout: opts.timeoutMs }),
+        deadline,
+      ]);
       noteUsage(seen.headers);
       return { kind: 'ok', body };
     } catch (err) {
       noteUsage(seen.headers);
+      if (err instanceof DOMException && err.name === 'TimeoutError') {
+        return { kind: 'failed', failure: new SalesforceFailure(networkError(err, opts.timeoutMs)) };
+      }
       if (seen.status === 401) return { kind: 'expired' };
       return { kind: 'failed', failure: classifyFailure(err, seen.status, seen.headers, opts) };
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { ConfigError, parseConfig } from '../config.ts';
+import { nodeCryptoPrimitives } from '../crypto/primitives.node.ts';
 import { createApp } from '../http/app.ts';
 import { Catalog } from '../service/catalog-service.ts';
 import type { Log } from '../service/log.ts';
@@ -41,6 +42,8 @@ const readJson = (dir: string, file: string): unknown => JSON.parse(readFileSync
  */
 export async function startNode(options: StartOptions): Promise<NodeServer> {
   const { services, config, log, store, dataDir } = await bootNode(options);
+  // One server per DATA_DIR: what is still leased was leased by a process that is gone.
+  await services.dispatcher.reclaimLeases();
   const app = createApp(services);
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: '0.0.0.0' });
   await new Promise<void>((ok) => server.once('listening', () => ok()));
@@ -114,6 +117,7 @@ export async function bootNode(options: Pick<StartOptions, 'env' | 'log' | 'fetc
     store,
     catalog,
     log,
+    crypto: nodeCryptoPrimitives,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
     mappings: { storage: fileMappingStorage(resolve(config.MAPPINGS_DIR)), defaults: defaultMappings() },

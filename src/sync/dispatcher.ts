@@ -136,6 +136,32 @@ export class Dispatcher {
     return total;
   }
 
+  /**
+   * Puts every leased job back to pending, due now, counting the lost attempt. For the Node server
+   * at start only: a job still leased then was leased by a process that died (SIGKILL, power loss),
+   * and would otherwise wait out its lease (up to 5 minutes for CRM batches). Not for runtimes
+   * where other dispatchers may be running (Workers' queue consumers). Returns how many.
+   */
+  async reclaimLeases(): Promise<number> {
+    const now = this.o.clock().toISOString();
+    let n = 0;
+    for (;;) {
+      const jobs = await this.o.store.listJobs({ status: 'leased', limit: 500 });
+      for (const job of jobs) {
+        const outcome: JobOutcome = {
+          status: 'retry',
+          error: 'lease of a stopped process',
+          nextAttemptAt: now,
+        };
+        await this.o.store.finishJob(job.id, outcome, now);
+      }
+      n += jobs.length;
+      if (jobs.length < 500) break;
+    }
+    if (n > 0) this.o.log.warn({ jobs: n }, 'leases of a stopped process released');
+    return n;
+  }
+
   /** Adds or replaces a handler (connectors enabled after start, tests). */
   setHandler(kind: string, handler: JobHandler | BatchHandler): void {
     this.o.handlers[kind] = handler;

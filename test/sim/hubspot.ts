@@ -20,7 +20,9 @@ import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { WebhookRequest } from '../../connectors/types.ts';
-import { flatten, readBody } from './http.ts';
+import { type AppliedWrite, faultDealer, flatten, type RandomFaults, readBody, sendHalf } from './http.ts';
+
+export type { AppliedWrite, RandomFaults } from './http.ts';
 
 export interface ReceivedRequest {
   method: string;
@@ -49,8 +51,24 @@ export interface HubSpotWebhookEvent {
   changeFlag?: string;
 }
 
-/** `429` TEN_SECONDLY_ROLLING with Retry-After, `daily` DAILY without, `502` an HTML gateway page. */
-export type HubSpotFault = '429' | 'daily' | '500' | '502' | 'network' | 'hang';
+/**
+ * `429` TEN_SECONDLY_ROLLING with Retry-After, `daily` DAILY without, `502` an HTML gateway page,
+ * `network` a socket destroyed before the request is read, `hang` no answer at all (nothing applied).
+ * Faults that apply the request first: `late` answers only after `lateMs` (past the client's
+ * timeout), `reset` sends half the answer and destroys the socket, `partial` (batch/update only)
+ * leaves some records out of the batch: not applied, and in neither `results` nor `errors`.
+ */
+export type HubSpotFault =
+  | '429'
+  | 'daily'
+  | '500'
+  | '502'
+  | '503'
+  | 'network'
+  | 'hang'
+  | 'late'
+  | 'reset'
+  | 'partial';
 
 export interface HubSpotPropertyDefinition {
   name: string;
@@ -81,6 +99,8 @@ export interface HubSpotSimulatorOptions {
   appId?: number;
   /** Retry-After of an injected `429` fault, in seconds (default 1). */
   faultRetryAfterSeconds?: number;
+  /** How long a `late` fault holds the answer (default 2000 ms). */
+  lateMs?: number;
 }
 
 export interface HubSpotSimStats {
@@ -90,6 +110,8 @@ export interface HubSpotSimStats {
   /** 429s served, by the window and by injected faults. */
   rateLimited: number;
   faults: number;
+  /** Injected faults by kind (queued and random ones). */
+  faultsByKind: Record<string, number>;
   /** Responses sent, by status (a destroyed socket or a hang is not counted). */
   byStatus: Record<number, number>;
 }
@@ -126,6 +148,10 @@ export interface HubSpotSimulator {
   failNext(n: number, kind: HubSpotFault): void;
   /** Writes to this contact fail with a per-record VALIDATION_ERROR, `times` times (default: always). */
   failRecord(id: string, times?: number): void;
+  /** Every authorised call may fail at random (null: off). */
+  setRandomFaults(faults: RandomFaults<HubSpotFault> | null): void;
+  /** The API writes applied to a contact, oldest first. */
+  writeHistory(id: string): AppliedWrite[];
   /** Delay before every authorised API answer. */
   setLatency(ms: number): void;
   setWebhookUrl(url: string): void;
@@ -306,11 +332,22 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
   const requests: ReceivedRequest[] = [];
   const deliveries: WebhookDelivery[] = [];
   let definitions = defineProperties(opts.properties ?? DEFAULT_CONTACT_PROPERTIES);
+  /** Property groups created through the API (name → label). */
+  let createdGroups = new Map<string, string>();
   let store = new Map<string, StoredContact>();
   let nextId = FIRST_ID;
   let faults: HubSpotFault[] = [];
   let failing = new Map<string, number>();
   let latencyMs = 0;
+  const lateMs = opts.lateMs ?? 2000;
+  let randomFaults: RandomFaults<HubSpotFault> | null = null;
+  let deal: ReturnType<typeof faultDealer<HubSpotFault>> | null = null;
+  let history = new Map<string, AppliedWrite[]>();
+  let writeSeq = 0;
+  /** writes of the request being routed (route() is synchronous), marked answered once sent */
+  let routed: AppliedWrite[] = [];
+  /** the request being routed is a `partial` fault */
+  let partialCall = false;
   let window: number[] = [];
   /** One array for the simulator's life: `pendingWebhooks()` hands it out live. */
   const queue: HubSpotWebhookEvent[] = [];
@@ -535,6 +572,7 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
         missing.push(input.id);
         continue;
       }
+      if (partialCall && (randomFaults?.random() ?? 1) < (randomFaults?.recordRate ?? 0.3)) continue;
       const left = failing.get(contact.id) ?? 0;
       if (left > 0) {
         failing.set(contact.id, left - 1);
@@ -548,6 +586,7 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
         continue;
       }
       apply(contact, input.properties, 'API', now);
+      record(contact.id, input.properties, input.trace ?? null, now);
       results.push({
         ...view(contact, Object.keys(input.properties)),
         ...(input.trace ? { objectWriteTraceId: input.trace } : {}),
@@ -606,6 +645,27 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
     return ok(201, propertyView(def));
   }
 
+  /** Property groups: the ones the defined properties use plus the ones created through the API. */
+  function groupViews() {
+    const names = new Set([...[...definitions.values()].map((d) => d.groupName), ...createdGroups.keys()]);
+    return [...names].map((name, displayOrder) => ({
+      name,
+      label: createdGroups.get(name) ?? name,
+      displayOrder,
+      archived: false,
+    }));
+  }
+
+  function createGroup(body: Json): Answer {
+    const { name, label } = body;
+    if (typeof name !== 'string' || !/^[a-z][a-z0-9_]{0,99}$/.test(name) || typeof label !== 'string')
+      return invalid('name (lowercase) and label are required');
+    if (groupViews().some((g) => g.name === name))
+      return hsError(409, 'OBJECT_ALREADY_EXISTS', `Property group named '${name}' already exists.`);
+    createdGroups.set(name, label);
+    return ok(201, { name, label, displayOrder: -1, archived: false });
+  }
+
   function route(method: string, path: string, query: URLSearchParams, body: unknown): Answer {
     const json = obj(body);
     const needsJson = method === 'POST';
@@ -616,6 +676,9 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
     if (method === 'POST' && path === '/crm/v3/objects/contacts/batch/read') return batchRead(b);
     if (method === 'POST' && path === '/crm/v3/objects/contacts/batch/update') return batchUpdate(b);
     if (method === 'POST' && path === '/crm/v3/objects/contacts/gdpr-delete') return gdprDelete(b);
+    if (method === 'GET' && path === '/crm/v3/properties/contacts/groups')
+      return ok(200, { results: groupViews() });
+    if (method === 'POST' && path === '/crm/v3/properties/contacts/groups') return createGroup(b);
     if (method === 'GET' && path === '/crm/v3/properties/contacts')
       return ok(200, { results: [...definitions.values()].map(propertyView) });
     if (method === 'POST' && path === '/crm/v3/properties/contacts') return createProperty(b);
@@ -638,8 +701,11 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
   /** Decided synchronously when the request arrives, so arrival order is the window's order. */
   function admit(req: IncomingMessage, now: number): Verdict {
     if (req.headers.authorization !== `Bearer ${opts.accessToken}`) return { kind: 'unauthorised' };
-    const fault = faults.shift();
-    if (fault) return { kind: 'fault', fault };
+    const fault = faults.shift() ?? randomFault(req);
+    if (fault) {
+      stats.faultsByKind[fault] = (stats.faultsByKind[fault] ?? 0) + 1;
+      return { kind: 'fault', fault };
+    }
     window = window.filter((t) => t > now - windowMs);
     if (window.length >= requestsPerWindow) {
       const frees = (window[0] ?? now) + windowMs - now;
@@ -695,7 +761,7 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
     if (verdict.kind === 'fault') {
       stats.faults += 1;
       if (verdict.fault === 'hang') return; // released by close()
-      return sendFault(res, verdict.fault, now);
+      if (!APPLIED_FAULTS.has(verdict.fault)) return sendFault(res, verdict.fault, now);
     }
     if (verdict.kind === 'limited') {
       return send(res, rateLimitAnswer('TEN_SECONDLY_ROLLING'), now, {
@@ -704,7 +770,46 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
     }
     if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
     const url = new URL(req.url ?? '/', 'http://sim.invalid');
-    send(res, route(req.method ?? 'GET', url.pathname, url.searchParams, body), now);
+    const fault = verdict.kind === 'fault' ? verdict.fault : null;
+    routed = [];
+    partialCall = fault === 'partial';
+    const answer = route(req.method ?? 'GET', url.pathname, url.searchParams, body);
+    const writes = routed;
+    partialCall = false;
+    if (fault === 'late') {
+      setTimeout(() => {
+        if (!res.destroyed) send(res, answer, Date.now());
+      }, lateMs).unref();
+    } else if (fault === 'reset') {
+      sendHalfAnswer(res, answer, now);
+    } else {
+      send(res, answer, now);
+      for (const w of writes) w.answered = true;
+    }
+  }
+
+  function record(id: string, properties: Record<string, string>, trace: string | null, at: number): void {
+    writeSeq += 1;
+    const entry: AppliedWrite = { seq: writeSeq, at, properties: { ...properties }, trace, answered: false };
+    history.set(id, [...(history.get(id) ?? []), entry]);
+    routed.push(entry);
+  }
+
+  /** A random fault for this call, or undefined; `partial` only where a batch is written. */
+  function randomFault(req: IncomingMessage): HubSpotFault | undefined {
+    const batch = (req.url ?? '').startsWith('/crm/v3/objects/contacts/batch/update');
+    return deal?.((k) => batch || k !== 'partial');
+  }
+
+  /** The status line, headers and half the body, then the socket is destroyed. */
+  function sendHalfAnswer(res: ServerResponse, answer: Answer, now: number): void {
+    const text = answer.body === null ? '' : JSON.stringify(answer.body);
+    sendHalf(
+      res,
+      answer.status,
+      { ...rateHeaders(now), 'content-type': 'application/json;charset=utf-8' },
+      text,
+    );
   }
 
   function sendFault(res: ServerResponse, fault: HubSpotFault, now: number): void {
@@ -712,8 +817,9 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
       send(res, rateLimitAnswer('TEN_SECONDLY_ROLLING'), now, { 'retry-after': String(faultRetryAfter) });
     } else if (fault === 'daily') {
       send(res, rateLimitAnswer('DAILY'), now);
-    } else if (fault === '500') {
-      send(res, ok(500, { status: 'error', message: 'internal error', correlationId: randomUUID() }), now);
+    } else if (fault === '500' || fault === '503') {
+      const message = fault === '500' ? 'internal error' : 'service unavailable';
+      send(res, ok(Number(fault), { status: 'error', message, correlationId: randomUUID() }), now);
     } else {
       // A gateway error page, not JSON: the SDK must still surface the status.
       send(res, { status: 502, body: '<html><body><h1>502 Bad Gateway</h1></body></html>' }, now, {
@@ -781,7 +887,7 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
     requests,
     deliveries,
     calls: () => stats.calls,
-    stats: () => ({ ...stats, byStatus: { ...stats.byStatus } }),
+    stats: () => ({ ...stats, faultsByKind: { ...stats.faultsByKind }, byStatus: { ...stats.byStatus } }),
     addContact(properties) {
       checkAll(properties, false);
       nextId += 1;
@@ -818,6 +924,11 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
     failRecord(id, times = Number.POSITIVE_INFINITY) {
       failing.set(id, times);
     },
+    setRandomFaults(f) {
+      randomFaults = f;
+      deal = f && faultDealer(f);
+    },
+    writeHistory: (id) => (history.get(id) ?? []).map((w) => ({ ...w, properties: { ...w.properties } })),
     setLatency(ms) {
       latencyMs = ms;
     },
@@ -830,8 +941,12 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
       requests.length = 0;
       deliveries.length = 0;
       definitions = defineProperties(opts.properties ?? DEFAULT_CONTACT_PROPERTIES);
+      createdGroups = new Map();
       store = new Map();
       faults = [];
+      randomFaults = null;
+      deal = null;
+      history = new Map();
       failing = new Map();
       latencyMs = 0;
       window = [];
@@ -868,11 +983,15 @@ interface PropertyProblem {
   message: string;
 }
 
+/** Faults whose request is applied before the answer goes wrong. */
+const APPLIED_FAULTS = new Set<HubSpotFault>(['late', 'reset', 'partial']);
+
 const emptyStats = (): HubSpotSimStats => ({
   calls: 0,
   unauthorised: 0,
   rateLimited: 0,
   faults: 0,
+  faultsByKind: {},
   byStatus: {},
 });
 

@@ -21,7 +21,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { flatten, obj } from './http.ts';
+import { type AppliedWrite, faultDealer, flatten, obj, type RandomFaults, sendHalf } from './http.ts';
 
 export type SimValue = string | number | boolean | null;
 export type SimRecord = Record<string, SimValue>;
@@ -52,10 +52,19 @@ export interface SimStats {
   apiUsage: number;
   /** Outbound Messages (SOAP POSTs) delivered by `flushOutbound()`. */
   outboundDelivered: number;
+  /** Injected faults by kind (queued and random ones). */
+  faultsByKind: Record<string, number>;
 }
 
 /** `limit` is 403 REQUEST_LIMIT_EXCEEDED; `network` destroys the socket; `hang` never answers. */
-export type SalesforceFault = 'limit' | '500' | '503' | 'network' | 'hang';
+export type SalesforceFault = 'limit' | '500' | '503' | 'network' | 'hang' | SalesforceAppliedFault;
+/**
+ * Faults of a call that is applied first: `late` answers only after `lateMs` (past the client's
+ * timeout), `reset` sends half the answer and destroys the socket, `lock` (collections updates
+ * only) fails some records with UNABLE_TO_LOCK_ROW and applies the others.
+ */
+export type SalesforceAppliedFault = 'late' | 'reset' | 'lock';
+const APPLIED_FAULTS = new Set<SalesforceFault>(['late', 'reset', 'lock']);
 
 export interface OutboundNotification {
   /** Notification id (`04l…`); generated when left out. */
@@ -78,6 +87,8 @@ export interface SalesforceSimOptions {
   windowMs?: number;
   /** The `M` in `api-usage=N/M` (default 100 000). */
   dailyLimit?: number;
+  /** How long a `late` fault holds the answer (default 2000 ms). */
+  lateMs?: number;
   /** Fields defined per object (defaults: Contact, Lead, Individual as below). */
   fields?: Record<string, string[]>;
   /** Like a workflow rule: API writes and UI edits that change one of `fields` queue an Outbound Message. */
@@ -112,6 +123,10 @@ export interface SalesforceSimulator {
   lockRecord(id: string, times: number): void;
   /** The record's next `times` writes fail per record with `statusCode` (a validation rule by default). */
   failRecord(id: string, statusCode?: string, times?: number): void;
+  /** Every authorised API call may fail at random (null: off). */
+  setRandomFaults(faults: RandomFaults<SalesforceFault> | null): void;
+  /** The API writes applied to a record, oldest first (`properties` are the fields written). */
+  writeHistory(id: string): AppliedWrite[];
   /** Delay before every answer. */
   setLatency(ms: number): void;
   /** An Outbound Message SOAP envelope (API-FACTS 3.4) carrying up to 100 notifications. */
@@ -218,6 +233,15 @@ export async function startSalesforceSimulator(opts: SalesforceSimOptions): Prom
   let outboundQueue: Array<{ notificationId: string; objectType: string; id: string }> = [];
   let windowLog: number[] = [];
   let latencyMs = 0;
+  const lateMs = opts.lateMs ?? 2000;
+  let randomFaults: RandomFaults<SalesforceFault> | null = null;
+  let deal: ReturnType<typeof faultDealer<SalesforceFault>> | null = null;
+  let history = new Map<string, AppliedWrite[]>();
+  let writeSeq = 0;
+  /** writes of the call being routed (route() is synchronous), marked answered once sent */
+  let routed: AppliedWrite[] = [];
+  /** the call being routed is a `lock` fault */
+  let lockCall = false;
   let refuseNewTokens = false;
   let counter = 0x2f_0000;
   let url = '';
@@ -405,6 +429,9 @@ export async function startSalesforceSimulator(opts: SalesforceSimOptions): Prom
           readOnly,
         );
       }
+      if (lockCall && (randomFaults?.random() ?? 1) < (randomFaults?.recordRate ?? 0.3)) {
+        return failure('UNABLE_TO_LOCK_ROW', 'unable to obtain exclusive access to this record', []);
+      }
       const fault = recordFault(id15, record);
       if (fault) return failure(fault.statusCode, fault.message, []);
       return { ok: true as const, type, record, fields, id: String(record.Id) };
@@ -420,6 +447,7 @@ export async function startSalesforceSimulator(opts: SalesforceSimOptions): Prom
         );
       }
       applyChange(r.type, r.record, r.fields);
+      recordWrite(r.id, r.fields);
       return { id: r.id, success: true, errors: [] };
     });
     return { status: 200, body: out };
@@ -509,7 +537,50 @@ export async function startSalesforceSimulator(opts: SalesforceSimOptions): Prom
       fields[name] = value as SimValue;
     }
     applyChange(type, record, fields);
+    recordWrite(String(record.Id), fields);
     return { status: 204, body: null };
+  }
+
+  function recordWrite(id: string, fields: Record<string, SimValue>): void {
+    writeSeq += 1;
+    const entry: AppliedWrite = {
+      seq: writeSeq,
+      at: Date.now(),
+      properties: { ...fields },
+      trace: null,
+      answered: false,
+    };
+    const key = id.slice(0, 15);
+    history.set(key, [...(history.get(key) ?? []), entry]);
+    routed.push(entry);
+  }
+
+  /** A random fault for this call, or undefined; `lock` only where a collection is updated. */
+  function randomFault(req: IncomingMessage): SalesforceFault | undefined {
+    const update = req.method === 'PATCH' && (req.url ?? '').split('?')[0]?.endsWith('/composite/sobjects');
+    return deal?.((k) => update || k !== 'lock');
+  }
+
+  /** sObject describe (the fields part): names with a type guessed from the name, no picklists. */
+  function describeObject(typeName: string): Reply {
+    const type = schema.objectName(typeName);
+    if (!type) throw new SfError(404, 'NOT_FOUND', 'The requested resource does not exist');
+    const fields = schema.fields(type).map((name) => {
+      const kind = describedType(name);
+      return {
+        name,
+        label: name.replace(/__c$/, '').replaceAll('_', ' '),
+        type: kind,
+        custom: name.endsWith('__c'),
+        updateable: !READ_ONLY.has(name.toLowerCase()),
+        nillable: kind !== 'boolean' && name !== 'Id',
+        picklistValues: [],
+      };
+    });
+    return {
+      status: 200,
+      body: { name: type, label: type, custom: false, queryable: true, updateable: true, fields },
+    };
   }
 
   function route(method: string, rest: string, search: URLSearchParams, body: unknown): Reply {
@@ -524,6 +595,8 @@ export async function startSalesforceSimulator(opts: SalesforceSimOptions): Prom
       if (method === 'PATCH') return collectionsUpdate(body);
       if (method === 'DELETE') return collectionsDelete(search);
     }
+    const describe = /^\/sobjects\/([A-Za-z0-9_]+)\/describe$/.exec(rest);
+    if (method === 'GET' && describe) return describeObject(describe[1] as string);
     const single = /^\/sobjects\/([A-Za-z0-9_]+)\/([A-Za-z0-9]+)$/.exec(rest);
     if (single && (method === 'GET' || method === 'PATCH' || method === 'DELETE')) {
       return singleRecord(method, single[1] as string, single[2] as string, body, search);
@@ -594,8 +667,11 @@ export async function startSalesforceSimulator(opts: SalesforceSimOptions): Prom
       return send(res, entry, 401, errorBody('INVALID_SESSION_ID', 'Session expired or invalid'));
     }
     stats.apiUsage += 1;
-    const fault = faults.shift();
-    if (fault) stats.faults += 1;
+    const fault = faults.shift() ?? randomFault(req);
+    if (fault) {
+      stats.faults += 1;
+      stats.faultsByKind[fault] = (stats.faultsByKind[fault] ?? 0) + 1;
+    }
     if (fault === 'network') return void req.socket.destroy();
     if (fault === 'hang') return; // the socket is released by close()
     if (fault === '500') {
@@ -622,8 +698,27 @@ export async function startSalesforceSimulator(opts: SalesforceSimOptions): Prom
     const m = /^\/services\/data\/v\d{2,3}\.\d(\/.*)$/.exec(u.pathname);
     try {
       if (!m) throw new SfError(404, 'NOT_FOUND', 'The requested resource does not exist');
-      const out = route(req.method ?? 'GET', m[1] as string, u.searchParams, body);
+      routed = [];
+      lockCall = fault === 'lock';
+      let out: Reply;
+      try {
+        out = route(req.method ?? 'GET', m[1] as string, u.searchParams, body);
+      } finally {
+        lockCall = false;
+      }
+      const writes = routed;
+      if (fault && APPLIED_FAULTS.has(fault) && fault !== 'lock') {
+        entry.status = out.status;
+        const text = out.body === null ? '' : JSON.stringify(out.body);
+        const headers = { 'content-type': 'application/json;charset=UTF-8' };
+        if (fault === 'reset') return sendHalf(res, out.status, headers, text);
+        setTimeout(() => {
+          if (!res.destroyed) send(res, entry, out.status, out.body);
+        }, lateMs).unref();
+        return;
+      }
       send(res, entry, out.status, out.body);
+      for (const w of writes) w.answered = true;
     } catch (err) {
       if (!(err instanceof SfError)) throw err;
       send(res, entry, err.status, errorBody(err.errorCode, err.message));
@@ -769,7 +864,7 @@ export async function startSalesforceSimulator(opts: SalesforceSimOptions): Prom
     apiVersion,
     requests,
     calls: () => stats.calls,
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, faultsByKind: { ...stats.faultsByKind } }),
     add(objectType, fields) {
       const type = schema.objectName(objectType);
       const prefix = type ? KEY_PREFIXES[type] : undefined;
@@ -816,6 +911,12 @@ export async function startSalesforceSimulator(opts: SalesforceSimOptions): Prom
     lockRecord(id, times) {
       locks.set(id.slice(0, 15), times);
     },
+    setRandomFaults(f) {
+      randomFaults = f;
+      deal = f && faultDealer(f);
+    },
+    writeHistory: (id) =>
+      (history.get(id.slice(0, 15)) ?? []).map((w) => ({ ...w, properties: { ...w.properties } })),
     failRecord(id, statusCode = 'FIELD_CUSTOM_VALIDATION_EXCEPTION', times = Number.POSITIVE_INFINITY) {
       recordFailures.set(id.slice(0, 15), { statusCode, times });
     },
@@ -838,6 +939,9 @@ export async function startSalesforceSimulator(opts: SalesforceSimOptions): Prom
       store = new Map();
       deleted = new Map();
       faults = [];
+      randomFaults = null;
+      deal = null;
+      history = new Map();
       locks = new Map();
       recordFailures = new Map();
       cursors = new Map();
@@ -862,6 +966,7 @@ const freshStats = (): SimStats => ({
   faults: 0,
   apiUsage: 0,
   outboundDelivered: 0,
+  faultsByKind: {},
 });
 
 function failure(statusCode: string, message: string, fields: string[]) {
@@ -869,6 +974,17 @@ function failure(statusCode: string, message: string, fields: string[]) {
 }
 
 /** Field and object names are case-insensitive in Salesforce; answers use the canonical spelling. */
+/** The describe type of a simulated field, from its name (the simulator keeps names only). */
+function describedType(name: string): string {
+  if (name === 'Id') return 'id';
+  if (/Opted_?Out|ShouldForget|HasOptedOut/i.test(name)) return 'boolean';
+  if (/Date/.test(name)) return 'datetime';
+  if (/Phone/.test(name)) return 'phone';
+  if (name === 'Email') return 'email';
+  if (name.endsWith('Id')) return 'reference';
+  return 'string';
+}
+
 function canonicalSchema(defs: Record<string, string[]>) {
   const objects = new Map<string, string>();
   const fields = new Map<string, Map<string, string>>();

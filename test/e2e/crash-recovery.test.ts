@@ -1,0 +1,350 @@
+/**
+ * Crash recovery (issue 6, item 3): the real server (`node src/runtime/node.ts`, production mode,
+ * a SQLite file in a temp DATA_DIR) runs as a child process against the HubSpot, Salesforce and
+ * Graph API simulators in this process. Concurrent clients send signed WhatsApp webhooks (STOP,
+ * START, YES and plain text) and opt-in requests; the server is killed with SIGKILL at random
+ * moments, several rounds, and restarted on the same DATA_DIR each time.
+ *
+ * At the end: every webhook answered 200 is in the ledger exactly once; webhooks that got no
+ * answer are sent again (as Meta does) and are then stored exactly once; the ledger verifies; the
+ * outbox drains; both CRMs hold what the ledger's current state maps to, for every person.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { toBase64 } from '../../src/crypto/encoding.ts';
+import * as converge from '../helpers/convergence.ts';
+import { HUBSPOT, SALESFORCE } from '../helpers/crm.ts';
+import { APP_SECRET, TOKENS, VERIFY_TOKEN } from '../helpers/harness.ts';
+import { envelope, nextWamid, PHONE_NUMBER_ID, signedRequest, textMessage } from '../helpers/whatsapp.ts';
+import { type GraphSimulator, startGraphSimulator } from '../sim/graph-api.ts';
+import { type HubSpotSimulator, startHubSpotSimulator } from '../sim/hubspot.ts';
+import { type SalesforceSimulator, startSalesforceSimulator } from '../sim/salesforce.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const SEED = converge.runSeed();
+const PEOPLE = 200;
+const CLIENTS = 8;
+const ROUNDS = 5;
+const GRAPH_TOKEN = 'test-crash-graph-token';
+// Fictitious German mobile numbers +4915123457000 … +4915123457199.
+const phoneOf = (i: number) => `+4915123457${String(i).padStart(3, '0')}`;
+const TEXTS = ['STOP', 'START', 'YES', 'STOP MARKETING', 'hello'];
+
+/** One webhook sent: its exact signed body (to send again) and what came back. */
+interface Sent {
+  person: converge.SeededPerson;
+  wamid: string;
+  text: string;
+  body: string;
+  signature: string;
+  /** HTTP status, or 0 when the server died before answering */
+  status: number;
+}
+
+let dataDir = '';
+let child: ChildProcess | null = null;
+let graph: GraphSimulator | undefined;
+let hubspot: HubSpotSimulator | undefined;
+let salesforce: SalesforceSimulator | undefined;
+afterAll(async () => {
+  child?.kill('SIGKILL');
+  await graph?.close();
+  await hubspot?.close();
+  await salesforce?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((ok) => server.close(() => ok()));
+  return port;
+}
+
+describe('crash recovery', () => {
+  it('SIGKILL at random points loses no acknowledged webhook, and both CRMs converge to the ledger', async () => {
+    console.log(`crash recovery seed ${SEED} (FAULT_SEED=${SEED} repeats the load and kill points)`);
+    const random = converge.seededRandom(SEED);
+    graph = await startGraphSimulator({ accessToken: GRAPH_TOKEN, phoneNumberId: PHONE_NUMBER_ID });
+    hubspot = await startHubSpotSimulator({ accessToken: HUBSPOT.token, requestsPerWindow: 1_000 });
+    salesforce = await startSalesforceSimulator({
+      clientId: SALESFORCE.clientId,
+      clientSecret: SALESFORCE.clientSecret,
+      orgId: SALESFORCE.orgId,
+    });
+    const people = converge.seedPeople(
+      hubspot,
+      salesforce,
+      Array.from({ length: PEOPLE }, (_, i) => phoneOf(i)),
+    );
+
+    dataDir = mkdtempSync(join(tmpdir(), 'consent-sync-crash-'));
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'production',
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      MAPPINGS_DIR: join(dataDir, 'mappings'),
+      LOG_LEVEL: 'warn',
+      PII_KEY: toBase64(crypto.getRandomValues(new Uint8Array(32))),
+      API_KEYS: Object.entries(TOKENS)
+        .map(([role, token]) => `${role}:${token}`)
+        .join(','),
+      WHATSAPP_APP_SECRET: APP_SECRET,
+      WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
+      WHATSAPP_ACCESS_TOKEN: GRAPH_TOKEN,
+      WHATSAPP_PHONE_NUMBER_ID: PHONE_NUMBER_ID,
+      WHATSAPP_GRAPH_URL: graph.url,
+      HUBSPOT_ACCESS_TOKEN: HUBSPOT.token,
+      HUBSPOT_BASE_URL: hubspot.url,
+      HUBSPOT_REQUESTS_PER_10S: '1000',
+      SALESFORCE_LOGIN_URL: salesforce.url,
+      SALESFORCE_CLIENT_ID: SALESFORCE.clientId,
+      SALESFORCE_CLIENT_SECRET: SALESFORCE.clientSecret,
+      SALESFORCE_ORG_ID: SALESFORCE.orgId,
+      RECONCILE_EVERY_HOURS: '0',
+    };
+    /** the server's log lines (pino, warn and up) */
+    const output: string[] = [];
+
+    async function start(): Promise<void> {
+      const proc = spawn(
+        join(ROOT, 'node_modules/.bin/node'),
+        ['--disable-warning=ExperimentalWarning', 'src/runtime/node.ts'],
+        { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      proc.stdout?.on('data', (d: Buffer) => output.push(String(d)));
+      proc.stderr?.on('data', (d: Buffer) => output.push(String(d)));
+      child = proc;
+      const until = Date.now() + 15_000;
+      for (;;) {
+        if (proc.exitCode !== null) throw new Error(`the server exited: ${output.join('').slice(-2000)}`);
+        try {
+          if ((await fetch(`${base}/healthz`)).ok) return;
+        } catch {
+          // not listening yet
+        }
+        if (Date.now() > until) throw new Error('the server did not start');
+        await converge.sleep(50);
+      }
+    }
+
+    async function kill(): Promise<void> {
+      const proc = child as ChildProcess;
+      const exited = new Promise<void>((ok) => proc.once('exit', () => ok()));
+      proc.kill('SIGKILL');
+      await exited;
+      child = null;
+    }
+
+    const api = (path: string, role: keyof typeof TOKENS, init: RequestInit = {}) =>
+      fetch(`${base}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${TOKENS[role]}`, 'content-type': 'application/json' },
+      });
+
+    async function post(s: Sent): Promise<number> {
+      try {
+        const res = await fetch(`${base}/webhooks/whatsapp`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-hub-signature-256': s.signature },
+          body: s.body,
+        });
+        await res.arrayBuffer();
+        return res.status;
+      } catch {
+        return 0; // killed before answering
+      }
+    }
+
+    // Load: each client owns a share of the people (a person's messages go out in order) and sends
+    // webhooks (and now and then an opt-in request) until the round ends.
+    const sent: Sent[] = [];
+    const optIns = { accepted: 0, unanswered: 0 };
+    let running = false;
+    async function client(c: number): Promise<void> {
+      const mine = people.filter((_, i) => i % CLIENTS === c);
+      while (running) {
+        const person = mine[Math.floor(random() * mine.length)] as converge.SeededPerson;
+        if (random() < 0.2) {
+          try {
+            const res = await api('/v1/consents', 'intake', {
+              method: 'POST',
+              body: JSON.stringify({
+                phone: person.phone,
+                purposes: ['marketing', 'transactional'],
+                locale: 'en',
+              }),
+            });
+            await res.arrayBuffer();
+            if (res.status < 300) optIns.accepted++;
+          } catch {
+            optIns.unanswered++;
+          }
+          continue;
+        }
+        const wamid = nextWamid();
+        const text = TEXTS[Math.floor(random() * TEXTS.length)] as string;
+        const req = await signedRequest(envelope(textMessage(person.wa, text, { id: wamid })), APP_SECRET);
+        const s: Sent = {
+          person,
+          wamid,
+          text,
+          body: req.body,
+          signature: req.headers['x-hub-signature-256'],
+          status: 0,
+        };
+        sent.push(s);
+        s.status = await post(s);
+        // A refused connection means the server is down: wait for the next round.
+        if (s.status === 0) while (running && child === null) await converge.sleep(10);
+      }
+    }
+
+    const killPoints: number[] = [];
+    await start();
+    const t0 = Date.now();
+    for (let round = 0; round < ROUNDS; round++) {
+      if (round > 0) await start();
+      running = true;
+      const clients = Array.from({ length: CLIENTS }, (_, c) => client(c));
+      const at = 800 + Math.floor(random() * 2_000);
+      killPoints.push(at);
+      await converge.sleep(at);
+      await kill();
+      running = false;
+      await Promise.all(clients);
+    }
+    await start();
+
+    // Meta sends again what got no answer; now it must be stored exactly once.
+    const unanswered = sent.filter((s) => s.status === 0);
+    const resent = { storedBeforeTheKill: 0, storedNow: 0 };
+    for (const s of unanswered) {
+      const res = await fetch(`${base}/webhooks/whatsapp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-hub-signature-256': s.signature },
+        body: s.body,
+      });
+      s.status = res.status;
+      const answer = (await res.json()) as { duplicates: number };
+      if (answer.duplicates > 0) resent.storedBeforeTheKill++;
+      else resent.storedNow++;
+    }
+    expect(sent.every((s) => s.status === 200)).toBe(true);
+
+    // The outbox drains (what the killed server had leased comes back at start).
+    const drainUntil = Date.now() + 30_000;
+    let counts: Record<string, number> = {};
+    for (;;) {
+      counts = (await (await api('/v1/sync/jobs?limit=1', 'operator')).json()).counts;
+      if ((counts.pending ?? 0) + (counts.leased ?? 0) === 0) break;
+      if (Date.now() > drainUntil) throw new Error(`the outbox did not drain: ${JSON.stringify(counts)}`);
+      await converge.sleep(100);
+    }
+    expect(counts.dead ?? 0).toBe(0);
+
+    // Every acknowledged keyword webhook is in the ledger: the same body again is a duplicate, and
+    // its ledger events (one per purpose it changed) were written once.
+    const keyword = sent.filter((s) => s.text !== 'hello');
+    let duplicates = 0;
+    const notDuplicate: string[] = [];
+    for (const s of keyword) {
+      const res = await fetch(`${base}/webhooks/whatsapp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-hub-signature-256': s.signature },
+        body: s.body,
+      });
+      const answer = (await res.json()) as { duplicates: number; ignored: number };
+      if (answer.duplicates === 1) duplicates++;
+      // A YES from a number never seen is only remembered (no person is created for it).
+      else if (!(s.text === 'YES' && answer.ignored === 1)) notDuplicate.push(`${s.text} ${res.status}`);
+    }
+    expect(notDuplicate).toEqual([]);
+    const histories = new Map<
+      converge.SeededPerson,
+      Array<{ purpose: string; evidence: { waMessageId?: string } | null }>
+    >();
+    for (const p of people) {
+      const res = await api(`/v1/subjects/${encodeURIComponent(p.phone)}/history`, 'auditor');
+      histories.set(p, (await res.json()).events);
+    }
+    const missing: string[] = [];
+    const doubled: string[] = [];
+    for (const s of keyword) {
+      const events = (histories.get(s.person) ?? []).filter((e) => e.evidence?.waMessageId === s.wamid);
+      // STOP and START always leave an event (a change or, when nothing changes, evidence).
+      if (events.length === 0 && (s.text === 'STOP' || s.text === 'START')) missing.push(s.text);
+      if (new Set(events.map((e) => e.purpose)).size !== events.length) doubled.push(s.text);
+    }
+    expect(missing).toEqual([]);
+    expect(doubled).toEqual([]);
+
+    const verify = await (await api('/v1/ledger/verify', 'auditor')).json();
+    expect(verify.ok).toBe(true);
+
+    // Both CRMs converge to the ledger, person by person (polled: the last writes may be in flight).
+    const sims = { hubspot, salesforce };
+    let wrong: string[] = [];
+    const convergeUntil = Date.now() + 20_000;
+    for (;;) {
+      wrong = [];
+      for (const p of people) {
+        const view = (await (
+          await api(`/v1/subjects/${encodeURIComponent(p.phone)}`, 'operator')
+        ).json()) as {
+          known: boolean;
+          purposes: Record<string, converge.ApiState>;
+        };
+        if (!view.known) continue;
+        const actual = {
+          hubspot: sims.hubspot.getContact(p.hubspot),
+          salesforce: sims.salesforce.get('Contact', p.salesforce),
+        };
+        for (const connector of ['hubspot', 'salesforce'] as const) {
+          const off = converge.drift(
+            converge.expectedProperties(connector, view.purposes),
+            actual[connector],
+          );
+          if (off.length > 0) wrong.push(`${connector} person ${people.indexOf(p)}: ${off.join(', ')}`);
+        }
+      }
+      if (wrong.length === 0 || Date.now() > convergeUntil) break;
+      await converge.sleep(200);
+    }
+    expect(wrong).toEqual([]);
+
+    const acknowledged = sent.length - unanswered.length;
+    console.log(
+      JSON.stringify({
+        seed: SEED,
+        rounds: ROUNDS,
+        killPointsMs: killPoints,
+        webhooks: sent.length,
+        acknowledgedBeforeKill: acknowledged,
+        unansweredThenResent: unanswered.length,
+        resent,
+        keywordAcknowledgedBeforeKill: keyword.filter((s) => !unanswered.includes(s)).length,
+        keywordWebhooks: keyword.length,
+        storedOnceConfirmedByResend: duplicates,
+        optIns,
+        ledgerEvents: verify.events,
+        jobs: counts,
+        hubspotCalls: hubspot.stats().calls,
+        salesforceCalls: salesforce.stats().calls,
+        ms: Date.now() - t0,
+        leasesReleasedAtStart: [
+          ...output.join('').matchAll(/"jobs":(\d+),"msg":"leases of a stopped process released"/g),
+        ].map((m) => Number(m[1])),
+      }),
+    );
+    await kill();
+  }, 120_000);
+});
