@@ -41,6 +41,9 @@ export function renderError(err: Error, c: Context): Response {
   if (err instanceof AppError) return c.json(errorBody(err.code, err.message, err.details), err.status);
   if (err instanceof HTTPException) {
     const status = err.status;
+    // Hono's JSON validator rejects an unparsable body with a 400 naming JSON: one code everywhere.
+    if (status === 400 && /json/i.test(err.message))
+      return c.json(errorBody('MALFORMED_JSON', 'the body is not valid JSON'), 400);
     const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 401 ? 'UNAUTHORIZED' : 'HTTP_ERROR';
     return c.json(errorBody(code, err.message || 'request rejected'), status);
   }

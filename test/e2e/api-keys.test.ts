@@ -167,8 +167,10 @@ describe('API keys', () => {
       body: '{"role": "auditor",',
     });
     expect(malformed.status).toBe(400);
-    // The shared error handler names the problem (its code for this case is the app's, not this route's).
-    expect((await json<ErrorBody>(malformed)).error.message).toMatch(/JSON/i);
+    expect((await json<ErrorBody>(malformed)).error).toEqual({
+      code: 'MALFORMED_JSON',
+      message: 'the body is not valid JSON',
+    });
 
     const cases: Array<[string, number, string]> = [
       ['not-a-key-id', 400, 'VALIDATION_FAILED'],
