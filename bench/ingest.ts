@@ -13,12 +13,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DatabaseSync } from 'node:sqlite';
 import { createPiiCrypto } from '../src/crypto/pii.ts';
+import { freePort, seededRandom } from '../test/helpers/net.ts';
 import { envelope, nextWamid, signedRequest, statusUpdate, textMessage } from '../test/helpers/whatsapp.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -69,18 +69,6 @@ interface Prebuilt {
   wamid: string | null;
   body: Buffer;
   signature: string;
-}
-
-/** Deterministic PRNG (mulberry32), so every run sends the same mix in the same order. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 /** Distinct fictitious German mobile numbers, +49 151 2xxxxxxx, as WhatsApp ids. */
@@ -134,18 +122,6 @@ async function buildRequests(count: number, phones: string[], rnd: () => number,
 
 // ---------------------------------------------------------------------------------------------
 // Processes and helpers
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = net.createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => ok(port));
-    });
-  });
-}
 
 /** Answers every POST …/messages like the Cloud API does; counts the calls. */
 async function startGraphStub(): Promise<{ url: string; calls: () => number; close: () => Promise<void> }> {
@@ -410,7 +386,7 @@ async function main() {
     `consent-sync ingest bench: node ${process.version}, ${cores} cores, N=${N}, concurrency ${CONCURRENCY}, ` +
       `warm-up ${WARMUP}, time cap ${TIME_CAP_MS / 1000} s`,
   );
-  const rnd = prng(20_251_101);
+  const rnd = seededRandom(20_251_101);
   const phones = senders(SENDERS, rnd);
   const t0 = performance.now();
   const warm = await buildRequests(WARMUP, phones, rnd, secret);

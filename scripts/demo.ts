@@ -16,11 +16,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startNode } from '../src/runtime/node.ts';
+import { freePort } from '../test/helpers/net.ts';
 import { envelope, PHONE_NUMBER_ID, signedRequest, textMessage } from '../test/helpers/whatsapp.ts';
 import { startGraphSimulator } from '../test/sim/graph-api.ts';
 import { startHubSpotSimulator } from '../test/sim/hubspot.ts';
@@ -60,14 +60,6 @@ const SF_FIELDS = [
 ];
 
 const out = (line = '') => console.log(line);
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((ok) => srv.close(() => ok()));
-  return port;
-}
 
 // ---- the three simulators and the server ----------------------------------------------------
 

@@ -11,7 +11,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -19,6 +18,7 @@ import { toBase64 } from '../../src/crypto/encoding.ts';
 import * as converge from '../helpers/convergence.ts';
 import { HUBSPOT, SALESFORCE } from '../helpers/crm.ts';
 import { APP_SECRET, TOKENS, VERIFY_TOKEN } from '../helpers/harness.ts';
+import { freePort } from '../helpers/net.ts';
 import { envelope, nextWamid, PHONE_NUMBER_ID, signedRequest, textMessage } from '../helpers/whatsapp.ts';
 import { type GraphSimulator, startGraphSimulator } from '../sim/graph-api.ts';
 import { type HubSpotSimulator, startHubSpotSimulator } from '../sim/hubspot.ts';
@@ -57,14 +57,6 @@ afterAll(async () => {
   await salesforce?.close();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((ok) => server.close(() => ok()));
-  return port;
-}
 
 describe('crash recovery', () => {
   it('SIGKILL at random points loses no acknowledged webhook, and both CRMs converge to the ledger', async () => {

@@ -6,7 +6,6 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -16,6 +15,7 @@ import { ConfigError, parseConfig, REQUIRED_SECRETS } from '../../src/config.ts'
 import { toBase64 } from '../../src/crypto/encoding.ts';
 import { type Harness, json, startHarness } from '../helpers/harness.ts';
 import { LEDGER_CONTENT, swapLedgerRows } from '../helpers/ledger-tamper.ts';
+import { freePort } from '../helpers/net.ts';
 import { textMessage } from '../helpers/whatsapp.ts';
 
 // Fictitious numbers only.
@@ -142,15 +142,6 @@ function start(env: Record<string, string>) {
     exited,
     output: () => ({ stdout, stderr }),
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const address = server.address();
-  await new Promise<void>((ok) => server.close(() => ok()));
-  if (typeof address !== 'object' || !address) throw new Error('no port');
-  return address.port;
 }
 
 async function waitHealthy(base: string, proc: ReturnType<typeof start>, timeoutMs = 15_000): Promise<void> {

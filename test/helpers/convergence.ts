@@ -11,21 +11,7 @@ import type { AppliedWrite } from '../sim/http.ts';
 import type { HubSpotSimulator } from '../sim/hubspot.ts';
 import type { SalesforceSimulator } from '../sim/salesforce.ts';
 
-/**
- * mulberry32: a small seeded generator, so the faults and the load of a run can be repeated.
- *
- * @example const random = seededRandom(42); random() // 0.6011037519201636
- */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export { seededRandom } from './net.ts';
 
 /** The seed of this run: `FAULT_SEED` when set (to repeat a run), else a random one. */
 export function runSeed(): number {
