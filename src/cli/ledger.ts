@@ -10,9 +10,11 @@
  */
 
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { LedgerRecord } from '../core/types.ts';
-import { bootCli, type Env } from './boot.ts';
+import { DB_FILE, openSqliteStore } from '../store/sqlite.ts';
+import type { Env } from './boot.ts';
 import type { Io } from './output.ts';
 
 export interface ExportArgs {
@@ -41,13 +43,20 @@ export function exportLine(r: LedgerRecord): string {
 }
 
 export async function ledgerExport(io: Io, env: Env, args: ExportArgs): Promise<number> {
-  const { services, close } = await bootCli(env);
+  // Only the store: the export decrypts nothing, so it needs no secrets, connectors or SDKs, and
+  // stays small in memory however long the ledger is.
+  const path = join(resolve(env.DATA_DIR ?? './data'), DB_FILE);
+  if (!existsSync(path)) {
+    io.err(`no database at ${path}: set DATA_DIR to the server's data directory`);
+    return 1;
+  }
+  const store = openSqliteStore({ path });
   const target = args.out ? createWriteStream(args.out) : process.stdout;
   let count = 0;
   try {
     let after = 0;
     for (;;) {
-      const page = await services.store.readLedger(after, args.pageSize);
+      const page = await store.readLedger(after, args.pageSize);
       if (page.length === 0) break;
       const chunk = `${page.map(exportLine).join('\n')}\n`;
       // Wait for the stream to take the page before reading the next one.
@@ -61,13 +70,15 @@ export async function ledgerExport(io: Io, env: Env, args: ExportArgs): Promise<
       target.end();
       await once(target, 'finish');
     }
-    await close();
+    await store.close();
   }
   io.err(`exported ${count} ledger event(s)${args.out ? ` to ${args.out}` : ''}`);
   return 0;
 }
 
 export async function ledgerVerify(io: Io, env: Env): Promise<number> {
+  // loaded here, not at the top: the export must not load the whole service graph
+  const { bootCli } = await import('./boot.ts');
   const { services, close } = await bootCli(env);
   try {
     const result = await services.history.verify();

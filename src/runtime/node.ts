@@ -7,7 +7,7 @@ import { createApp } from '../http/app.ts';
 import { Catalog } from '../service/catalog-service.ts';
 import type { Log } from '../service/log.ts';
 import { buildServices, type Services } from '../service/services.ts';
-import { openSqliteStore } from '../store/sqlite.ts';
+import { DB_FILE, openSqliteStore } from '../store/sqlite.ts';
 import { MappingError } from '../sync/mappings.ts';
 import { withDevSecrets } from './dev-secrets.ts';
 import { createLogger } from './logger.ts';
@@ -101,7 +101,7 @@ export async function bootNode(options: Pick<StartOptions, 'env' | 'log' | 'fetc
         'Never use these in production: set NODE_ENV=production and real secrets.',
     );
   }
-  const store = openSqliteStore({ path: join(dataDir, 'consent-sync.db') });
+  const store = openSqliteStore({ path: join(dataDir, DB_FILE) });
   await store.migrate();
   const catalogDir = resolve(config.CATALOG_DIR);
   const catalog = Catalog.load({

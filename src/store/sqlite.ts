@@ -67,6 +67,9 @@ interface Queued {
   reject: (e: unknown) => void;
 }
 
+/** The database file's name inside `DATA_DIR` (the server, the CLI and the benchmarks agree on it). */
+export const DB_FILE = 'consent-sync.db';
+
 const PRAGMAS = [
   'PRAGMA journal_mode = WAL',
   // FULL syncs the WAL on every commit: NORMAL could lose an acknowledged write on power loss.

@@ -317,6 +317,17 @@ describe('consent-sync CLI', { timeout: 90_000 }, () => {
     expect(toFile.code).toBe(0);
     expect(toFile.stdout).toBe('');
     expect(readFileSync(file, 'utf8')).toBe(r.stdout);
+
+    // it needs only the database (no secrets), and says so when there is none
+    const empty = mkdtempSync(join(tmpdir(), 'consent-sync-cli-empty-'));
+    try {
+      const none = await cli(['ledger', 'export'], { PATH: process.env.PATH ?? '', DATA_DIR: empty });
+      expect(none.code).toBe(1);
+      expect(none.stderr).toContain('no database at');
+      expect(none.stdout).toBe('');
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 
   it('ledger verify exits 0 on an intact chain and 1 where a tampered one breaks', async () => {
