@@ -40,7 +40,7 @@ const keyCache = new WeakMap<Services, Promise<SessionKeys>>();
 export function sessionKeys(services: Services): Promise<SessionKeys> {
   let k = keyCache.get(services);
   if (!k) {
-    k = deriveSessionKeys(fromBase64(services.config.PII_KEY));
+    k = deriveSessionKeys(fromBase64(services.config.PII_KEY), services.crypto);
     keyCache.set(services, k);
   }
   return k;

@@ -12,6 +12,7 @@
 import { once } from 'node:events';
 import { createWriteStream, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { ledgerFields } from '../core/ledger.ts';
 import type { LedgerRecord } from '../core/types.ts';
 import { DB_FILE, openSqliteStore } from '../store/sqlite.ts';
 import type { Env } from './boot.ts';
@@ -25,21 +26,8 @@ export interface ExportArgs {
 
 /** One exported line: the stored event, field by field, in a fixed order. */
 export function exportLine(r: LedgerRecord): string {
-  return JSON.stringify({
-    seq: r.seq,
-    id: r.id,
-    subjectId: r.subjectId,
-    purpose: r.purpose,
-    action: r.action,
-    source: r.source,
-    occurredAt: r.occurredAt,
-    recordedAt: r.recordedAt,
-    textVersion: r.textVersion,
-    textSha256: r.textSha256,
-    evidenceEnc: r.evidenceEnc,
-    prevHash: r.prevHash,
-    hash: r.hash,
-  });
+  // ledgerFields: the hashed fields, in the chain's own order (src/core/ledger.ts)
+  return JSON.stringify({ seq: r.seq, ...ledgerFields(r), prevHash: r.prevHash, hash: r.hash });
 }
 
 export async function ledgerExport(io: Io, env: Env, args: ExportArgs): Promise<number> {
