@@ -2,7 +2,7 @@
  * The SQLite store: the shared contract on a real file, plus what only a real database can show
  * (persistence, WAL, durability ordering, group commit, tamper evidence, wrangler compatibility).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,6 +77,72 @@ describe('SQLite store on a file', () => {
     await store.close();
   });
 
+  it('settles a commit only after a sync of the WAL that holds it (off the event loop)', async () => {
+    const store = openSqliteStore({ path: await tempDb() });
+    await store.migrate();
+    for (let i = 0; i < 3; i++) {
+      const before = store.stats().syncs;
+      let tickedWhileSyncing = false;
+      const ticker = setImmediate(() => {
+        tickedWhileSyncing = true;
+      });
+      await store.commit({ events: [event(`ev-${i}`, 'sub-1')] });
+      clearImmediate(ticker);
+      // Settled from the sync's callback: the counter moved before the promise resolved.
+      expect(store.stats().syncs).toBe(before + 1);
+      // The event loop kept turning while the sync ran on the thread pool.
+      expect(tickedWhileSyncing).toBe(true);
+    }
+    await store.close();
+  });
+
+  it('one WAL sync covers every batch committed while the previous sync ran', async () => {
+    const store = openSqliteStore({ path: await tempDb() });
+    await store.migrate();
+    const before = store.stats();
+    // 20 waves of 25 commits, each wave in its own tick: batches pile up behind a running sync.
+    const waves: Promise<CommitResult>[] = [];
+    for (let w = 0; w < 20; w++) {
+      for (let i = 0; i < 25; i++) waves.push(store.commit({ events: [event(`ev-${w}-${i}`, 'sub-1')] }));
+      await new Promise<void>((ok) => setImmediate(ok));
+    }
+    await Promise.all(waves);
+    const after = store.stats();
+    expect(after.units - before.units).toBe(500);
+    expect(after.flushes - before.flushes).toBeGreaterThan(1);
+    expect(after.syncs - before.syncs).toBeLessThanOrEqual(after.flushes - before.flushes);
+    expect(await verifyChain(store)).toEqual({ broken: null, count: 500 });
+    await store.close();
+  });
+
+  it('checkpoints a growing WAL into the database on its own thread, and leaves no WAL after close', async () => {
+    const path = await tempDb();
+    const store = openSqliteStore({ path });
+    await store.migrate();
+    const initial = statSync(path).size;
+    // About 8 MiB of evidence: past the 4 MiB at which the checkpointer starts.
+    const blob = 'x'.repeat(4_000);
+    for (let w = 0; w < 4; w++) {
+      await Promise.all(
+        Array.from({ length: 500 }, (_, i) =>
+          store.commit({ events: [event(`ev-${w}-${i}`, 'sub-1', { evidenceEnc: blob })] }),
+        ),
+      );
+    }
+    // The main connection never checkpoints (wal_autocheckpoint = 0): only the thread can grow the file.
+    const deadline = Date.now() + 10_000;
+    while (statSync(path).size < initial + 4 * 1024 * 1024 && Date.now() < deadline) {
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+    expect(statSync(path).size).toBeGreaterThan(initial + 4 * 1024 * 1024);
+    await store.close();
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    const reopened = openSqliteStore({ path });
+    await reopened.migrate();
+    expect(await verifyChain(reopened)).toEqual({ broken: null, count: 2000 });
+    await reopened.close();
+  });
+
   it('close() flushes queued units before closing', async () => {
     const path = await tempDb();
     const store = openSqliteStore({ path });
@@ -128,6 +194,7 @@ describe('SQLite store on a file', () => {
     const flushes = after.flushes - before.flushes;
     expect(after.units - before.units).toBe(1000);
     expect(flushes).toBeLessThanOrEqual(10);
+    expect(after.syncs - before.syncs).toBeLessThanOrEqual(flushes);
     expect(results.every((r) => r.status === 'committed')).toBe(true);
     expect(await verifyChain(store)).toEqual({ broken: null, count: 1000 });
 

@@ -1,4 +1,4 @@
-import { fromBase64, toBase64, toHex, utf8 } from './encoding.ts';
+import { fromBase64, randomBytes, toBase64, toHex, utf8 } from './encoding.ts';
 import { type CryptoPrimitives, hkdfBytes, type SecretHandle, webCryptoPrimitives } from './primitives.ts';
 
 /** A person's data key, unwrapped (an opaque handle of the runtime's primitives). */
@@ -35,7 +35,7 @@ async function aesEncrypt(
   data: Uint8Array,
   aad: string,
 ): Promise<string> {
-  const iv = globalThis.crypto.getRandomValues(new Uint8Array(12));
+  const iv = randomBytes(12);
   const ct = await prims.seal(key, iv, data, utf8(aad));
   const out = new Uint8Array(iv.length + ct.length);
   out.set(iv);
@@ -80,7 +80,7 @@ export async function createPiiCrypto(
       return toHex(await prims.hmac(lookup, utf8(value)));
     },
     async newSubjectKey(subjectId) {
-      const raw = globalThis.crypto.getRandomValues(new Uint8Array(32));
+      const raw = randomBytes(32);
       const wrapped = await aesEncrypt(prims, kek, raw, `dek:${subjectId}`);
       const key = await prims.aesKey(raw);
       raw.fill(0);
