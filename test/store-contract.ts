@@ -203,6 +203,70 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
         expect(await store.getStates('sub-none')).toEqual([]);
       });
 
+      it('commits a decision only while the states it was made from are still stored (stale_state)', async () => {
+        const pending = state('sub-1', 'marketing');
+        const optedIn = state('sub-1', 'marketing', {
+          status: 'opted_in',
+          pendingExpiresAt: null,
+          statusBeforePending: null,
+          doubleOptInAt: at(3),
+          changedAt: at(3),
+          occurredAt: at(3),
+        });
+        const optedOut = state('sub-1', 'marketing', {
+          status: 'opted_out',
+          pendingExpiresAt: null,
+          statusBeforePending: null,
+          changedAt: at(4),
+          occurredAt: at(4),
+        });
+        // Decided from "no row": fine while there is none.
+        await ok(store, {
+          expectStates: [{ subjectId: 'sub-1', purpose: 'marketing', state: null }],
+          states: [pending],
+          events: [event('ev-a', 'sub-1')],
+        });
+        // Decided from "no row" again, but there is one now: nothing is written, not even the key.
+        const stale = await store.commit({
+          dedupeKeys: ['wamid.stale'],
+          expectStates: [{ subjectId: 'sub-1', purpose: 'marketing', state: null }],
+          states: [optedOut],
+          events: [event('ev-b', 'sub-1', { action: 'opted_out' })],
+        });
+        expect(stale).toMatchObject({ status: 'conflict', reason: 'stale_state' });
+        // Decided from the pending row as stored: committed.
+        await ok(store, {
+          expectStates: [{ subjectId: 'sub-1', purpose: 'marketing', state: pending }],
+          states: [optedIn],
+          events: [event('ev-c', 'sub-1', { action: 'confirmed' })],
+        });
+        // Decided from the pending row, which another writer has confirmed meanwhile: refused.
+        // One column differing is enough (here the whole row), a purpose not expected is not read.
+        for (const moved of [pending, { ...optedIn, source: 'whatsapp' as const }]) {
+          const r = await store.commit({
+            dedupeKeys: ['wamid.stale'],
+            expectStates: [
+              { subjectId: 'sub-1', purpose: 'marketing', state: moved },
+              { subjectId: 'sub-1', purpose: 'transactional', state: null },
+            ],
+            states: [optedOut],
+            events: [event('ev-d', 'sub-1', { action: 'opted_out' })],
+          });
+          expect(r).toMatchObject({ status: 'conflict', reason: 'stale_state' });
+        }
+        expect(await store.getStates('sub-1')).toEqual([optedIn]);
+        expect((await store.listEvents('sub-1')).map((e) => e.id)).toEqual(['ev-a', 'ev-c']);
+        // The refused units left their dedupe key unrecorded: the same delivery can still be applied.
+        await ok(store, {
+          dedupeKeys: ['wamid.stale'],
+          expectStates: [{ subjectId: 'sub-1', purpose: 'marketing', state: optedIn }],
+          states: [optedOut],
+          events: [event('ev-e', 'sub-1', { action: 'opted_out' })],
+        });
+        expect(await store.getStates('sub-1')).toEqual([optedOut]);
+        expect(await verifyChain(store)).toEqual({ broken: null, count: 3 });
+      });
+
       it('finds expired pending states, oldest first, limited', async () => {
         await ok(store, {
           states: [

@@ -143,6 +143,49 @@ describe('SQLite store on a file', () => {
     await reopened.close();
   });
 
+  it("waits for another process's write lock without blocking the event loop, then commits", async () => {
+    const path = await tempDb();
+    const store = openSqliteStore({ path });
+    await store.migrate();
+    const other = new DatabaseSync(path);
+    other.exec('BEGIN IMMEDIATE');
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    const pending = store.commit({ events: [event('ev-1', 'sub-1')] });
+    // While the other connection holds the lock, the commit waits and the event loop runs.
+    await new Promise((ok) => setTimeout(ok, 120));
+    expect(ticks).toBeGreaterThanOrEqual(5);
+    const more = store.commit({ events: [event('ev-2', 'sub-1')] });
+    other.exec('COMMIT');
+    expect(await pending).toMatchObject({ status: 'committed' });
+    expect(await more).toMatchObject({ status: 'committed' });
+    clearInterval(ticker);
+    other.close();
+    expect(await verifyChain(store)).toEqual({ broken: null, count: 2 });
+    await store.close();
+  });
+
+  it('two stores on one file (two processes) append to one chain', async () => {
+    const path = await tempDb();
+    const a = openSqliteStore({ path });
+    const b = openSqliteStore({ path });
+    await a.migrate();
+    await b.migrate();
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        (i % 2 ? a : b).commit({ dedupeKeys: [`k-${i}`], events: [event(`ev-${i}`, `sub-${i % 3}`)] }),
+      ),
+    );
+    expect(results.every((r) => r.status === 'committed')).toBe(true);
+    // A key recorded through one store is a duplicate through the other.
+    expect(await a.commit({ dedupeKeys: ['k-1'], events: [event('ev-dup', 'sub-1')] })).toEqual({
+      status: 'duplicate',
+    });
+    expect(await verifyChain(b)).toEqual({ broken: null, count: 200 });
+    await a.close();
+    await b.close();
+  });
+
   it('close() flushes queued units before closing', async () => {
     const path = await tempDb();
     const store = openSqliteStore({ path });

@@ -52,6 +52,10 @@ export type ChangeResult =
   | { status: 'erased' }
   | { status: 'applied'; subjectId: string; outcomes: Record<Purpose, PurposeOutcome>; jobIds: string[] };
 
+/** An attempt lost a race with another process and must read and decide again. */
+const RETRY = Symbol('retry');
+const MAX_ATTEMPTS = 5;
+
 export interface ConsentServiceDeps {
   store: Store;
   subjects: Subjects;
@@ -84,40 +88,60 @@ export class ConsentService {
 
   /** Applies an intent to a person already loaded (expiry sweeps, send failures). */
   changeFor(subject: Subject, req: Omit<ChangeRequest, 'e164' | 'create'>): Promise<ChangeResult> {
-    return this.locks.run(subject.row.phoneHash, async () => {
-      const fresh = await this.deps.subjects.byId(subject.row.id);
-      if (!fresh) return { status: 'unknown_subject' };
-      if (await this.erased(fresh.row.phoneHash, req.dedupeKeys)) return { status: 'erased' };
-      return this.decideAndCommit(
-        fresh,
-        { ...req, e164: '', create: false },
-        this.deps.clock().toISOString(),
-      );
-    });
+    return this.locks.run(subject.row.phoneHash, () =>
+      this.retrying(async () => {
+        const fresh = await this.deps.subjects.byId(subject.row.id);
+        if (!fresh) return { status: 'unknown_subject' };
+        if (await this.erased(fresh.row.phoneHash, req.dedupeKeys)) return { status: 'erased' };
+        return this.decideAndCommit(
+          fresh,
+          { ...req, e164: '', create: false },
+          this.deps.clock().toISOString(),
+        );
+      }),
+    );
   }
 
   async change(req: ChangeRequest): Promise<ChangeResult> {
     const { subjects } = this.deps;
     const phoneHash = await subjects.hash(req.e164);
-    return this.locks.run(phoneHash, async () => {
-      // A suppression tombstone: an erased person is never re-created by a message or a webhook.
-      if (await this.erased(phoneHash, req.dedupeKeys)) return { status: 'erased' };
-      let subject = await subjects.find(phoneHash);
-      const now = this.deps.clock().toISOString();
-      if (!subject && req.create) {
-        const shredded = await this.deps.store.findSubjectByHash(phoneHash);
-        if (shredded) subject = await subjects.rekey(shredded, req.e164);
-      }
-      if (!subject) {
-        if (!req.create) {
-          if (req.dedupeKeys?.length) await this.deps.store.commit({ dedupeKeys: req.dedupeKeys });
-          return { status: 'unknown_subject' };
+    return this.locks.run(phoneHash, () =>
+      this.retrying(async () => {
+        // A suppression tombstone: an erased person is never re-created by a message or a webhook.
+        if (await this.erased(phoneHash, req.dedupeKeys)) return { status: 'erased' };
+        let subject = await subjects.find(phoneHash);
+        const now = this.deps.clock().toISOString();
+        if (!subject && req.create) {
+          const shredded = await this.deps.store.findSubjectByHash(phoneHash);
+          if (shredded) subject = await subjects.rekey(shredded, req.e164);
         }
-        const locale = req.locale ? this.deps.catalog.resolveLocale(req.locale) : null;
-        subject = await subjects.create(req.e164, phoneHash, locale, now);
+        if (!subject) {
+          if (!req.create) {
+            if (req.dedupeKeys?.length) await this.deps.store.commit({ dedupeKeys: req.dedupeKeys });
+            return { status: 'unknown_subject' };
+          }
+          const locale = req.locale ? this.deps.catalog.resolveLocale(req.locale) : null;
+          subject = await subjects.create(req.e164, phoneHash, locale, now);
+        }
+        return this.decideAndCommit(subject, req, now);
+      }),
+    );
+  }
+
+  /**
+   * Runs a read-decide-commit attempt again when another process or isolate changed the same
+   * person in between (the per-person lock only covers this process): the commit then reports
+   * `stale_state` or `subject_exists` and wrote nothing.
+   */
+  private async retrying(attempt: () => Promise<ChangeResult | typeof RETRY>): Promise<ChangeResult> {
+    for (let i = 1; ; i++) {
+      const out = await attempt();
+      if (out !== RETRY) return out;
+      if (i >= MAX_ATTEMPTS) {
+        throw new Error(`consent change lost ${MAX_ATTEMPTS} races for the same person in a row`);
       }
-      return this.decideAndCommit(subject, req, now);
-    });
+      this.deps.log.info({ attempt: i }, 'consent changed concurrently elsewhere: deciding again');
+    }
   }
 
   /** True when the person has a tombstone; the inbound keys are still recorded (redeliveries stay no-ops). */
@@ -128,13 +152,21 @@ export class ConsentService {
     return true;
   }
 
-  private async decideAndCommit(subject: Subject, req: ChangeRequest, now: string): Promise<ChangeResult> {
+  private async decideAndCommit(
+    subject: Subject,
+    req: ChangeRequest,
+    now: string,
+  ): Promise<ChangeResult | typeof RETRY> {
     const { catalog, store } = this.deps;
     const sid = subject.row.id;
     const current = new Map((await store.getStates(sid)).map((s) => [s.purpose, s]));
     const purposes = req.purposes === 'all' ? catalog.purposes : req.purposes;
     const locale = catalog.resolveLocale(req.locale ?? subject.row.locale);
-    const unit: WriteUnit = { events: [], states: [], jobs: [], texts: [], audit: [] };
+    // The decision holds only if these rows are still the stored ones at commit (another process).
+    const expectStates = subject.isNew
+      ? []
+      : purposes.map((purpose) => ({ subjectId: sid, purpose, state: current.get(purpose) ?? null }));
+    const unit: WriteUnit = { events: [], states: [], jobs: [], texts: [], audit: [], expectStates };
     if (req.dedupeKeys?.length) unit.dedupeKeys = req.dedupeKeys;
     if (subject.isNew) unit.newSubject = subject.row;
     else if (subject.rekeyed && subject.row.phoneEnc && subject.row.dekWrapped) {
@@ -212,6 +244,12 @@ export class ConsentService {
 
     const result = await store.commit(unit);
     if (result.status === 'duplicate') return { status: 'duplicate' };
+    if (
+      result.status === 'conflict' &&
+      (result.reason === 'stale_state' || (result.reason === 'subject_exists' && subject.isNew))
+    ) {
+      return RETRY;
+    }
     if (result.status === 'conflict') {
       throw new Error(`commit conflict: ${result.reason}`);
     }

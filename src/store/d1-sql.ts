@@ -18,6 +18,7 @@ export const READ = {
     OR (status = 'open' AND (subject_hash IN (SELECT value FROM json_each(?2))
       OR subject_hash IN (SELECT subject_hash FROM erasures WHERE id IN (SELECT value FROM json_each(?1)))))
     ORDER BY id`,
+  statesOf: 'SELECT * FROM consent_state WHERE subject_id = ? ORDER BY purpose',
 } as const;
 
 /**
@@ -29,6 +30,13 @@ export const GUARD = {
     WHERE NOT EXISTS (SELECT 1 FROM ledger_head WHERE id = 1 AND seq = ? AND hash = ?)`,
   headIsEmpty: `INSERT INTO ledger_head (id, seq, hash) SELECT 0, 0, 'ledger head moved'
     WHERE EXISTS (SELECT 1 FROM ledger_head)`,
+  // A person's consent row as the decision read it (IS: nulls compare equal), or no row at all.
+  stateIs: `INSERT INTO ledger_head (id, seq, hash) SELECT 0, 0, 'consent state moved'
+    WHERE NOT EXISTS (SELECT 1 FROM consent_state WHERE subject_id = ? AND purpose = ? AND status IS ?
+      AND changed_at IS ? AND source IS ? AND status_before_pending IS ? AND pending_expires_at IS ?
+      AND double_opt_in_at IS ? AND text_version IS ? AND occurred_at IS ?)`,
+  stateIsAbsent: `INSERT INTO ledger_head (id, seq, hash) SELECT 0, 0, 'consent state moved'
+    WHERE EXISTS (SELECT 1 FROM consent_state WHERE subject_id = ? AND purpose = ?)`,
 } as const;
 
 export const WRITE = {

@@ -6,11 +6,12 @@
  * re-reads and retries then.
  */
 import type { D1Database, D1PreparedStatement } from '@cloudflare/workers-types/index.ts';
-import type { TextRow } from '../core/types.ts';
+import type { PurposeState, TextRow } from '../core/types.ts';
 import { chainEventsAsync, type LedgerHead } from './chain.ts';
 import { GUARD, READ, WRITE } from './d1-sql.ts';
-import type { CommitResult, WriteUnit } from './port.ts';
+import { type CommitResult, STALE_STATE, sameState, type WriteUnit } from './port.ts';
 import { unitStatements } from './sql.ts';
+import { toState } from './sqlite-rows.ts';
 
 /** What the decisions of one unit depend on, as read in one consistent batch. */
 export interface Snapshot {
@@ -22,6 +23,8 @@ export interface Snapshot {
   texts: Array<[string, string]>;
   /** the unit's erasures as stored, plus the open erasures they could clash with */
   erasures: Array<{ id: string; subjectHash: string; status: string }>;
+  /** the stored state rows of the people in `expectStates` */
+  states: PurposeState[];
 }
 
 /** A decided unit: the result to return once `statements` (possibly none) ran in one batch. */
@@ -39,7 +42,14 @@ const json = (values: Iterable<string>) => JSON.stringify([...new Set(values)]);
  * const snap = await readSnapshot(db, unit);
  */
 export async function readSnapshot(db: D1Database, unit: WriteUnit): Promise<Snapshot> {
-  const snap: Snapshot = { head: null, seenKeys: [], subjectExists: false, texts: [], erasures: [] };
+  const snap: Snapshot = {
+    head: null,
+    seenKeys: [],
+    subjectExists: false,
+    texts: [],
+    erasures: [],
+    states: [],
+  };
   const reads: Array<{ stmt: D1PreparedStatement; take: (rows: Array<Record<string, unknown>>) => void }> =
     [];
   if ((unit.events ?? []).length > 0) {
@@ -89,6 +99,14 @@ export async function readSnapshot(db: D1Database, unit: WriteUnit): Promise<Sna
       },
     });
   }
+  for (const subjectId of new Set((unit.expectStates ?? []).map((e) => e.subjectId))) {
+    reads.push({
+      stmt: db.prepare(READ.statesOf).bind(subjectId),
+      take: (rows) => {
+        snap.states.push(...rows.map(toState));
+      },
+    });
+  }
   if (reads.length === 0) return snap;
   const results = await db.batch<Record<string, unknown>>(reads.map((r) => r.stmt));
   reads.forEach((r, i) => {
@@ -109,6 +127,10 @@ export function sameSnapshot(a: Snapshot, b: Snapshot): boolean {
 function decide(unit: WriteUnit, snap: Snapshot): CommitResult | { newTexts: TextRow[] } {
   const seen = new Set(snap.seenKeys);
   if ((unit.dedupeKeys ?? []).some((k) => seen.has(k))) return { status: 'duplicate' };
+  for (const e of unit.expectStates ?? []) {
+    const stored = snap.states.find((s) => s.subjectId === e.subjectId && s.purpose === e.purpose);
+    if (!sameState(stored, e.state)) return { ...STALE_STATE };
+  }
   if (unit.newSubject && snap.subjectExists) {
     return { status: 'conflict', reason: 'subject_exists', detail: 'a subject with this phone hash exists' };
   }
@@ -170,6 +192,25 @@ export async function planUnit(db: D1Database, unit: WriteUnit, snap: Snapshot, 
     else add(GUARD.headIsEmpty);
   }
 
+  // The states the decision was made from must still be the stored ones when the batch runs.
+  for (const e of unit.expectStates ?? []) {
+    const st = e.state;
+    if (st) {
+      add(
+        GUARD.stateIs,
+        e.subjectId,
+        e.purpose,
+        st.status,
+        st.changedAt,
+        st.source,
+        st.statusBeforePending,
+        st.pendingExpiresAt,
+        st.doubleOptInAt,
+        st.textVersion,
+        st.occurredAt,
+      );
+    } else add(GUARD.stateIsAbsent, e.subjectId, e.purpose);
+  }
   for (const key of new Set(unit.dedupeKeys ?? [])) add(WRITE.dedupe, key, now);
   for (const [sql, args] of unitStatements(unit, records, decided.newTexts, now)) add(sql, ...args);
 

@@ -18,7 +18,7 @@ import type {
 } from '../core/types.ts';
 import type { ApiKeyRow } from './api-keys-sql.ts';
 import { chainEvents, type LedgerHead } from './chain.node.ts';
-import type { CommitResult, SentMessage, WriteUnit } from './port.ts';
+import { type CommitResult, type SentMessage, STALE_STATE, sameState, type WriteUnit } from './port.ts';
 
 /** One Map per table, plus the unique indexes SQLite would enforce. */
 export interface Tables {
@@ -125,6 +125,9 @@ export function apply(t: Tables, unit: WriteUnit, now: string): CommitResult {
   for (const key of new Set(unit.dedupeKeys ?? [])) {
     if (t.dedupe.has(key)) return { status: 'duplicate' };
     t.dedupe.set(key, now);
+  }
+  for (const e of unit.expectStates ?? []) {
+    if (!sameState(t.states.get(`${e.subjectId}\u0000${e.purpose}`), e.state)) return { ...STALE_STATE };
   }
   const s = unit.newSubject;
   if (s) {

@@ -36,6 +36,13 @@ export interface WriteUnit {
     rekey?: { phoneEnc: string; dekWrapped: string };
   }>;
   events?: NewLedgerEvent[];
+  /**
+   * Optimistic concurrency for consent decisions: the state rows a decision was made from, per
+   * (subjectId, purpose), `null` for "no row". When a stored row differs (another process or
+   * isolate changed that person's consent since it was read), nothing is written and the result is
+   * `conflict` / `stale_state`; the caller reads again and decides again. Checked after dedupe keys.
+   */
+  expectStates?: ExpectedState[];
   /** Upserted by (subjectId, purpose). */
   states?: PurposeState[];
   /** Inserted; a job whose idempotencyKey exists already is skipped. */
@@ -72,12 +79,40 @@ export interface WriteUnit {
   touchApiKeys?: Array<{ id: string; at: string }>;
 }
 
+/** One state row a decision was made from (`state: null`: the person had no row for the purpose). */
+export interface ExpectedState {
+  subjectId: string;
+  purpose: string;
+  state: PurposeState | null;
+}
+
+/** Whether a stored state row is the one a decision expected (every column compared). */
+export function sameState(stored: PurposeState | null | undefined, expected: PurposeState | null): boolean {
+  if (!stored || !expected) return !stored && !expected;
+  return (
+    stored.status === expected.status &&
+    stored.changedAt === expected.changedAt &&
+    stored.source === expected.source &&
+    stored.statusBeforePending === expected.statusBeforePending &&
+    stored.pendingExpiresAt === expected.pendingExpiresAt &&
+    stored.doubleOptInAt === expected.doubleOptInAt &&
+    stored.textVersion === expected.textVersion &&
+    stored.occurredAt === expected.occurredAt
+  );
+}
+
+export const STALE_STATE = {
+  status: 'conflict',
+  reason: 'stale_state',
+  detail: "the person's consent changed since it was read",
+} as const;
+
 export type CommitResult =
   | { status: 'committed'; events: LedgerRecord[] }
   | { status: 'duplicate' }
   | {
       status: 'conflict';
-      reason: 'subject_exists' | 'text_version_changed' | 'erasure_open';
+      reason: 'subject_exists' | 'text_version_changed' | 'erasure_open' | 'stale_state';
       detail: string;
     };
 

@@ -6,8 +6,9 @@
 import type { StatementSync } from 'node:sqlite';
 import type { LedgerRecord, TextRow } from '../core/types.ts';
 import { chainEvents, type LedgerHead } from './chain.node.ts';
-import type { CommitResult, WriteUnit } from './port.ts';
+import { type CommitResult, STALE_STATE, sameState, type WriteUnit } from './port.ts';
 import { UNIT_SQL, unitStatements } from './sql.ts';
+import { toState } from './sqlite-rows.ts';
 
 /** What `applyUnit` needs from the store: cached statements and the clock. */
 export interface UnitContext {
@@ -19,6 +20,7 @@ const SQL = {
   ...UNIT_SQL,
   dedupe: 'INSERT INTO inbound_dedupe (key, received_at) VALUES (?, ?) ON CONFLICT(key) DO NOTHING',
   subjectByHash: 'SELECT 1 FROM subjects WHERE phone_hash = ?',
+  state: 'SELECT * FROM consent_state WHERE subject_id = ? AND purpose = ?',
   textSha: 'SELECT sha256 FROM consent_texts WHERE version = ?',
 } as const;
 
@@ -29,7 +31,7 @@ export interface UnitOutcome {
 }
 
 /**
- * Applies `unit` in the order the port documents: dedupe, new subject, subject updates, texts,
+ * Applies `unit` in the order the port documents: dedupe, expected states, new subject, subject updates, texts,
  * events, states, jobs, sent messages, audit. Checks that can fail come before the ledger so a
  * conflicting unit never hashes events it will throw away.
  *
@@ -42,6 +44,11 @@ export function applyUnit(ctx: UnitContext, unit: WriteUnit, head: LedgerHead | 
   // A key repeated inside one unit is one key, not a duplicate of itself.
   for (const key of new Set(unit.dedupeKeys ?? [])) {
     if (ctx.stmt(SQL.dedupe).run(key, now).changes === 0) return { result: { status: 'duplicate' }, head };
+  }
+  // Another process may have changed the person since the decision read their state.
+  for (const e of unit.expectStates ?? []) {
+    const row = ctx.stmt(SQL.state).get(e.subjectId, e.purpose);
+    if (!sameState(row ? toState(row) : null, e.state)) return { result: { ...STALE_STATE }, head };
   }
 
   const s = unit.newSubject;

@@ -80,6 +80,9 @@ interface Queued {
 /** The database file's name inside `DATA_DIR` (the server, the CLI and the benchmarks agree on it). */
 export const DB_FILE = 'consent-sync.db';
 
+/** How long a write waits for another process's lock before it fails. */
+const BUSY_TIMEOUT_MS = 5_000;
+
 const PRAGMAS = [
   'PRAGMA journal_mode = WAL',
   // NORMAL: COMMIT appends to the WAL without syncing it. Nothing is acknowledged on that alone:
@@ -92,8 +95,11 @@ const PRAGMAS = [
   // Each unit's savepoint journals the pages it changes: in memory, not a temporary file.
   'PRAGMA temp_store = MEMORY',
   'PRAGMA foreign_keys = ON',
-  'PRAGMA busy_timeout = 5000',
+  `PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`,
 ];
+
+/** SQLITE_BUSY: another connection holds the lock. */
+const isBusy = (e: unknown): boolean => (e as { errcode?: number } | null)?.errcode === 5;
 
 /** The checkpointer starts once the WAL passes this size (about 1,000 pages, SQLite's default). */
 const CHECKPOINT_FROM_BYTES = 4 * 1024 * 1024;
@@ -164,15 +170,28 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   };
   const ctx = { db, stmt, now: () => clock().toISOString() };
 
-  // undefined = not read yet; null = empty ledger.
-  let head: LedgerHead | null | undefined;
   const readHead = (): LedgerHead | null => {
     const r = stmt('SELECT seq, hash FROM ledger_head WHERE id = 1').get();
     return r ? { seq: Number(r.seq), hash: String(r.hash) } : null;
   };
 
   let queue: Queued[] = [];
-  let scheduled: NodeJS.Immediate | null = null;
+  let scheduled: { cancel: () => void } | null = null;
+  /** When the current wait for another process's write lock began (null: not waiting). */
+  let lockWaitSince: number | null = null;
+  const unschedule = (): void => {
+    scheduled?.cancel();
+    scheduled = null;
+  };
+  const schedule = (delayMs: number): void => {
+    if (delayMs === 0) {
+      const h = setImmediate(flush);
+      scheduled = { cancel: () => clearImmediate(h) };
+    } else {
+      const h = setTimeout(flush, delayMs);
+      scheduled = { cancel: () => clearTimeout(h) };
+    }
+  };
   let closed = false;
   const counters: StoreStats = { flushes: 0, units: 0, syncs: 0 };
 
@@ -235,7 +254,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     if (syncFailure) return Promise.reject(syncFailure);
     return new Promise<T>((resolve, reject) => {
       queue.push({ run: (current) => run(current, resolve), reject });
-      scheduled ??= setImmediate(flush);
+      if (!scheduled) schedule(0);
     });
   };
   /** A queued write that leaves the ledger alone and answers `value`. */
@@ -248,18 +267,36 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   /** Runs every queued write in one transaction, then settles their promises once it is synced. */
   const flush = (): void => {
     scheduled = null;
-    const batch = queue;
-    queue = [];
-    if (batch.length === 0) return;
-    const settle: Array<() => void> = [];
+    if (queue.length === 0) return;
     try {
-      db.exec('BEGIN IMMEDIATE');
+      // Never wait inside SQLite for the lock: its busy handler sleeps on this thread.
+      db.exec('PRAGMA busy_timeout = 0');
+      try {
+        db.exec('BEGIN IMMEDIATE');
+      } finally {
+        db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      }
     } catch (e) {
-      for (const q of batch) q.reject(e);
+      // Another process on the same file holds the write lock (several Node processes, the CLI):
+      // try again in a millisecond with the event loop free; writes queued meanwhile join the batch.
+      lockWaitSince ??= Date.now();
+      if (isBusy(e) && !closed && Date.now() - lockWaitSince < BUSY_TIMEOUT_MS) {
+        schedule(1);
+        return;
+      }
+      lockWaitSince = null;
+      const failed = queue;
+      queue = [];
+      for (const q of failed) q.reject(e);
       return;
     }
+    lockWaitSince = null;
+    const batch = queue;
+    queue = [];
+    const settle: Array<() => void> = [];
     try {
-      let current = head === undefined ? readHead() : head;
+      // Read under the write lock, never cached: another process on the same file may have appended.
+      let current = readHead();
       for (const q of batch) {
         db.exec('SAVEPOINT unit');
         try {
@@ -273,18 +310,14 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
           settle.push(out.settle);
         } catch (e) {
           db.exec('ROLLBACK TO unit; RELEASE unit');
-          // Re-read rather than trust the pre-unit value: a failure may come from a stale head
-          // (another process appended), and this heals it for the rest of the batch.
           current = readHead();
           settle.push(() => q.reject(e));
         }
       }
       db.exec('COMMIT');
-      head = current;
     } catch (e) {
       // COMMIT (or a savepoint statement) failed: nothing in the batch is durable.
       if (db.isTransaction) db.exec('ROLLBACK');
-      head = undefined;
       for (const q of batch) q.reject(e);
       return;
     }
@@ -317,13 +350,17 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
         db.exec('ROLLBACK');
         throw e;
       }
-      head = undefined;
     },
 
     async close() {
       if (closed) return;
-      if (scheduled) clearImmediate(scheduled);
-      flush();
+      unschedule();
+      // Write what is queued, waiting (off the event loop) for another process's write lock.
+      while (queue.length > 0) {
+        flush();
+        unschedule();
+        if (queue.length > 0) await new Promise((ok) => setTimeout(ok, 1));
+      }
       closed = true;
       await synced().catch(() => {});
       await checkpointer?.stop();

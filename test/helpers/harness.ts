@@ -16,6 +16,7 @@ import { createLogger } from '../../src/runtime/logger.ts';
 import { defaultMappings, fileMappingStorage } from '../../src/runtime/mappings.node.ts';
 import { Catalog } from '../../src/service/catalog-service.ts';
 import { buildServices, type Services } from '../../src/service/services.ts';
+import type { Store } from '../../src/store/port.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { type GraphSimulator, startGraphSimulator } from '../sim/graph-api.ts';
 import { envelope, PHONE_NUMBER_ID, signedRequest, type WebhookChange } from './whatsapp.ts';
@@ -63,6 +64,11 @@ export interface Harness {
   drain(): Promise<number>;
   /** closes the store and reopens everything on the same file (a restart) */
   restart(): Promise<void>;
+  /**
+   * A second, independent service graph on the same database file (its own connection, per-person
+   * locks and caches), as a second process on the same `DATA_DIR` would have.
+   */
+  twin(): Promise<{ services: Services; close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -80,6 +86,8 @@ export interface HarnessOptions {
   mappings?: (defaults: Record<ConnectorName, Record<string, unknown>>) => void;
   /** receives the app's fetch (and again after a restart), to serve it on a port */
   expose?: (fetch: (req: Request) => Response | Promise<Response>) => void;
+  /** wraps the store the (first) service graph uses, to interleave other work with its calls */
+  wrapStore?: (store: Store) => Store;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -119,9 +127,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const catalog = readCatalog(options.catalog);
   const log = createLogger('debug', sink);
 
-  async function build() {
-    const store = openSqliteStore({ path: dbPath, clock });
-    await store.migrate();
+  async function build(wrap = options.wrapStore) {
+    const opened = openSqliteStore({ path: dbPath, clock });
+    await opened.migrate();
+    const store = wrap ? wrap(opened) : opened;
     const services = await buildServices({
       config,
       store,
@@ -174,6 +183,16 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       });
     },
     drain: () => current.services.dispatcher.drain(),
+    async twin() {
+      const { services } = await build((s) => s);
+      return {
+        services,
+        async close() {
+          await services.dispatcher.stop();
+          await services.store.close();
+        },
+      };
+    },
     async restart() {
       await current.services.dispatcher.stop();
       await current.services.store.close();

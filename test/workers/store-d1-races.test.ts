@@ -1,7 +1,8 @@
 /**
  * What only the D1 adapter has to prove: its Web Crypto chaining gives the SQLite adapter's hashes,
  * and two stores on one database (as two Workers isolates would be) never break the chain, double a
- * dedupe key, a subject or an open erasure, nor lease a job twice.
+ * dedupe key, a subject or an open erasure, nor let two decisions from the same state both land, nor
+ * lease a job twice.
  */
 
 import { reset } from 'cloudflare:test';
@@ -11,7 +12,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { openD1Store } from '../../src/store/d1.ts';
 import type { CommitResult, Store, WriteUnit } from '../../src/store/port.ts';
 import { verifyChain } from '../store-contract.ts';
-import { at, event, job, subject } from '../store-fixtures.ts';
+import { at, event, job, state, subject } from '../store-fixtures.ts';
 
 /** `env.DB` with a count of failed batches, to show the race guards really fired. */
 function countingDb(db: D1Database): { db: D1Database; failedBatches: () => number } {
@@ -141,6 +142,47 @@ describe('D1 store on workerd', () => {
     expect(erasures.find((r) => r.status === 'conflict')).toMatchObject({ reason: 'erasure_open' });
 
     expect(await verifyChain(a)).toEqual({ broken: null, count: 2 });
+  });
+
+  it('refuses a decision whose state another isolate changed between its snapshot and its batch', async () => {
+    const decision = (side: string): WriteUnit => ({
+      dedupeKeys: [`wamid.${side}`],
+      expectStates: [{ subjectId: 'sub-1', purpose: 'marketing', state: null }],
+      states: [state('sub-1', 'marketing', { source: side === 'a' ? 'form' : 'whatsapp' })],
+      // A writes no event, so the ledger head's guard cannot be what stops it.
+      ...(side === 'b' ? { events: [event('ev-state-b', 'sub-1')] } : {}),
+    });
+    const b = open();
+    // A's first batch is held until B has committed its own decision for the same person: A's
+    // snapshot (no state) is stale by then, and only the batch's guard can notice.
+    let interleaved = false;
+    let batches = 0;
+    const counted = countingDb(env.DB);
+    const held = new Proxy(counted.db, {
+      get(target, prop) {
+        if (prop === 'batch') {
+          return async (statements: Parameters<D1Database['batch']>[0]) => {
+            // Batch 1 reads A's snapshot, batch 2 is A's writes.
+            if (++batches === 2) {
+              interleaved = true;
+              expect(await b.commit(decision('b'))).toMatchObject({ status: 'committed' });
+            }
+            return target.batch(statements);
+          };
+        }
+        const value: unknown = Reflect.get(target, prop);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const a = open(held);
+    expect(await a.commit(decision('a'))).toMatchObject({ status: 'conflict', reason: 'stale_state' });
+    expect(interleaved).toBe(true);
+    expect(counted.failedBatches()).toBe(1);
+    expect(await a.getStates('sub-1')).toEqual([state('sub-1', 'marketing', { source: 'whatsapp' })]);
+    expect((await a.listEvents('sub-1')).map((e) => e.id)).toEqual(['ev-state-b']);
+    // A wrote nothing, not even its dedupe key: the same delivery can be decided again.
+    expect(await a.commit({ ...decision('a'), expectStates: [] })).toMatchObject({ status: 'committed' });
+    expect(await verifyChain(a)).toEqual({ broken: null, count: 1 });
   });
 
   it('never leases a job to two workers', async () => {
