@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { signMetaBody, verifyMetaSignature } from '../connectors/whatsapp/signature.ts';
-import { utf8 } from '../src/crypto/encoding.ts';
+import { randomBytes, toHex, utf8 } from '../src/crypto/encoding.ts';
 import { createPiiCrypto } from '../src/crypto/pii.ts';
 import { nodeCryptoPrimitives as node } from '../src/crypto/primitives.node.ts';
 import { webCryptoPrimitives as web } from '../src/crypto/primitives.ts';
@@ -95,5 +95,38 @@ describe('crypto primitives: node:crypto and Web Crypto agree', () => {
       );
       expect(await verifyMetaSignature(body, header, 'secret-one', p)).toBe(true);
     }
+  });
+});
+
+describe('encoding helpers', () => {
+  it('toHex is lowercase hex of every byte', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (b) => {
+        expect(toHex(b)).toBe(Buffer.from(b).toString('hex'));
+      }),
+    );
+  });
+
+  it('randomBytes hands out each pooled byte once, in fresh copies, across pool refills', () => {
+    const seen = new Set<string>();
+    const draws: Uint8Array[] = [];
+    // 2,000 × 12 bytes: several 4 KiB refills; 96-bit values never repeat by chance.
+    for (let i = 0; i < 2_000; i++) {
+      const iv = randomBytes(12);
+      expect(iv).toHaveLength(12);
+      seen.add(toHex(iv));
+      draws.push(iv);
+    }
+    expect(seen.size).toBe(2_000);
+    // Copies, not views of the pool: changing one leaves the next draws alone.
+    draws[0]?.fill(0);
+    expect(toHex(randomBytes(12))).not.toBe('0'.repeat(24));
+    expect(draws[0]?.buffer.byteLength).toBe(12);
+    // Large requests come straight from the CSPRNG.
+    expect(randomBytes(1_000)).toHaveLength(1_000);
+    // Roughly uniform bytes (a pool handed out wrong would repeat or leave zeros).
+    const counts = new Array(256).fill(0);
+    for (const d of draws) for (const b of d) counts[b]++;
+    expect(Math.min(...counts)).toBeGreaterThan(40);
   });
 });
