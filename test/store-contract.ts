@@ -10,7 +10,7 @@ import { apiKeysContract } from './store-contract-keys.ts';
 import { outboxContract } from './store-contract-outbox.ts';
 import { statsContract } from './store-contract-stats.ts';
 import { syncContract } from './store-contract-sync.ts';
-import { at, event, job, ok, state, subject, text } from './store-fixtures.ts';
+import { at, event, job, ok, optedIn, state, subject, text } from './store-fixtures.ts';
 
 /** SHA-256 hex through Web Crypto: what ChainVerifier and the Workers runtime use. */
 export async function webDigest(s: string): Promise<string> {
@@ -190,14 +190,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
     describe('consent state', () => {
       it('upserts by subject and purpose', async () => {
         await ok(store, { states: [state('sub-1', 'transactional'), state('sub-1', 'marketing')] });
-        const confirmed = state('sub-1', 'marketing', {
-          status: 'opted_in',
-          pendingExpiresAt: null,
-          statusBeforePending: null,
-          doubleOptInAt: at(3),
-          changedAt: at(3),
-          occurredAt: at(3),
-        });
+        const confirmed = optedIn('sub-1', 'marketing');
         await ok(store, { states: [confirmed] });
         expect(await store.getStates('sub-1')).toEqual([confirmed, state('sub-1', 'transactional')]);
         expect(await store.getStates('sub-none')).toEqual([]);
@@ -205,14 +198,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
 
       it('commits a decision only while the states it was made from are still stored (stale_state)', async () => {
         const pending = state('sub-1', 'marketing');
-        const optedIn = state('sub-1', 'marketing', {
-          status: 'opted_in',
-          pendingExpiresAt: null,
-          statusBeforePending: null,
-          doubleOptInAt: at(3),
-          changedAt: at(3),
-          occurredAt: at(3),
-        });
+        const confirmed = optedIn('sub-1', 'marketing');
         const optedOut = state('sub-1', 'marketing', {
           status: 'opted_out',
           pendingExpiresAt: null,
@@ -237,12 +223,12 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
         // Decided from the pending row as stored: committed.
         await ok(store, {
           expectStates: [{ subjectId: 'sub-1', purpose: 'marketing', state: pending }],
-          states: [optedIn],
+          states: [confirmed],
           events: [event('ev-c', 'sub-1', { action: 'confirmed' })],
         });
         // Decided from the pending row, which another writer has confirmed meanwhile: refused.
         // One column differing is enough (here the whole row), a purpose not expected is not read.
-        for (const moved of [pending, { ...optedIn, source: 'whatsapp' as const }]) {
+        for (const moved of [pending, { ...confirmed, source: 'whatsapp' as const }]) {
           const r = await store.commit({
             dedupeKeys: ['wamid.stale'],
             expectStates: [
@@ -254,12 +240,12 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
           });
           expect(r).toMatchObject({ status: 'conflict', reason: 'stale_state' });
         }
-        expect(await store.getStates('sub-1')).toEqual([optedIn]);
+        expect(await store.getStates('sub-1')).toEqual([confirmed]);
         expect((await store.listEvents('sub-1')).map((e) => e.id)).toEqual(['ev-a', 'ev-c']);
         // The refused units left their dedupe key unrecorded: the same delivery can still be applied.
         await ok(store, {
           dedupeKeys: ['wamid.stale'],
-          expectStates: [{ subjectId: 'sub-1', purpose: 'marketing', state: optedIn }],
+          expectStates: [{ subjectId: 'sub-1', purpose: 'marketing', state: confirmed }],
           states: [optedOut],
           events: [event('ev-e', 'sub-1', { action: 'opted_out' })],
         });

@@ -65,6 +65,18 @@ export function state(subjectId: string, purpose: string, over: Partial<PurposeS
   };
 }
 
+/** The state after a confirmed double opt-in at minute 3. */
+export function optedIn(subjectId: string, purpose: string): PurposeState {
+  return state(subjectId, purpose, {
+    status: 'opted_in',
+    pendingExpiresAt: null,
+    statusBeforePending: null,
+    doubleOptInAt: at(3),
+    changedAt: at(3),
+    occurredAt: at(3),
+  });
+}
+
 /** A `whatsapp.send` job due at minute 0, keyed `key-<id>`. */
 export function job(id: string, over: Partial<NewOutboxJob> = {}): NewOutboxJob {
   return {

@@ -10,7 +10,7 @@ import type { PurposeState, TextRow } from '../core/types.ts';
 import { chainEventsAsync, type LedgerHead } from './chain.ts';
 import { GUARD, READ, WRITE } from './d1-sql.ts';
 import { type CommitResult, STALE_STATE, sameState, type WriteUnit } from './port.ts';
-import { unitStatements } from './sql.ts';
+import { stateColumns, unitStatements } from './sql.ts';
 import { toState } from './sqlite-rows.ts';
 
 /** What the decisions of one unit depend on, as read in one consistent batch. */
@@ -194,22 +194,9 @@ export async function planUnit(db: D1Database, unit: WriteUnit, snap: Snapshot, 
 
   // The states the decision was made from must still be the stored ones when the batch runs.
   for (const e of unit.expectStates ?? []) {
-    const st = e.state;
-    if (st) {
-      add(
-        GUARD.stateIs,
-        e.subjectId,
-        e.purpose,
-        st.status,
-        st.changedAt,
-        st.source,
-        st.statusBeforePending,
-        st.pendingExpiresAt,
-        st.doubleOptInAt,
-        st.textVersion,
-        st.occurredAt,
-      );
-    } else add(GUARD.stateIsAbsent, e.subjectId, e.purpose);
+    if (e.state)
+      add(GUARD.stateIs, ...stateColumns({ ...e.state, subjectId: e.subjectId, purpose: e.purpose }));
+    else add(GUARD.stateIsAbsent, e.subjectId, e.purpose);
   }
   for (const key of new Set(unit.dedupeKeys ?? [])) add(WRITE.dedupe, key, now);
   for (const [sql, args] of unitStatements(unit, records, decided.newTexts, now)) add(sql, ...args);

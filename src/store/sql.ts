@@ -61,6 +61,26 @@ export const UNIT_SQL = {
     'INSERT INTO audit_log (id, at, actor, role, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)',
 } as const;
 
+/**
+ * A state row's values in the order of `consent_state`'s columns (subject_id, purpose, status,
+ * changed_at, source, status_before_pending, pending_expires_at, double_opt_in_at, text_version,
+ * occurred_at): the upsert writes them, D1's race guard compares them.
+ */
+export function stateColumns(st: import('../core/types.ts').PurposeState): Array<string | null> {
+  return [
+    st.subjectId,
+    st.purpose,
+    st.status,
+    st.changedAt,
+    st.source,
+    st.statusBeforePending,
+    st.pendingExpiresAt,
+    st.doubleOptInAt,
+    st.textVersion,
+    st.occurredAt,
+  ];
+}
+
 /** One statement of a unit: its SQL and its parameters. */
 export type UnitStatement = [sql: string, args: Array<string | number | null>];
 
@@ -123,21 +143,7 @@ export function unitStatements(
   }
   const last = records.at(-1);
   if (last) add(UNIT_SQL.upsertHead, last.seq, last.hash);
-  for (const st of unit.states ?? []) {
-    add(
-      UNIT_SQL.upsertState,
-      st.subjectId,
-      st.purpose,
-      st.status,
-      st.changedAt,
-      st.source,
-      st.statusBeforePending,
-      st.pendingExpiresAt,
-      st.doubleOptInAt,
-      st.textVersion,
-      st.occurredAt,
-    );
-  }
+  for (const st of unit.states ?? []) add(UNIT_SQL.upsertState, ...stateColumns(st));
   for (const j of unit.jobs ?? []) {
     const payload = JSON.stringify(j.payload);
     add(
