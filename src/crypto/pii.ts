@@ -28,6 +28,7 @@ export interface PiiCrypto {
 }
 
 const SALT = utf8('consent-sync/v1');
+const UTF8 = new TextDecoder();
 
 async function aesEncrypt(
   prims: CryptoPrimitives,
@@ -101,7 +102,7 @@ export async function createPiiCrypto(
     },
     encrypt: (key, plaintext, context) => aesEncrypt(prims, key, utf8(plaintext), context),
     async decrypt(key, ciphertext, context) {
-      return new TextDecoder().decode(await aesDecrypt(prims, key, ciphertext, context));
+      return UTF8.decode(await aesDecrypt(prims, key, ciphertext, context));
     },
   };
 }

@@ -45,6 +45,8 @@ export class Catalog {
   private readonly templates: TemplateCatalog;
   private readonly keywordCatalog: KeywordCatalog;
   private readonly byVersion = new Map<string, { purpose: Purpose; locale: string }>();
+  /** Normalised erasure keyword → its language and normalised form (built once, first listed wins). */
+  private erasureIndex: Map<string, { locale: string; keyword: string }> | null = null;
 
   constructor(
     texts: TextCatalog,
@@ -146,12 +148,17 @@ export class Catalog {
   erasureRequest(text: string): { locale: string; keyword: string } | null {
     const e = this.keywordCatalog.erasure;
     if (!e) return null;
-    const said = normalizeReply(text);
-    for (const [locale, words] of Object.entries(e.keywords)) {
-      const hit = words.find((w) => normalizeReply(w) === said);
-      if (hit) return { locale, keyword: normalizeReply(hit) };
+    if (!this.erasureIndex) {
+      // Every text message asks: normalise the keywords once, not on each call.
+      this.erasureIndex = new Map();
+      for (const [locale, words] of Object.entries(e.keywords)) {
+        for (const w of words) {
+          const keyword = normalizeReply(w);
+          if (!this.erasureIndex.has(keyword)) this.erasureIndex.set(keyword, { locale, keyword });
+        }
+      }
     }
-    return null;
+    return this.erasureIndex.get(normalizeReply(text)) ?? null;
   }
 
   /** Button ids of the erasure question: confirm and cancel. */

@@ -4,6 +4,9 @@ import { bytesEqual, utf8 } from '../../crypto/encoding.ts';
 import type { Router } from '../app.ts';
 import { AppError, errorBody } from '../errors.ts';
 
+/** One decoder for every request (a non-streaming decode keeps no state between calls). */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
  * Meta's webhook: the GET handshake, and signed POST notifications that are answered 200 only
  * after every event they carry is stored (Meta redelivers anything else).
@@ -31,7 +34,7 @@ export function whatsappWebhookRoutes(app: Router) {
     }
     let json: unknown;
     try {
-      json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
+      json = JSON.parse(STRICT_UTF8.decode(raw));
     } catch {
       throw new AppError(400, 'MALFORMED_JSON', 'the body is not valid UTF-8 JSON');
     }
