@@ -86,7 +86,7 @@ const BUSY_TIMEOUT_MS = 5_000;
 const PRAGMAS = [
   'PRAGMA journal_mode = WAL',
   // NORMAL: COMMIT appends to the WAL without syncing it. Nothing is acknowledged on that alone:
-  // every commit's promise waits for `syncWal()` below (the same guarantee as FULL, off the event loop).
+  // every commit's promise waits for `afterSync()` below (the same guarantee as FULL, off the event loop).
   'PRAGMA synchronous = NORMAL',
   // Checkpoints run on the checkpointer thread, never inside a COMMIT on the main thread.
   'PRAGMA wal_autocheckpoint = 0',
