@@ -44,6 +44,25 @@ export interface ConnectorFixture {
   close(): Promise<void>;
 }
 
+/** What the shipped HubSpot mapping looks up and reads (the connector tests on Node and in workerd). */
+export const HUBSPOT_SPEC: LookupSpec = {
+  objectTypes: ['contact'],
+  matchField: 'hs_whatsapp_phone_number',
+  properties: ['whatsapp_marketing_consent', 'whatsapp_opted_out', 'whatsapp_consent_source'],
+};
+
+/** What the shipped Salesforce mapping looks up and reads. */
+export const SALESFORCE_SPEC: LookupSpec = {
+  objectTypes: ['Contact', 'Lead'],
+  matchField: 'MobilePhone',
+  properties: [
+    'WhatsApp_Marketing_Consent__c',
+    'WhatsApp_Marketing_Consent_Date__c',
+    'WhatsApp_Opted_Out__c',
+    'WhatsApp_Consent_Source__c',
+  ],
+};
+
 /** Example numbers only (Ofcom / Bundesnetzagentur drama ranges), never real people. */
 const PHONES = ['+447700900001', '+447700900002', '+447700900003', '+447700900004'];
 

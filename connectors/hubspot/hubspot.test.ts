@@ -4,14 +4,14 @@
  */
 import { Client } from '@hubspot/api-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ConnectorFixture, connectorContract } from '../../test/connector-contract.ts';
+import { type ConnectorFixture, connectorContract, HUBSPOT_SPEC } from '../../test/connector-contract.ts';
 import {
+  contractWebhook,
   type HubSpotSimulator,
   hubspotWebhookRequest,
-  makeHubSpotEvent,
   startHubSpotSimulator,
 } from '../../test/sim/hubspot.ts';
-import { ConnectorFailure, type LookupSpec, type RemoteValue } from '../types.ts';
+import { ConnectorFailure, type RemoteValue } from '../types.ts';
 import { createHubSpotConnector, type HubSpotConnectorOptions } from './index.ts';
 
 const TOKEN = 'sim-token';
@@ -21,18 +21,10 @@ const P1 = '+447700900001'; // example number (UK drama range)
 const P2 = '+447700900002'; // example number (UK drama range)
 /** Example numbers +447700900100 … +447700900999 (UK drama range). */
 const examplePhone = (i: number) => `${P1.slice(0, 10)}${String(100 + i)}`;
-const SPEC: LookupSpec = {
-  objectTypes: ['contact'],
-  matchField: 'hs_whatsapp_phone_number',
-  properties: ['whatsapp_marketing_consent', 'whatsapp_opted_out', 'whatsapp_consent_source'],
-};
 const FAST = { minBackoffMs: 5, maxWaitMs: 2_000, timeoutMs: 1_000 } as const;
 
 const strings = (props: Record<string, RemoteValue>) =>
   Object.fromEntries(Object.entries(props).map(([k, v]) => [k, v === null ? '' : String(v)]));
-
-/** HubSpot event ids are numbers; the contract's string ids map onto one. */
-const numericId = (s: string) => [...s].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 1_000_000_007, 7);
 
 async function setup(
   sim: Partial<Parameters<typeof startHubSpotSimulator>[0]> = {},
@@ -58,7 +50,7 @@ connectorContract('hubspot', async (): Promise<ConnectorFixture> => {
   const { hs, connector } = await setup();
   return {
     connector,
-    spec: SPEC,
+    spec: HUBSPOT_SPEC,
     seed: async (_type, matchValue, properties) => ({
       objectType: 'contact',
       id: hs.addContact({ hs_whatsapp_phone_number: matchValue, ...strings(properties) }),
@@ -67,22 +59,7 @@ connectorContract('hubspot', async (): Promise<ConnectorFixture> => {
     writable: { property: 'whatsapp_opted_out', value: 'true', other: 'false' },
     secretProperty: 'firstname',
     unknownProperty: 'no_such_property',
-    webhook: ({ ref, properties, occurredAt, eventId }) =>
-      hubspotWebhookRequest({
-        url: WEBHOOK_URL,
-        secret: SECRET,
-        events: Object.entries(properties).map(([name, value], i) =>
-          makeHubSpotEvent({
-            subscriptionType: 'contact.propertyChange',
-            objectId: Number(ref.id),
-            eventId: numericId(eventId) + i,
-            occurredAt,
-            propertyName: name,
-            propertyValue: value === null ? '' : String(value),
-            changeSource: 'CRM_UI',
-          }),
-        ),
-      }),
+    webhook: contractWebhook(WEBHOOK_URL, SECRET),
     forge: (req) => ({ ...req, rawBody: req.rawBody.replace('"attemptNumber":0', '"attemptNumber":1') }),
     failNext: (n, kind) => hs.failNext(n, kind === 'rate_limit' ? '429' : '500'),
     calls: () => hs.calls(),
@@ -102,20 +79,20 @@ describe('HubSpot connector', () => {
     hs = env.hs;
     for (let i = 0; i < 205; i++) hs.addContact({ hs_whatsapp_phone_number: P1, firstname: 'Example' });
     hs.addContact({ hs_whatsapp_phone_number: P2 });
-    const found = await env.connector.find([P1, P1, ''], SPEC);
+    const found = await env.connector.find([P1, P1, ''], HUBSPOT_SPEC);
     expect(found).toHaveLength(205);
     expect(hs.calls()).toBe(2);
     const first = hs.requests[0]?.body as Record<string, unknown>;
     expect(first).toEqual({
-      filterGroups: [{ filters: [{ propertyName: SPEC.matchField, operator: 'IN', values: [P1] }] }],
-      properties: [SPEC.matchField, ...SPEC.properties],
+      filterGroups: [{ filters: [{ propertyName: HUBSPOT_SPEC.matchField, operator: 'IN', values: [P1] }] }],
+      properties: [HUBSPOT_SPEC.matchField, ...HUBSPOT_SPEC.properties],
       limit: 200,
     });
     expect(hs.requests[1]?.body).toMatchObject({ after: '200' });
     for (const r of found) {
       expect(r).toMatchObject({ objectType: 'contact', matchValue: P1 });
       // HubSpot adds hs_object_id, createdate and lastmodifieddate: they are dropped too.
-      expect(Object.keys(r.properties).sort()).toEqual([...SPEC.properties].sort());
+      expect(Object.keys(r.properties).sort()).toEqual([...HUBSPOT_SPEC.properties].sort());
     }
   });
 
@@ -238,7 +215,7 @@ describe('HubSpot connector', () => {
         }) as string,
     );
     const refs = [...ids, '77'].map((id) => ({ objectType: 'contact', id }));
-    const read = await env.connector.read(refs, SPEC);
+    const read = await env.connector.read(refs, HUBSPOT_SPEC);
     expect(read.map((r) => r.id)).toEqual(ids);
     expect(read[0]?.properties).toEqual({
       whatsapp_opted_out: 'false',
@@ -252,7 +229,7 @@ describe('HubSpot connector', () => {
     const env = await setup();
     hs = env.hs;
     hs.failNext(1, 'daily');
-    const err = (await env.connector.find([P1], SPEC).catch((e: unknown) => e)) as ConnectorFailure;
+    const err = (await env.connector.find([P1], HUBSPOT_SPEC).catch((e: unknown) => e)) as ConnectorFailure;
     expect(err).toBeInstanceOf(ConnectorFailure);
     expect(err.error).toMatchObject({
       code: 'RATE_LIMITED',
@@ -272,7 +249,7 @@ describe('HubSpot connector', () => {
     hs.failNext(1, '502');
     hs.failNext(1, 'network');
     hs.failNext(1, 'hang');
-    const found = await env.connector.find([P1], SPEC);
+    const found = await env.connector.find([P1], HUBSPOT_SPEC);
     expect(found.map((r) => r.id)).toEqual([a]);
     expect(hs.calls()).toBe(4);
     expect(env.connector.budget.stats().failures).toEqual({ SERVER_ERROR: 1, NETWORK: 2 });
@@ -286,7 +263,7 @@ describe('HubSpot connector', () => {
       baseUrl: hs.url,
       ...FAST,
     });
-    const err = (await connector.find([P1], SPEC).catch((e: unknown) => e)) as ConnectorFailure;
+    const err = (await connector.find([P1], HUBSPOT_SPEC).catch((e: unknown) => e)) as ConnectorFailure;
     expect(err.error).toMatchObject({ code: 'UNAUTHORIZED', retryable: false, status: 401 });
     expect(hs.calls()).toBe(1);
   });
@@ -296,7 +273,7 @@ describe('HubSpot connector', () => {
     hs = env.hs;
     new Client({ accessToken: TOKEN, basePath: hs.url, numberOfApiCallRetries: 3 });
     hs.failNext(1, '500');
-    await expect(env.connector.find([P1], SPEC)).rejects.toBeInstanceOf(ConnectorFailure);
+    await expect(env.connector.find([P1], HUBSPOT_SPEC)).rejects.toBeInstanceOf(ConnectorFailure);
     expect(hs.calls()).toBe(1);
   });
 
@@ -330,7 +307,7 @@ describe('HubSpot connector', () => {
     const events = hs.pendingWebhooks();
     const req = hubspotWebhookRequest({ url: WEBHOOK_URL, secret: SECRET, events });
     expect(await env.connector.verifyWebhook(req)).toEqual({ ok: true });
-    const parsed = env.connector.parseWebhook(req, SPEC);
+    const parsed = env.connector.parseWebhook(req, HUBSPOT_SPEC);
     expect(parsed).toMatchObject({
       ok: true,
       changes: [
@@ -382,8 +359,10 @@ describe('HubSpot connector: rate-limit window', () => {
     const started = Date.now();
     // One call first, as in a running process: opening the first connections can take longer than
     // the budget's margin of a test-sized window (10 %, 40 ms here); kept-alive ones do not.
-    await env.connector.find([P1], SPEC);
-    const results = await Promise.all(Array.from({ length: 24 }, () => env.connector.find([P1], SPEC)));
+    await env.connector.find([P1], HUBSPOT_SPEC);
+    const results = await Promise.all(
+      Array.from({ length: 24 }, () => env.connector.find([P1], HUBSPOT_SPEC)),
+    );
     expect(results.every((r) => r.length === 1)).toBe(true);
     expect(hs.stats()).toMatchObject({ calls: 25, rateLimited: 0 });
     // 25 calls at 10 per window need two further windows.

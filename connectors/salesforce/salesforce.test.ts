@@ -5,14 +5,14 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ConnectorFixture, connectorContract } from '../../test/connector-contract.ts';
+import { type ConnectorFixture, connectorContract, SALESFORCE_SPEC } from '../../test/connector-contract.ts';
 import {
   type SalesforceSimOptions,
   type SalesforceSimulator,
   startSalesforceSimulator,
   toId18,
 } from '../../test/sim/salesforce.ts';
-import { ConnectorFailure, type InboundChange, type LookupSpec, type WebhookRequest } from '../types.ts';
+import { ConnectorFailure, type InboundChange, type WebhookRequest } from '../types.ts';
 import { createSalesforceConnector, type SalesforceConnectorOptions } from './index.ts';
 
 const CLIENT = { clientId: 'sim-client', clientSecret: 'sim-secret' };
@@ -21,17 +21,6 @@ const OTHER_ORG = '00D5e000000XY9zEAC';
 const SECRET = 'flow-secret-for-tests';
 const PHONE_1 = '+447700900001'; // example number (UK drama range)
 const PHONE_2 = '+447700900002'; // example number (UK drama range)
-
-const SPEC: LookupSpec = {
-  objectTypes: ['Contact', 'Lead'],
-  matchField: 'MobilePhone',
-  properties: [
-    'WhatsApp_Marketing_Consent__c',
-    'WhatsApp_Marketing_Consent_Date__c',
-    'WhatsApp_Opted_Out__c',
-    'WhatsApp_Consent_Source__c',
-  ],
-};
 
 type Overrides = Partial<SalesforceConnectorOptions>;
 
@@ -66,7 +55,7 @@ async function makeFixture(): Promise<ConnectorFixture> {
   const { sim, connector } = await setup();
   return {
     connector,
-    spec: SPEC,
+    spec: SALESFORCE_SPEC,
     seed: async (objectType, matchValue, properties) => ({
       objectType,
       id: sim.add(objectType, { ...properties, MobilePhone: matchValue }),
@@ -119,7 +108,7 @@ describe('Salesforce connector', () => {
       const odd = "it's \\ an example";
       const id = sim.add('Contact', { MobilePhone: odd });
       const found = await connector.find([odd, "' OR Id != '", PHONE_1], {
-        ...SPEC,
+        ...SALESFORCE_SPEC,
         objectTypes: ['Contact'],
       });
       expect(found.map((r) => r.id)).toEqual([id]);
@@ -131,17 +120,17 @@ describe('Salesforce connector', () => {
 
     it('asks nothing for no values and de-duplicates values', async () => {
       await start();
-      expect(await connector.find([], SPEC)).toEqual([]);
+      expect(await connector.find([], SALESFORCE_SPEC)).toEqual([]);
       expect(sim.stats().tokenRequests).toBe(0);
       sim.add('Lead', { MobilePhone: PHONE_1 });
-      expect(await connector.find([PHONE_1, PHONE_1], SPEC)).toHaveLength(1);
+      expect(await connector.find([PHONE_1, PHONE_1], SALESFORCE_SPEC)).toHaveLength(1);
       expect(queries().every((q) => q.split(PHONE_1).length === 2)).toBe(true);
     });
 
     it('follows nextRecordsUrl past 2000 records', async () => {
       await start();
       for (let i = 0; i < 2_010; i++) sim.add('Lead', { MobilePhone: PHONE_2 });
-      const found = await connector.find([PHONE_2], SPEC);
+      const found = await connector.find([PHONE_2], SALESFORCE_SPEC);
       expect(found).toHaveLength(2_010);
       expect(sim.requests.filter((r) => r.path.includes('/query/')).length).toBe(1);
     });
@@ -162,16 +151,16 @@ describe('Salesforce connector', () => {
       sim.add('Lead', { MobilePhone: PHONE_1, WhatsApp_Opted_Out__c: true });
       // Three chunks per type run at once and all meet the missing field.
       const many = Array.from({ length: 2 * 200 + 1 }, (_, i) => `value-${i}`);
-      const found = await connector.find([...many, PHONE_1], SPEC);
+      const found = await connector.find([...many, PHONE_1], SALESFORCE_SPEC);
       const byType = Object.fromEntries(found.map((r) => [r.objectType, r.properties]));
       expect(byType.Contact).toMatchObject({ WhatsApp_Consent_Source__c: 'web' });
       expect(byType.Lead).toEqual({ WhatsApp_Opted_Out__c: true });
       const before = sim.calls();
-      await connector.find([PHONE_1], SPEC);
+      await connector.find([PHONE_1], SALESFORCE_SPEC);
       expect(sim.calls() - before).toBe(2); // no failing query again
       // The match field missing is a configuration error, not something to drop.
       const err = await connector
-        .find([PHONE_1], { ...SPEC, objectTypes: ['Lead'], matchField: 'Phone' })
+        .find([PHONE_1], { ...SALESFORCE_SPEC, objectTypes: ['Lead'], matchField: 'Phone' })
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConnectorFailure);
       expect((err as ConnectorFailure).error).toMatchObject({
@@ -193,7 +182,7 @@ describe('Salesforce connector', () => {
           { objectType: 'Contact', id: "x') OR Id != ('" },
           { objectType: 'Contact', id: a },
         ],
-        SPEC,
+        SALESFORCE_SPEC,
       );
       expect(read.map((r) => r.id).sort()).toEqual([a, l].sort());
       expect(read.find((r) => r.id === a)).toEqual({
@@ -216,10 +205,15 @@ describe('Salesforce connector', () => {
       await start({}, { concurrency: 4 });
       expect(sim.stats().tokenRequests).toBe(0);
       sim.add('Contact', { MobilePhone: PHONE_1 });
-      await Promise.all([connector.find([PHONE_1], SPEC), connector.find([PHONE_1], SPEC)]);
+      await Promise.all([
+        connector.find([PHONE_1], SALESFORCE_SPEC),
+        connector.find([PHONE_1], SALESFORCE_SPEC),
+      ]);
       expect(sim.stats().tokenRequests).toBe(1);
       sim.expireTokens();
-      const results = await Promise.all(Array.from({ length: 6 }, () => connector.find([PHONE_1], SPEC)));
+      const results = await Promise.all(
+        Array.from({ length: 6 }, () => connector.find([PHONE_1], SALESFORCE_SPEC)),
+      );
       expect(results.every((r) => r.length === 1)).toBe(true);
       expect(sim.stats().tokenRequests).toBe(2);
       expect(connector.tokenRequests()).toBe(2);
@@ -230,7 +224,7 @@ describe('Salesforce connector', () => {
     it('gives up with UNAUTHORIZED (not retryable) when a fresh token is refused too', async () => {
       await start();
       sim.expireTokens({ refuseNew: true });
-      const err = await connector.find([PHONE_1], SPEC).catch((e: unknown) => e);
+      const err = await connector.find([PHONE_1], SALESFORCE_SPEC).catch((e: unknown) => e);
       expect((err as ConnectorFailure).error).toMatchObject({
         code: 'UNAUTHORIZED',
         retryable: false,
@@ -241,7 +235,7 @@ describe('Salesforce connector', () => {
 
     it('reports refused client credentials as AUTH_FAILED without the secret', async () => {
       await start({}, { clientSecret: 'wrong-secret' });
-      const err = await connector.find([PHONE_1], SPEC).catch((e: unknown) => e);
+      const err = await connector.find([PHONE_1], SALESFORCE_SPEC).catch((e: unknown) => e);
       expect((err as ConnectorFailure).error).toMatchObject({
         code: 'AUTH_FAILED',
         retryable: false,
@@ -253,7 +247,7 @@ describe('Salesforce connector', () => {
 
     it('refuses a token issued for another org', async () => {
       await start({}, { orgId: OTHER_ORG });
-      const err = await connector.find([PHONE_1], SPEC).catch((e: unknown) => e);
+      const err = await connector.find([PHONE_1], SALESFORCE_SPEC).catch((e: unknown) => e);
       expect((err as ConnectorFailure).error).toMatchObject({ code: 'ORG_MISMATCH', retryable: false });
       expect(sim.calls()).toBe(0);
     });
@@ -413,7 +407,7 @@ describe('Salesforce connector', () => {
       sim.failNext(1, 'hang');
       sim.failNext(1, 'network');
       const err = await connector
-        .find([PHONE_1], { ...SPEC, objectTypes: ['Contact'] })
+        .find([PHONE_1], { ...SALESFORCE_SPEC, objectTypes: ['Contact'] })
         .catch((e: unknown) => e);
       expect((err as ConnectorFailure).error).toMatchObject({
         code: 'NETWORK',
@@ -503,7 +497,7 @@ describe('Salesforce connector', () => {
           res.writeHead(verdict.status).end();
           return;
         }
-        const parsed = connector.parseWebhook(request, SPEC);
+        const parsed = connector.parseWebhook(request, SALESFORCE_SPEC);
         const reply = parsed.ok ? parsed.ack : parsed.reply;
         if (parsed.ok) received.push(...parsed.changes);
         res.writeHead(reply.status, { 'content-type': reply.contentType }).end(reply.body);

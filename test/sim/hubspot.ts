@@ -1155,3 +1155,34 @@ function stringArray(v: unknown): string[] | undefined | null {
 function obj(v: unknown): Json | undefined {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
 }
+
+/** HubSpot event ids are numbers; the connector contract's string ids map onto one. */
+const numericId = (s: string) => [...s].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 1_000_000_007, 7);
+
+/**
+ * The connector contract's `webhook` for HubSpot: one signed delivery with a `contact.propertyChange`
+ * per changed property, as a CRM user's edit produces.
+ */
+export function contractWebhook(url: string, secret: string) {
+  return (change: {
+    ref: { id: string };
+    properties: Record<string, string | number | boolean | null>;
+    occurredAt: number;
+    eventId: string;
+  }): WebhookRequest =>
+    hubspotWebhookRequest({
+      url,
+      secret,
+      events: Object.entries(change.properties).map(([name, value], i) =>
+        makeHubSpotEvent({
+          subscriptionType: 'contact.propertyChange',
+          objectId: Number(change.ref.id),
+          eventId: numericId(change.eventId) + i,
+          occurredAt: change.occurredAt,
+          propertyName: name,
+          propertyValue: value === null ? '' : String(value),
+          changeSource: 'CRM_UI',
+        }),
+      ),
+    });
+}

@@ -4,39 +4,27 @@ import { createSalesforceConnector } from '../../connectors/salesforce/index.ts'
 import {
   type Connector,
   ConnectorFailure,
-  type LookupSpec,
   type RecordRef,
   type RemoteValue,
   type WebhookRequest,
 } from '../../connectors/types.ts';
-import { type ConnectorFixture, connectorContract } from '../connector-contract.ts';
-import { hubspotWebhookRequest, makeHubSpotEvent } from '../sim/hubspot.ts';
+import {
+  type ConnectorFixture,
+  connectorContract,
+  HUBSPOT_SPEC,
+  SALESFORCE_SPEC,
+} from '../connector-contract.ts';
+import { contractWebhook } from '../sim/hubspot.ts';
 import { HUBSPOT, type RemoteSim, SALESFORCE, startRemoteSim } from './sim-control.ts';
 
 const CONTROL = inject('simControl');
 const FAST = { minBackoffMs: 5, maxWaitMs: 2_000, timeoutMs: 2_000 } as const;
 
-const HS_SPEC: LookupSpec = {
-  objectTypes: ['contact'],
-  matchField: 'hs_whatsapp_phone_number',
-  properties: ['whatsapp_marketing_consent', 'whatsapp_opted_out', 'whatsapp_consent_source'],
-};
-const SF_SPEC: LookupSpec = {
-  objectTypes: ['Contact', 'Lead'],
-  matchField: 'MobilePhone',
-  properties: [
-    'WhatsApp_Marketing_Consent__c',
-    'WhatsApp_Marketing_Consent_Date__c',
-    'WhatsApp_Opted_Out__c',
-    'WhatsApp_Consent_Source__c',
-  ],
-};
 // Fictitious German mobiles.
 const P1 = '+4915123400901';
 
 const strings = (props: Record<string, RemoteValue>) =>
   Object.fromEntries(Object.entries(props).map(([k, v]) => [k, v === null ? '' : String(v)]));
-const numericId = (s: string) => [...s].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 1_000_000_007, 7);
 const refKey = (r: RecordRef) => `${r.objectType}/${r.id}`;
 
 /** The synchronous half of the fixture over a remote simulator (see the file comment). */
@@ -99,7 +87,7 @@ async function hubspotFixture(): Promise<ConnectorFixture & { sim: RemoteSim }> 
   return {
     sim,
     connector,
-    spec: HS_SPEC,
+    spec: HUBSPOT_SPEC,
     seed: async (_type, matchValue, properties) => {
       const id = await sim.call<string>('addContact', {
         hs_whatsapp_phone_number: matchValue,
@@ -114,22 +102,7 @@ async function hubspotFixture(): Promise<ConnectorFixture & { sim: RemoteSim }> 
     writable: { property: 'whatsapp_opted_out', value: 'true', other: 'false' },
     secretProperty: 'firstname',
     unknownProperty: 'no_such_property',
-    webhook: ({ ref, properties, occurredAt, eventId }) =>
-      hubspotWebhookRequest({
-        url: HUBSPOT.webhookUrl,
-        secret: HUBSPOT.sim.clientSecret,
-        events: Object.entries(properties).map(([name, value], i) =>
-          makeHubSpotEvent({
-            subscriptionType: 'contact.propertyChange',
-            objectId: Number(ref.id),
-            eventId: numericId(eventId) + i,
-            occurredAt,
-            propertyName: name,
-            propertyValue: value === null ? '' : String(value),
-            changeSource: 'CRM_UI',
-          }),
-        ),
-      }),
+    webhook: contractWebhook(HUBSPOT.webhookUrl, HUBSPOT.sim.clientSecret),
     forge: (req) => ({ ...req, rawBody: req.rawBody.replace('"attemptNumber":0', '"attemptNumber":1') }),
     failNext: (n, kind) => m.failNext(n, kind === 'rate_limit' ? '429' : '500'),
     calls: m.calls,
@@ -166,7 +139,7 @@ async function salesforceFixture(
     sim,
     tokenRequests: () => raw.tokenRequests(),
     connector,
-    spec: SF_SPEC,
+    spec: SALESFORCE_SPEC,
     seed: async (objectType, matchValue, properties) => {
       const id = await sim.call<string>('add', objectType, { ...properties, MobilePhone: matchValue });
       const ref = { objectType, id };
@@ -219,7 +192,7 @@ describe('HubSpot in workerd: rate limits and server errors', () => {
       const a = await f.seed('contact', P1, {});
       await f.sim.call('failNext', 1, '429'); // Retry-After: 1 (sim-control.ts)
       const started = Date.now();
-      const found = await f.connector.find([P1], HS_SPEC);
+      const found = await f.connector.find([P1], HUBSPOT_SPEC);
       const waited = Date.now() - started;
       expect(found.map((r) => r.id)).toEqual([a.id]);
       expect(waited).toBeGreaterThanOrEqual(900);
@@ -237,7 +210,7 @@ describe('HubSpot in workerd: rate limits and server errors', () => {
       const a = await f.seed('contact', P1, {});
       await f.sim.call('failNext', 1, '500');
       await f.sim.call('failNext', 1, '502');
-      const found = await f.connector.find([P1], HS_SPEC);
+      const found = await f.connector.find([P1], HUBSPOT_SPEC);
       expect(found.map((r) => r.id)).toEqual([a.id]);
       expect(f.calls()).toBe(3);
     } finally {
@@ -253,10 +226,12 @@ describe('Salesforce in workerd: what the contract does not cover', () => {
       await f.seed('Contact', P1, {});
       type Stats = { tokenRequests: number; unauthorized: number };
       expect((await f.sim.call<Stats>('stats')).tokenRequests).toBe(0);
-      await Promise.all([f.connector.find([P1], SF_SPEC), f.connector.find([P1], SF_SPEC)]);
+      await Promise.all([f.connector.find([P1], SALESFORCE_SPEC), f.connector.find([P1], SALESFORCE_SPEC)]);
       expect((await f.sim.call<Stats>('stats')).tokenRequests).toBe(1);
       await f.sim.call('expireTokens');
-      const results = await Promise.all(Array.from({ length: 4 }, () => f.connector.find([P1], SF_SPEC)));
+      const results = await Promise.all(
+        Array.from({ length: 4 }, () => f.connector.find([P1], SALESFORCE_SPEC)),
+      );
       expect(results.every((r) => r.length === 1)).toBe(true);
       const stats = await f.sim.call<Stats>('stats');
       expect(stats.tokenRequests).toBe(2);
@@ -271,7 +246,7 @@ describe('Salesforce in workerd: what the contract does not cover', () => {
     const f = await salesforceFixture();
     try {
       await f.sim.call('expireTokens', { refuseNew: true });
-      const err = await f.connector.find([P1], SF_SPEC).catch((e: unknown) => e);
+      const err = await f.connector.find([P1], SALESFORCE_SPEC).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConnectorFailure);
       expect((err as ConnectorFailure).error).toMatchObject({ code: 'UNAUTHORIZED', retryable: false });
       expect((await f.sim.call<{ tokenRequests: number }>('stats')).tokenRequests).toBe(2);
