@@ -111,6 +111,42 @@ export const configSchema = z.object({
   CONTROLLER_CONTACT: optionalSecret.pipe(z.string().max(500).optional()),
   /** the data protection officer's contact details (Art. 30(1)(a), 37(7)) */
   DPO_CONTACT: optionalSecret.pipe(z.string().max(500).optional()),
+  /** Node listen address (default all interfaces; `127.0.0.1` behind a local reverse proxy) */
+  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  /**
+   * ISO 3166 alpha-2 country used to read national formats typed by people (console, API). Off by
+   * default; never applied to identifiers that come from Meta.
+   */
+  DEFAULT_COUNTRY: z
+    .string()
+    .trim()
+    .transform((s) => s.toUpperCase())
+    .pipe(z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166 alpha-2 country code such as DE'))
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
+  /** older PII keys still accepted while `consent-sync keys rotate` moves data to PII_KEY */
+  PII_KEYS_RETIRED: z
+    .string()
+    .trim()
+    .default('')
+    .transform((s, ctx) => {
+      const keys = s
+        .split(',')
+        .map((k) => k.trim())
+        .filter(Boolean);
+      for (const k of keys) {
+        const ok = piiKey.safeParse(k).success;
+        if (!ok) {
+          ctx.addIssue({ code: 'custom', message: 'each retired key must be base64 of exactly 32 bytes' });
+          return z.NEVER;
+        }
+      }
+      return keys;
+    }),
+  /** accept Salesforce Outbound Messages (SOAP) as change signals: `on` or `off` (default; Flow callouts are preferred) */
+  SALESFORCE_OUTBOUND_MESSAGES: z.enum(['on', 'off']).default('off'),
+  /** how far a sender's `occurredAt` may lie ahead of receipt time before it is capped (clock skew) */
+  CLOCK_SKEW_SECONDS: int(300, 0, 3600),
 });
 
 export type Config = z.infer<typeof configSchema>;

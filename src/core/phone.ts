@@ -1,4 +1,4 @@
-import parsePhoneNumberFromString from 'libphonenumber-js/min';
+import parsePhoneNumberFromString, { type CountryCode } from 'libphonenumber-js/min';
 
 /** A phone number in canonical form, or why it could not be read (never echoing the input). */
 export type PhoneResult =
@@ -28,8 +28,9 @@ const fail = (message: string): PhoneResult => ({ ok: false, code: 'INVALID_PHON
  *
  * Accepts E.164 (example: `+4915112345678`), a WhatsApp id (the same digits without `+`), the `00`
  * international prefix, URL-encoded input (`%2B49…`) and the usual separators. A national number
- * without a country code is rejected: there is no default country to guess from, and guessing
- * would tie consent to the wrong person.
+ * without a country code is rejected unless `defaultCountry` (the `DEFAULT_COUNTRY` setting, for numbers
+ * typed by people) is given: then digits that are not a valid international number are read as a
+ * national number of that country. Identifiers from Meta never go through here (`metaPhone`).
  *
  * @example
  * normalizePhone('+49 151 1234-5678');
@@ -37,7 +38,7 @@ const fail = (message: string): PhoneResult => ({ ok: false, code: 'INVALID_PHON
  * normalizePhone('hello');
  * // → { ok: false, code: 'INVALID_PHONE', message: '…' }
  */
-export function normalizePhone(input: string): PhoneResult {
+export function normalizePhone(input: string, defaultCountry?: string): PhoneResult {
   if (typeof input !== 'string' || input.length > MAX_ENCODED_LENGTH) {
     return fail('phone number is too long');
   }
@@ -58,7 +59,10 @@ export function normalizePhone(input: string): PhoneResult {
       ? `+${compact.slice(2)}`
       : `+${compact}`;
 
-  const parsed = parsePhoneNumberFromString(international);
+  let parsed = parsePhoneNumberFromString(international);
+  if (!parsed?.isValid() && defaultCountry && !compact.startsWith('+') && !compact.startsWith('00')) {
+    parsed = parsePhoneNumberFromString(compact, defaultCountry.toUpperCase() as CountryCode);
+  }
   if (!parsed?.isValid() || !E164.test(parsed.number)) {
     return fail('phone number is not a valid international number (country code required)');
   }
