@@ -82,6 +82,21 @@ export interface InboundChange {
   changeSource: string | null;
 }
 
+/**
+ * An event of a signed, well-formed delivery that could not be read (readers skip, never drop:
+ * sync rule 8). The service keeps it, encrypted, in a bounded dead-event table for inspection.
+ * `reason` names the JSON path (or element) and what was expected, never a value; `raw` is the
+ * event as received and is only ever stored encrypted.
+ */
+export interface SkippedEvent {
+  /** `whatsapp`, `hubspot` or `salesforce` */
+  source: string;
+  /** what the item was meant to be: `message`, `status`, `user_preferences`, `change`, `event`, `notification`… */
+  kind: string;
+  reason: string;
+  raw: unknown;
+}
+
 /** What to send back to the vendor once the changes are stored. */
 export interface WebhookReply {
   status: number;
@@ -90,7 +105,7 @@ export interface WebhookReply {
 }
 
 export type ParsedWebhook =
-  | { ok: true; changes: InboundChange[]; ack: WebhookReply }
+  | { ok: true; changes: InboundChange[]; ack: WebhookReply; skipped: SkippedEvent[] }
   | { ok: false; status: 400 | 403; code: string; message: string; reply: WebhookReply };
 
 /** Vendor limits the dispatcher plans batches and its request budget with. */

@@ -74,7 +74,7 @@ export function parseHubSpotWebhook(rawBody: string, spec: LookupSpec): ParsedWe
     const change = toChange(event, allowed, spec.matchField);
     if (change) changes.push(change);
   }
-  return { ok: true, changes, ack: ACK };
+  return { ok: true, changes, ack: ACK, skipped: [] };
 }
 
 function toChange(event: HubSpotEvent, allowed: Set<string>, matchField: string): InboundChange | null {

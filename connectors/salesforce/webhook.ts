@@ -107,6 +107,7 @@ export function parseSalesforceWebhook(
       ok: true,
       changes: flow.changes,
       ack: reply(200, JSON_TYPE, JSON.stringify({ ok: true, received: flow.changes.length })),
+      skipped: [],
     };
   }
   const message = readNotifications(req.rawBody);
@@ -135,7 +136,7 @@ export function parseSalesforceWebhook(
     };
   }
   const changes = message.notifications.map((n) => toChange(n, spec, req.now));
-  return { ok: true, changes, ack: reply(200, XML_TYPE, ACK_ENVELOPE) };
+  return { ok: true, changes, ack: reply(200, XML_TYPE, ACK_ENVELOPE), skipped: [] };
 }
 
 function toChange(n: OutboundNotification, spec: LookupSpec, now: number): InboundChange {
