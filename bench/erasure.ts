@@ -47,7 +47,7 @@ const { services, store, close } = await benchServices('erasure', {
 // Everyone known locally (an opt-out), and synced once, so their CRM records are linked.
 for (const e164 of phones) {
   await services.consent.change({
-    e164,
+    identity: { phone: e164 },
     intent: 'opt_out',
     purposes: 'all',
     source: 'api',

@@ -57,7 +57,7 @@ async function person(i: number): Promise<void> {
   };
   applied(
     await consent.change({
-      e164,
+      identity: { phone: e164 },
       intent: 'request',
       purposes: ['marketing', 'transactional'],
       source: 'form',
@@ -72,7 +72,7 @@ async function person(i: number): Promise<void> {
   const yesKey = `wa:${await consent.hashOf(`wa:msg:wamid.bench-yes-${i}`)}`;
   applied(
     await consent.change({
-      e164,
+      identity: { phone: e164 },
       intent: 'confirm',
       purposes: ['marketing', 'transactional'],
       source: 'whatsapp',
@@ -87,7 +87,7 @@ async function person(i: number): Promise<void> {
   const stopKey = `wa:${await consent.hashOf(`wa:msg:wamid.bench-stop-${i}`)}`;
   applied(
     await consent.change({
-      e164,
+      identity: { phone: e164 },
       intent: 'opt_out',
       purposes: ['marketing'],
       source: 'whatsapp',

@@ -124,7 +124,7 @@ async function main() {
       await Promise.all(
         Array.from({ length: Math.min(500, N - i) }, (_, k) =>
           services.consent.change({
-            e164: phoneOf(i + k),
+            identity: { phone: phoneOf(i + k) },
             intent,
             purposes: ['marketing'],
             source: intent === 'request' ? 'form' : 'api',

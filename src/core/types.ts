@@ -19,6 +19,8 @@ export type ConsentStatus = 'none' | 'pending' | 'opted_in' | 'opted_out';
  * - `expired`: a pending request ran out (→ the status held before it)
  * - `evidence`: recorded for proof only, changes no status (late YES, Meta `resume`, a repeated STOP…)
  * - `erased`: the person's data was crypto-shredded (issue: erasure)
+ * - `merged`: another record turned out to be the same person and was merged into this one; the
+ *   state after it is, per purpose, the less permissive of the two (evidence: the other record's id)
  */
 export type LedgerAction =
   | 'requested'
@@ -27,7 +29,8 @@ export type LedgerAction =
   | 'opted_out'
   | 'expired'
   | 'evidence'
-  | 'erased';
+  | 'erased'
+  | 'merged';
 
 /** Where a change came from. */
 export type Source =
@@ -63,6 +66,10 @@ export interface Evidence {
   preference?: string;
   /** Extra opaque reference supplied by the caller (order id, campaign id); never personal data by contract. */
   reference?: string;
+  /** Kinds of the identifiers the event came with (`phone`, `bsuid`, `parent_bsuid`): never the values. */
+  identifiers?: string[];
+  /** The other subject merged into this one (two records turned out to be one person). */
+  mergedSubject?: string;
 }
 
 /** A subject (person) row: the phone number only ever encrypted, found by keyed hash. */
@@ -78,6 +85,36 @@ export interface SubjectRow {
   /** when the first message that carried the privacy-policy link was sent */
   privacyNoticeAt: string | null;
   createdAt: string;
+  /** set when this subject turned out to be the same person as another one and was merged into it */
+  mergedInto?: string | null;
+}
+
+/**
+ * One identifier of a person (a number, a BSUID, a parent BSUID): found by keyed hash, the value
+ * encrypted under the person's data key (AAD `<kind>:<subjectId>`).
+ */
+export interface IdentifierRow {
+  hash: string;
+  subjectId: string;
+  kind: import('./identity.ts').IdentifierKind;
+  /** AES-GCM ciphertext (base64); null once shredded */
+  valueEnc: string | null;
+  /** `former`: a number the person changed away from (kept as history, never messaged) */
+  status: 'active' | 'former';
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** An event of a signed delivery that could not be read, kept encrypted for inspection. */
+export interface DeadEventRow {
+  id: string;
+  source: string;
+  kind: string;
+  /** JSON path and what was expected; never a value */
+  reason: string;
+  /** the raw event, encrypted (base64) */
+  payloadEnc: string;
+  receivedAt: string;
 }
 
 /** The derived, current state of one person for one purpose. */

@@ -25,6 +25,12 @@ export interface PiiCrypto {
   forget(subjectId: string): void;
   encrypt(key: DataKey, plaintext: string, context: string): Promise<string>;
   decrypt(key: DataKey, ciphertext: string, context: string): Promise<string>;
+  /**
+   * Encrypts data that belongs to no one person yet (an unreadable webhook event kept for
+   * inspection) under a service key derived from `PII_KEY`; retention deletes it.
+   */
+  sealService(plaintext: string, context: string): Promise<string>;
+  openService(ciphertext: string, context: string): Promise<string>;
 }
 
 const SALT = utf8('consent-sync/v1');
@@ -64,10 +70,13 @@ export async function createPiiCrypto(
   if (piiKey.length !== 32) throw new Error('PII_KEY must be 32 bytes');
   const kekRaw = await hkdfBytes(piiKey, SALT, utf8('kek'));
   const lookupRaw = await hkdfBytes(piiKey, SALT, utf8('lookup'));
+  const serviceRaw = await hkdfBytes(piiKey, SALT, utf8('service'));
   const kek = await prims.aesKey(kekRaw);
   const lookup = await prims.hmacKey(lookupRaw);
+  const service = await prims.aesKey(serviceRaw);
   kekRaw.fill(0);
   lookupRaw.fill(0);
+  serviceRaw.fill(0);
   // Map keeps insertion order: a small LRU without a dependency.
   const cache = new Map<string, DataKey>();
   const remember = (id: string, key: DataKey) => {
@@ -103,6 +112,10 @@ export async function createPiiCrypto(
     encrypt: (key, plaintext, context) => aesEncrypt(prims, key, utf8(plaintext), context),
     async decrypt(key, ciphertext, context) {
       return UTF8.decode(await aesDecrypt(prims, key, ciphertext, context));
+    },
+    sealService: (plaintext, context) => aesEncrypt(prims, service, utf8(plaintext), context),
+    async openService(ciphertext, context) {
+      return UTF8.decode(await aesDecrypt(prims, service, ciphertext, context));
     },
   };
 }

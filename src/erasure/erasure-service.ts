@@ -12,12 +12,14 @@
 import type { ConnectorError } from '../../connectors/errors.ts';
 import type { Connector, ConnectorName, RecordRef } from '../../connectors/types.ts';
 import { ConnectorFailure } from '../../connectors/types.ts';
+import type { Identifier } from '../core/identity.ts';
 import { matchValue } from '../core/mapping.ts';
 import type {
   ErasedRecord,
   ErasureRow,
   ErasureSource,
   ErasureTask,
+  IdentifierRow,
   NewOutboxJob,
   OutboxJob,
   SubjectRow,
@@ -54,6 +56,8 @@ export interface ErasureView extends ErasureRow {
 
 export type RequestInput =
   | { e164: string; source: ErasureSource }
+  /** a number or a BSUID (an erasure request may name either) */
+  | { identifier: Identifier; source: ErasureSource }
   | { subjectId: string; source: ErasureSource };
 
 /** The receipt: request id, keyed hash of the person, systems, outcomes, timestamps. */
@@ -94,10 +98,10 @@ export class ErasureService {
     const { store, subjects, clock } = this.d;
     let row: SubjectRow | null;
     let hash: string;
-    let e164: string | null = null;
-    if ('e164' in input) {
-      e164 = input.e164;
-      hash = await subjects.hash(input.e164);
+    let named: Identifier | null = null;
+    if ('e164' in input || 'identifier' in input) {
+      named = 'e164' in input ? { kind: 'phone', value: input.e164 } : input.identifier;
+      hash = await subjects.hash(named.value);
       row = await store.findSubjectByHash(hash);
     } else {
       row = await store.getSubject(input.subjectId);
@@ -114,18 +118,29 @@ export class ErasureService {
       // A person we never saw may still be in a CRM: keep their number (encrypted, under a key of
       // their own) until the CRM tasks have looked for it; the local task shreds it with the rest.
       let newSubject: SubjectRow | undefined;
-      let rekey: { id: string; rekey: { phoneEnc: string; dekWrapped: string } } | undefined;
-      if (!row && e164 && systems.length > 0) {
-        const created = await subjects.create(e164, hash, null, at);
+      let rekey: { id: string; rekey: { phoneEnc: string | null; dekWrapped: string } } | undefined;
+      let identifiers: IdentifierRow[] = [];
+      if (!row && named && systems.length > 0) {
+        const created = await subjects.create(named, hash, null, at);
         newSubject = created.row;
         row = created.row;
-      } else if (row && !row.dekWrapped && e164 && systems.length > 0) {
+        identifiers = await subjects.identifierRows(created, [{ ...named, hash }], at);
+      } else if (row && !row.dekWrapped && named && systems.length > 0) {
         // Shredded by retention earlier: the CRMs may still hold the person, so they need the number.
-        const again = await subjects.rekey(row, e164);
+        const again = await subjects.rekey(row, named);
         rekey = {
           id: row.id,
-          rekey: { phoneEnc: again.row.phoneEnc as string, dekWrapped: again.row.dekWrapped as string },
+          rekey: { phoneEnc: again.row.phoneEnc, dekWrapped: again.row.dekWrapped as string },
         };
+        identifiers = await subjects.identifierRows(again, [{ ...named, hash }], at);
+      }
+      // Every identifier of the person (and of records merged into them) is tombstoned, so a
+      // message under any of them re-creates nothing.
+      const tombHashes = new Set([hash]);
+      if (row) {
+        const ids = [row.id, ...(await store.mergedInto(row.id)).map((m) => m.id)];
+        for (const i of await store.identifiersOf(ids)) tombHashes.add(i.hash);
+        tombHashes.add(row.phoneHash);
       }
       const erasure: ErasureRow = {
         id,
@@ -151,10 +166,11 @@ export class ErasureService {
       const jobs = (systems.length > 0 ? systems : [LOCAL]).map((s) => this.job(id, s, row?.id ?? null, at));
       const r = await store.commit({
         ...(newSubject ? { newSubject } : {}),
+        ...(identifiers.length > 0 ? { identifiers } : {}),
         ...(rekey ? { subjectUpdates: [rekey] } : {}),
         erasures: [erasure],
         erasureTasks: [...systems.map(task), task(LOCAL)],
-        tombstones: [{ subjectHash: hash, erasureId: id, createdAt: at }],
+        tombstones: [...tombHashes].map((subjectHash) => ({ subjectHash, erasureId: id, createdAt: at })),
         ...(row ? { cancelJobsOf: [row.id] } : {}),
         jobs,
       });
@@ -252,12 +268,17 @@ export class ErasureService {
         for (const l of await store.linksOf(row.id))
           if (l.connector === name)
             refs.set(`${l.objectType}/${l.remoteId}`, { objectType: l.objectType, id: l.remoteId });
-        const subject = await subjects.byId(row.id);
-        if (subject) {
-          const value = matchValue(mappings.get(name), await subjects.phone(subject));
-          for (const r of await connector.find([value], mappings.spec(name)))
-            refs.set(`${r.objectType}/${r.id}`, { objectType: r.objectType, id: r.id });
+        // Every number the person (or a record merged into them) was known by, current or former.
+        const values = new Set<string>();
+        for (const other of [row, ...(await store.mergedInto(row.id))]) {
+          const subject = await subjects.fromRow(other);
+          if (!subject) continue;
+          for (const i of await subjects.identifiers(subject))
+            if (i.kind === 'phone') values.add(matchValue(mappings.get(name), i.value));
         }
+        if (values.size > 0)
+          for (const r of await connector.find([...values], mappings.spec(name)))
+            refs.set(`${r.objectType}/${r.id}`, { objectType: r.objectType, id: r.id });
       }
       const list = [...refs.values()];
       // Recorded before the call: the deletion webhooks it causes may arrive before it returns.
@@ -359,14 +380,19 @@ export class ErasureService {
     if (local.status !== 'pending') return { ok: true };
     const now = clock().toISOString();
     const row = erasure.subjectId ? await store.getSubject(erasure.subjectId) : null;
-    const shred = row?.dekWrapped ? [row.id] : [];
+    // Records merged into the person hold their older evidence under their own keys: shred them too.
+    const merged = row ? await store.mergedInto(row.id) : [];
+    const shred = [
+      ...(row?.dekWrapped ? [row.id] : []),
+      ...merged.filter((m) => m.dekWrapped).map((m) => m.id),
+    ];
     const tasks = (await store.erasureTasks(erasureId)).map((t) =>
       t.system === LOCAL
         ? {
             ...t,
-            status: (shred.length > 0 ? 'done' : 'not_found') as ErasureTask['status'],
+            status: (row?.dekWrapped ? 'done' : 'not_found') as ErasureTask['status'],
             attempts: t.attempts + 1,
-            records: shred.length,
+            records: row?.dekWrapped ? 1 : 0,
             updatedAt: now,
             finishedAt: now,
           }
@@ -417,7 +443,7 @@ export class ErasureService {
         },
       ],
     });
-    if (row) pii.forget(row.id);
+    for (const id of shred) pii.forget(id);
     this.d.log.info(
       {
         erasureId,

@@ -49,6 +49,8 @@ export async function purgeExpired(deps: {
     inboundDedupe: cutoff(config.RETENTION_DEDUPE_DAYS),
     sentMessages: cutoff(config.RETENTION_MESSAGES_DAYS),
     syncWrites: cutoff(config.RETENTION_DEDUPE_DAYS),
+    // Unreadable webhook events are kept as long as dead letters: both wait for an operator.
+    deadEvents: cutoff(config.RETENTION_DEAD_LETTERS_DAYS),
   });
   let unconfirmedPeople = 0;
   const before = cutoff(config.RETENTION_UNCONFIRMED_DAYS);

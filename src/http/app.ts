@@ -7,6 +7,7 @@ import type { Services } from '../service/services.ts';
 import { errorBody, renderError } from './errors.ts';
 import { complianceRoutes } from './routes/compliance.ts';
 import { consentRoutes } from './routes/consents.ts';
+import { deadEventRoutes } from './routes/dead-events.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { erasureRoutes } from './routes/erasures.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -76,6 +77,7 @@ export function createApp(services: Services) {
   messageRoutes(app);
   ledgerRoutes(app);
   jobRoutes(app);
+  deadEventRoutes(app);
   mappingRoutes(app);
   erasureRoutes(app);
   keyRoutes(app);

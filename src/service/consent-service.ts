@@ -1,13 +1,17 @@
 import { decide, type Intent } from '../core/consent.ts';
+import { type Identifier, type Identity, identifiersOf } from '../core/identity.ts';
 import type {
   AuditEntry,
+  ConsentStatus,
   CrmLink,
   Evidence,
+  IdentifierRow,
   NewLedgerEvent,
   NewOutboxJob,
   Purpose,
   PurposeState,
   Source,
+  SubjectRow,
   TextRow,
 } from '../core/types.ts';
 import { newId } from '../crypto/encoding.ts';
@@ -18,7 +22,15 @@ import { KeyedMutex } from './mutex.ts';
 import type { Subject, Subjects } from './subjects.ts';
 
 export interface ChangeRequest {
-  e164: string;
+  /** who the change is about: a number, a BSUID, a parent BSUID, or several of them (one person) */
+  identity: Identity;
+  /**
+   * More identifiers of the same person that the event reveals (the new number of a number change):
+   * linked to the person, never used to find them.
+   */
+  link?: Identity;
+  /** identifiers the person no longer uses: kept as history (`former`), never messaged */
+  retire?: Identifier[];
   intent: Intent;
   purposes: Purpose[] | 'all';
   source: Source;
@@ -52,6 +64,22 @@ export type ChangeResult =
   | { status: 'erased' }
   | { status: 'applied'; subjectId: string; outcomes: Record<Purpose, PurposeOutcome>; jobIds: string[] };
 
+/** Less permissive first (sync rule 4): when two records of one person are merged, this order decides. */
+const PERMISSIVENESS: Record<ConsentStatus, number> = { opted_out: 0, none: 1, pending: 2, opted_in: 3 };
+
+/** What finding a person by several identifiers adds to their decision: new identifiers and merges. */
+interface Linking {
+  identifiers: IdentifierRow[];
+  /** other subjects found to be this person, with their state rows as read */
+  merged: Array<{ row: SubjectRow; states: PurposeState[] }>;
+  /** every identifier hash the change came with (checked against tombstones at commit) */
+  hashes: string[];
+  /** kinds of the identifiers the event carried (evidence: kinds only, never values) */
+  kinds: string[];
+}
+
+const NO_LINKING: Linking = { identifiers: [], merged: [], hashes: [], kinds: [] };
+
 /** An attempt lost a race with another process and must read and decide again. */
 const RETRY = Symbol('retry');
 const MAX_ATTEMPTS = 5;
@@ -81,49 +109,116 @@ export class ConsentService {
     this.deps = deps;
   }
 
-  /** The lookup hash of a number (for dedupe keys that must not hold the number itself). */
-  hashOf(e164: string): Promise<string> {
-    return this.deps.subjects.hash(e164);
+  /** The lookup hash of an identifier (for dedupe keys that must not hold the value itself). */
+  hashOf(value: string): Promise<string> {
+    return this.deps.subjects.hash(value);
   }
 
   /** Applies an intent to a person already loaded (expiry sweeps, send failures). */
-  changeFor(subject: Subject, req: Omit<ChangeRequest, 'e164' | 'create'>): Promise<ChangeResult> {
+  changeFor(subject: Subject, req: Omit<ChangeRequest, 'identity' | 'create'>): Promise<ChangeResult> {
     return this.locks.run(subject.row.phoneHash, () =>
       this.retrying(async () => {
         const fresh = await this.deps.subjects.byId(subject.row.id);
         if (!fresh) return { status: 'unknown_subject' };
-        if (await this.erased(fresh.row.phoneHash, req.dedupeKeys)) return { status: 'erased' };
+        const ids = await this.deps.store.identifiersOf([fresh.row.id]);
+        const hashes = [...new Set([fresh.row.phoneHash, ...ids.map((i) => i.hash)])];
+        if (await this.erased(hashes, req.dedupeKeys)) return { status: 'erased' };
         return this.decideAndCommit(
           fresh,
-          { ...req, e164: '', create: false },
+          { ...req, identity: {}, create: false },
           this.deps.clock().toISOString(),
+          { ...NO_LINKING, hashes },
         );
       }),
     );
   }
 
+  /**
+   * Applies an intent to the person an identity names. Every identifier of the identity finds the
+   * person (a BSUID-only event finds someone first seen by number); identifiers not yet known are
+   * linked to them; two records found to be one person are merged (the less permissive state wins
+   * per purpose; the merge is a ledger event).
+   */
   async change(req: ChangeRequest): Promise<ChangeResult> {
     const { subjects } = this.deps;
-    const phoneHash = await subjects.hash(req.e164);
-    return this.locks.run(phoneHash, () =>
+    const lookup = identifiersOf(req.identity);
+    const extra = identifiersOf(req.link ?? {}).filter(
+      (x) => !lookup.some((l) => l.kind === x.kind && l.value === x.value),
+    );
+    if (lookup.length === 0) throw new Error('a consent change needs at least one identifier');
+    const all = [...lookup, ...extra];
+    const hashes = await Promise.all(all.map((i) => subjects.hash(i.value)));
+    const lookupHashes = hashes.slice(0, lookup.length);
+    return this.locks.runAll(hashes, () =>
       this.retrying(async () => {
-        // A suppression tombstone: an erased person is never re-created by a message or a webhook.
-        if (await this.erased(phoneHash, req.dedupeKeys)) return { status: 'erased' };
-        let subject = await subjects.find(phoneHash);
+        // A suppression tombstone on any identifier: an erased person is never re-created.
+        if (await this.erased(hashes, req.dedupeKeys)) return { status: 'erased' };
         const now = this.deps.clock().toISOString();
-        if (!subject && req.create) {
-          const shredded = await this.deps.store.findSubjectByHash(phoneHash);
-          if (shredded) subject = await subjects.rekey(shredded, req.e164);
+        const found = await this.deps.store.identifiersByHash(hashes);
+        const owner = new Map(found.map((f) => [f.hash, f.subjectId]));
+        // Only the identity finds people; identifiers to link may bring another record to merge.
+        const ownerIds = [...new Set(hashes.flatMap((h) => (owner.has(h) ? [owner.get(h) as string] : [])))];
+        const knownByLookup = lookupHashes.some((h) => owner.has(h));
+        const rows = ownerIds.length > 0 ? await this.deps.store.getSubjects(ownerIds) : [];
+        // The record that stays: the oldest live one (else a shredded one, which comes back).
+        const live = rows.filter((r) => r.dekWrapped).sort((a, b) => cmp(a.createdAt, b.createdAt));
+        let subject: Subject | null = null;
+        if (!knownByLookup && !req.create) {
+          if (req.dedupeKeys?.length) await this.deps.store.commit({ dedupeKeys: req.dedupeKeys });
+          return { status: 'unknown_subject' };
         }
+        if (live[0]) subject = await subjects.fromRow(live[0]);
+        else if (rows[0] && req.create) subject = await subjects.rekey(rows[0], all[0] as Identifier);
         if (!subject) {
           if (!req.create) {
             if (req.dedupeKeys?.length) await this.deps.store.commit({ dedupeKeys: req.dedupeKeys });
             return { status: 'unknown_subject' };
           }
           const locale = req.locale ? this.deps.catalog.resolveLocale(req.locale) : null;
-          subject = await subjects.create(req.e164, phoneHash, locale, now);
+          subject = await subjects.create(all[0] as Identifier, hashes[0] as string, locale, now);
         }
-        return this.decideAndCommit(subject, req, now);
+        const sid = subject.row.id;
+        const others = rows.filter((r) => r.id !== sid);
+        const merged: Linking['merged'] = [];
+        const rowsToWrite: Array<
+          Identifier & { hash: string; status?: 'active' | 'former'; createdAt?: string }
+        > = [];
+        for (const other of others) {
+          merged.push({ row: other, states: await this.deps.store.getStates(other.id) });
+          // Their identifiers move to this person, re-encrypted under this person's key.
+          const theirs = await subjects.fromRow(other);
+          if (theirs) {
+            for (const i of await subjects.identifiers(theirs))
+              rowsToWrite.push({ kind: i.kind, value: i.value, hash: i.hash, status: i.status });
+          }
+        }
+        const retired = new Set((req.retire ?? []).map((r) => `${r.kind}\u0000${r.value}`));
+        all.forEach((id, n) => {
+          const hash = hashes[n] as string;
+          const status = retired.has(`${id.kind}\u0000${id.value}`) ? 'former' : 'active';
+          const stored = found.find((f) => f.hash === hash);
+          // New identifiers, identifiers of merged records, a comeback's re-encryption, a status change.
+          if (stored?.subjectId === sid && stored.status === status && !subject?.rekeyed && stored.valueEnc)
+            return;
+          const i = rowsToWrite.findIndex((r) => r.hash === hash);
+          if (i >= 0) rowsToWrite.splice(i, 1);
+          rowsToWrite.push({ ...id, hash, status, ...(stored ? { createdAt: stored.createdAt } : {}) });
+        });
+        // Retiring an identifier this event does not carry (e.g. the previous BSUID).
+        for (const r of req.retire ?? []) {
+          if (all.some((a) => a.kind === r.kind && a.value === r.value)) continue;
+          const hash = await subjects.hash(r.value);
+          const stored = (await this.deps.store.identifiersByHash([hash]))[0];
+          if (stored && stored.subjectId === sid && stored.status !== 'former')
+            rowsToWrite.push({ ...r, hash, status: 'former', createdAt: stored.createdAt });
+        }
+        const linking: Linking = {
+          identifiers: await subjects.identifierRows(subject, rowsToWrite, now),
+          merged,
+          hashes,
+          kinds: [...new Set(lookup.map((i) => i.kind))],
+        };
+        return this.decideAndCommit(subject, req, now, linking);
       }),
     );
   }
@@ -145,8 +240,8 @@ export class ConsentService {
   }
 
   /** True when the person has a tombstone; the inbound keys are still recorded (redeliveries stay no-ops). */
-  private async erased(phoneHash: string, dedupeKeys: string[] | undefined): Promise<boolean> {
-    const [tomb] = await this.deps.store.tombstonesFor([phoneHash]);
+  private async erased(hashes: string[], dedupeKeys: string[] | undefined): Promise<boolean> {
+    const [tomb] = await this.deps.store.tombstonesFor([...new Set(hashes)]);
     if (!tomb) return false;
     if (dedupeKeys?.length) await this.deps.store.commit({ dedupeKeys });
     return true;
@@ -156,29 +251,89 @@ export class ConsentService {
     subject: Subject,
     req: ChangeRequest,
     now: string,
+    linking: Linking,
   ): Promise<ChangeResult | typeof RETRY> {
     const { catalog, store } = this.deps;
     const sid = subject.row.id;
-    const current = new Map((await store.getStates(sid)).map((s) => [s.purpose, s]));
+    const own = subject.isNew ? [] : await store.getStates(sid);
+    const current = new Map(own.map((s) => [s.purpose, s]));
     const purposes = req.purposes === 'all' ? catalog.purposes : req.purposes;
     const locale = catalog.resolveLocale(req.locale ?? subject.row.locale);
     // The decision holds only if these rows are still the stored ones at commit (another process).
     const expectStates = subject.isNew
       ? []
-      : purposes.map((purpose) => ({ subjectId: sid, purpose, state: current.get(purpose) ?? null }));
+      : [...new Set([...purposes, ...own.map((s) => s.purpose)])].map((purpose) => ({
+          subjectId: sid,
+          purpose,
+          state: current.get(purpose) ?? null,
+        }));
     const unit: WriteUnit = { events: [], states: [], jobs: [], texts: [], audit: [], expectStates };
     if (req.dedupeKeys?.length) unit.dedupeKeys = req.dedupeKeys;
+    if (linking.hashes.length > 0) unit.guardTombstones = linking.hashes;
+    if (linking.identifiers.length > 0) unit.identifiers = linking.identifiers;
     if (subject.isNew) unit.newSubject = subject.row;
-    else if (subject.rekeyed && subject.row.phoneEnc && subject.row.dekWrapped) {
+    else if (subject.rekeyed && subject.row.dekWrapped) {
       unit.subjectUpdates = [
         { id: sid, rekey: { phoneEnc: subject.row.phoneEnc, dekWrapped: subject.row.dekWrapped } },
       ];
     } else if (req.locale && subject.row.locale !== locale && req.source !== 'whatsapp') {
       unit.subjectUpdates = [{ id: sid, locale }];
     }
+    const evidenceBase: Evidence = {
+      ...req.evidence,
+      ...(linking.kinds.length > 0 ? { identifiers: linking.kinds } : {}),
+    };
+
+    // Two records of one person: per purpose the less permissive state wins (sync rule 4), and the
+    // merge is recorded on the record that stays, one event per purpose it touched.
+    const mergedStates = new Map<Purpose, PurposeState>();
+    if (linking.merged.length > 0) {
+      unit.merges = linking.merged.map((m) => ({ from: m.row.id, into: sid }));
+      for (const m of linking.merged) {
+        for (const purpose of catalog.purposes)
+          expectStates.push({
+            subjectId: m.row.id,
+            purpose,
+            state: m.states.find((x) => x.purpose === purpose) ?? null,
+          });
+        for (const st of m.states) {
+          const mine = current.get(st.purpose);
+          const take =
+            !mine ||
+            PERMISSIVENESS[st.status] < PERMISSIVENESS[mine.status] ||
+            (PERMISSIVENESS[st.status] === PERMISSIVENESS[mine.status] && st.occurredAt > mine.occurredAt);
+          if (take) {
+            const next = { ...st, subjectId: sid };
+            current.set(st.purpose, next);
+            mergedStates.set(st.purpose, next);
+          }
+        }
+      }
+      const touched = [...new Set([...linking.merged.flatMap((m) => m.states.map((x) => x.purpose))])];
+      for (const purpose of touched.length > 0 ? touched : catalog.purposes.slice(0, 1)) {
+        const st = current.get(purpose);
+        const eventId = newId();
+        unit.events!.push({
+          id: eventId,
+          subjectId: sid,
+          purpose,
+          action: 'merged',
+          source: req.source,
+          occurredAt: now,
+          recordedAt: now,
+          textVersion: st?.textVersion ?? null,
+          textSha256: null,
+          evidenceEnc: await this.deps.subjects.encryptEvidence(subject, eventId, {
+            ...evidenceBase,
+            reason: 'same_person',
+            mergedSubject: linking.merged.map((m) => m.row.id).join(','),
+          }),
+        });
+      }
+    }
 
     const outcomes: Record<Purpose, PurposeOutcome> = {};
-    const changed: Purpose[] = [];
+    const changed: Purpose[] = [...mergedStates.keys()];
     const textVersions: Record<Purpose, string> = {};
     for (const purpose of purposes) {
       const prev = current.get(purpose);
@@ -200,7 +355,7 @@ export class ConsentService {
       outcomes[purpose] = { action: d.action, reason: d.reason, state: d.next ?? prev ?? null };
       if (!d.action) continue;
       const eventId = newId();
-      const evidence = { ...req.evidence, locale, ...(d.reason ? { reason: d.reason } : {}) };
+      const evidence = { ...evidenceBase, locale, ...(d.reason ? { reason: d.reason } : {}) };
       const event: NewLedgerEvent = {
         id: eventId,
         subjectId: sid,
@@ -219,10 +374,12 @@ export class ConsentService {
         textVersions[purpose] = text.version;
       }
       if (d.next) {
+        mergedStates.delete(purpose);
         unit.states!.push(d.next);
         if (d.action !== 'evidence') changed.push(purpose);
       }
     }
+    unit.states!.push(...mergedStates.values());
 
     const reply = req.reply === undefined ? defaultReply(req, outcomes) : req.reply;
     if (reply) {
@@ -246,10 +403,13 @@ export class ConsentService {
     if (result.status === 'duplicate') return { status: 'duplicate' };
     if (
       result.status === 'conflict' &&
-      (result.reason === 'stale_state' || (result.reason === 'subject_exists' && subject.isNew))
+      (result.reason === 'stale_state' ||
+        result.reason === 'identifier_taken' ||
+        (result.reason === 'subject_exists' && subject.isNew))
     ) {
       return RETRY;
     }
+    if (result.status === 'conflict' && result.reason === 'erased') return { status: 'erased' };
     if (result.status === 'conflict') {
       throw new Error(`commit conflict: ${result.reason}`);
     }
@@ -293,4 +453,8 @@ export function whatsappJob(
     payload: { message, ...extra },
     nextAttemptAt: now,
   };
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

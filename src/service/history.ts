@@ -15,7 +15,15 @@ export class History {
 
   /** A person's events with decrypted evidence and the exact wording of each text version. */
   async events(subject: Subject) {
-    const events = await this.store.listEvents(subject.row.id);
+    // Records merged into this person keep their own events, under their own keys.
+    const owners = new Map<string, Subject>([[subject.row.id, subject]]);
+    for (const row of await this.store.mergedInto(subject.row.id)) {
+      const other = await this.subjects.fromRow(row);
+      if (other) owners.set(row.id, other);
+    }
+    const events = (await Promise.all([...owners.keys()].map((id) => this.store.listEvents(id))))
+      .flat()
+      .sort((a, b) => a.seq - b.seq);
     const versions = [...new Set(events.map((e) => e.textVersion).filter((v): v is string => v !== null))];
     const texts = new Map((await this.store.getTexts(versions)).map((t) => [t.version, t.text]));
     return Promise.all(
@@ -30,7 +38,11 @@ export class History {
         textVersion: e.textVersion,
         textSha256: e.textSha256,
         text: e.textVersion ? (texts.get(e.textVersion) ?? null) : null,
-        evidence: e.evidenceEnc ? await this.subjects.decryptEvidence(subject, e.id, e.evidenceEnc) : null,
+        ...(e.subjectId !== subject.row.id ? { mergedFrom: e.subjectId } : {}),
+        evidence:
+          e.evidenceEnc && owners.has(e.subjectId)
+            ? await this.subjects.decryptEvidence(owners.get(e.subjectId) as Subject, e.id, e.evidenceEnc)
+            : null,
         hash: e.hash,
       })),
     );

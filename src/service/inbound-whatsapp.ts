@@ -1,5 +1,5 @@
 import type { InboundEvent } from '../../connectors/whatsapp/parse.ts';
-import { normalizePhone } from '../core/phone.ts';
+import { type Identifier, type Identity, identifiersOf } from '../core/identity.ts';
 import type { Evidence } from '../core/types.ts';
 import type { Catalog } from './catalog-service.ts';
 import type { ChangeRequest, ChangeResult, ConsentService } from './consent-service.ts';
@@ -12,17 +12,24 @@ export interface InboundSummary {
   ignored: number;
 }
 
-/**
- * Turns parsed WhatsApp webhook events into consent changes. Only replies that are exactly a
- * keyword or a configured button count; other messages are not stored (minimisation).
- */
 /** What the erasure path needs (wired by the composition root once the erasure service exists). */
 export interface WhatsAppErasure {
-  /** Whether `contextId` (the wamid a button answers) is an erasure question we sent that number. */
-  askedBy(contextId: string, e164: string): Promise<boolean>;
-  request(e164: string, dedupeKey: string): Promise<'opened' | 'open' | 'duplicate'>;
+  /**
+   * The person `contextId` (the wamid a button answers) was asked about, when it is an erasure
+   * question we sent to the person `identity` names; else null.
+   */
+  askedBy(contextId: string, identity: Identity): Promise<string | null>;
+  request(subjectId: string, dedupeKey: string): Promise<'opened' | 'open' | 'duplicate'>;
 }
 
+type Message = Extract<InboundEvent, { kind: 'message' }>;
+
+/**
+ * Turns parsed WhatsApp webhook events into consent changes. Only replies that are exactly a
+ * keyword or a configured button count; other messages are not stored (minimisation). Senders
+ * are found by every identifier Meta gives (number, BSUID, parent BSUID): a person who hides
+ * their number behind a username is still the same person.
+ */
 export class InboundWhatsApp {
   private readonly consent: ConsentService;
   private readonly catalog: Catalog;
@@ -55,18 +62,22 @@ export class InboundWhatsApp {
         return this.status(e);
       case 'preference':
         return this.preference(e);
+      case 'number_change':
+        return this.numberChange(e);
+      case 'user_id_change':
+        return this.userIdChange(e);
       default:
         return Promise.resolve(null);
     }
   }
 
-  private message(e: Extract<InboundEvent, { kind: 'message' }>): Promise<ChangeResult | null> {
+  private message(e: Message): Promise<ChangeResult | null> {
     const erasure = this.erasureStep(e);
     if (erasure) return erasure;
     const m = this.match(e.content);
     if (!m) return Promise.resolve(null);
     const intent = m.action === 'opt_out' ? 'opt_out' : m.action === 'opt_in' ? 'request' : 'confirm';
-    return this.apply(e.from, {
+    return this.apply(e.who, {
       intent,
       purposes: m.purposes,
       source: 'whatsapp',
@@ -74,7 +85,7 @@ export class InboundWhatsApp {
       evidence: { waMessageId: e.waMessageId, matched: m.matched },
       dedupeKeys: [`wa:msg:${e.waMessageId}`], // hashed in apply()
       locale: m.locale,
-      // A STOP or START from an unknown number is recorded; a YES with nothing pending is not.
+      // A STOP or START from an unknown sender is recorded; a YES with nothing pending is not.
       create: intent !== 'confirm',
     });
   }
@@ -83,13 +94,13 @@ export class InboundWhatsApp {
    * Art. 17 on WhatsApp: an erasure keyword (LÖSCHEN, DELETE MY DATA…) is answered with a question
    * and two buttons; the confirming button, answering that very question, opens the erasure.
    */
-  private erasureStep(e: Extract<InboundEvent, { kind: 'message' }>): Promise<ChangeResult | null> | null {
+  private erasureStep(e: Message): Promise<ChangeResult | null> | null {
     if (!this.erasure) return null;
     const c = e.content;
     if (c.type === 'text') {
       const hit = this.catalog.erasureRequest(c.body);
       if (!hit || !this.catalog.erasureQuestion(hit.locale)) return null;
-      return this.apply(e.from, {
+      return this.apply(e.who, {
         intent: 'evidence',
         purposes: this.catalog.purposes.slice(0, 1),
         source: 'whatsapp',
@@ -112,20 +123,20 @@ export class InboundWhatsApp {
     return this.confirmErasure(e);
   }
 
-  private async confirmErasure(e: Extract<InboundEvent, { kind: 'message' }>): Promise<ChangeResult | null> {
-    const phone = normalizePhone(e.from);
-    if (!phone.ok || !this.erasure || !e.contextId) return null;
-    if (!(await this.erasure.askedBy(e.contextId, phone.e164))) {
+  private async confirmErasure(e: Message): Promise<ChangeResult | null> {
+    if (!this.erasure || !e.contextId) return null;
+    const subjectId = await this.erasure.askedBy(e.contextId, e.who);
+    if (!subjectId) {
       this.log.warn({}, 'erasure confirmation that answers no question of ours ignored');
       return null;
     }
     const key = `wa:${await this.consent.hashOf(`wa:msg:${e.waMessageId}`)}`;
-    const r = await this.erasure.request(phone.e164, key);
+    const r = await this.erasure.request(subjectId, key);
     return r === 'duplicate' ? { status: 'duplicate' } : { status: 'erased' };
   }
 
   /** Keyword for text, configured payload for buttons (falling back to the button's label). */
-  private match(c: Extract<InboundEvent, { kind: 'message' }>['content']) {
+  private match(c: Message['content']) {
     const k = this.catalog.keywords;
     if (c.type === 'text') {
       const m = k.reply(c.body);
@@ -146,9 +157,10 @@ export class InboundWhatsApp {
     return null;
   }
 
+  /** Error 131050: Meta says the person stopped marketing messages (recipient by number or BSUID). */
   private status(e: Extract<InboundEvent, { kind: 'status' }>): Promise<ChangeResult | null> {
     if (!e.errorCodes.includes(131050)) return Promise.resolve(null);
-    return this.apply(e.recipientId, {
+    return this.apply(e.who, {
       intent: 'opt_out',
       purposes: ['marketing'],
       source: 'meta_status',
@@ -160,37 +172,87 @@ export class InboundWhatsApp {
     });
   }
 
+  /**
+   * Meta's `user_preferences`: `stop` withdraws marketing consent; `resume` and `signup` are kept as
+   * evidence only (neither is the person's double opt-in for this business's purposes).
+   */
   private preference(e: Extract<InboundEvent, { kind: 'preference' }>): Promise<ChangeResult | null> {
     const stop = e.value === 'stop';
     const evidence: Evidence = {
       preference: e.value,
-      reason: stop ? 'meta_user_preferences_stop' : 'meta_resume_grants_nothing',
+      reason: stop
+        ? 'meta_user_preferences_stop'
+        : e.value === 'signup'
+          ? 'meta_signup_grants_nothing'
+          : 'meta_resume_grants_nothing',
     };
-    return this.apply(e.waId, {
+    const first = identifiersOf(e.who)[0]?.value ?? '';
+    return this.apply(e.who, {
       intent: stop ? 'opt_out' : 'evidence',
       purposes: ['marketing'],
       source: 'meta_preferences',
       occurredAt: e.occurredAt,
       evidence,
-      // preference events carry no id: the person's hash, value and time identify a delivery
-      dedupeKeys: [],
+      // preference events carry no id: the person's identifier, value and time identify a delivery
+      dedupeKeys: [`wa:pref:${first}:${e.value}:${e.occurredAt}`],
       create: stop,
       reply: null,
     });
   }
 
-  private async apply(waId: string, req: Omit<ChangeRequest, 'e164'>): Promise<ChangeResult | null> {
-    const phone = normalizePhone(waId);
-    if (!phone.ok) {
-      this.log.warn({ code: phone.code }, 'webhook event with an invalid sender ignored');
+  /**
+   * `user_changed_number`: the same WhatsApp user (Meta says so) now has another number. Their
+   * consent stays with them; the new number (and the new BSUID that comes with it) is linked, the
+   * old number is kept as history and never messaged again.
+   */
+  private numberChange(e: Extract<InboundEvent, { kind: 'number_change' }>): Promise<ChangeResult | null> {
+    if (e.who.phone === e.newPhone) return Promise.resolve(null);
+    const retire: Identifier[] = [];
+    if (e.who.phone) retire.push({ kind: 'phone', value: e.who.phone });
+    // A number change comes with a new BSUID; the old one then names nobody.
+    if (e.newBsuid && e.who.bsuid && e.who.bsuid !== e.newBsuid)
+      retire.push({ kind: 'bsuid', value: e.who.bsuid });
+    return this.apply(e.who, {
+      intent: 'evidence',
+      purposes: 'all',
+      source: 'whatsapp',
+      occurredAt: e.occurredAt,
+      evidence: { waMessageId: e.waMessageId, reason: 'number_changed' },
+      dedupeKeys: [`wa:msg:${e.waMessageId}`],
+      create: false,
+      reply: null,
+      link: { phone: e.newPhone, ...(e.newBsuid ? { bsuid: e.newBsuid } : {}) },
+      retire,
+    });
+  }
+
+  /** `user_changed_user_id`: the person's BSUID changed; the new one is linked, the old one retired. */
+  private userIdChange(e: Extract<InboundEvent, { kind: 'user_id_change' }>): Promise<ChangeResult | null> {
+    if (e.who.bsuid === e.newBsuid) return Promise.resolve(null);
+    return this.apply(e.who, {
+      intent: 'evidence',
+      purposes: 'all',
+      source: 'whatsapp',
+      occurredAt: e.occurredAt,
+      evidence: { waMessageId: e.waMessageId, reason: 'user_id_changed' },
+      dedupeKeys: [`wa:msg:${e.waMessageId}`],
+      create: false,
+      reply: null,
+      link: { bsuid: e.newBsuid },
+      retire: e.who.bsuid ? [{ kind: 'bsuid', value: e.who.bsuid }] : [],
+    });
+  }
+
+  private async apply(who: Identity, req: Omit<ChangeRequest, 'identity'>): Promise<ChangeResult | null> {
+    if (identifiersOf(who).length === 0) {
+      this.log.warn({}, 'webhook event without a usable identifier ignored');
       return null;
     }
     // Keys are stored as keyed hashes: wamids embed the sender's number (base64), and a preference
-    // event is identified by the number itself; neither may sit in the database in clear.
-    const raw = req.dedupeKeys?.length
-      ? req.dedupeKeys
-      : [`wa:pref:${phone.e164}:${req.evidence.preference}:${req.occurredAt}`];
-    const dedupeKeys = await Promise.all(raw.map(async (k) => `wa:${await this.consent.hashOf(k)}`));
-    return this.consent.change({ ...req, dedupeKeys, e164: phone.e164 });
+    // event is identified by an identifier itself; neither may sit in the database in clear.
+    const dedupeKeys = await Promise.all(
+      (req.dedupeKeys ?? []).map(async (k) => `wa:${await this.consent.hashOf(k)}`),
+    );
+    return this.consent.change({ ...req, dedupeKeys, identity: who });
   }
 }

@@ -56,11 +56,12 @@ export class Messaging {
       return { ok: false, retryable: true, error: 'WHATSAPP_NOT_CONFIGURED', retryAfterMs: 60_000 };
     const subject = job.subjectId ? await this.d.subjects.byId(job.subjectId) : null;
     if (!subject) return { ok: false, cancel: true, error: 'subject no longer exists' };
-    if ((await this.d.store.tombstonesFor([subject.row.phoneHash])).length > 0)
-      return { ok: false, cancel: true, error: 'person erased' };
+    if (await this.d.subjects.tombstoned(subject)) return { ok: false, cancel: true, error: 'person erased' };
     const p = job.payload as { message: ReplyMessage; locale?: string; purposes?: Purpose[] };
     const locale = this.d.catalog.resolveLocale(p.locale ?? subject.row.locale);
-    const to = await this.d.subjects.phone(subject);
+    // The active number, else the BSUID; a former number is never messaged.
+    const to = await this.d.subjects.address(subject);
+    if (!to) return { ok: false, cancel: true, error: 'no active WhatsApp identifier' };
     const firstContact = subject.row.privacyNoticeAt === null;
     const tpl = p.message === 'doiRequest' ? this.d.catalog.doiTemplate(locale) : null;
     const question = p.message === 'erasureQuestion' ? this.d.catalog.erasureQuestion(locale) : null;
@@ -85,7 +86,7 @@ export class Messaging {
   async guardedSend(req: GuardedSendRequest): Promise<GuardedSendResult> {
     const { subject, purpose } = req;
     // An erasure blocks every send from the moment it is requested.
-    if ((await this.d.store.tombstonesFor([subject.row.phoneHash])).length > 0)
+    if (await this.d.subjects.tombstoned(subject))
       return { ok: false, reason: 'no_consent', status: 'erased' };
     const states = await this.d.store.getStates(subject.row.id);
     const state = states.find((s) => s.purpose === purpose);
@@ -93,7 +94,8 @@ export class Messaging {
     const client = this.d.client;
     if (!client) return { ok: false, reason: 'not_configured' };
     const locale = this.d.catalog.resolveLocale(subject.row.locale);
-    const to = await this.d.subjects.phone(subject);
+    const to = await this.d.subjects.address(subject);
+    if (!to) return { ok: false, reason: 'no_consent', status: 'no_active_identifier' };
     const firstContact = subject.row.privacyNoticeAt === null;
     let result: Awaited<ReturnType<WhatsAppClient['sendText']>>;
     if (req.template) {

@@ -23,4 +23,17 @@ export class KeyedMutex {
       if (this.tails.get(key) === tail) this.tails.delete(key);
     }
   }
+
+  /**
+   * Runs `fn` holding every key (one person known by several identifiers). Keys are taken in
+   * sorted order, so two callers that share keys can never wait on each other in a circle.
+   */
+  runAll<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(keys)].sort();
+    const step = (i: number): Promise<T> => {
+      const key = sorted[i];
+      return key === undefined ? fn() : this.run(key, () => step(i + 1));
+    };
+    return step(0);
+  }
 }

@@ -16,6 +16,7 @@ import { type ReconcileOptions, type ReconcileReport, reconcile } from '../sync/
 import { SyncService } from '../sync/sync-service.ts';
 import type { Catalog } from './catalog-service.ts';
 import { ConsentService } from './consent-service.ts';
+import { DeadEvents } from './dead-events.ts';
 import { History } from './history.ts';
 import { InboundWhatsApp } from './inbound-whatsapp.ts';
 import type { Log } from './log.ts';
@@ -32,6 +33,8 @@ export interface Services {
   catalog: Catalog;
   consent: ConsentService;
   inbound: InboundWhatsApp;
+  /** unreadable webhook events, kept encrypted for inspection (sync rule 8) */
+  deadEvents: DeadEvents;
   messaging: Messaging;
   history: History;
   dispatcher: Dispatcher;
@@ -202,17 +205,17 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
 
   const inbound = new InboundWhatsApp(consent, catalog, log);
   inbound.erasure = {
-    async askedBy(contextId, e164) {
+    async askedBy(contextId, identity) {
       const sent = await store.findSentMessage(await subjects.hash(contextId));
-      if (sent?.kind !== 'reply:erasureQuestion') return false;
-      const subject = await subjects.find(await subjects.hash(e164));
+      if (sent?.kind !== 'reply:erasureQuestion') return null;
+      const subject = await subjects.findIdentity(identity);
       const fresh = Date.parse(sent.sentAt) > clock().getTime() - 7 * 86_400_000;
-      return fresh && subject?.row.id === sent.subjectId;
+      return fresh && subject?.row.id === sent.subjectId ? subject.row.id : null;
     },
-    async request(e164, dedupeKey) {
+    async request(subjectId, dedupeKey) {
       const first = await store.commit({ dedupeKeys: [dedupeKey] });
       if (first.status === 'duplicate') return 'duplicate';
-      const r = await erasure.request({ e164, source: 'whatsapp' });
+      const r = await erasure.request({ subjectId, source: 'whatsapp' });
       return r.created ? 'opened' : 'open';
     },
   };
@@ -226,6 +229,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     catalog,
     consent,
     inbound,
+    deadEvents: new DeadEvents({ store, pii, clock, log }),
     messaging,
     history: new History(store, subjects),
     dispatcher,

@@ -1,4 +1,11 @@
-import type { SubjectRow } from '../core/types.ts';
+import {
+  type Identifier,
+  type IdentifierKind,
+  type Identity,
+  identifiersOf,
+  maskIdentifier,
+} from '../core/identity.ts';
+import type { IdentifierRow, SubjectRow } from '../core/types.ts';
 import { newId } from '../crypto/encoding.ts';
 import type { DataKey, PiiCrypto } from '../crypto/pii.ts';
 import type { Store } from '../store/port.ts';
@@ -13,9 +20,22 @@ export interface Subject {
   rekeyed?: boolean;
 }
 
+/** One of a person's identifiers, decrypted (in memory only, for the length of a request). */
+export interface KnownIdentifier extends Identifier {
+  hash: string;
+  status: 'active' | 'former';
+}
+
+/** Where a message to the person goes: their active number, else their BSUID. */
+export type Address = { phone: string } | { bsuid: string };
+
+/** The AES-GCM context of an identifier value: `phone:<id>` is the one numbers always had. */
+const context = (kind: IdentifierKind, subjectId: string) => `${kind}:${subjectId}`;
+
 /**
- * Finds people by phone number through the keyed hash and creates them with a fresh data key.
- * Phone numbers exist in clear only in memory, for the length of a request or a send.
+ * Finds people by any identifier (numbers, BSUIDs, parent BSUIDs) through keyed hashes and
+ * creates them with a fresh data key. Identifier values exist in clear only in memory, for the
+ * length of a request or a send.
  */
 export class Subjects {
   private readonly store: Store;
@@ -26,15 +46,30 @@ export class Subjects {
     this.pii = pii;
   }
 
-  hash(e164: string): Promise<string> {
-    return this.pii.lookupHash(e164);
+  /** The keyed lookup hash of an identifier value (the same function for every kind). */
+  hash(value: string): Promise<string> {
+    return this.pii.lookupHash(value);
+  }
+
+  /** The keyed hashes of an identity's identifiers, in `identifiersOf` order. */
+  hashes(identity: Identity): Promise<string[]> {
+    return Promise.all(identifiersOf(identity).map((i) => this.hash(i.value)));
   }
 
   /** The person, or null when unknown or crypto-shredded. */
-  async find(phoneHash: string): Promise<Subject | null> {
-    const row = await this.store.findSubjectByHash(phoneHash);
+  async find(hash: string): Promise<Subject | null> {
+    const row = await this.store.findSubjectByHash(hash);
     if (!row?.dekWrapped) return null;
     return { row, key: await this.pii.subjectKey(row.id, row.dekWrapped), isNew: false };
+  }
+
+  /** The first live person any of the identity's identifiers belongs to. */
+  async findIdentity(identity: Identity): Promise<Subject | null> {
+    for (const hash of await this.hashes(identity)) {
+      const s = await this.find(hash);
+      if (s) return s;
+    }
+    return null;
   }
 
   async byId(id: string): Promise<Subject | null> {
@@ -43,14 +78,25 @@ export class Subjects {
     return { row, key: await this.pii.subjectKey(row.id, row.dekWrapped), isNew: false };
   }
 
-  /** A new person (not yet stored: the caller commits `row` with its decision). */
-  async create(e164: string, phoneHash: string, locale: string | null, now: string): Promise<Subject> {
+  /** A subject for a row already read (null when shredded). */
+  async fromRow(row: SubjectRow): Promise<Subject | null> {
+    if (!row.dekWrapped) return null;
+    return { row, key: await this.pii.subjectKey(row.id, row.dekWrapped), isNew: false };
+  }
+
+  /**
+   * A new person (not yet stored: the caller commits `row` and `identifiers` with its decision).
+   * `first` is the identifier whose hash the row carries (the strongest one the event had).
+   */
+  async create(first: Identifier, firstHash: string, locale: string | null, now: string): Promise<Subject> {
     const id = newId();
     const { key, wrapped } = await this.pii.newSubjectKey(id);
     const row: SubjectRow = {
       id,
-      phoneHash,
-      phoneEnc: await this.pii.encrypt(key, e164, `phone:${id}`),
+      phoneHash: firstHash,
+      // Numbers keep their historical column too (older readers); identifiers hold every value.
+      phoneEnc:
+        first.kind === 'phone' ? await this.pii.encrypt(key, first.value, context('phone', id)) : null,
       dekWrapped: wrapped,
       locale,
       privacyNoticeAt: null,
@@ -61,18 +107,99 @@ export class Subjects {
 
   /**
    * A person whose data retention shredded (an unconfirmed request long expired) comes back: the
-   * same row gets a fresh key and their number again. Never used for erased people (tombstoned).
+   * same row gets a fresh key (the caller re-encrypts their identifiers). Never used for erased
+   * people (tombstoned).
    */
-  async rekey(row: SubjectRow, e164: string): Promise<Subject> {
+  async rekey(row: SubjectRow, first: Identifier): Promise<Subject> {
     const { key, wrapped } = await this.pii.newSubjectKey(row.id);
-    const phoneEnc = await this.pii.encrypt(key, e164, `phone:${row.id}`);
+    const phoneEnc =
+      first.kind === 'phone' ? await this.pii.encrypt(key, first.value, context('phone', row.id)) : null;
     return { row: { ...row, phoneEnc, dekWrapped: wrapped }, key, isNew: false, rekeyed: true };
   }
 
-  /** The person's E.164 number, decrypted for sending. */
+  /** Identifier rows for a person, encrypted under their key (to insert or to re-encrypt). */
+  async identifierRows(
+    s: Subject,
+    ids: Array<Identifier & { hash: string; status?: 'active' | 'former'; createdAt?: string }>,
+    now: string,
+  ): Promise<IdentifierRow[]> {
+    return Promise.all(
+      ids.map(async (i) => ({
+        hash: i.hash,
+        subjectId: s.row.id,
+        kind: i.kind,
+        valueEnc: await this.pii.encrypt(s.key, i.value, context(i.kind, s.row.id)),
+        status: i.status ?? 'active',
+        createdAt: i.createdAt ?? now,
+        updatedAt: now,
+      })),
+    );
+  }
+
+  /** Every identifier of the person, decrypted, oldest first (shredded values are left out). */
+  async identifiers(s: Subject): Promise<KnownIdentifier[]> {
+    const rows = await this.store.identifiersOf([s.row.id]);
+    return this.decryptRows(s, rows);
+  }
+
+  /** Decrypts identifier rows of the person `s` (rows of other people are left out). */
+  async decryptRows(s: Subject, rows: IdentifierRow[]): Promise<KnownIdentifier[]> {
+    const out: KnownIdentifier[] = [];
+    for (const r of rows) {
+      if (r.subjectId !== s.row.id || !r.valueEnc) continue;
+      const value = await this.pii.decrypt(s.key, r.valueEnc, context(r.kind, s.row.id));
+      out.push({ kind: r.kind, value, hash: r.hash, status: r.status });
+    }
+    return out;
+  }
+
+  /** The kinds and masked values of the person's identifiers (for views that may not show values). */
+  async masked(
+    s: Subject,
+  ): Promise<Array<{ kind: IdentifierKind; masked: string; status: 'active' | 'former' }>> {
+    return (await this.identifiers(s)).map((i) => ({
+      kind: i.kind,
+      masked: maskIdentifier(i),
+      status: i.status,
+    }));
+  }
+
+  /** The person's active E.164 number, or null when they are known only by BSUID. */
+  async phoneOrNull(s: Subject): Promise<string | null> {
+    const ids = await this.identifiers(s);
+    return ids.find((i) => i.kind === 'phone' && i.status === 'active')?.value ?? null;
+  }
+
+  /** The person's active E.164 number (for CRM matching by number). */
   async phone(s: Subject): Promise<string> {
-    if (!s.row.phoneEnc) throw new Error('subject has no phone number');
-    return this.pii.decrypt(s.key, s.row.phoneEnc, `phone:${s.row.id}`);
+    const phone = await this.phoneOrNull(s);
+    if (!phone) throw new Error('subject has no phone number');
+    return phone;
+  }
+
+  /** The person's active BSUID, or null. */
+  async bsuid(s: Subject): Promise<string | null> {
+    const ids = await this.identifiers(s);
+    return ids.find((i) => i.kind === 'bsuid' && i.status === 'active')?.value ?? null;
+  }
+
+  /**
+   * Where a WhatsApp message to the person goes: the active number when there is one, else the
+   * active BSUID; null when neither (a former number is never messaged).
+   */
+  async address(s: Subject): Promise<Address | null> {
+    const ids = (await this.identifiers(s)).filter((i) => i.status === 'active');
+    const phone = ids.find((i) => i.kind === 'phone');
+    if (phone) return { phone: phone.value };
+    const bsuid = ids.find((i) => i.kind === 'bsuid');
+    return bsuid ? { bsuid: bsuid.value } : null;
+  }
+
+  /** Whether any identifier of the person has a suppression tombstone (an erasure was requested). */
+  async tombstoned(s: Subject): Promise<boolean> {
+    const ids = await this.store.identifiersOf([s.row.id]);
+    const hashes = [...new Set([s.row.phoneHash, ...ids.map((i) => i.hash)])];
+    return (await this.store.tombstonesFor(hashes)).length > 0;
   }
 
   encryptEvidence(s: Subject, eventId: string, evidence: object): Promise<string> {

@@ -19,6 +19,12 @@ export const READ = {
       OR subject_hash IN (SELECT subject_hash FROM erasures WHERE id IN (SELECT value FROM json_each(?1)))))
     ORDER BY id`,
   statesOf: 'SELECT * FROM consent_state WHERE subject_id = ? ORDER BY purpose',
+  subjectOrIdentifier:
+    'SELECT id FROM subjects WHERE phone_hash = ?1 UNION ALL SELECT subject_id FROM subject_identifiers WHERE hash = ?1',
+  identifierOwners:
+    'SELECT hash, subject_id FROM subject_identifiers WHERE hash IN (SELECT value FROM json_each(?)) ORDER BY hash',
+  tombstoned:
+    'SELECT subject_hash FROM tombstones WHERE subject_hash IN (SELECT value FROM json_each(?)) ORDER BY subject_hash',
 } as const;
 
 /**
@@ -37,6 +43,12 @@ export const GUARD = {
       AND double_opt_in_at IS ? AND text_version IS ? AND occurred_at IS ?)`,
   stateIsAbsent: `INSERT INTO ledger_head (id, seq, hash) SELECT 0, 0, 'consent state moved'
     WHERE EXISTS (SELECT 1 FROM consent_state WHERE subject_id = ? AND purpose = ?)`,
+  // An identifier is still free, or still owned by one of the listed subjects (JSON array).
+  identifierOwnedBy: `INSERT INTO ledger_head (id, seq, hash) SELECT 0, 0, 'identifier moved'
+    WHERE EXISTS (SELECT 1 FROM subject_identifiers WHERE hash = ? AND subject_id NOT IN (SELECT value FROM json_each(?)))`,
+  // No tombstone appeared for these hashes (an erasure committed meanwhile).
+  notTombstoned: `INSERT INTO ledger_head (id, seq, hash) SELECT 0, 0, 'person erased'
+    WHERE EXISTS (SELECT 1 FROM tombstones WHERE subject_hash IN (SELECT value FROM json_each(?)))`,
 } as const;
 
 export const WRITE = {

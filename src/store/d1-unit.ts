@@ -9,7 +9,14 @@ import type { D1Database, D1PreparedStatement } from '@cloudflare/workers-types/
 import type { PurposeState, TextRow } from '../core/types.ts';
 import { chainEventsAsync, type LedgerHead } from './chain.ts';
 import { GUARD, READ, WRITE } from './d1-sql.ts';
-import { type CommitResult, STALE_STATE, sameState, type WriteUnit } from './port.ts';
+import {
+  type CommitResult,
+  ERASED,
+  identifierTaken,
+  STALE_STATE,
+  sameState,
+  type WriteUnit,
+} from './port.ts';
 import { stateColumns, unitStatements } from './sql.ts';
 import { toState } from './sqlite-rows.ts';
 
@@ -25,6 +32,10 @@ export interface Snapshot {
   erasures: Array<{ id: string; subjectHash: string; status: string }>;
   /** the stored state rows of the people in `expectStates` */
   states: PurposeState[];
+  /** [hash, subject id] of the unit's identifiers that are stored */
+  owners: Array<[string, string]>;
+  /** the unit's `guardTombstones` that have a tombstone */
+  tombstoned: string[];
 }
 
 /** A decided unit: the result to return once `statements` (possibly none) ran in one batch. */
@@ -49,6 +60,8 @@ export async function readSnapshot(db: D1Database, unit: WriteUnit): Promise<Sna
     texts: [],
     erasures: [],
     states: [],
+    owners: [],
+    tombstoned: [],
   };
   const reads: Array<{ stmt: D1PreparedStatement; take: (rows: Array<Record<string, unknown>>) => void }> =
     [];
@@ -68,9 +81,26 @@ export async function readSnapshot(db: D1Database, unit: WriteUnit): Promise<Sna
       },
     });
   }
+  const idHashes = (unit.identifiers ?? []).map((i) => i.hash);
+  if (idHashes.length > 0) {
+    reads.push({
+      stmt: db.prepare(READ.identifierOwners).bind(json(idHashes)),
+      take: (rows) => {
+        snap.owners = rows.map((r) => [String(r.hash), String(r.subject_id)]);
+      },
+    });
+  }
+  if ((unit.guardTombstones ?? []).length > 0) {
+    reads.push({
+      stmt: db.prepare(READ.tombstoned).bind(json(unit.guardTombstones ?? [])),
+      take: (rows) => {
+        snap.tombstoned = rows.map((r) => String(r.subject_hash));
+      },
+    });
+  }
   if (unit.newSubject) {
     reads.push({
-      stmt: db.prepare(READ.subjectByHash).bind(unit.newSubject.phoneHash),
+      stmt: db.prepare(READ.subjectOrIdentifier).bind(unit.newSubject.phoneHash),
       take: (rows) => {
         snap.subjectExists = rows.length > 0;
       },
@@ -131,6 +161,10 @@ function decide(unit: WriteUnit, snap: Snapshot): CommitResult | { newTexts: Tex
     const stored = snap.states.find((s) => s.subjectId === e.subjectId && s.purpose === e.purpose);
     if (!sameState(stored, e.state)) return { ...STALE_STATE };
   }
+  if (snap.tombstoned.length > 0) return { ...ERASED };
+  const owners = new Map(snap.owners);
+  const taken = identifierTaken(unit, (hash) => owners.get(hash));
+  if (taken) return taken;
   if (unit.newSubject && snap.subjectExists) {
     return { status: 'conflict', reason: 'subject_exists', detail: 'a subject with this phone hash exists' };
   }
@@ -197,6 +231,15 @@ export async function planUnit(db: D1Database, unit: WriteUnit, snap: Snapshot, 
     if (e.state)
       add(GUARD.stateIs, ...stateColumns({ ...e.state, subjectId: e.subjectId, purpose: e.purpose }));
     else add(GUARD.stateIsAbsent, e.subjectId, e.purpose);
+  }
+  // No erasure and no other person took the unit's identifiers since the snapshot.
+  if ((unit.guardTombstones ?? []).length > 0) add(GUARD.notTombstoned, json(unit.guardTombstones ?? []));
+  for (const i of unit.identifiers ?? []) {
+    const allowed = [
+      i.subjectId,
+      ...(unit.merges ?? []).filter((m) => m.into === i.subjectId).map((m) => m.from),
+    ];
+    add(GUARD.identifierOwnedBy, i.hash, JSON.stringify(allowed));
   }
   for (const key of new Set(unit.dedupeKeys ?? [])) add(WRITE.dedupe, key, now);
   for (const [sql, args] of unitStatements(unit, records, decided.newTexts, now)) add(sql, ...args);

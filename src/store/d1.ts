@@ -33,11 +33,14 @@ import { assertMigrated, migrateD1 } from './d1-migrate.ts';
 import { planUnit, readSnapshot, sameSnapshot } from './d1-unit.ts';
 import type { Migration } from './migrate.ts';
 import type { CommitResult, RetentionCutoffs, Store, WriteUnit } from './port.ts';
+import { READ_SQL } from './sql.ts';
 import {
   type Row,
   toAudit,
+  toDeadEvent,
   toErased,
   toErasure,
+  toIdentifier,
   toLedger,
   toLink,
   toSent,
@@ -138,8 +141,25 @@ export function openD1Store(options: D1StoreOptions): Store {
     },
 
     async findSubjectByHash(phoneHash) {
-      const r = await first('SELECT * FROM subjects WHERE phone_hash = ?', phoneHash);
+      const r = await first(READ_SQL.subjectByHash, phoneHash);
       return r ? toSubject(r) : null;
+    },
+    async identifiersByHash(hashes) {
+      if (hashes.length === 0) return [];
+      return (await all(READ_SQL.identifiersByHash, JSON.stringify(hashes))).map(toIdentifier);
+    },
+    async identifiersOf(ids) {
+      if (ids.length === 0) return [];
+      return (await all(READ_SQL.identifiersOf, JSON.stringify(ids))).map(toIdentifier);
+    },
+    async mergedInto(subjectId) {
+      return (await all(READ_SQL.mergedInto, subjectId)).map(toSubject);
+    },
+    async listDeadEvents(limit) {
+      return (await all(READ_SQL.deadEvents, limit)).map(toDeadEvent);
+    },
+    async countDeadEvents() {
+      return Number((await first(READ_SQL.countDeadEvents))?.n ?? 0);
     },
     async getSubject(id) {
       const r = await first('SELECT * FROM subjects WHERE id = ?', id);
@@ -262,8 +282,16 @@ export function openD1Store(options: D1StoreOptions): Store {
         inboundDedupe: 'DELETE FROM inbound_dedupe WHERE received_at < ?',
         sentMessages: 'DELETE FROM sent_messages WHERE sent_at < ?',
         syncWrites: 'DELETE FROM sync_writes WHERE written_at < ?',
+        deadEvents: 'DELETE FROM dead_events WHERE received_at < ?',
       };
-      const out = { finishedJobs: 0, deadLetters: 0, inboundDedupe: 0, sentMessages: 0, syncWrites: 0 };
+      const out: Record<keyof RetentionCutoffs, number> = {
+        finishedJobs: 0,
+        deadLetters: 0,
+        inboundDedupe: 0,
+        sentMessages: 0,
+        syncWrites: 0,
+        deadEvents: 0,
+      };
       const kinds = (Object.keys(sql) as Array<keyof RetentionCutoffs>).filter((k) => c[k] !== null);
       if (kinds.length === 0) return out;
       // One batch: every kind is purged against the same state, atomically.
@@ -274,13 +302,7 @@ export function openD1Store(options: D1StoreOptions): Store {
       return out;
     },
     async findUnconfirmed(before, limit) {
-      const rows = await all(
-        `SELECT s.id FROM subjects s JOIN consent_state c ON c.subject_id = s.id
-         WHERE s.dek_wrapped IS NOT NULL AND s.phone_hash NOT IN (SELECT subject_hash FROM tombstones)
-         GROUP BY s.id HAVING MAX(c.status <> 'none') = 0 AND MAX(c.changed_at) < ? ORDER BY s.id LIMIT ?`,
-        before,
-        limit,
-      );
+      const rows = await all(READ_SQL.unconfirmed, before, limit);
       return rows.map((r) => String(r.id));
     },
     async getSubjects(ids) {

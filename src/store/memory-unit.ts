@@ -5,9 +5,11 @@
 import type {
   AuditEntry,
   CrmLink,
+  DeadEventRow,
   ErasedRecord,
   ErasureRow,
   ErasureTask,
+  IdentifierRow,
   LedgerRecord,
   OutboxJob,
   PurposeState,
@@ -18,12 +20,25 @@ import type {
 } from '../core/types.ts';
 import type { ApiKeyRow } from './api-keys-sql.ts';
 import { chainEvents, type LedgerHead } from './chain.node.ts';
-import { type CommitResult, type SentMessage, STALE_STATE, sameState, type WriteUnit } from './port.ts';
+import {
+  type CommitResult,
+  DEAD_EVENTS_KEPT,
+  ERASED,
+  identifierTaken,
+  type SentMessage,
+  STALE_STATE,
+  sameState,
+  type WriteUnit,
+} from './port.ts';
 
 /** One Map per table, plus the unique indexes SQLite would enforce. */
 export interface Tables {
   subjects: Map<string, SubjectRow>;
   subjectByHash: Map<string, string>;
+  /** keyed by hash */
+  identifiers: Map<string, IdentifierRow>;
+  /** keyed by id */
+  deadEvents: Map<string, DeadEventRow>;
   ledger: LedgerRecord[];
   eventIds: Set<string>;
   head: LedgerHead | null;
@@ -58,6 +73,8 @@ export function emptyTables(): Tables {
   return {
     subjects: new Map(),
     subjectByHash: new Map(),
+    identifiers: new Map(),
+    deadEvents: new Map(),
     ledger: [],
     eventIds: new Set(),
     head: null,
@@ -84,6 +101,8 @@ export function copyTables(t: Tables): Tables {
   return {
     subjects: new Map(t.subjects),
     subjectByHash: new Map(t.subjectByHash),
+    identifiers: new Map(t.identifiers),
+    deadEvents: new Map(t.deadEvents),
     ledger: [...t.ledger],
     eventIds: new Set(t.eventIds),
     head: t.head,
@@ -129,9 +148,12 @@ export function apply(t: Tables, unit: WriteUnit, now: string): CommitResult {
   for (const e of unit.expectStates ?? []) {
     if (!sameState(t.states.get(`${e.subjectId}\u0000${e.purpose}`), e.state)) return { ...STALE_STATE };
   }
+  for (const hash of new Set(unit.guardTombstones ?? [])) if (t.tombstones.has(hash)) return { ...ERASED };
+  const taken = identifierTaken(unit, (hash) => t.identifiers.get(hash)?.subjectId);
+  if (taken) return taken;
   const s = unit.newSubject;
   if (s) {
-    if (t.subjectByHash.has(s.phoneHash)) {
+    if (t.subjectByHash.has(s.phoneHash) || t.identifiers.has(s.phoneHash)) {
       return {
         status: 'conflict',
         reason: 'subject_exists',
@@ -141,6 +163,32 @@ export function apply(t: Tables, unit: WriteUnit, now: string): CommitResult {
     unique(t.subjects.has(s.id), 'subjects.id');
     t.subjects.set(s.id, structuredClone(s));
     t.subjectByHash.set(s.phoneHash, s.id);
+  }
+  for (const m of unit.merges ?? []) {
+    for (const [h, i] of t.identifiers)
+      if (i.subjectId === m.from) t.identifiers.set(h, { ...i, subjectId: m.into, updatedAt: now });
+    for (const [k, l] of t.links) if (l.subjectId === m.from) t.links.set(k, { ...l, subjectId: m.into });
+    for (const [k, x] of t.sent) if (x.subjectId === m.from) t.sent.set(k, { ...x, subjectId: m.into });
+    for (const [k, st] of t.states) if (st.subjectId === m.from) t.states.delete(k);
+    cancelJobs(t, m.from, now, 'cancelled: person merged into another record');
+    for (const [id, row] of t.subjects)
+      if (id === m.from || row.mergedInto === m.from) t.subjects.set(id, { ...row, mergedInto: m.into });
+  }
+  for (const i of unit.identifiers ?? []) {
+    const stored = t.identifiers.get(i.hash);
+    if (stored && stored.subjectId !== i.subjectId) continue;
+    t.identifiers.set(i.hash, { ...i, createdAt: stored?.createdAt ?? i.createdAt });
+  }
+  if (s && !t.identifiers.has(s.phoneHash)) {
+    t.identifiers.set(s.phoneHash, {
+      hash: s.phoneHash,
+      subjectId: s.id,
+      kind: 'phone',
+      valueEnc: s.phoneEnc,
+      status: 'active',
+      createdAt: s.createdAt,
+      updatedAt: s.createdAt,
+    });
   }
   for (const u of unit.subjectUpdates ?? []) {
     const row = t.subjects.get(u.id);
@@ -205,24 +253,14 @@ export function apply(t: Tables, unit: WriteUnit, now: string): CommitResult {
   for (const l of unit.unlinks ?? []) t.links.delete(linkKey(l.connector, l.objectType, l.remoteId));
   for (const w of unit.syncWrites ?? [])
     t.syncWrites.set(`${linkKey(w.connector, w.objectType, w.remoteId)}\u0000${w.property}`, { ...w });
-  const cancel = (id: string) => {
-    for (const [jid, j] of t.jobs) {
-      if (j.subjectId !== id || !['pending', 'leased'].includes(j.status) || j.kind.startsWith('erasure.'))
-        continue;
-      t.jobs.set(jid, {
-        ...j,
-        status: 'cancelled',
-        lastError: 'cancelled: person erased',
-        leaseUntil: null,
-        updatedAt: now,
-      });
-    }
-  };
+  const cancel = (id: string) => cancelJobs(t, id, now, 'cancelled: person erased');
   for (const id of unit.cancelJobsOf ?? []) cancel(id);
   for (const id of unit.shred ?? []) {
     cancel(id);
     const row = t.subjects.get(id);
     if (row) t.subjects.set(id, { ...row, phoneEnc: null, dekWrapped: null });
+    for (const [h, i] of t.identifiers)
+      if (i.subjectId === id) t.identifiers.set(h, { ...i, valueEnc: null });
     for (const [k, st] of t.states) if (st.subjectId === id) t.states.delete(k);
     for (const [k, l] of t.links) if (l.subjectId === id) t.links.delete(k);
     for (const [k, m] of t.sent) if (m.subjectId === id) t.sent.delete(k);
@@ -263,9 +301,25 @@ export function apply(t: Tables, unit: WriteUnit, now: string): CommitResult {
     const k = t.apiKeys.get(u.id);
     if (k && (k.lastUsedAt === null || k.lastUsedAt < u.at)) t.apiKeys.set(u.id, { ...k, lastUsedAt: u.at });
   }
+  for (const d of unit.deadEvents ?? []) if (!t.deadEvents.has(d.id)) t.deadEvents.set(d.id, { ...d });
+  if (t.deadEvents.size > DEAD_EVENTS_KEPT) {
+    const newest = [...t.deadEvents.values()].sort(
+      (a, b) => cmp(b.receivedAt, a.receivedAt) || cmp(b.id, a.id),
+    );
+    for (const d of newest.slice(DEAD_EVENTS_KEPT)) t.deadEvents.delete(d.id);
+  }
   for (const a of unit.audit ?? []) {
     unique(t.audit.has(a.id), 'audit_log.id');
     t.audit.set(a.id, { ...a, details: json(a.details) });
   }
   return { status: 'committed', events: records.map((r) => ({ ...r })) };
+}
+
+/** Cancels a person's pending and leased jobs, except erasure jobs. */
+function cancelJobs(t: Tables, id: string, now: string, why: string): void {
+  for (const [jid, j] of t.jobs) {
+    if (j.subjectId !== id || !['pending', 'leased'].includes(j.status) || j.kind.startsWith('erasure.'))
+      continue;
+    t.jobs.set(jid, { ...j, status: 'cancelled', lastError: why, leaseUntil: null, updatedAt: now });
+  }
 }

@@ -42,9 +42,39 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
 
     async findSubjectByHash(phoneHash) {
-      const id = t.subjectByHash.get(phoneHash);
+      const id = t.identifiers.get(phoneHash)?.subjectId;
       const row = id === undefined ? undefined : t.subjects.get(id);
       return row ? out(row) : null;
+    },
+    async identifiersByHash(hashes) {
+      return [...new Set(hashes)]
+        .flatMap((h) => {
+          const i = t.identifiers.get(h);
+          return i ? [out(i)] : [];
+        })
+        .sort((a, b) => cmp(a.createdAt, b.createdAt) || cmp(a.hash, b.hash));
+    },
+    async identifiersOf(ids) {
+      const wanted = new Set(ids);
+      return [...t.identifiers.values()]
+        .filter((i) => wanted.has(i.subjectId))
+        .sort((a, b) => cmp(a.createdAt, b.createdAt) || cmp(a.hash, b.hash))
+        .map(out);
+    },
+    async mergedInto(subjectId) {
+      return [...t.subjects.values()]
+        .filter((r) => r.mergedInto === subjectId)
+        .sort((a, b) => cmp(a.createdAt, b.createdAt) || cmp(a.id, b.id))
+        .map(out);
+    },
+    async listDeadEvents(limit) {
+      return [...t.deadEvents.values()]
+        .sort((a, b) => cmp(b.receivedAt, a.receivedAt) || cmp(b.id, a.id))
+        .slice(0, limit)
+        .map(out);
+    },
+    async countDeadEvents() {
+      return t.deadEvents.size;
     },
     async getSubject(id) {
       const row = t.subjects.get(id);
@@ -149,7 +179,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
     async purge(c) {
       const before = (v: string, cutoff: string | null) => cutoff !== null && v < cutoff;
-      const out = { finishedJobs: 0, deadLetters: 0, inboundDedupe: 0, sentMessages: 0, syncWrites: 0 };
+      const out = {
+        finishedJobs: 0,
+        deadLetters: 0,
+        inboundDedupe: 0,
+        sentMessages: 0,
+        syncWrites: 0,
+        deadEvents: 0,
+      };
       for (const [id, j] of t.jobs) {
         if ((j.status === 'done' || j.status === 'cancelled') && before(j.updatedAt, c.finishedJobs)) {
           t.jobs.delete(id);
@@ -174,6 +211,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
           t.syncWrites.delete(k);
           out.syncWrites++;
         }
+      for (const [k, d] of t.deadEvents)
+        if (before(d.receivedAt, c.deadEvents)) {
+          t.deadEvents.delete(k);
+          out.deadEvents++;
+        }
       return out;
     },
     async findUnconfirmed(before, limit) {
@@ -184,7 +226,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
           const row = t.subjects.get(id);
           return (
             row?.dekWrapped &&
-            !t.tombstones.has(row.phoneHash) &&
+            !row.mergedInto &&
+            ![...t.identifiers.values()].some((i) => i.subjectId === id && t.tombstones.has(i.hash)) &&
             states.every((s) => s.status === 'none') &&
             states.every((s) => s.changedAt < before)
           );

@@ -1,9 +1,11 @@
 import type {
   AuditEntry,
   CrmLink,
+  DeadEventRow,
   ErasedRecord,
   ErasureRow,
   ErasureTask,
+  IdentifierRow,
   JobStatus,
   LedgerRecord,
   NewLedgerEvent,
@@ -33,8 +35,24 @@ export interface WriteUnit {
     locale?: string | null;
     privacyNoticeAt?: string | null;
     /** a new key and number for a person shredded by retention who comes back (never after an erasure) */
-    rekey?: { phoneEnc: string; dekWrapped: string };
+    rekey?: { phoneEnc: string | null; dekWrapped: string };
   }>;
+  /**
+   * Upserted by hash. A hash that belongs to another subject fails the unit (`conflict` /
+   * `identifier_taken`) unless that subject is merged into this one by the same unit. A new
+   * subject's own hash gets a `phone` identifier from `newSubject` when this list has no row for it.
+   */
+  identifiers?: IdentifierRow[];
+  /**
+   * Two subjects found to be one person: `from`'s identifiers, CRM links and sent-message ids move
+   * to `into`, its states are deleted (the unit writes the merged states of `into`), its open
+   * jobs are cancelled, and it points at `into` from then on. Its ledger events stay as they are.
+   */
+  merges?: Array<{ from: string; into: string }>;
+  /** When any of these identifier hashes has a tombstone, nothing is written (`conflict` / `erased`). */
+  guardTombstones?: string[];
+  /** Inserted; the table keeps the newest `DEAD_EVENTS_KEPT` rows. */
+  deadEvents?: DeadEventRow[];
   events?: NewLedgerEvent[];
   /**
    * Optimistic concurrency for consent decisions: the state rows a decision was made from, per
@@ -101,18 +119,54 @@ export function sameState(stored: PurposeState | null | undefined, expected: Pur
   );
 }
 
+/** How many unreadable events the dead-event table keeps (the oldest go first). */
+export const DEAD_EVENTS_KEPT = 10_000;
+
 export const STALE_STATE = {
   status: 'conflict',
   reason: 'stale_state',
   detail: "the person's consent changed since it was read",
 } as const;
 
+export const ERASED = {
+  status: 'conflict',
+  reason: 'erased',
+  detail: 'the person was erased meanwhile',
+} as const;
+
+/**
+ * The `identifier_taken` conflict when one of the unit's identifiers belongs to another subject
+ * (`owner` reads the stored owner of a hash), unless the unit merges that subject into this one.
+ */
+export function identifierTaken(
+  unit: WriteUnit,
+  owner: (hash: string) => string | null | undefined,
+): CommitResult | null {
+  const merged = new Map((unit.merges ?? []).map((m) => [m.from, m.into]));
+  for (const i of unit.identifiers ?? []) {
+    const stored = owner(i.hash);
+    if (!stored || stored === i.subjectId || merged.get(stored) === i.subjectId) continue;
+    return {
+      status: 'conflict',
+      reason: 'identifier_taken',
+      detail: 'an identifier of this change belongs to another person',
+    };
+  }
+  return null;
+}
+
 export type CommitResult =
   | { status: 'committed'; events: LedgerRecord[] }
   | { status: 'duplicate' }
   | {
       status: 'conflict';
-      reason: 'subject_exists' | 'text_version_changed' | 'erasure_open' | 'stale_state';
+      reason:
+        | 'subject_exists'
+        | 'text_version_changed'
+        | 'erasure_open'
+        | 'stale_state'
+        | 'identifier_taken'
+        | 'erased';
       detail: string;
     };
 
@@ -140,6 +194,7 @@ export interface RetentionCutoffs {
   inboundDedupe: string | null;
   sentMessages: string | null;
   syncWrites: string | null;
+  deadEvents: string | null;
 }
 
 /** How a leased job ended. */
@@ -157,7 +212,17 @@ export interface Store {
   migrate(): Promise<void>;
   close(): Promise<void>;
 
+  /** The subject one identifier hash belongs to (shredded subjects included). */
   findSubjectByHash(phoneHash: string): Promise<SubjectRow | null>;
+  /** The stored identifiers with these hashes (any subject). */
+  identifiersByHash(hashes: string[]): Promise<IdentifierRow[]>;
+  /** Every identifier of these subjects, oldest first. */
+  identifiersOf(subjectIds: string[]): Promise<IdentifierRow[]>;
+  /** The subjects merged into this one (directly or through others), oldest first. */
+  mergedInto(subjectId: string): Promise<SubjectRow[]>;
+  /** Unreadable webhook events, newest first. */
+  listDeadEvents(limit: number): Promise<DeadEventRow[]>;
+  countDeadEvents(): Promise<number>;
   getSubject(id: string): Promise<SubjectRow | null>;
 
   getStates(subjectId: string): Promise<PurposeState[]>;

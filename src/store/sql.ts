@@ -3,6 +3,7 @@
  * so the two cannot drift. Runtime-free: nothing that pulls node: modules into a Worker.
  */
 import { apiKeyStatements } from './api-keys-sql.ts';
+import { DEAD_EVENTS_KEPT } from './port.ts';
 
 export const UNIT_SQL = {
   insertSubject: `INSERT INTO subjects (id, phone_hash, phone_enc, dek_wrapped, locale, privacy_notice_at, created_at)
@@ -59,6 +60,47 @@ export const UNIT_SQL = {
     VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   insertAudit:
     'INSERT INTO audit_log (id, at, actor, role, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  // The owner check ran before (SQLite) or is a guard of the batch (D1): the WHERE only keeps an
+  // upsert from ever moving a hash between people silently.
+  upsertIdentifier: `INSERT INTO subject_identifiers (hash, subject_id, kind, value_enc, status, created_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(hash) DO UPDATE SET value_enc = excluded.value_enc,
+    status = excluded.status, kind = excluded.kind, updated_at = excluded.updated_at
+    WHERE subject_identifiers.subject_id = excluded.subject_id`,
+  // A new subject's own hash, when the unit lists no identifier for it (callers before identities).
+  insertSubjectIdentifier: `INSERT INTO subject_identifiers (hash, subject_id, kind, value_enc, status, created_at, updated_at)
+    SELECT ?1, ?2, 'phone', ?3, 'active', ?4, ?4 WHERE NOT EXISTS (SELECT 1 FROM subject_identifiers WHERE hash = ?1)`,
+  mergeIdentifiers: 'UPDATE subject_identifiers SET subject_id = ?, updated_at = ? WHERE subject_id = ?',
+  mergeLinks: 'UPDATE crm_links SET subject_id = ? WHERE subject_id = ?',
+  mergeSent: 'UPDATE sent_messages SET subject_id = ? WHERE subject_id = ?',
+  mergeStates: 'DELETE FROM consent_state WHERE subject_id = ?',
+  mergeSubject: 'UPDATE subjects SET merged_into = ?1 WHERE id = ?2 OR merged_into = ?2',
+  mergeJobs: `UPDATE outbox SET status = 'cancelled', last_error = 'cancelled: person merged into another record',
+    lease_until = NULL, updated_at = ? WHERE subject_id = ? AND status IN ('pending', 'leased') AND kind NOT LIKE 'erasure.%'`,
+  shredIdentifiers: 'UPDATE subject_identifiers SET value_enc = NULL WHERE subject_id = ?',
+  insertDeadEvent: `INSERT INTO dead_events (id, source, kind, reason, payload_enc, received_at) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT(id) DO NOTHING`,
+  // Bounded: only the newest DEAD_EVENTS_KEPT rows stay.
+  trimDeadEvents: `DELETE FROM dead_events WHERE id IN (SELECT id FROM dead_events
+    ORDER BY received_at DESC, id DESC LIMIT -1 OFFSET ?)`,
+} as const;
+
+/** Reads shared by the SQLite and D1 adapters. */
+export const READ_SQL = {
+  subjectByHash: `SELECT s.* FROM subject_identifiers i JOIN subjects s ON s.id = i.subject_id WHERE i.hash = ?`,
+  identifiersByHash:
+    'SELECT * FROM subject_identifiers WHERE hash IN (SELECT value FROM json_each(?)) ORDER BY created_at, hash',
+  identifiersOf:
+    'SELECT * FROM subject_identifiers WHERE subject_id IN (SELECT value FROM json_each(?)) ORDER BY created_at, hash',
+  mergedInto: `WITH RECURSIVE m(id) AS (SELECT id FROM subjects WHERE merged_into = ?1
+      UNION SELECT s.id FROM subjects s JOIN m ON s.merged_into = m.id)
+    SELECT * FROM subjects WHERE id IN (SELECT id FROM m) ORDER BY created_at, id`,
+  deadEvents: 'SELECT * FROM dead_events ORDER BY received_at DESC, id DESC LIMIT ?',
+  countDeadEvents: 'SELECT COUNT(*) AS n FROM dead_events',
+  // People with no proof to support: not tombstoned under any of their identifiers.
+  unconfirmed: `SELECT s.id FROM subjects s JOIN consent_state c ON c.subject_id = s.id
+    WHERE s.dek_wrapped IS NOT NULL AND s.merged_into IS NULL
+      AND NOT EXISTS (SELECT 1 FROM subject_identifiers i JOIN tombstones t ON t.subject_hash = i.hash WHERE i.subject_id = s.id)
+    GROUP BY s.id HAVING MAX(c.status <> 'none') = 0 AND MAX(c.changed_at) < ? ORDER BY s.id LIMIT ?`,
 } as const;
 
 /**
@@ -115,6 +157,28 @@ export function unitStatements(
       s.privacyNoticeAt,
       s.createdAt,
     );
+  // Merges first: the identifiers they move may be upserted (re-encrypted) below.
+  for (const m of unit.merges ?? []) {
+    add(UNIT_SQL.mergeIdentifiers, m.into, now, m.from);
+    add(UNIT_SQL.mergeLinks, m.into, m.from);
+    add(UNIT_SQL.mergeSent, m.into, m.from);
+    add(UNIT_SQL.mergeStates, m.from);
+    add(UNIT_SQL.mergeJobs, now, m.from);
+    add(UNIT_SQL.mergeSubject, m.into, m.from);
+  }
+  for (const i of unit.identifiers ?? []) {
+    add(
+      UNIT_SQL.upsertIdentifier,
+      i.hash,
+      i.subjectId,
+      i.kind,
+      i.valueEnc,
+      i.status,
+      i.createdAt,
+      i.updatedAt,
+    );
+  }
+  if (s) add(UNIT_SQL.insertSubjectIdentifier, s.phoneHash, s.id, s.phoneEnc, s.createdAt);
   for (const u of unit.subjectUpdates ?? []) {
     if (u.rekey) add(UNIT_SQL.rekeySubject, u.rekey.phoneEnc, u.rekey.dekWrapped, u.id);
     const hasLocale = u.locale !== undefined;
@@ -169,7 +233,13 @@ export function unitStatements(
   for (const id of unit.cancelJobsOf ?? []) add(UNIT_SQL.cancelJobsOf, now, id);
   for (const id of unit.shred ?? []) {
     add(UNIT_SQL.cancelJobsOf, now, id);
-    for (const q of [UNIT_SQL.shredSubject, UNIT_SQL.shredStates, UNIT_SQL.shredLinks, UNIT_SQL.shredSent])
+    for (const q of [
+      UNIT_SQL.shredSubject,
+      UNIT_SQL.shredIdentifiers,
+      UNIT_SQL.shredStates,
+      UNIT_SQL.shredLinks,
+      UNIT_SQL.shredSent,
+    ])
       add(q, id);
   }
   for (const e of unit.erasures ?? []) {
@@ -205,6 +275,9 @@ export function unitStatements(
   for (const r of unit.erasedRecords ?? []) {
     add(UNIT_SQL.insertErased, r.connector, r.objectType, r.remoteId, r.erasureId, r.erasedAt);
   }
+  for (const d of unit.deadEvents ?? [])
+    add(UNIT_SQL.insertDeadEvent, d.id, d.source, d.kind, d.reason, d.payloadEnc, d.receivedAt);
+  if ((unit.deadEvents ?? []).length > 0) add(UNIT_SQL.trimDeadEvents, DEAD_EVENTS_KEPT);
   for (const [sql, args] of apiKeyStatements(unit)) add(sql, ...args);
   for (const a of unit.audit ?? []) {
     add(UNIT_SQL.insertAudit, a.id, a.at, a.actor, a.role, a.action, a.target, JSON.stringify(a.details));

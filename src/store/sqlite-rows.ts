@@ -6,9 +6,11 @@ import type {
   AuditEntry,
   ConsentStatus,
   CrmLink,
+  DeadEventRow,
   ErasedRecord,
   ErasureRow,
   ErasureTask,
+  IdentifierRow,
   JobStatus,
   LedgerAction,
   LedgerRecord,
@@ -54,6 +56,31 @@ export function toSubject(r: Row): SubjectRow {
     locale: strOrNull(r.locale),
     privacyNoticeAt: strOrNull(r.privacy_notice_at),
     createdAt: str(r.created_at),
+    // Only present once merged, so rows of people never merged look as they always did.
+    ...(r.merged_into ? { mergedInto: str(r.merged_into) } : {}),
+  };
+}
+
+export function toIdentifier(r: Row): IdentifierRow {
+  return {
+    hash: str(r.hash),
+    subjectId: str(r.subject_id),
+    kind: str(r.kind) as IdentifierRow['kind'],
+    valueEnc: strOrNull(r.value_enc),
+    status: str(r.status) === 'former' ? 'former' : 'active',
+    createdAt: str(r.created_at),
+    updatedAt: str(r.updated_at),
+  };
+}
+
+export function toDeadEvent(r: Row): DeadEventRow {
+  return {
+    id: str(r.id),
+    source: str(r.source),
+    kind: str(r.kind),
+    reason: str(r.reason),
+    payloadEnc: str(r.payload_enc),
+    receivedAt: str(r.received_at),
   };
 }
 

@@ -6,7 +6,14 @@
 import type { StatementSync } from 'node:sqlite';
 import type { LedgerRecord, TextRow } from '../core/types.ts';
 import { chainEvents, type LedgerHead } from './chain.node.ts';
-import { type CommitResult, STALE_STATE, sameState, type WriteUnit } from './port.ts';
+import {
+  type CommitResult,
+  ERASED,
+  identifierTaken,
+  STALE_STATE,
+  sameState,
+  type WriteUnit,
+} from './port.ts';
 import { UNIT_SQL, unitStatements } from './sql.ts';
 import { toState } from './sqlite-rows.ts';
 
@@ -19,7 +26,10 @@ export interface UnitContext {
 const SQL = {
   ...UNIT_SQL,
   dedupe: 'INSERT INTO inbound_dedupe (key, received_at) VALUES (?, ?) ON CONFLICT(key) DO NOTHING',
-  subjectByHash: 'SELECT 1 FROM subjects WHERE phone_hash = ?',
+  subjectByHash:
+    'SELECT 1 FROM subjects WHERE phone_hash = ?1 UNION ALL SELECT 1 FROM subject_identifiers WHERE hash = ?1',
+  identifierOwner: 'SELECT subject_id FROM subject_identifiers WHERE hash = ?',
+  tombstone: 'SELECT 1 FROM tombstones WHERE subject_hash = ?',
   state: 'SELECT * FROM consent_state WHERE subject_id = ? AND purpose = ?',
   textSha: 'SELECT sha256 FROM consent_texts WHERE version = ?',
 } as const;
@@ -50,6 +60,16 @@ export function applyUnit(ctx: UnitContext, unit: WriteUnit, head: LedgerHead | 
     const row = ctx.stmt(SQL.state).get(e.subjectId, e.purpose);
     if (!sameState(row ? toState(row) : null, e.state)) return { result: { ...STALE_STATE }, head };
   }
+
+  // An erasure committed since the decision read the person (item: erasure between read and commit).
+  for (const hash of new Set(unit.guardTombstones ?? [])) {
+    if (ctx.stmt(SQL.tombstone).get(hash)) return { result: { ...ERASED }, head };
+  }
+  const taken = identifierTaken(unit, (hash) => {
+    const row = ctx.stmt(SQL.identifierOwner).get(hash);
+    return row ? String(row.subject_id) : null;
+  });
+  if (taken) return { result: taken, head };
 
   const s = unit.newSubject;
   if (s && ctx.stmt(SQL.subjectByHash).get(s.phoneHash)) {

@@ -24,11 +24,14 @@ import {
 } from './migrate.ts';
 import { loadMigrations } from './migrations.node.ts';
 import type { CommitResult, Store } from './port.ts';
+import { READ_SQL } from './sql.ts';
 import * as jobs from './sqlite-jobs.ts';
 import {
   toAudit,
+  toDeadEvent,
   toErased,
   toErasure,
+  toIdentifier,
   toLedger,
   toLink,
   toSent,
@@ -381,8 +384,25 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     stats: () => ({ ...counters }),
 
     async findSubjectByHash(phoneHash) {
-      const r = stmt('SELECT * FROM subjects WHERE phone_hash = ?').get(phoneHash);
+      const r = stmt(READ_SQL.subjectByHash).get(phoneHash);
       return r ? toSubject(r) : null;
+    },
+    async identifiersByHash(hashes) {
+      if (hashes.length === 0) return [];
+      return stmt(READ_SQL.identifiersByHash).all(JSON.stringify(hashes)).map(toIdentifier);
+    },
+    async identifiersOf(ids) {
+      if (ids.length === 0) return [];
+      return stmt(READ_SQL.identifiersOf).all(JSON.stringify(ids)).map(toIdentifier);
+    },
+    async mergedInto(subjectId) {
+      return stmt(READ_SQL.mergedInto).all(subjectId).map(toSubject);
+    },
+    async listDeadEvents(limit) {
+      return stmt(READ_SQL.deadEvents).all(limit).map(toDeadEvent);
+    },
+    async countDeadEvents() {
+      return Number(stmt(READ_SQL.countDeadEvents).get()?.n ?? 0);
     },
     async getSubject(id) {
       const r = stmt('SELECT * FROM subjects WHERE id = ?').get(id);
@@ -508,6 +528,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
           inboundDedupe: del('DELETE FROM inbound_dedupe WHERE received_at < ?', c.inboundDedupe),
           sentMessages: del('DELETE FROM sent_messages WHERE sent_at < ?', c.sentMessages),
           syncWrites: del('DELETE FROM sync_writes WHERE written_at < ?', c.syncWrites),
+          deadEvents: del('DELETE FROM dead_events WHERE received_at < ?', c.deadEvents),
         };
         db.exec('COMMIT');
         await synced();
@@ -518,11 +539,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
       }
     },
     async findUnconfirmed(before, limit) {
-      return stmt(
-        `SELECT s.id FROM subjects s JOIN consent_state c ON c.subject_id = s.id
-         WHERE s.dek_wrapped IS NOT NULL AND s.phone_hash NOT IN (SELECT subject_hash FROM tombstones)
-         GROUP BY s.id HAVING MAX(c.status <> 'none') = 0 AND MAX(c.changed_at) < ? ORDER BY s.id LIMIT ?`,
-      )
+      return stmt(READ_SQL.unconfirmed)
         .all(before, limit)
         .map((r) => String(r.id));
     },

@@ -165,7 +165,9 @@ async function reconcilePage(
     if (links.length === 0) {
       const subject = await subjects.byId(row.id);
       if (!subject) continue;
-      const value = matchValue(mapping, await subjects.phone(subject));
+      const phone = await subjects.phoneOrNull(subject);
+      if (!phone) continue;
+      const value = matchValue(mapping, phone);
       unlinkedByValue.set(value, [...(unlinkedByValue.get(value) ?? []), row.id]);
     }
   }

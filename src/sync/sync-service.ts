@@ -24,6 +24,7 @@ import type {
 } from '../../connectors/types.ts';
 import { ConnectorFailure } from '../../connectors/types.ts';
 import type { Intent } from '../core/consent.ts';
+import type { Identity } from '../core/identity.ts';
 import { localView, matchValue, type PulledChange, pull, push } from '../core/mapping.ts';
 import { normalizePhone } from '../core/phone.ts';
 import type {
@@ -199,7 +200,9 @@ export class SyncService {
       for (const item of unlinked) {
         const subject = await subjects.byId(item.row.id);
         if (!subject) continue;
-        const value = matchValue(mapping, await subjects.phone(subject));
+        const phone = await subjects.phoneOrNull(subject);
+        if (!phone) continue;
+        const value = matchValue(mapping, phone);
         byValue.set(value, [...(byValue.get(value) ?? []), item]);
       }
       try {
@@ -396,7 +399,7 @@ export class SyncService {
         const r = await store.commit({ dedupeKeys: [key] });
         return r.status === 'duplicate' ? 'duplicates' : 'ignored';
       }
-      return this.apply(name, { e164: phone.e164 }, intents, change, key);
+      return this.apply(name, { identity: { phone: phone.e164 } }, intents, change, key);
     }
     // Unknown record and no number in the payload: read it from the CRM later, durably.
     const job: NewOutboxJob = {
@@ -422,14 +425,14 @@ export class SyncService {
 
   private async apply(
     name: ConnectorName,
-    target: { subject: Subject } | { e164: string },
+    target: { subject: Subject } | { identity: Identity },
     intents: Array<{ intent: Intent; purposes: Purpose[] | 'all'; remote: string[] }>,
     change: InboundChange,
     key: string,
   ): Promise<'applied' | 'duplicates' | 'ignored'> {
     let result: 'applied' | 'duplicates' | 'ignored' = 'applied';
     for (const [i, it] of intents.entries()) {
-      const req: Omit<ChangeRequest, 'e164' | 'create'> = {
+      const req: Omit<ChangeRequest, 'identity' | 'create'> = {
         intent: it.intent,
         purposes: it.purposes,
         source: name,
@@ -445,7 +448,7 @@ export class SyncService {
       const r =
         'subject' in target
           ? await this.d.consent.changeFor(target.subject, req)
-          : await this.d.consent.change({ ...req, e164: target.e164, create: true });
+          : await this.d.consent.change({ ...req, identity: target.identity, create: true });
       if (r.status === 'duplicate') result = 'duplicates';
       if (r.status === 'erased') return 'ignored';
     }
@@ -474,7 +477,13 @@ export class SyncService {
       pull(this.d.mappings.get(name), change.properties).changes,
       this.d.mappings.get(name).trustOptIn,
     );
-    await this.apply(name, { e164: phone.e164 }, intents, change, `${job.idempotencyKey}:apply`);
+    await this.apply(
+      name,
+      { identity: { phone: phone.e164 } },
+      intents,
+      change,
+      `${job.idempotencyKey}:apply`,
+    );
     return { ok: true };
   }
 }

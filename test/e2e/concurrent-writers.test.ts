@@ -18,7 +18,7 @@ const T0 = Date.parse('2026-03-02T09:00:00.000Z');
 const second = (n: number) => new Date(T0 + n * 1000).toISOString();
 
 const request = (over: Partial<ChangeRequest>): ChangeRequest => ({
-  e164: NUMBER,
+  identity: { phone: NUMBER },
   intent: 'request',
   purposes: ['marketing'],
   source: 'api',
@@ -152,7 +152,13 @@ describe('two writers on one database', () => {
           const intent = intents[Math.floor(rnd() * intents.length)]!;
           const source = intent === 'request' ? 'api' : 'whatsapp';
           return g.consent.change(
-            request({ e164, intent, source, create: intent !== 'confirm', occurredAt: second(++n) }),
+            request({
+              identity: { phone: e164 },
+              intent,
+              source,
+              create: intent !== 'confirm',
+              occurredAt: second(++n),
+            }),
           );
         }),
       );

@@ -61,15 +61,16 @@ const route = createRoute({
 export function consentRoutes(app: Router) {
   app.openapi(route, async (c) => {
     const body = c.req.valid('json');
-    const { catalog, consent, clock } = c.var.services;
-    const e164 = phoneOrThrow(body.phone);
+    const { catalog, consent, clock, config } = c.var.services;
+    // Typed by a person into a form: validated strictly (a national format only with DEFAULT_COUNTRY).
+    const e164 = phoneOrThrow(body.phone, config.DEFAULT_COUNTRY);
     const unknown = body.purposes.filter((p) => !catalog.purposes.includes(p));
     if (unknown.length) throw new AppError(422, 'UNKNOWN_PURPOSE', `unknown purposes: ${unknown.join(', ')}`);
     if (body.textVersion && !body.purposes.includes(catalog.textPurpose(body.textVersion) ?? '')) {
       throw new AppError(422, 'UNKNOWN_TEXT_VERSION', 'textVersion is not a version of a requested purpose');
     }
     const result = await consent.change({
-      e164,
+      identity: { phone: e164 },
       intent: 'request',
       purposes: [...new Set(body.purposes)],
       source: 'form',

@@ -4,7 +4,7 @@ import type { Router } from '../app.ts';
 import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
-import { bearer, errorResponses, phoneOrThrow } from './shared.ts';
+import { bearer, errorResponses, refOrThrow } from './shared.ts';
 
 const Task = z.object({
   system: z.string(),
@@ -60,7 +60,19 @@ const create = createRoute({
   middleware: [requireRole('operator')],
   request: {
     body: {
-      content: { 'application/json': { schema: z.object({ phone: z.string().min(1).max(40) }).strict() } },
+      content: {
+        'application/json': {
+          schema: z
+            .object({
+              phone: z
+                .string()
+                .min(1)
+                .max(200)
+                .openapi({ description: 'E.164 number, WhatsApp id or BSUID (DE.123…)' }),
+            })
+            .strict(),
+        },
+      },
       required: true,
     },
   },
@@ -135,9 +147,10 @@ const receipt = createRoute({
 
 export function erasureRoutes(app: Router) {
   app.openapi(create, async (c) => {
-    const { erasure } = c.var.services;
-    const e164 = phoneOrThrow(c.req.valid('json').phone);
-    const r = await erasure.request({ e164, source: 'api' });
+    const { erasure, config } = c.var.services;
+    // An erasure request may name a number or a BSUID.
+    const identifier = refOrThrow(c.req.valid('json').phone, config.DEFAULT_COUNTRY);
+    const r = await erasure.request({ identifier, source: 'api' });
     if (r.created) await audit(c, 'erasure.request', r.erasure.id, { source: 'api' });
     return r.created ? c.json(erasureView(r.erasure), 202) : c.json(erasureView(r.erasure), 200);
   });

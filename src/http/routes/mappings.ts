@@ -5,7 +5,7 @@ import type { Router } from '../app.ts';
 import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
-import { bearer, errorResponses, phoneOrThrow } from './shared.ts';
+import { bearer, errorResponses, refOrThrow } from './shared.ts';
 
 const Connector = z.object({
   connector: z.enum(['hubspot', 'salesforce']).openapi({ param: { name: 'connector', in: 'path' } }),
@@ -151,7 +151,7 @@ export function mappingRoutes(app: Router) {
       }
       mapping = r.mapping;
     }
-    const subject = await subjects.find(await subjects.hash(phoneOrThrow(body.phone)));
+    const subject = await subjects.find(await subjects.hash(refOrThrow(body.phone).value));
     const states = subject ? await store.getStates(subject.row.id) : [];
     const links = subject
       ? (await store.linksOf(subject.row.id)).filter((l) => l.connector === connector)

@@ -3,11 +3,15 @@ import type { Router } from '../app.ts';
 import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
-import { bearer, errorResponses, phoneOrThrow } from './shared.ts';
+import { bearer, errorResponses, refOrThrow } from './shared.ts';
 
 const SendRequest = z
   .object({
-    phone: z.string().min(1).max(40),
+    phone: z
+      .string()
+      .min(1)
+      .max(200)
+      .openapi({ description: 'E.164 number, WhatsApp id or BSUID (DE.123…)' }),
     purpose: z.string().min(1).max(64),
     text: z.string().min(1).max(3500).optional(),
     template: z
@@ -56,10 +60,13 @@ const route = createRoute({
 export function messageRoutes(app: Router) {
   app.openapi(route, async (c) => {
     const body = c.req.valid('json');
-    const { subjects, messaging, catalog } = c.var.services;
+    const { subjects, messaging, catalog, config } = c.var.services;
     if (!catalog.purposes.includes(body.purpose))
       throw new AppError(422, 'UNKNOWN_PURPOSE', 'unknown purpose');
-    const subject = await subjects.find(await subjects.hash(phoneOrThrow(body.phone)));
+    // A number or a BSUID: a person known only by BSUID can be messaged, under the same guard.
+    const subject = await subjects.find(
+      await subjects.hash(refOrThrow(body.phone, config.DEFAULT_COUNTRY).value),
+    );
     if (!subject)
       throw new AppError(409, 'NO_CONSENT', `no consent for ${body.purpose}: the person is unknown`);
     const result = await messaging.guardedSend(

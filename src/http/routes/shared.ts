@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { type Identifier, parseSubjectRef } from '../../core/identity.ts';
 import { normalizePhone } from '../../core/phone.ts';
 import { AppError } from '../errors.ts';
 
@@ -19,19 +20,36 @@ export const PhoneParam = z.object({
   phone: z
     .string()
     .min(1)
-    .max(40)
+    .max(400)
     .openapi({
       param: { name: 'phone', in: 'path' },
       example: '+4915112345678',
-      description: 'E.164 (URL-encoded) or WhatsApp id',
+      description:
+        'Who: an E.164 number (URL-encoded), a WhatsApp id (the digits without +), a WhatsApp business-scoped user id (BSUID, e.g. `DE.1234567890123456789`) or a parent BSUID (`DE.ENT.…`). With `DEFAULT_COUNTRY` set, a national number of that country is read too.',
     }),
 });
 
 /** Normalises a phone number from a request, or fails with a 400 that does not echo it. */
-export function phoneOrThrow(input: string): string {
-  const p = normalizePhone(input);
+export function phoneOrThrow(input: string, defaultCountry?: string): string {
+  const p = normalizePhone(input, defaultCountry);
   if (!p.ok) throw new AppError(400, 'INVALID_PHONE', 'phone must be an E.164 number or a WhatsApp id');
   return p.e164;
+}
+
+/**
+ * Reads `{phone}`: a number, a BSUID or a parent BSUID; a 400 that does not echo the input otherwise.
+ *
+ * @example refOrThrow('DE.1234567890123456789') // { kind: 'bsuid', value: 'DE.1234567890123456789' }
+ */
+export function refOrThrow(input: string, defaultCountry?: string): Identifier {
+  const r = parseSubjectRef(input, defaultCountry);
+  if (!r.ok)
+    throw new AppError(
+      400,
+      'INVALID_IDENTIFIER',
+      'expected an E.164 number, a WhatsApp id, or a business-scoped user id such as DE.1234567890123456789',
+    );
+  return r.id;
 }
 
 export const StateSchema = z

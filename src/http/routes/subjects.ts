@@ -1,11 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { identityOf } from '../../core/identity.ts';
 import { statesView } from '../../service/views.ts';
 import type { Router } from '../app.ts';
 import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { erasureView } from './erasures.ts';
-import { bearer, errorResponses, PhoneParam, phoneOrThrow, StateSchema } from './shared.ts';
+import { bearer, errorResponses, PhoneParam, refOrThrow, StateSchema } from './shared.ts';
 
 const SubjectResponse = z
   .object({
@@ -15,6 +16,19 @@ const SubjectResponse = z
       .optional()
       .openapi({ description: 'true once an erasure was requested (every send is blocked)' }),
     purposes: z.record(z.string(), StateSchema),
+    identifiers: z
+      .array(
+        z.object({
+          kind: z.enum(['phone', 'bsuid', 'parent_bsuid']),
+          masked: z.string(),
+          status: z.enum(['active', 'former']),
+        }),
+      )
+      .optional()
+      .openapi({
+        description:
+          "The person's identifiers, masked (kinds: number, BSUID, parent BSUID; `former`: a number they changed away from, never messaged)",
+      }),
   })
   .openapi('Subject');
 
@@ -112,8 +126,8 @@ const exportRoute = createRoute({
 
 export function subjectRoutes(app: Router) {
   app.openapi(exportRoute, async (c) => {
-    const { subjects, store, catalog, history: h, clock, erasure } = c.var.services;
-    const hash = await subjects.hash(phoneOrThrow(c.req.valid('param').phone));
+    const { subjects, store, catalog, history: h, clock, erasure, config } = c.var.services;
+    const hash = await subjects.hash(refOrThrow(c.req.valid('param').phone, config.DEFAULT_COUNTRY).value);
     const [tombstone] = await store.tombstonesFor([hash]);
     const requests = await Promise.all((await store.erasuresOf(hash)).map((e) => erasure.view(e)));
     const erasures = requests.map(erasureView);
@@ -157,7 +171,12 @@ export function subjectRoutes(app: Router) {
         known: true,
         erased: false,
         person: {
-          phone: await subjects.phone(subject),
+          phone: await subjects.phoneOrNull(subject),
+          identifiers: (await subjects.identifiers(subject)).map((i) => ({
+            kind: i.kind,
+            value: i.value,
+            status: i.status,
+          })),
           locale: subject.row.locale,
           firstSeenAt: subject.row.createdAt,
           privacyNoticeSentAt: subject.row.privacyNoticeAt,
@@ -175,8 +194,8 @@ export function subjectRoutes(app: Router) {
   });
 
   app.openapi(getSubject, async (c) => {
-    const { subjects, store, catalog } = c.var.services;
-    const hash = await subjects.hash(phoneOrThrow(c.req.valid('param').phone));
+    const { subjects, store, catalog, config } = c.var.services;
+    const hash = await subjects.hash(refOrThrow(c.req.valid('param').phone, config.DEFAULT_COUNTRY).value);
     const [tombstone] = await store.tombstonesFor([hash]);
     const subject = tombstone ? null : await subjects.find(hash);
     const states = subject ? await store.getStates(subject.row.id) : [];
@@ -185,26 +204,28 @@ export function subjectRoutes(app: Router) {
         known: subject !== null,
         erased: tombstone !== undefined,
         purposes: statesView(catalog.purposes, states),
+        ...(subject ? { identifiers: await subjects.masked(subject) } : {}),
       },
       200,
     );
   });
 
   app.openapi(history, async (c) => {
-    const { subjects, history: h } = c.var.services;
-    const subject = await subjects.find(await subjects.hash(phoneOrThrow(c.req.valid('param').phone)));
+    const { subjects, history: h, config } = c.var.services;
+    const ref = refOrThrow(c.req.valid('param').phone, config.DEFAULT_COUNTRY);
+    const subject = await subjects.find(await subjects.hash(ref.value));
     return c.json({ events: subject ? await h.events(subject) : [] }, 200);
   });
 
   app.openapi(optOut, async (c) => {
-    const { catalog, consent, clock, store } = c.var.services;
-    const e164 = phoneOrThrow(c.req.valid('param').phone);
+    const { catalog, consent, clock, store, config } = c.var.services;
+    const ref = refOrThrow(c.req.valid('param').phone, config.DEFAULT_COUNTRY);
     const body = c.req.valid('json') ?? {};
     const unknown = (body.purposes ?? []).filter((p) => !catalog.purposes.includes(p));
     if (unknown.length) throw new AppError(422, 'UNKNOWN_PURPOSE', `unknown purposes: ${unknown.join(', ')}`);
     const actor = c.var.actor;
     const result = await consent.change({
-      e164,
+      identity: identityOf(ref),
       intent: 'opt_out',
       purposes: body.purposes ?? 'all',
       source: 'api',

@@ -44,8 +44,12 @@ function crmWebhook(app: Router, name: ConnectorName) {
         headers: { 'content-type': parsed.reply.contentType },
       });
     }
-    const report = await sync.receive(name, parsed.changes);
-    c.var.log.info({ connector: name, ...report }, 'crm webhook stored');
+    // Readers skip, never drop: what could be read is stored, what could not is kept for inspection.
+    const [report, skipped] = await Promise.all([
+      sync.receive(name, parsed.changes),
+      c.var.services.deadEvents.record(parsed.skipped),
+    ]);
+    c.var.log.info({ connector: name, ...report, skipped }, 'crm webhook stored');
     return new Response(parsed.ack.body, {
       status: parsed.ack.status,
       headers: { 'content-type': parsed.ack.contentType },

@@ -38,11 +38,16 @@ export function whatsappWebhookRoutes(app: Router) {
     } catch {
       throw new AppError(400, 'MALFORMED_JSON', 'the body is not valid UTF-8 JSON');
     }
+    // Only a wrong envelope refuses the delivery; an event that cannot be read is skipped and kept
+    // for inspection, never the reason a STOP in the same delivery is lost (sync rule 8).
     const parsed = parseWebhook(json);
     if (!parsed.ok) throw new AppError(422, parsed.code, parsed.message);
-    const summary = await c.var.services.inbound.handle(parsed.events);
-    c.var.log.info({ ...summary, ignoredByParser: parsed.ignored }, 'whatsapp webhook stored');
-    return c.json({ received: parsed.events.length, ...summary }, 200);
+    const [summary, skipped] = await Promise.all([
+      c.var.services.inbound.handle(parsed.events),
+      c.var.services.deadEvents.record(parsed.skipped),
+    ]);
+    c.var.log.info({ ...summary, skipped, ignoredByParser: parsed.ignored }, 'whatsapp webhook stored');
+    return c.json({ received: parsed.events.length, ...summary, skipped }, 200);
   });
 
   app.openAPIRegistry.registerPath({
@@ -51,10 +56,14 @@ export function whatsappWebhookRoutes(app: Router) {
     tags: ['webhooks'],
     summary: "Meta's WhatsApp Business webhook (signed with X-Hub-Signature-256)",
     responses: {
-      200: { description: 'All events stored' },
+      200: {
+        description:
+          'Every readable event stored; unreadable events counted in `skipped` and kept for inspection (GET /v1/dead-events)',
+      },
+      400: { description: 'The body is not UTF-8 JSON; nothing changed' },
       401: { description: 'Signature missing or wrong; nothing changed' },
       413: { description: 'Body too large' },
-      422: { description: 'Not a WhatsApp Business Account webhook' },
+      422: { description: 'Not a WhatsApp Business Account webhook envelope (object, entry[], changes[])' },
     },
   });
   app.openAPIRegistry.registerPath({
