@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ChainBreak, ChainVerifier, canonicalEvent, GENESIS_HASH } from '../src/core/ledger.ts';
 import type { CommitResult, Store } from '../src/store/port.ts';
 import { erasureContract } from './store-contract-erasure.ts';
+import { identityContract } from './store-contract-identity.ts';
 import { apiKeysContract } from './store-contract-keys.ts';
 import { outboxContract } from './store-contract-outbox.ts';
 import { statsContract } from './store-contract-stats.ts';
@@ -295,6 +296,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
     erasureContract(() => store);
     apiKeysContract(() => store);
     statsContract(() => store);
+    identityContract(() => store);
 
     describe('sent messages and audit', () => {
       it('records sent messages once and finds them by id', async () => {

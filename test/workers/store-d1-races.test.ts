@@ -185,6 +185,64 @@ describe('D1 store on workerd', () => {
     expect(await verifyChain(a)).toEqual({ broken: null, count: 1 });
   });
 
+  it('refuses a consent change when an erasure or another person took its identifiers between snapshot and batch', async () => {
+    await open().commit({ newSubject: subject(1) });
+    await open().commit({ newSubject: subject(2) });
+    const bsuid = 'b'.repeat(64);
+    const b = open();
+    // Held like above: B commits between A's snapshot and A's write batch.
+    const hold = (meanwhile: () => Promise<void>) => {
+      let batches = 0;
+      const counted = countingDb(env.DB);
+      const db = new Proxy(counted.db, {
+        get(target, prop) {
+          if (prop === 'batch') {
+            return async (statements: Parameters<D1Database['batch']>[0]) => {
+              if (++batches === 2) await meanwhile();
+              return target.batch(statements);
+            };
+          }
+          const value: unknown = Reflect.get(target, prop);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      return { store: open(db), failed: counted.failedBatches };
+    };
+    // 1. An erasure's tombstone lands after A read the person: A's change writes nothing.
+    const erased = hold(async () => {
+      await b.commit({
+        tombstones: [{ subjectHash: subject(1).phoneHash, erasureId: 'er-1', createdAt: at(2) }],
+      });
+    });
+    expect(
+      await erased.store.commit({
+        guardTombstones: [subject(1).phoneHash],
+        events: [event('ev-after-erasure', 'sub-1')],
+        states: [state('sub-1', 'marketing')],
+      }),
+    ).toMatchObject({ status: 'conflict', reason: 'erased' });
+    expect(erased.failed()).toBe(1);
+    expect(await b.listEvents('sub-1')).toEqual([]);
+    // 2. Another isolate links the same BSUID to another person first: A's link is refused.
+    const ident = (subjectId: string) => ({
+      hash: bsuid,
+      subjectId,
+      kind: 'bsuid' as const,
+      valueEnc: `enc-${subjectId}`,
+      status: 'active' as const,
+      createdAt: at(3),
+      updatedAt: at(3),
+    });
+    const taken = hold(async () => {
+      expect(await b.commit({ identifiers: [ident('sub-2')] })).toMatchObject({ status: 'committed' });
+    });
+    expect(await taken.store.commit({ identifiers: [ident('sub-1')] })).toMatchObject({
+      status: 'conflict',
+      reason: 'identifier_taken',
+    });
+    expect((await b.findSubjectByHash(bsuid))?.id).toBe('sub-2');
+  });
+
   it('never leases a job to two workers', async () => {
     const a = open();
     const b = open();
