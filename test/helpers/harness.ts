@@ -88,6 +88,8 @@ export interface HarnessOptions {
   expose?: (fetch: (req: Request) => Response | Promise<Response>) => void;
   /** wraps the store the (first) service graph uses, to interleave other work with its calls */
   wrapStore?: (store: Store) => Store;
+  /** runs before the service graph opens the database (e.g. writes one made by an older version) */
+  prepare?: (dbPath: string, piiKey: string) => Promise<void>;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -126,6 +128,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const config = parseConfig(env);
   const catalog = readCatalog(options.catalog);
   const log = createLogger('debug', sink);
+  await options.prepare?.(dbPath, piiKey);
 
   async function build(wrap = options.wrapStore) {
     const opened = openSqliteStore({ path: dbPath, clock });
