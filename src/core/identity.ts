@@ -127,8 +127,12 @@ export function parseSubjectRef(input: string, defaultCountry?: string): Identif
     return fail('a business-scoped user id is a country code, a dot and up to 128 letters and digits');
   }
   const phone = normalizePhone(trimmed, defaultCountry);
-  if (!phone.ok) return fail(phone.message);
-  return { ok: true, id: { kind: 'phone', value: phone.e164 } };
+  if (phone.ok) return { ok: true, id: { kind: 'phone', value: phone.e164 } };
+  // A WhatsApp id exactly as Meta sends it (bare digits, or with +) names a WhatsApp user whatever
+  // a phone library thinks of its range; anything formatted is held to the strict rules above.
+  const meta = /^\+?[0-9]+$/.test(trimmed) ? metaPhone(trimmed) : null;
+  if (meta) return { ok: true, id: { kind: 'phone', value: meta } };
+  return fail(phone.message);
 }
 
 /** A masked form for people who may not see the value: `+49•••••••78`, `DE.•••••89`. */

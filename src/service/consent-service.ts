@@ -31,6 +31,11 @@ export interface ChangeRequest {
   link?: Identity;
   /** identifiers the person no longer uses: kept as history (`former`), never messaged */
   retire?: Identifier[];
+  /**
+   * Only link: when the identity's identifiers are already one known person's, nothing is written;
+   * otherwise the new ones are linked (or two records merged) with an `evidence` event.
+   */
+  linkOnly?: boolean;
   intent: Intent;
   purposes: Purpose[] | 'all';
   source: Source;
@@ -211,6 +216,9 @@ export class ConsentService {
           const stored = (await this.deps.store.identifiersByHash([hash]))[0];
           if (stored && stored.subjectId === sid && stored.status !== 'former')
             rowsToWrite.push({ ...r, hash, status: 'former', createdAt: stored.createdAt });
+        }
+        if (req.linkOnly && rowsToWrite.length === 0 && merged.length === 0) {
+          return { status: 'applied', subjectId: sid, outcomes: {}, jobIds: [] };
         }
         const linking: Linking = {
           identifiers: await subjects.identifierRows(subject, rowsToWrite, now),

@@ -75,7 +75,7 @@ export class InboundWhatsApp {
     const erasure = this.erasureStep(e);
     if (erasure) return erasure;
     const m = this.match(e.content);
-    if (!m) return Promise.resolve(null);
+    if (!m) return this.link(e.who, e.occurredAt, e.waMessageId);
     const intent = m.action === 'opt_out' ? 'opt_out' : m.action === 'opt_in' ? 'request' : 'confirm';
     return this.apply(e.who, {
       intent,
@@ -159,7 +159,7 @@ export class InboundWhatsApp {
 
   /** Error 131050: Meta says the person stopped marketing messages (recipient by number or BSUID). */
   private status(e: Extract<InboundEvent, { kind: 'status' }>): Promise<ChangeResult | null> {
-    if (!e.errorCodes.includes(131050)) return Promise.resolve(null);
+    if (!e.errorCodes.includes(131050)) return this.link(e.who, e.occurredAt, e.waMessageId);
     return this.apply(e.who, {
       intent: 'opt_out',
       purposes: ['marketing'],
@@ -241,6 +241,29 @@ export class InboundWhatsApp {
       link: { bsuid: e.newBsuid },
       retire: e.who.bsuid ? [{ kind: 'bsuid', value: e.who.bsuid }] : [],
     });
+  }
+
+  /**
+   * An event that changes no consent but names a person by several identifiers (a status carries
+   * `recipient_id` and `recipient_user_id`): the identifiers are linked to the person we know, so a
+   * later STOP under the BSUID alone finds them. Nothing is stored about the event itself, and
+   * nothing at all when the identifiers are already linked or none of them is known.
+   */
+  private async link(who: Identity, occurredAt: string, waMessageId: string): Promise<ChangeResult | null> {
+    if (identifiersOf(who).length < 2) return null;
+    const r = await this.consent.change({
+      identity: who,
+      intent: 'evidence',
+      purposes: this.catalog.purposes.slice(0, 1),
+      source: 'whatsapp',
+      occurredAt,
+      evidence: { waMessageId, reason: 'identifiers_linked' },
+      create: false,
+      reply: null,
+      linkOnly: true,
+    });
+    // Linking is bookkeeping: the event itself still counts as ignored.
+    return r.status === 'erased' ? r : null;
   }
 
   private async apply(who: Identity, req: Omit<ChangeRequest, 'identity'>): Promise<ChangeResult | null> {

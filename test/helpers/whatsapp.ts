@@ -30,6 +30,26 @@ export interface MessageOpts {
   profileName?: string;
 }
 
+/**
+ * Who sent or receives: a WhatsApp id (digits), or the business-scoped ids Meta adds since April
+ * 2026 (`user_id`, `parent_user_id`); a user with a username may come with no number at all.
+ * @example { userId: 'US.13491208655302741918' } (BSUID only) or { waId: '16505550101', userId: 'US.1…' }
+ */
+export type Sender = string | { waId?: string; userId?: string; parentUserId?: string };
+
+const who = (s: Sender) => (typeof s === 'string' ? { waId: s } : s);
+
+/** The `contacts[]` entry Meta sends with a message or preference. */
+function contact(s: Sender, profileName?: string): Record<string, unknown> {
+  const w = who(s);
+  return {
+    ...(profileName ? { profile: { name: profileName } } : {}),
+    ...(w.waId ? { wa_id: w.waId } : {}),
+    ...(w.userId ? { user_id: w.userId } : {}),
+    ...(w.parentUserId ? { parent_user_id: w.parentUserId } : {}),
+  };
+}
+
 let counter = 0;
 
 /** A unique, realistic-looking wamid (counter + random, so parallel test files do not collide). */
@@ -42,17 +62,20 @@ export function nextWamid(): string {
 const nowSeconds = (): string => String(Math.floor(Date.now() / 1000));
 const metadata = () => ({ display_phone_number: DISPLAY_PHONE_NUMBER, phone_number_id: PHONE_NUMBER_ID });
 
-function messageChange(from: string, message: Record<string, unknown>, opts: MessageOpts): WebhookChange {
+function messageChange(from: Sender, message: Record<string, unknown>, opts: MessageOpts): WebhookChange {
+  const w = who(from);
   return {
     field: 'messages',
     value: {
       messaging_product: 'whatsapp',
       metadata: metadata(),
-      contacts: [{ profile: { name: opts.profileName ?? 'Erika Mustermann' }, wa_id: from }],
+      contacts: [contact(from, opts.profileName ?? 'Erika Mustermann')],
       messages: [
         {
           ...(opts.contextId ? { context: { from: DISPLAY_PHONE_NUMBER, id: opts.contextId } } : {}),
-          from,
+          ...(w.waId ? { from: w.waId } : {}),
+          ...(w.userId ? { from_user_id: w.userId } : {}),
+          ...(w.parentUserId ? { from_parent_user_id: w.parentUserId } : {}),
           id: opts.id ?? nextWamid(),
           timestamp: opts.timestamp ?? nowSeconds(),
           ...message,
@@ -63,12 +86,12 @@ function messageChange(from: string, message: Record<string, unknown>, opts: Mes
 }
 
 /** @example envelope(textMessage('16505550101', 'STOP')) */
-export const textMessage = (from: string, body: string, opts: MessageOpts = {}): WebhookChange =>
+export const textMessage = (from: Sender, body: string, opts: MessageOpts = {}): WebhookChange =>
   messageChange(from, { type: 'text', text: { body } }, opts);
 
 /** Quick-reply button of a template (type `button`). @example buttonReply('16505550101', 'Unsubscribe') */
 export const buttonReply = (
-  from: string,
+  from: Sender,
   payload: string,
   text = payload,
   opts: MessageOpts = {},
@@ -77,7 +100,7 @@ export const buttonReply = (
 
 /** Interactive reply button. @example interactiveReply('16505550101', 'CONSENT_CONFIRM', 'Yes') */
 export const interactiveReply = (
-  from: string,
+  from: Sender,
   id: string,
   title: string,
   opts: MessageOpts = {},
@@ -88,27 +111,65 @@ export const interactiveReply = (
     { contextId: nextWamid(), ...opts },
   );
 
-/** System message: the user changed number. @example numberChange('16505550101', '16505550102') */
-export const numberChange = (oldWaId: string, newWaId: string, opts: MessageOpts = {}): WebhookChange =>
-  messageChange(
-    oldWaId,
+/**
+ * System message: the user changed number (a new number comes with a new BSUID).
+ * @example numberChange('16505550101', '16505550102')
+ */
+export const numberChange = (
+  old: Sender,
+  newWaId: string,
+  opts: MessageOpts & { newUserId?: string } = {},
+): WebhookChange => {
+  const w = who(old);
+  return messageChange(
+    old,
     {
       type: 'system',
       system: {
-        body: `User ${opts.profileName ?? 'Erika Mustermann'} changed from ${oldWaId} to ${newWaId}`,
+        body: `User ${opts.profileName ?? 'Erika Mustermann'} changed from ${w.waId ?? 'a number'} to ${newWaId}`,
         wa_id: newWaId,
+        ...(w.userId && opts.newUserId ? { previous_user_id: w.userId } : {}),
+        ...(opts.newUserId ? { user_id: opts.newUserId } : {}),
         type: 'user_changed_number',
       },
     },
     opts,
   );
+};
+
+/**
+ * System message: the user's business-scoped user id changed (no number, no `from`).
+ * @example userIdChange('US.2284610937745120385', 'US.9917203384455120776')
+ */
+export function userIdChange(previousUserId: string, userId: string, opts: MessageOpts = {}): WebhookChange {
+  return {
+    field: 'messages',
+    value: {
+      messaging_product: 'whatsapp',
+      metadata: metadata(),
+      messages: [
+        {
+          id: opts.id ?? nextWamid(),
+          timestamp: opts.timestamp ?? nowSeconds(),
+          type: 'system',
+          system: {
+            body: 'User changed their business-scoped user ID',
+            previous_user_id: previousUserId,
+            user_id: userId,
+            type: 'user_changed_user_id',
+          },
+        },
+      ],
+    },
+  };
+}
 
 /**
  * A delivery status for a message we sent; error codes become `statuses[].errors[]`.
  * @example statusUpdate('16505550101', sentId, 'failed', [131050])
  */
 export function statusUpdate(
-  recipientId: string,
+  recipient: Sender,
   wamid: string,
   status: string,
   errorCodes: number[] = [],
@@ -131,7 +192,9 @@ export function statusUpdate(
           id: wamid,
           status,
           timestamp: opts.timestamp ?? nowSeconds(),
-          recipient_id: recipientId,
+          ...(who(recipient).waId ? { recipient_id: who(recipient).waId } : {}),
+          ...(who(recipient).userId ? { recipient_user_id: who(recipient).userId } : {}),
+          ...(who(recipient).parentUserId ? { recipient_parent_user_id: who(recipient).parentUserId } : {}),
           pricing: {
             billable: false,
             pricing_model: 'PMP',
@@ -147,8 +210,8 @@ export function statusUpdate(
 
 /** Meta's marketing stop/resume (`user_preferences`; integer timestamp). @example userPreference('16505550101', 'stop') */
 export function userPreference(
-  waId: string,
-  value: 'stop' | 'resume',
+  sender: Sender,
+  value: 'stop' | 'resume' | 'signup',
   opts: { timestamp?: number | string; category?: string } = {},
 ): WebhookChange {
   return {
@@ -156,10 +219,11 @@ export function userPreference(
     value: {
       messaging_product: 'whatsapp',
       metadata: metadata(),
-      contacts: [{ wa_id: waId }],
+      contacts: [contact(sender)],
       user_preferences: [
         {
-          wa_id: waId,
+          ...(who(sender).waId ? { wa_id: who(sender).waId } : {}),
+          ...(who(sender).userId ? { user_id: who(sender).userId } : {}),
           detail: `User requested to ${value} marketing messages`,
           category: opts.category ?? 'marketing_messages',
           value,
