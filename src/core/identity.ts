@@ -64,9 +64,9 @@ export function metaUserId(id: string): Identifier | null {
  * BSUID shape). Returns null when no usable identifier is left.
  */
 export function metaIdentity(raw: {
-  waId?: string | null;
-  userId?: string | null;
-  parentUserId?: string | null;
+  waId?: string | null | undefined;
+  userId?: string | null | undefined;
+  parentUserId?: string | null | undefined;
 }): Identity | null {
   const out: Identity = {};
   if (raw.waId) {

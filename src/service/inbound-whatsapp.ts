@@ -66,7 +66,8 @@ export class InboundWhatsApp {
     const m = this.match(e.content);
     if (!m) return Promise.resolve(null);
     const intent = m.action === 'opt_out' ? 'opt_out' : m.action === 'opt_in' ? 'request' : 'confirm';
-    return this.apply(e.from, {
+    return this.apply(e.who.phone, {
+      // lead: replace (BSUID-only senders are skipped for now)
       intent,
       purposes: m.purposes,
       source: 'whatsapp',
@@ -89,7 +90,8 @@ export class InboundWhatsApp {
     if (c.type === 'text') {
       const hit = this.catalog.erasureRequest(c.body);
       if (!hit || !this.catalog.erasureQuestion(hit.locale)) return null;
-      return this.apply(e.from, {
+      return this.apply(e.who.phone, {
+        // lead: replace (BSUID-only senders are skipped for now)
         intent: 'evidence',
         purposes: this.catalog.purposes.slice(0, 1),
         source: 'whatsapp',
@@ -113,7 +115,7 @@ export class InboundWhatsApp {
   }
 
   private async confirmErasure(e: Extract<InboundEvent, { kind: 'message' }>): Promise<ChangeResult | null> {
-    const phone = normalizePhone(e.from);
+    const phone = normalizePhone(e.who.phone ?? ''); // lead: replace
     if (!phone.ok || !this.erasure || !e.contextId) return null;
     if (!(await this.erasure.askedBy(e.contextId, phone.e164))) {
       this.log.warn({}, 'erasure confirmation that answers no question of ours ignored');
@@ -148,7 +150,8 @@ export class InboundWhatsApp {
 
   private status(e: Extract<InboundEvent, { kind: 'status' }>): Promise<ChangeResult | null> {
     if (!e.errorCodes.includes(131050)) return Promise.resolve(null);
-    return this.apply(e.recipientId, {
+    return this.apply(e.who.phone, {
+      // lead: replace
       intent: 'opt_out',
       purposes: ['marketing'],
       source: 'meta_status',
@@ -161,12 +164,14 @@ export class InboundWhatsApp {
   }
 
   private preference(e: Extract<InboundEvent, { kind: 'preference' }>): Promise<ChangeResult | null> {
+    if (e.value === 'signup') return Promise.resolve(null); // lead: replace (In-App Signup not handled yet)
     const stop = e.value === 'stop';
     const evidence: Evidence = {
       preference: e.value,
       reason: stop ? 'meta_user_preferences_stop' : 'meta_resume_grants_nothing',
     };
-    return this.apply(e.waId, {
+    return this.apply(e.who.phone, {
+      // lead: replace
       intent: stop ? 'opt_out' : 'evidence',
       purposes: ['marketing'],
       source: 'meta_preferences',
@@ -179,7 +184,11 @@ export class InboundWhatsApp {
     });
   }
 
-  private async apply(waId: string, req: Omit<ChangeRequest, 'e164'>): Promise<ChangeResult | null> {
+  private async apply(
+    waId: string | undefined, // lead: replace (events without a phone are skipped)
+    req: Omit<ChangeRequest, 'e164'>,
+  ): Promise<ChangeResult | null> {
+    if (waId === undefined) return null;
     const phone = normalizePhone(waId);
     if (!phone.ok) {
       this.log.warn({ code: phone.code }, 'webhook event with an invalid sender ignored');
