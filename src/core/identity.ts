@@ -122,7 +122,9 @@ export function parseSubjectRef(input: string, defaultCountry?: string): Identif
   }
   const trimmed = decoded.trim();
   if (/^[A-Za-z]{2}\./.test(trimmed)) {
-    const id = metaUserId(trimmed.slice(0, 2).toUpperCase() + trimmed.slice(2));
+    // Country code and the parent's `ENT` are upper case in Meta's ids; the rest is case-sensitive.
+    const prefix = /^[A-Za-z]{2}\.ent\./i.test(trimmed) ? 7 : 2;
+    const id = metaUserId(trimmed.slice(0, prefix).toUpperCase() + trimmed.slice(prefix));
     if (id) return { ok: true, id };
     return fail('a business-scoped user id is a country code, a dot and up to 128 letters and digits');
   }
