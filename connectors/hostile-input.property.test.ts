@@ -109,6 +109,7 @@ describe('WhatsApp webhook parser', () => {
               noMarker(r.message);
             } else {
               for (const e of r.events) expect(Number.isNaN(Date.parse(e.occurredAt))).toBe(false);
+              for (const s of r.skipped) noMarker(s.reason);
             }
           },
         ),

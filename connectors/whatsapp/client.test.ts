@@ -35,7 +35,12 @@ function failure(result: SendResult) {
 describe('WhatsApp client: success', () => {
   it('sends text with the documented body and headers', async () => {
     const result = await client().sendText({ to: ALICE, body: BODY });
-    expect(result).toEqual({ ok: true, messageId: expect.stringMatching(/^wamid\./), waId: ALICE_WA });
+    expect(result).toEqual({
+      ok: true,
+      messageId: expect.stringMatching(/^wamid\./),
+      waId: ALICE_WA,
+      userId: null,
+    });
     const [req] = graph.requests;
     expect(req?.method).toBe('POST');
     expect(req?.path).toBe(`/v23.0/${PHONE_NUMBER_ID}/messages`);
@@ -92,6 +97,65 @@ describe('WhatsApp client: success', () => {
         },
       },
     });
+  });
+});
+
+describe('WhatsApp client: business-scoped user ids', () => {
+  const BSUID = 'US.7301946621058839401'; // invented, Meta's documented shape
+  const PARENT = 'US.ENT.5520913377014482690';
+
+  it('a { bsuid } recipient goes in `recipient`, with no `to` (Meta: `to` would win)', async () => {
+    const result = await client().sendText({ to: { bsuid: BSUID }, body: BODY });
+    expect(result).toEqual({
+      ok: true,
+      messageId: expect.stringMatching(/^wamid\./),
+      waId: null,
+      userId: BSUID,
+    });
+    expect(graph.requests[0]?.body).toEqual({
+      messaging_product: 'whatsapp',
+      recipient_type: 'individual',
+      recipient: BSUID,
+      type: 'text',
+      text: { preview_url: false, body: BODY },
+    });
+    expect(graph.sent()).toEqual([expect.objectContaining({ recipient: BSUID, type: 'text' })]);
+  });
+
+  it('templates and buttons go to a BSUID the same way', async () => {
+    await client().sendTemplate({ to: { bsuid: BSUID }, name: 'consent_request', languageCode: 'de' });
+    await client().sendButtons({ to: { bsuid: BSUID }, body: 'b', buttons: [{ id: 'a', title: 'A' }] });
+    expect(
+      graph.requests.map((r) => [(r.body as Record<string, unknown>).recipient, 'to' in (r.body as object)]),
+    ).toEqual([
+      [BSUID, false],
+      [BSUID, false],
+    ]);
+  });
+
+  it('a { phone } recipient is sent as `to`, like a string', async () => {
+    const result = await client().sendText({ to: { phone: ALICE }, body: BODY });
+    expect(result).toMatchObject({ ok: true, waId: ALICE_WA, userId: null });
+    expect(graph.requests[0]?.body).toMatchObject({ to: ALICE });
+    expect(graph.requests[0]?.body).not.toHaveProperty('recipient');
+  });
+
+  it('a parent BSUID is sent as given; a portfolio not enrolled gets 131009, not retried', async () => {
+    const error = failure(await client().sendText({ to: { bsuid: PARENT }, body: BODY }));
+    expect(graph.requests[0]?.body).toMatchObject({ recipient: PARENT });
+    expect(error).toMatchObject({
+      code: 'INVALID_PARAMETER',
+      vendorCode: 131009,
+      retryable: false,
+      status: 400,
+    });
+    expect(error.message).not.toContain(PARENT);
+  });
+
+  it('a stopped BSUID gets the non-retryable 131050', async () => {
+    graph.stopRecipients.add(BSUID);
+    const error = failure(await client().sendText({ to: { bsuid: BSUID }, body: BODY }));
+    expect(error).toMatchObject({ code: 'RECIPIENT_STOPPED_MARKETING', retryable: false });
   });
 });
 
@@ -193,6 +257,8 @@ describe('WhatsApp client: vendor codes without the simulator', () => {
   it.each([
     [400, 131047, 'OUTSIDE_CUSTOMER_SERVICE_WINDOW', false],
     [400, 131026, 'UNDELIVERABLE', false],
+    [400, 131009, 'INVALID_PARAMETER', false],
+    [400, 131062, 'BSUID_RECIPIENT_UNSUPPORTED', false],
     [400, 131057, 'ACCOUNT_UPGRADING', true],
     [400, 80007, 'RATE_LIMITED', true],
     [400, 4, 'RATE_LIMITED', true],
@@ -240,6 +306,17 @@ describe('WhatsApp client: vendor codes without the simulator', () => {
 describe('WhatsApp client: local validation (nothing is sent)', () => {
   it.each([
     ['bad recipient', () => client().sendText({ to: '+1 650 555 0101', body: BODY }), 'INVALID_RECIPIENT'],
+    ['bad { phone }', () => client().sendText({ to: { phone: 'US.1' }, body: BODY }), 'INVALID_RECIPIENT'],
+    [
+      'a number as { bsuid }',
+      () => client().sendText({ to: { bsuid: ALICE }, body: BODY }),
+      'INVALID_RECIPIENT',
+    ],
+    [
+      'a lower-case BSUID',
+      () => client().sendText({ to: { bsuid: 'us.1234' }, body: BODY }),
+      'INVALID_RECIPIENT',
+    ],
     ['empty body', () => client().sendText({ to: ALICE, body: '' }), 'INVALID_REQUEST'],
     ['too long body', () => client().sendText({ to: ALICE, body: 'x'.repeat(4097) }), 'INVALID_REQUEST'],
     [

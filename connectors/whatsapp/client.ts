@@ -1,7 +1,11 @@
 /**
  * Sends WhatsApp messages through the Cloud API (API-FACTS 1.11) and folds Graph errors into
  * `ConnectorError`s (API-FACTS 1.12). Runs on Node and Workers: the caller injects `fetch`.
+ *
+ * A recipient is a number (`to`) or a business-scoped user id (`recipient`, for people whose
+ * number Meta withholds): docs/whatsapp-identity-facts.md, "Sending to a BSUID".
  */
+import { metaUserId } from '../../src/core/identity.ts';
 import type { ConnectorError } from '../errors.ts';
 import { classifyHttp, networkError, parseRetryAfter } from '../errors.ts';
 
@@ -15,23 +19,30 @@ export interface WhatsAppClientConfig {
   timeoutMs?: number;
 }
 
+/**
+ * Who a message goes to: an E.164 number or WhatsApp id (as a string or `{ phone }`), or a BSUID
+ * or parent BSUID (`{ bsuid }`), e.g. `'+16505550101'`, `{ bsuid: 'US.13491208655302741918' }`.
+ */
+export type Recipient = string | { phone: string } | { bsuid: string };
+
+/** `waId` answers a send to a number, `userId` a send to a BSUID (Meta echoes the one it used). */
 export type SendResult =
-  | { ok: true; messageId: string; waId: string | null }
+  | { ok: true; messageId: string; waId: string | null; userId: string | null }
   | { ok: false; error: ConnectorError };
 
 /** A template component as Meta defines it (`header`, `body`, `button`…), passed through unchanged. */
 export type TemplateComponent = { type: string } & Record<string, unknown>;
 
 export interface WhatsAppClient {
-  sendText(input: { to: string; body: string; previewUrl?: boolean }): Promise<SendResult>;
+  sendText(input: { to: Recipient; body: string; previewUrl?: boolean }): Promise<SendResult>;
   sendTemplate(input: {
-    to: string;
+    to: Recipient;
     name: string;
     languageCode: string;
     components?: TemplateComponent[];
   }): Promise<SendResult>;
   sendButtons(input: {
-    to: string;
+    to: Recipient;
     body: string;
     buttons: Array<{ id: string; title: string }>;
   }): Promise<SendResult>;
@@ -55,9 +66,30 @@ const VENDOR_ERRORS: Record<number, { code: string; retryable: boolean; title: s
   131026: { code: 'UNDELIVERABLE', retryable: false, title: 'Message undeliverable' },
   131048: { code: 'SPAM_RATE_LIMITED', retryable: false, title: 'Spam rate limit hit' },
   131049: { code: 'MARKETING_NOT_DELIVERED', retryable: false, title: 'Marketing message not delivered' },
+  // Recipients by business-scoped user id (docs/whatsapp-identity-facts.md): a parent BSUID from a
+  // portfolio not enrolled, and message kinds that need a number (e.g. one-tap authentication).
+  131009: { code: 'INVALID_PARAMETER', retryable: false, title: 'Parameter value is not valid' },
+  131062: {
+    code: 'BSUID_RECIPIENT_UNSUPPORTED',
+    retryable: false,
+    title: 'Business-scoped user id recipients are not supported for this message',
+  },
 };
 
-const RECIPIENT = /^\+?\d{6,20}$/;
+const PHONE = /^\+?\d{6,20}$/;
+
+/**
+ * The request fields that address `to`: `{ to }` for a number, `{ recipient }` for a BSUID or
+ * parent BSUID (Meta: `to` wins when both are set, so a BSUID send carries no `to`). Null when the
+ * recipient is neither.
+ */
+function addressOf(to: Recipient): { to: string } | { recipient: string } | null {
+  if (typeof to === 'string' || 'phone' in to) {
+    const phone = typeof to === 'string' ? to : to.phone;
+    return typeof phone === 'string' && PHONE.test(phone) ? { to: phone } : null;
+  }
+  return typeof to.bsuid === 'string' && metaUserId(to.bsuid) ? { recipient: to.bsuid } : null;
+}
 
 /**
  * Builds a client for one business phone number. Never throws: every failure is a `SendResult`.
@@ -66,16 +98,27 @@ const RECIPIENT = /^\+?\d{6,20}$/;
  * const wa = createWhatsAppClient({ graphUrl: env.WHATSAPP_GRAPH_URL, phoneNumberId: env.WHATSAPP_PHONE_NUMBER_ID,
  *   accessToken: env.WHATSAPP_ACCESS_TOKEN, fetch });
  * const sent = await wa.sendButtons({ to: '+16505550101', body: 'Confirm?', buttons: [{ id: 'CONSENT_CONFIRM', title: 'Yes' }] }); // example number
+ * await wa.sendText({ to: { bsuid: 'US.13491208655302741918' }, body: 'Hi!' }); // Meta's example BSUID
  * if (!sent.ok && sent.error.retryable) retryLater(sent.error.retryAfterMs);
  */
 export function createWhatsAppClient(config: WhatsAppClientConfig): WhatsAppClient {
   const url = `${config.graphUrl.replace(/\/+$/, '')}/${encodeURIComponent(config.phoneNumberId)}/messages`;
   const timeoutMs = config.timeoutMs ?? 10_000;
 
-  async function send(to: string, type: string, payload: Record<string, unknown>): Promise<SendResult> {
-    if (!RECIPIENT.test(to))
-      return invalid('INVALID_RECIPIENT', 'recipient is not an E.164 number or WhatsApp id');
-    const body = { messaging_product: 'whatsapp', recipient_type: 'individual', to, type, [type]: payload };
+  async function send(to: Recipient, type: string, payload: Record<string, unknown>): Promise<SendResult> {
+    const address = addressOf(to);
+    if (!address)
+      return invalid(
+        'INVALID_RECIPIENT',
+        'recipient is not an E.164 number, a WhatsApp id or a business-scoped user id',
+      );
+    const body = {
+      messaging_product: 'whatsapp',
+      recipient_type: 'individual',
+      ...address,
+      type,
+      [type]: payload,
+    };
     let res: Response;
     try {
       res = await config.fetch(url, {
@@ -136,9 +179,16 @@ async function readJson(res: Response): Promise<unknown> {
 
 function success(status: number, json: unknown): SendResult {
   const messageId = field(first(field(json, 'messages')), 'id');
-  const waId = field(first(field(json, 'contacts')), 'wa_id');
+  const contact = first(field(json, 'contacts'));
+  const waId = field(contact, 'wa_id');
+  const userId = field(contact, 'user_id');
   if (typeof messageId === 'string' && messageId) {
-    return { ok: true, messageId, waId: typeof waId === 'string' ? waId : null };
+    return {
+      ok: true,
+      messageId,
+      waId: typeof waId === 'string' ? waId : null,
+      userId: typeof userId === 'string' ? userId : null,
+    };
   }
   // Meta accepted the request, so the message may be on its way: a retry could send it twice.
   return invalid('UNEXPECTED_RESPONSE', 'success response without a message id', status);

@@ -64,9 +64,9 @@ export function metaUserId(id: string): Identifier | null {
  * BSUID shape). Returns null when no usable identifier is left.
  */
 export function metaIdentity(raw: {
-  waId?: string | null;
-  userId?: string | null;
-  parentUserId?: string | null;
+  waId?: string | null | undefined;
+  userId?: string | null | undefined;
+  parentUserId?: string | null | undefined;
 }): Identity | null {
   const out: Identity = {};
   if (raw.waId) {
@@ -122,7 +122,9 @@ export function parseSubjectRef(input: string, defaultCountry?: string): Identif
   }
   const trimmed = decoded.trim();
   if (/^[A-Za-z]{2}\./.test(trimmed)) {
-    const id = metaUserId(trimmed.slice(0, 2).toUpperCase() + trimmed.slice(2));
+    // Country code and the parent's `ENT` are upper case in Meta's ids; the rest is case-sensitive.
+    const prefix = /^[A-Za-z]{2}\.ent\./i.test(trimmed) ? 7 : 2;
+    const id = metaUserId(trimmed.slice(0, prefix).toUpperCase() + trimmed.slice(prefix));
     if (id) return { ok: true, id };
     return fail('a business-scoped user id is a country code, a dot and up to 128 letters and digits');
   }

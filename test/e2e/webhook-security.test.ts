@@ -218,7 +218,6 @@ describe('POST /webhooks/whatsapp body limits and shapes', () => {
       { object: 'page', entry: [] },
       { object: 'whatsapp_business_account' },
       { object: 'whatsapp_business_account', entry: [{ id: WABA_ID, changes: 'nope' }] },
-      envelope({ field: 'messages', value: { messages: [{ from: SENDER, id: 'wamid.X', type: 'text' }] } }),
     ];
     for (const b of bodies) {
       const req = await signedRequest(JSON.stringify(b), APP_SECRET);
@@ -228,6 +227,18 @@ describe('POST /webhooks/whatsapp body limits and shapes', () => {
       expect(err.error.code).toBe('MALFORMED_PAYLOAD');
       expect(err.error.message).not.toContain(SENDER);
     }
+    expect((await subject(SENDER)).known).toBe(false);
+  });
+
+  it('a well-formed envelope with an unreadable message → 200; the message is skipped, not applied (rule 8)', async () => {
+    const b = envelope({
+      field: 'messages',
+      value: { messages: [{ from: SENDER, id: 'wamid.X', type: 'text' }] },
+    });
+    const req = await signedRequest(JSON.stringify(b), APP_SECRET);
+    const res = await post(req.body, req.headers);
+    expect(res.status).toBe(200);
+    expect(await res.text()).not.toContain(SENDER);
     expect((await subject(SENDER)).known).toBe(false);
   });
 

@@ -94,6 +94,73 @@ describe('Graph API simulator', () => {
     expect((await post({ ...text, to: '16505550102' })).status).toBe(200);
   });
 
+  describe('business-scoped user ids (recipient)', () => {
+    const BSUID = 'US.7301946621058839401'; // invented, Meta's documented shape
+    const PARENT = 'US.ENT.5520913377014482690';
+    const { to: _to, ...noTo } = text;
+
+    it('accepts a BSUID in recipient and answers with user_id, not wa_id', async () => {
+      const res = await post({ ...noTo, recipient: BSUID });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { messages: Array<{ id: string }> };
+      expect(body).toEqual({
+        messaging_product: 'whatsapp',
+        contacts: [{ input: BSUID, user_id: BSUID }],
+        messages: [{ id: expect.stringMatching(/^wamid\./) }],
+      });
+      expect(graph.sent()).toEqual([
+        { id: body.messages[0]?.id, to: BSUID, recipient: BSUID, type: 'text', text: { body: 'Hi!' } },
+      ]);
+    });
+
+    it('to wins when both to and recipient are set', async () => {
+      const res = await post({ ...text, recipient: BSUID });
+      expect(await res.json()).toMatchObject({ contacts: [{ input: '+16505550101', wa_id: '16505550101' }] });
+      expect(graph.sent()[0]).not.toHaveProperty('recipient');
+    });
+
+    it.each([
+      ['a lower-case country code', 'us.7301946621058839401'],
+      ['no country code', '7301946621058839401'],
+      ['a BSUID with a symbol', 'US.7301-9466'],
+      ['a number in recipient', '+16505550101'],
+      ['an empty recipient', ''],
+    ])('400 code 100 for %s', async (_name, recipient) => {
+      const res = await post({ ...noTo, recipient });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: { code: 100 } });
+      expect(graph.sent()).toEqual([]);
+    });
+
+    it('refuses a parent BSUID with 131009 unless the portfolio is enrolled', async () => {
+      const res = await post({ ...noTo, recipient: PARENT });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: { code: 131009 } });
+      const enrolled = await startGraphSimulator({
+        accessToken: TOKEN,
+        phoneNumberId: PHONE_NUMBER_ID,
+        parentBsuids: true,
+      });
+      try {
+        const ok = await fetch(`${enrolled.url}/${PHONE_NUMBER_ID}/messages`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ ...noTo, recipient: PARENT }),
+        });
+        expect(ok.status).toBe(200);
+        expect(enrolled.sent()[0]).toMatchObject({ to: PARENT, recipient: PARENT });
+      } finally {
+        await enrolled.close();
+      }
+    });
+
+    it('stopRecipients may hold BSUIDs', async () => {
+      graph.stopRecipients.add(BSUID);
+      const res = await post({ ...noTo, recipient: BSUID });
+      expect(await res.json()).toMatchObject({ error: { code: 131050 } });
+    });
+  });
+
   it('reset clears requests, sent messages, faults and stop list', async () => {
     graph.failNext(3, '500');
     graph.stopRecipients.add('16505550101');

@@ -1,6 +1,10 @@
 /**
  * A stateful fake of the WhatsApp Cloud API send endpoint (API-FACTS 1.11, 1.12) on a real local
  * HTTP server, so connectors are exercised through real `fetch`, sockets and headers.
+ *
+ * Recipients (docs/whatsapp-identity-facts.md): `to` addresses a number; `recipient` a BSUID or a
+ * parent BSUID, the latter only for portfolios enrolled in parent BSUIDs (`parentBsuids: true`;
+ * otherwise error 131009). When both are set, `to` wins, as Meta documents.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type ServerResponse } from 'node:http';
@@ -20,7 +24,10 @@ export interface ReceivedRequest {
 
 export interface SentMessage {
   id: string;
+  /** Where it went: the `to` number, or the BSUID of a `recipient` send. */
   to: string;
+  /** Set when the message was addressed by `recipient` (a BSUID or parent BSUID). */
+  recipient?: string;
   type: string;
   text?: unknown;
   template?: unknown;
@@ -39,11 +46,15 @@ export interface GraphSimulator {
   sent(): SentMessage[];
   /** The next `n` authorised requests fail with `kind`. */
   failNext(n: number, kind: GraphFault): void;
-  /** WhatsApp ids (digits) that always get 131050. */
+  /** WhatsApp ids (digits) or BSUIDs that always get 131050. */
   stopRecipients: Set<string>;
   reset(): void;
   close(): Promise<void>;
 }
+
+/** Meta's documented shapes: `CC.` + up to 128 alphanumerics; parent `CC.ENT.` + alphanumerics. */
+const BSUID = /^[A-Z]{2}\.[A-Za-z0-9]{1,128}$/;
+const PARENT_BSUID = /^[A-Z]{2}\.ENT\.[A-Za-z0-9]{1,128}$/;
 
 const TYPES = new Set(['text', 'template', 'interactive', 'image', 'audio', 'video', 'document', 'sticker']);
 const TYPES_WITH_CHECKS: Record<string, (v: Record<string, unknown>) => boolean> = {
@@ -57,6 +68,7 @@ const TYPES_WITH_CHECKS: Record<string, (v: Record<string, unknown>) => boolean>
  *
  * @example
  * const graph = await startGraphSimulator({ accessToken: 'test-token', phoneNumberId: '106540352242922' });
+ * // parent BSUIDs are refused (131009) unless: startGraphSimulator({ …, parentBsuids: true })
  * graph.failNext(1, '429');
  * // … createWhatsAppClient({ graphUrl: graph.url, … }) …
  * await graph.close();
@@ -64,6 +76,8 @@ const TYPES_WITH_CHECKS: Record<string, (v: Record<string, unknown>) => boolean>
 export async function startGraphSimulator(opts: {
   accessToken: string;
   phoneNumberId: string;
+  /** Whether the business portfolio is enrolled in parent BSUIDs; default false. */
+  parentBsuids?: boolean;
 }): Promise<GraphSimulator> {
   const requests: ReceivedRequest[] = [];
   let sent: SentMessage[] = [];
@@ -99,24 +113,31 @@ export async function startGraphSimulator(opts: {
     const type = typeof message?.type === 'string' ? message.type : '';
     const payload = obj(message?.[type]);
     const check = TYPES_WITH_CHECKS[type];
+    const address = addressOf(message);
     if (
       message?.messaging_product !== 'whatsapp' ||
-      typeof message.to !== 'string' ||
-      !message.to ||
+      !address ||
       !TYPES.has(type) ||
       !payload ||
       (check && !check(payload))
     ) {
       return reply(res, 400, graphError(100, 'Invalid parameter'));
     }
-    const waId = message.to.replace(/\D/g, '');
-    if (stopRecipients.has(waId)) return reply(res, 400, stoppedError());
+    if (address.parent && !opts.parentBsuids) {
+      return reply(res, 400, graphError(131009, 'Parameter value is not valid'));
+    }
+    if (stopRecipients.has(address.key)) return reply(res, 400, stoppedError());
     counter += 1;
     const id = `wamid.${Buffer.from(`SIM.${counter}.${randomUUID()}`).toString('base64')}`;
-    sent.push({ id, to: message.to, type, [type]: payload });
+    const by = address.bsuid ? { recipient: address.input } : {};
+    sent.push({ id, to: address.input, ...by, type, [type]: payload });
     reply(res, 200, {
       messaging_product: 'whatsapp',
-      contacts: [{ input: message.to, wa_id: waId }],
+      contacts: [
+        address.bsuid
+          ? { input: address.input, user_id: address.input }
+          : { input: address.input, wa_id: address.key },
+      ],
       messages: [{ id }],
     });
   });
@@ -144,6 +165,23 @@ export async function startGraphSimulator(opts: {
         server.closeAllConnections(); // keep-alive and hung sockets would hold close() open
       }),
   };
+}
+
+/**
+ * Who a request addresses: `to` (a number; it wins when both are set) or `recipient` (a BSUID or
+ * parent BSUID). `key` is what `stopRecipients` holds: the digits of a number, a BSUID as sent.
+ */
+function addressOf(
+  message: Record<string, unknown> | undefined,
+): { input: string; key: string; bsuid: boolean; parent: boolean } | null {
+  const to = message?.to;
+  if (typeof to === 'string' && to)
+    return { input: to, key: to.replace(/\D/g, ''), bsuid: false, parent: false };
+  const recipient = message?.recipient;
+  if (typeof recipient !== 'string') return null;
+  const parent = PARENT_BSUID.test(recipient);
+  if (!parent && !BSUID.test(recipient)) return null;
+  return { input: recipient, key: recipient, bsuid: true, parent };
 }
 
 function graphError(code: number, title: string, type = 'OAuthException') {
