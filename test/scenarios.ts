@@ -154,8 +154,10 @@ export const SCENARIOS: Scenario[] = [
       const byNumber = await states(d, p);
       expect(byNumber.purposes.marketing?.status).toBe('opted_out');
       expect(
-        (byNumber as unknown as { identifiers: Array<{ kind: string }> }).identifiers.map((i) => i.kind),
-      ).toEqual(['phone', 'bsuid']);
+        (byNumber as unknown as { identifiers: Array<{ kind: string }> }).identifiers
+          .map((i) => i.kind)
+          .sort(),
+      ).toEqual(['bsuid', 'phone']);
     },
   },
   {

@@ -363,7 +363,9 @@ export class ConsentService {
       outcomes[purpose] = { action: d.action, reason: d.reason, state: d.next ?? prev ?? null };
       if (!d.action) continue;
       const eventId = newId();
-      const evidence = { ...evidenceBase, locale, ...(d.reason ? { reason: d.reason } : {}) };
+      // 'recorded' says only that an evidence intent was recorded: the caller's own reason says why.
+      const reason = d.reason === 'recorded' ? (evidenceBase.reason ?? d.reason) : d.reason;
+      const evidence = { ...evidenceBase, locale, ...(reason ? { reason } : {}) };
       const event: NewLedgerEvent = {
         id: eventId,
         subjectId: sid,
