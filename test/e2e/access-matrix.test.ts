@@ -191,6 +191,12 @@ const TABLE: Row[] = [
   { method: 'GET', pattern: '/v1/sync/jobs', url: '/v1/sync/jobs', access: ['operator', 'admin'] },
   {
     method: 'GET',
+    pattern: '/v1/dead-events',
+    url: '/v1/dead-events',
+    access: ['operator', 'auditor', 'admin'],
+  },
+  {
+    method: 'GET',
     pattern: '/v1/mappings/:connector',
     url: '/v1/mappings/hubspot',
     access: ['editor', 'admin'],

@@ -19,7 +19,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signV3 } from '../../connectors/hubspot/signature.ts';
 import { signMetaBody } from '../../connectors/whatsapp/signature.ts';
-import { normalizePhone } from '../../src/core/phone.ts';
+import { parseSubjectRef } from '../../src/core/identity.ts';
 import { type CrmHarness, HUBSPOT, SALESFORCE, startCrmHarness } from '../helpers/crm.ts';
 import {
   CaseCounter,
@@ -816,7 +816,7 @@ const phoneish = fc.oneof(
 
 describe('{phone} path parameter', () => {
   it(
-    'any string: 200 exactly when it is a valid number, else 400 without echoing it; reading changes nothing',
+    'any string: 200 exactly when it names a number, a WhatsApp id or a BSUID, else 400 without echoing it; reading changes nothing',
     async () => {
       await fc.assert(
         fc.asyncProperty(phoneish, fc.constantFrom('', '/history'), async (raw, sub) => {
@@ -827,7 +827,7 @@ describe('{phone} path parameter', () => {
           );
           // Empty, `.` and `..` are no parameter at all: the URL resolves to another (or no) route.
           if (raw === '' || raw === '.' || raw === '..') return;
-          const valid = raw.length >= 1 && raw.length <= 40 && normalizePhone(raw).ok;
+          const valid = raw.length >= 1 && raw.length <= 400 && parseSubjectRef(raw).ok;
           expect(res.status, raw).toBe(valid ? 200 : 400);
           const digits = raw.replace(/\D/g, '');
           if (!valid && digits.length >= 4) expect(res.body).not.toContain(digits);

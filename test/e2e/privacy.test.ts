@@ -203,7 +203,7 @@ describe('privacy', () => {
       for (const res of responses) {
         expect(res.status, input).toBe(400);
         const text = await res.text();
-        expect(JSON.parse(text).error.code).toMatch(/^(INVALID_PHONE|VALIDATION_FAILED)$/);
+        expect(JSON.parse(text).error.code).toMatch(/^(INVALID_PHONE|INVALID_IDENTIFIER|VALIDATION_FAILED)$/);
         for (const s of [input, enc(input), digits.length >= 6 ? digits : input, BUSINESS_TEXT]) {
           if (text.includes(s)) echoes.push(`${input} echoed in ${text}`);
         }
