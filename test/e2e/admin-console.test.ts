@@ -403,3 +403,30 @@ describe('console views', () => {
     expect(csrfOf(await res.text())).toBe(s.csrf);
   });
 });
+
+describe('console: identities and unreadable events', () => {
+  it('People finds a person by BSUID and lists how they are known; Sync health lists unreadable events', async () => {
+    const x = await plain();
+    const b = 'DE.7000000000000000901'; // fictitious BSUID
+    // A signed delivery with a BSUID-only STOP and one message Meta's schema would never produce.
+    const stop = textMessage({ waId: WA, userId: b }, 'STOP', { timestamp: at(x) });
+    const broken = { ...textMessage(WA, 'hello'), value: { messages: [{ type: 'text', id: 42 }] } };
+    const res = await x.webhook(stop, broken);
+    expect(res.status).toBe(200);
+    expect(await json(res)).toMatchObject({ applied: 1, skipped: 1 });
+    const operator = await session(x, 'operator');
+    const page = await (await operator.post('/admin/people', { phone: b })).text();
+    expect(page).toContain('DE.•••••01');
+    expect(page).not.toContain(b);
+    expect(page).toMatch(/data-kind="bsuid">.*WhatsApp BSUID/s);
+    expect(page).toMatch(/data-kind="phone">.*phone number/s);
+    expect(page).toMatch(/data-purpose="marketing">.*opted out/s);
+    const sync = await (await operator.get('/admin/sync')).text();
+    expect(sync).toContain('Unreadable webhook events');
+    expect(sync).toMatch(/data-dead-event="[^"]+">.*whatsapp.*message.*messages\[0\]/s);
+    // Operators see why, not the event; admins (and auditors, through the API) may open the event itself.
+    expect(sync).not.toContain('event as received');
+    const admin = await session(x, 'admin');
+    expect(await (await admin.get('/admin/sync')).text()).toContain('event as received');
+  });
+});

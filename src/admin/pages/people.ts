@@ -6,7 +6,7 @@
 import type { Context, Hono } from 'hono';
 import { html } from 'hono/html';
 import type { Role } from '../../config.ts';
-import { normalizePhone } from '../../core/phone.ts';
+import { maskIdentifier, parseSubjectRef } from '../../core/identity.ts';
 import type { Api, ApiError } from '../api.ts';
 import { type AdminEnv, requireCsrf, requirePage, requireSession } from '../guard.ts';
 import { badge, csrfField, EXAMPLE_PHONE, maskPhone, notice, PAGES, render, when } from '../layout.ts';
@@ -30,6 +30,25 @@ interface SubjectView {
   known: boolean;
   erased?: boolean;
   purposes: Record<string, PurposeView>;
+  identifiers?: Array<{ kind: string; masked: string; status: string }>;
+}
+
+const KIND_LABEL: Record<string, string> = {
+  phone: 'phone number',
+  bsuid: 'WhatsApp BSUID',
+  parent_bsuid: 'WhatsApp parent BSUID',
+};
+
+function identifiers(s: SubjectView) {
+  const ids = s.identifiers ?? [];
+  if (ids.length === 0) return '';
+  return html`<h3>Known by</h3><table class="identifiers"><thead><tr><th>kind</th><th>identifier</th><th>status</th>
+    </tr></thead><tbody>${ids.map(
+      (
+        i,
+      ) => html`<tr data-kind="${i.kind}"><td>${KIND_LABEL[i.kind] ?? i.kind}</td><td><code>${i.masked}</code></td>
+        <td>${i.status === 'former' ? html`former (changed; never messaged)` : 'active'}</td></tr>`,
+    )}</tbody></table>`;
 }
 interface EventView {
   seq: number;
@@ -45,12 +64,12 @@ interface EventView {
   hash: string;
 }
 
-function form(c: C, error?: string) {
+function form(c: C, error?: string, typed = '') {
   return html`<section class="card"><form method="post" action="/admin/people">
     ${csrfField(c)}
-    <div class="field"><label for="phone">Phone number (E.164 or WhatsApp id)</label>
-      <input type="tel" id="phone" name="phone" autocomplete="off" placeholder="${EXAMPLE_PHONE}"
-        aria-describedby="phone-error" />
+    <div class="field"><label for="phone">Phone number (E.164 or WhatsApp id) or WhatsApp BSUID</label>
+      <input type="text" id="phone" name="phone" autocomplete="off" placeholder="${EXAMPLE_PHONE}"
+        aria-describedby="phone-error" value="${typed}" />
       <div id="phone-error" class="issue">${error ?? ''}</div></div>
     <button type="submit">Look up</button></form></section>`;
 }
@@ -99,16 +118,28 @@ export function peoplePages(r: Hono<AdminEnv>, api: Api): void {
   r.get('/people', ...guard, (c) => render(c, 'People', form(c)));
 
   r.post('/people', ...guard, requireCsrf, async (c) => {
-    const input = String((await c.req.parseBody()).phone ?? '').trim();
-    const p = normalizePhone(input);
-    if (!p.ok) return render(c, 'People', form(c, 'Enter an E.164 number (+49…) or a WhatsApp id.'), 400);
-    const path = `/v1/subjects/${encodeURIComponent(p.e164)}`;
+    const input = String((await c.req.parseBody()).phone ?? '')
+      .trim()
+      .slice(0, 400);
+    const p = parseSubjectRef(input, c.var.services.config.DEFAULT_COUNTRY);
+    if (!p.ok)
+      return render(
+        c,
+        'People',
+        form(c, 'Enter an E.164 number (+49…), a WhatsApp id, or a BSUID (DE.123…).', input),
+        400,
+      );
+    const path = `/v1/subjects/${encodeURIComponent(p.id.value)}`;
     const subject = await api<SubjectView & ApiError>(c, 'GET', path);
     if (subject.status !== 200) {
       return render(c, 'People', html`${form(c)}${notice(subject.body.error?.message, 'alert')}`, 400);
     }
     const role = c.var.session.actor.role;
-    const shown = FULL_NUMBER_ROLES.includes(role) ? p.e164 : maskPhone(p.e164);
+    const shown = FULL_NUMBER_ROLES.includes(role)
+      ? p.id.value
+      : p.id.kind === 'phone'
+        ? maskPhone(p.id.value)
+        : maskIdentifier(p.id);
     let history = html`<p class="muted">The ledger timeline is shown to auditors and admins.</p>`;
     if (HISTORY_ROLES.includes(role)) {
       const h = await api<{ events: EventView[] }>(c, 'GET', `${path}/history`);
@@ -124,7 +155,7 @@ export function peoplePages(r: Hono<AdminEnv>, api: Api): void {
       c,
       'People',
       html`${form(c)}<section class="card" id="person"><h2>${shown}</h2>${status}
-        <h3>Current consent</h3>${states(s)}<h3>Ledger timeline</h3>${history}</section>`,
+        ${identifiers(s)}<h3>Current consent</h3>${states(s)}<h3>Ledger timeline</h3>${history}</section>`,
     );
   });
 }

@@ -23,6 +23,17 @@ interface JobList {
   counts: Record<string, number>;
   jobs: JobView[];
 }
+interface DeadEventList {
+  total: number;
+  events: Array<{
+    id: string;
+    source: string;
+    kind: string;
+    reason: string;
+    receivedAt: string;
+    raw?: unknown;
+  }>;
+}
 
 /** Registers the sync health page and the retry action. */
 export function syncPages(r: Hono<AdminEnv>, api: Api): void {
@@ -42,6 +53,7 @@ export function syncPages(r: Hono<AdminEnv>, api: Api): void {
       .filter((j) => j.lastError)
       .sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : -1))
       .slice(0, 20);
+    const deadEvents = await api<DeadEventList>(c, 'GET', '/v1/dead-events?limit=50');
     const retried = c.req.query('retried');
     return render(
       c,
@@ -75,7 +87,24 @@ export function syncPages(r: Hono<AdminEnv>, api: Api): void {
                 <button type="submit">Retry</button></form></td></tr>`,
             )}</tbody></table>`
           : html`<p class="muted">None.</p>`
-      }</section>`,
+      }</section>
+      <section class="card dead-events"><h2>Unreadable webhook events</h2>
+      <p class="muted">Events inside signed deliveries that could not be read. They were skipped, never the reason
+        a delivery was refused: every readable event of the same delivery was stored. Kept encrypted, the newest
+        10,000, until retention removes them.</p>${
+          deadEvents.status === 200 && (deadEvents.body.events ?? []).length
+            ? html`<p>${deadEvents.body.total} kept.</p>
+            <table class="dead-events"><thead><tr><th>received</th><th>from</th><th>kind</th><th>why it could not be read</th>
+            </tr></thead><tbody>${deadEvents.body.events.map(
+              (e) => html`<tr data-dead-event="${e.id}"><td>${when(e.receivedAt)}</td><td>${e.source}</td>
+                <td>${e.kind}</td><td>${e.reason}${
+                  e.raw === undefined
+                    ? ''
+                    : html`<details><summary>event as received</summary><pre>${JSON.stringify(e.raw, null, 2)}</pre></details>`
+                }</td></tr>`,
+            )}</tbody></table>`
+            : html`<p class="muted">None.</p>`
+        }</section>`,
     );
   });
 
