@@ -113,6 +113,14 @@ export const configSchema = z.object({
   DPO_CONTACT: optionalSecret.pipe(z.string().max(500).optional()),
   /** Node listen address (default all interfaces; `127.0.0.1` behind a local reverse proxy) */
   HOST: z.string().trim().min(1).default('0.0.0.0'),
+  /** Node: a client must send its complete request headers within this (slowloris); at most REQUEST_TIMEOUT_SECONDS */
+  HEADERS_TIMEOUT_SECONDS: int(20, 1, 600),
+  /** Node: a client must send its complete request (headers and body) within this */
+  REQUEST_TIMEOUT_SECONDS: int(60, 1, 3600),
+  /** Node: an idle keep-alive connection is closed after this */
+  KEEP_ALIVE_TIMEOUT_SECONDS: int(5, 1, 600),
+  /** Node: open connections at most; more are closed at once */
+  MAX_CONNECTIONS: int(1024, 1, 1_000_000),
   /**
    * ISO 3166 alpha-2 country used to read national formats typed by people (console, API). Off by
    * default; never applied to identifiers that come from Meta.
