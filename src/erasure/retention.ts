@@ -62,6 +62,9 @@ export async function purgeExpired(deps: {
       if (ids.length < 500) break;
     }
   }
+  // What the deletes and shreds left in the store's files (SQLite's WAL), and any an erasure could not remove.
+  if ((await store.scrub?.().catch(() => false)) === false)
+    deps.log.warn({}, 'retention: the database WAL could not be emptied yet');
   const report = { ...counts, unconfirmedPeople };
   deps.log.info(report, 'retention purge');
   return report;

@@ -147,6 +147,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       const r = t.erased.get(linkKey(connector, objectType, remoteId));
       return r ? out(r) : null;
     },
+    // Nothing to scrub: deleted rows are gone from the maps, and nothing was ever written to a file.
+    async scrub() {
+      return true;
+    },
     async purge(c) {
       const before = (v: string, cutoff: string | null) => cutoff !== null && v < cutoff;
       const out = { finishedJobs: 0, deadLetters: 0, inboundDedupe: 0, sentMessages: 0, syncWrites: 0 };

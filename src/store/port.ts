@@ -218,6 +218,12 @@ export interface Store {
   /** Deletes operational records older than each cutoff (retention); counts per kind. */
   purge(cutoffs: RetentionCutoffs): Promise<Record<keyof RetentionCutoffs, number>>;
   /**
+   * Removes what deleted rows leave behind in the storage files (after a crypto-shred): SQLite
+   * empties its WAL, whose old page images still hold the wrapped key. True when nothing is left
+   * to remove. Optional: a store with no files of its own has nothing to do.
+   */
+  scrub?(): Promise<boolean>;
+  /**
    * People who never consented and never opted out (every state `none`, e.g. an expired double
    * opt-in) and whose last change is before `before`: their number has no proof to support.
    */
