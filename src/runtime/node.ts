@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Server as HttpServer, ServerOptions } from 'node:http';
 import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { type Config, ConfigError, parseConfig } from '../config.ts';
 import { nodeCryptoPrimitives } from '../crypto/primitives.node.ts';
 import { createApp } from '../http/app.ts';
@@ -162,6 +163,8 @@ export async function bootNode(options: Pick<StartOptions, 'env' | 'log' | 'fetc
     catalog,
     log,
     crypto: nodeCryptoPrimitives,
+    // The TCP peer (from the socket, which a client cannot forge); throttling and the audit log use it.
+    connInfo: getConnInfo,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
     mappings: { storage: fileMappingStorage(resolve(config.MAPPINGS_DIR)), defaults: defaultMappings() },

@@ -81,6 +81,11 @@ function boot(env: Env): Promise<Booted> {
       store,
       catalog,
       log,
+      // Cloudflare sets CF-Connecting-IP to the client's address (a client's own value is replaced).
+      connInfo: (c) => {
+        const address = c.req.header('cf-connecting-ip');
+        return { remote: address ? { address } : {} };
+      },
       mappings: {
         storage: d1MappingStorage(env.DB),
         defaults: { hubspot: hubspotMapping, salesforce: salesforceMapping },

@@ -268,8 +268,16 @@ export function openD1Store(options: D1StoreOptions): Store {
         inboundDedupe: 'DELETE FROM inbound_dedupe WHERE received_at < ?',
         sentMessages: 'DELETE FROM sent_messages WHERE sent_at < ?',
         syncWrites: 'DELETE FROM sync_writes WHERE written_at < ?',
+        audit: 'DELETE FROM audit_log WHERE at < ?',
       };
-      const out = { finishedJobs: 0, deadLetters: 0, inboundDedupe: 0, sentMessages: 0, syncWrites: 0 };
+      const out = {
+        finishedJobs: 0,
+        deadLetters: 0,
+        inboundDedupe: 0,
+        sentMessages: 0,
+        syncWrites: 0,
+        audit: 0,
+      };
       const kinds = (Object.keys(sql) as Array<keyof RetentionCutoffs>).filter((k) => c[k] !== null);
       if (kinds.length === 0) return out;
       // One batch: every kind is purged against the same state, atomically.

@@ -153,7 +153,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
     async purge(c) {
       const before = (v: string, cutoff: string | null) => cutoff !== null && v < cutoff;
-      const out = { finishedJobs: 0, deadLetters: 0, inboundDedupe: 0, sentMessages: 0, syncWrites: 0 };
+      const out = {
+        finishedJobs: 0,
+        deadLetters: 0,
+        inboundDedupe: 0,
+        sentMessages: 0,
+        syncWrites: 0,
+        audit: 0,
+      };
       for (const [id, j] of t.jobs) {
         if ((j.status === 'done' || j.status === 'cancelled') && before(j.updatedAt, c.finishedJobs)) {
           t.jobs.delete(id);
@@ -177,6 +184,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         if (before(w.writtenAt, c.syncWrites)) {
           t.syncWrites.delete(k);
           out.syncWrites++;
+        }
+      for (const [k, a] of t.audit)
+        if (before(a.at, c.audit)) {
+          t.audit.delete(k);
+          out.audit++;
         }
       return out;
     },

@@ -51,6 +51,12 @@ export interface WriteUnit {
   texts?: TextRow[];
   sentMessages?: SentMessage[];
   audit?: AuditEntry[];
+  /**
+   * Audit rows that count a repeated event (failed sign-ins per client address and hour): inserted
+   * when the id is new; otherwise `details.count` grows by this entry's count and `details.lastAt`
+   * becomes its `at` (the row keeps its first `at`). One row per window, however many attempts.
+   */
+  auditCounts?: AuditEntry[];
   /** Upserted by (connector, objectType, remoteId). */
   links?: CrmLink[];
   /** Deleted (a record gone from the CRM, or the person erased). */
@@ -140,6 +146,8 @@ export interface RetentionCutoffs {
   inboundDedupe: string | null;
   sentMessages: string | null;
   syncWrites: string | null;
+  /** audit log entries (`at`) */
+  audit: string | null;
 }
 
 /** How a leased job ended. */

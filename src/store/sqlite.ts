@@ -573,6 +573,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
           inboundDedupe: del('DELETE FROM inbound_dedupe WHERE received_at < ?', c.inboundDedupe),
           sentMessages: del('DELETE FROM sent_messages WHERE sent_at < ?', c.sentMessages),
           syncWrites: del('DELETE FROM sync_writes WHERE written_at < ?', c.syncWrites),
+          audit: del('DELETE FROM audit_log WHERE at < ?', c.audit),
         };
         db.exec('COMMIT');
         await synced();

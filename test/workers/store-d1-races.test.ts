@@ -225,6 +225,7 @@ describe('D1 store on workerd', () => {
       inboundDedupe: '9999-01-01T00:00:00.000Z',
       sentMessages: at(3),
       syncWrites: null,
+      audit: null,
     });
     expect(purged).toEqual({
       finishedJobs: 1,
@@ -232,6 +233,7 @@ describe('D1 store on workerd', () => {
       inboundDedupe: 1,
       sentMessages: 0,
       syncWrites: 0,
+      audit: 0,
     });
   });
 
