@@ -102,6 +102,23 @@ export const configSchema = z.object({
   RETENTION_JOBS_DAYS: int(30, 0, 3650),
   RETENTION_DEAD_LETTERS_DAYS: int(90, 0, 3650),
   RETENTION_DEDUPE_DAYS: int(30, 7, 3650),
+  /** the audit log (admin actions, failed sign-ins counted per client network and hour) */
+  RETENTION_AUDIT_DAYS: int(365, 0, 3650),
+  /** failed sign-ins and bearer tokens per client address in any 60 s; more are refused with 429 (0 = no limit) */
+  AUTH_FAILURES_PER_MINUTE: int(10, 0, 100_000),
+  /** failed attempts per key prefix (the token's first 8 characters), from any address, in any 60 s (0 = no limit) */
+  AUTH_KEY_FAILURES_PER_MINUTE: int(30, 0, 100_000),
+  /**
+   * the request header a trusted reverse proxy puts the client's address in (`X-Forwarded-For`: its
+   * last entry, the one that proxy added); unset: the TCP peer on Node, `CF-Connecting-IP` on Workers
+   */
+  CLIENT_ADDRESS_HEADER: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^[a-z0-9-]*$/, 'must be a header name such as X-Forwarded-For')
+    .transform((s) => (s === '' ? undefined : s))
+    .optional(),
   CATALOG_DIR: z.string().default('./catalog'),
   /** how long a double opt-in stays pending */
   DOI_TTL_HOURS: int(72, 1, 24 * 90),
@@ -113,6 +130,14 @@ export const configSchema = z.object({
   DPO_CONTACT: optionalSecret.pipe(z.string().max(500).optional()),
   /** Node listen address (default all interfaces; `127.0.0.1` behind a local reverse proxy) */
   HOST: z.string().trim().min(1).default('0.0.0.0'),
+  /** Node: a client must send its complete request headers within this (slowloris); at most REQUEST_TIMEOUT_SECONDS */
+  HEADERS_TIMEOUT_SECONDS: int(20, 1, 600),
+  /** Node: a client must send its complete request (headers and body) within this */
+  REQUEST_TIMEOUT_SECONDS: int(60, 1, 3600),
+  /** Node: an idle keep-alive connection is closed after this */
+  KEEP_ALIVE_TIMEOUT_SECONDS: int(5, 1, 600),
+  /** Node: open connections at most; more are closed at once */
+  MAX_CONNECTIONS: int(1024, 1, 1_000_000),
   /**
    * ISO 3166 alpha-2 country used to read national formats typed by people (console, API). Off by
    * default; never applied to identifiers that come from Meta.

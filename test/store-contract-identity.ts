@@ -195,6 +195,7 @@ export function identityContract(get: () => Store): void {
         sentMessages: null,
         syncWrites: null,
         deadEvents: at(2),
+        audit: null,
       });
       expect(purged.deadEvents).toBe(1);
       expect((await store.listDeadEvents(10)).map((d) => d.id)).toEqual(['d2', 'd3']);

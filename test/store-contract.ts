@@ -330,6 +330,57 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
         expect(await store.listAudit(10)).toEqual([entry('au-3', 3), entry('au-2', 2), entry('au-1', 1)]);
         expect((await store.listAudit(1)).map((a) => a.id)).toEqual(['au-3']);
       });
+
+      it('counts a repeated event in one audit row (auditCounts): first `at` kept, count and lastAt grow', async () => {
+        const failed = (id: string, minute: number, count = 1) => ({
+          id,
+          at: at(minute),
+          actor: 'anonymous',
+          role: 'none',
+          action: 'api.auth_failed',
+          target: 'client:0a1b2c3d4e5f',
+          details: { count, lastAt: at(minute), network: '203.0.113.0/24' },
+        });
+        await ok(store, { auditCounts: [failed('af-1', 1)] });
+        await ok(store, { auditCounts: [failed('af-1', 2)] });
+        await ok(store, { auditCounts: [failed('af-1', 3, 2), failed('af-2', 4)] });
+        expect(await store.listAudit(10)).toEqual([
+          failed('af-2', 4),
+          { ...failed('af-1', 1), details: { count: 4, lastAt: at(3), network: '203.0.113.0/24' } },
+        ]);
+      });
+
+      it('purges audit entries older than the audit cutoff, and none without one', async () => {
+        const entry = (id: string, minute: number) => ({
+          id,
+          at: at(minute),
+          actor: 'key-1a2b',
+          role: 'admin',
+          action: 'job.retry',
+          target: null,
+          details: {},
+        });
+        await ok(store, { audit: [entry('au-1', 1), entry('au-2', 2), entry('au-5', 5)] });
+        const none = {
+          finishedJobs: null,
+          deadLetters: null,
+          inboundDedupe: null,
+          sentMessages: null,
+          syncWrites: null,
+          deadEvents: null,
+        };
+        expect((await store.purge({ ...none, audit: null })).audit).toBe(0);
+        expect(await store.purge({ ...none, audit: at(3) })).toEqual({
+          finishedJobs: 0,
+          deadLetters: 0,
+          inboundDedupe: 0,
+          sentMessages: 0,
+          syncWrites: 0,
+          deadEvents: 0,
+          audit: 2,
+        });
+        expect((await store.listAudit(10)).map((a) => a.id)).toEqual(['au-5']);
+      });
     });
 
     describe('lifecycle', () => {

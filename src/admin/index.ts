@@ -7,6 +7,7 @@ import { type Context, Hono } from 'hono';
 import { html } from 'hono/html';
 import type { Router } from '../http/app.ts';
 import { audit } from '../http/audit.ts';
+import { authFailed, retryAfterSeconds } from '../http/auth-failures.ts';
 import type { AppEnv } from '../http/types.ts';
 import { apiOver, rawApiOver } from './api.ts';
 import {
@@ -87,22 +88,17 @@ export function adminRoutes(app: Router): void {
     const { services } = c.var;
     if (!sameOrigin(c)) return render(c, 'Sign in', loginForm('This form came from another site.'), 403);
     const key = String((await c.req.parseBody()).key ?? '').trim();
+    const api = c as unknown as Context<AppEnv>;
+    const wait = retryAfterSeconds(api, key);
+    if (wait > 0) {
+      c.header('retry-after', String(wait));
+      const problem = `Too many failed sign-ins from here. Try again in ${wait} seconds.`;
+      return render(c, 'Sign in', loginForm(problem), 429);
+    }
     const actor = /^\S{1,512}$/.test(key) ? await services.auth.identify(`Bearer ${key}`) : null;
     if (!actor) {
-      // Audited without the key (not even a part of it).
-      await services.store.commit({
-        audit: [
-          {
-            id: crypto.randomUUID(),
-            at: services.clock().toISOString(),
-            actor: 'anonymous',
-            role: 'none',
-            action: 'console.sign_in_failed',
-            target: null,
-            details: {},
-          },
-        ],
-      });
+      // Counted (throttle, and this client's audit row for the hour) without the key, not even a part of it.
+      await authFailed(api, 'console.sign_in_failed', key);
       c.var.log.warn({}, 'console sign-in failed');
       return render(c, 'Sign in', loginForm('That key was not accepted.'), 401);
     }

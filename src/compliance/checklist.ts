@@ -214,6 +214,7 @@ function storageLimitation(s: Services): Check {
       'RETENTION_MESSAGES_DAYS',
       'RETENTION_JOBS_DAYS',
       'RETENTION_DEAD_LETTERS_DAYS',
+      'RETENTION_AUDIT_DAYS',
     ] as const
   ).filter((k) => c[k] === 0);
   if (unlimited.length) return { status: 'warn', detail: `${unlimited.join(', ')} = 0: kept without limit.` };

@@ -218,6 +218,11 @@ function retention(c: Config): RetentionRule[] {
       setting: 'RETENTION_DEDUPE_DAYS',
     },
     {
+      data: 'audit log (admin actions; failed sign-ins per client network and hour)',
+      period: days(c.RETENTION_AUDIT_DAYS),
+      setting: 'RETENTION_AUDIT_DAYS',
+    },
+    {
       data: 'erasure requests',
       period: `answered within ${c.ERASURE_DUE_DAYS} days of receipt`,
       setting: 'ERASURE_DUE_DAYS',

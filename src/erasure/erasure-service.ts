@@ -370,6 +370,16 @@ export class ErasureService {
     }
   }
 
+  /**
+   * Removes what the shred left in the store's files (SQLite: the old page images in the WAL still
+   * hold the wrapped key and the number's ciphertext). Never fails the erasure, which is done: what
+   * could not be removed now goes with the next retention purge's scrub (hourly).
+   */
+  private async scrub(erasureId: string): Promise<void> {
+    const ok = await this.d.store.scrub?.().catch(() => false);
+    if (ok === false) this.d.log.warn({ erasureId }, 'erasure: the database WAL could not be emptied yet');
+  }
+
   /** Crypto-shreds the person and records the erasure in the ledger; then the receipt. */
   private async runLocal(job: OutboxJob): Promise<HandlerResult> {
     const { store, pii, clock } = this.d;
@@ -444,6 +454,7 @@ export class ErasureService {
       ],
     });
     for (const id of shred) pii.forget(id);
+    if (shred.length > 0) await this.scrub(erasureId);
     this.d.log.info(
       {
         erasureId,

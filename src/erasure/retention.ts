@@ -10,6 +10,8 @@
  * - Finished sync jobs: `RETENTION_JOBS_DAYS`; dead letters: `RETENTION_DEAD_LETTERS_DAYS`.
  * - Inbound webhook dedupe keys and last-written CRM values (echo suppression):
  *   `RETENTION_DEDUPE_DAYS` (at least 7: Meta redelivers for up to 7 days).
+ * - The audit log (admin actions; failed sign-ins counted per client network and hour):
+ *   `RETENTION_AUDIT_DAYS` (default a year; 0 keeps it for ever).
  * Consent and opt-out evidence is not purged: it is what proves consent (Art. 7(1)) and what keeps an
  * opt-out honoured; it goes with the person's erasure.
  */
@@ -27,6 +29,7 @@ type RetentionConfig = Pick<
   | 'RETENTION_JOBS_DAYS'
   | 'RETENTION_DEAD_LETTERS_DAYS'
   | 'RETENTION_DEDUPE_DAYS'
+  | 'RETENTION_AUDIT_DAYS'
 >;
 
 /**
@@ -51,6 +54,7 @@ export async function purgeExpired(deps: {
     syncWrites: cutoff(config.RETENTION_DEDUPE_DAYS),
     // Unreadable webhook events are kept as long as dead letters: both wait for an operator.
     deadEvents: cutoff(config.RETENTION_DEAD_LETTERS_DAYS),
+    audit: cutoff(config.RETENTION_AUDIT_DAYS),
   });
   let unconfirmedPeople = 0;
   const before = cutoff(config.RETENTION_UNCONFIRMED_DAYS);
@@ -64,6 +68,9 @@ export async function purgeExpired(deps: {
       if (ids.length < 500) break;
     }
   }
+  // What the deletes and shreds left in the store's files (SQLite's WAL), and any an erasure could not remove.
+  if ((await store.scrub?.().catch(() => false)) === false)
+    deps.log.warn({}, 'retention: the database WAL could not be emptied yet');
   const report = { ...counts, unconfirmedPeople };
   deps.log.info(report, 'retention purge');
   return report;

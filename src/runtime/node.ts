@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import type { Server as HttpServer, ServerOptions } from 'node:http';
 import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
-import { ConfigError, parseConfig } from '../config.ts';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { type Config, ConfigError, parseConfig } from '../config.ts';
 import { nodeCryptoPrimitives } from '../crypto/primitives.node.ts';
 import { createApp } from '../http/app.ts';
 import { Catalog } from '../service/catalog-service.ts';
@@ -34,6 +36,31 @@ export interface StartOptions {
 const readJson = (dir: string, file: string): unknown => JSON.parse(readFileSync(join(dir, file), 'utf8'));
 
 /**
+ * Timeouts for slow or idle clients. Node's defaults let a client hold a connection for 60 s without
+ * finishing its headers (checked every 30 s) and 5 minutes without finishing its body; a few hundred
+ * such connections (slowloris) tie up the process. Node requires headers <= request timeout.
+ */
+export function serverLimits(
+  config: Pick<Config, 'HEADERS_TIMEOUT_SECONDS' | 'REQUEST_TIMEOUT_SECONDS'>,
+): ServerOptions {
+  const requestTimeout = config.REQUEST_TIMEOUT_SECONDS * 1000;
+  const headersTimeout = Math.min(config.HEADERS_TIMEOUT_SECONDS * 1000, requestTimeout);
+  return {
+    headersTimeout,
+    requestTimeout,
+    // How often Node looks for expired requests: a timeout is enforced within this much of its expiry.
+    connectionsCheckingInterval: Math.min(1000, headersTimeout),
+  };
+}
+
+/** The address clients on this machine reach the server at (the wildcard addresses mean loopback). */
+function localHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/**
  * Starts the Node service: config (dev secrets when not in production), SQLite store, catalog,
  * HTTP server, outbox loop and periodic jobs.
  *
@@ -45,7 +72,15 @@ export async function startNode(options: StartOptions): Promise<NodeServer> {
   // One server per DATA_DIR: what is still leased was leased by a process that is gone.
   await services.dispatcher.reclaimLeases();
   const app = createApp(services);
-  const server = serve({ fetch: app.fetch, port: config.PORT, hostname: '0.0.0.0' });
+  const server = serve({
+    fetch: app.fetch,
+    port: config.PORT,
+    hostname: config.HOST,
+    serverOptions: serverLimits(config),
+  }) as HttpServer;
+  server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_SECONDS * 1000;
+  // Past this many open sockets Node closes a new connection at once (its 'drop' event).
+  server.maxConnections = config.MAX_CONNECTIONS;
   await new Promise<void>((ok) => server.once('listening', () => ok()));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
@@ -66,10 +101,13 @@ export async function startNode(options: StartOptions): Promise<NodeServer> {
   if (!services.config.WHATSAPP_ACCESS_TOKEN || !services.config.WHATSAPP_PHONE_NUMBER_ID) {
     log.warn({}, 'WhatsApp sending is not configured: confirmation messages wait in the outbox');
   }
-  log.info({ port, dataDir, env: config.NODE_ENV, crm: services.sync.enabled() }, 'consent-sync listening');
+  log.info(
+    { host: config.HOST, port, dataDir, env: config.NODE_ENV, crm: services.sync.enabled() },
+    'consent-sync listening',
+  );
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${localHost(config.HOST)}:${port}`,
     services,
     async close() {
       for (const t of timers) clearInterval(t);
@@ -89,11 +127,18 @@ export async function bootNode(options: Pick<StartOptions, 'env' | 'log' | 'fetc
   let env = options.env;
   let devFromFile: string[] = [];
   let devFile = '';
+  let narrowedFrom: number | undefined;
   if ((env.NODE_ENV ?? 'development') !== 'production') {
-    ({ env, fromFile: devFromFile, file: devFile } = await withDevSecrets(env, dataDir));
+    ({ env, fromFile: devFromFile, file: devFile, narrowedFrom } = await withDevSecrets(env, dataDir));
   }
   const config = parseConfig(env);
   const log = options.log ?? createLogger(config.LOG_LEVEL);
+  if (narrowedFrom !== undefined) {
+    log.warn(
+      { file: devFile, mode: narrowedFrom.toString(8) },
+      'the development secrets file was readable by others; its mode is now 0600',
+    );
+  }
   if (devFromFile.length) {
     log.warn(
       { generated: devFromFile, file: devFile },
@@ -118,6 +163,8 @@ export async function bootNode(options: Pick<StartOptions, 'env' | 'log' | 'fetc
     catalog,
     log,
     crypto: nodeCryptoPrimitives,
+    // The TCP peer (from the socket, which a client cannot forge); throttling and the audit log use it.
+    connInfo: getConnInfo,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
     mappings: { storage: fileMappingStorage(resolve(config.MAPPINGS_DIR)), defaults: defaultMappings() },

@@ -2,7 +2,9 @@
  * The Cloudflare Workers entry point: the same Hono app, services and core as on Node, over D1.
  *
  * - `fetch`: the app. Configuration is read from the bindings (vars and `wrangler secret`s)
- *   through the same zod schema; the services are built once per isolate and reused.
+ *   through the same zod schema; the services are built once per isolate and reused. Mapping
+ *   edits live in D1: every invocation (request, queue batch, cron) first reads their stamps, so a
+ *   `PUT /v1/mappings/…` served by one isolate is in force in all the others from their next one.
  * - Outbox: a commit that queued jobs sends one message to the `OUTBOX` queue (after the response,
  *   through `waitUntil`). The queue consumer runs the same dispatcher over D1: jobs are leased,
  *   retried with the same backoff and dead-lettered by the same rules, with the same idempotency
@@ -53,49 +55,11 @@ interface Booted {
   dirty: boolean;
 }
 
-let booting: Promise<Booted> | null = null;
-
 /** The string bindings (vars and secrets); other bindings (DB, queues) are not configuration. */
 function settings(env: Env): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = { NODE_ENV: 'production' };
   for (const [k, v] of Object.entries(env)) if (typeof v === 'string') out[k] = v;
   return out;
-}
-
-function boot(env: Env): Promise<Booted> {
-  booting ??= (async () => {
-    const config = parseConfig(settings(env));
-    const log = consoleLog(config.LOG_LEVEL);
-    const store = openD1Store({ db: env.DB, migrations: MIGRATIONS });
-    await store.migrate();
-    const catalog = Catalog.load({ texts, keywords, templates });
-    const changed = await catalog.checkUsedTexts(await store.allTexts());
-    if (changed.length) throw new Error(`catalog texts changed after use: ${changed.join('; ')}`);
-    const booted: Booted = {
-      services: undefined as unknown as Services,
-      app: undefined as never,
-      dirty: false,
-    };
-    booted.services = await buildServices({
-      config,
-      store,
-      catalog,
-      log,
-      mappings: {
-        storage: d1MappingStorage(env.DB),
-        defaults: { hubspot: hubspotMapping, salesforce: salesforceMapping },
-      },
-      onJobs: () => {
-        booted.dirty = true;
-      },
-    });
-    booted.app = createApp(booted.services);
-    return booted;
-  })().catch((err: unknown) => {
-    booting = null; // a bad configuration is reported on every request until it is fixed
-    throw err;
-  });
-  return booting;
 }
 
 /** Sends the "there is work" message when a request or job queued jobs. */
@@ -106,42 +70,107 @@ async function kick(b: Booted, env: Env): Promise<void> {
   else await b.services.dispatcher.drain(); // no queue bound (local dev): run them here
 }
 
-const worker = {
-  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-    let b: Booted;
-    try {
-      b = await boot(env);
-    } catch (err) {
-      consoleLog('error').error({ err: (err as Error).message }, 'start failed');
-      return Response.json(
-        { error: { code: 'MISCONFIGURED', message: 'the service is not configured; see the Worker logs' } },
-        { status: 503 },
-      );
-    }
-    const res = await b.app.fetch(request);
-    ctx.waitUntil(kick(b, env));
-    return res;
-  },
+/**
+ * The Worker's handlers over services built once (per isolate) and reused. Each call makes an
+ * independent one: the default export is one, tests make two to play two isolates on one D1.
+ *
+ * @example export default createWorker();
+ */
+export function createWorker() {
+  let booting: Promise<Booted> | null = null;
 
-  /** Outbox consumer: drains due jobs from D1; failures make the queue retry the message. */
-  async queue(batch: MessageBatch<{ kick: number }>, env: Env, _ctx: ExecutionContext): Promise<void> {
-    const b = await boot(env);
-    await b.services.dispatcher.drain();
-    await kick(b, env);
-    batch.ackAll();
-  },
+  function boot(env: Env): Promise<Booted> {
+    booting ??= (async () => {
+      const config = parseConfig(settings(env));
+      const log = consoleLog(config.LOG_LEVEL);
+      const store = openD1Store({ db: env.DB, migrations: MIGRATIONS });
+      await store.migrate();
+      const catalog = Catalog.load({ texts, keywords, templates });
+      const changed = await catalog.checkUsedTexts(await store.allTexts());
+      if (changed.length) throw new Error(`catalog texts changed after use: ${changed.join('; ')}`);
+      const booted: Booted = {
+        services: undefined as unknown as Services,
+        app: undefined as never,
+        dirty: false,
+      };
+      booted.services = await buildServices({
+        config,
+        store,
+        catalog,
+        log,
+        // Cloudflare sets CF-Connecting-IP to the client's address (a client's own value is replaced).
+        connInfo: (c) => {
+          const address = c.req.header('cf-connecting-ip');
+          return { remote: address ? { address } : {} };
+        },
+        mappings: {
+          storage: d1MappingStorage(env.DB),
+          defaults: { hubspot: hubspotMapping, salesforce: salesforceMapping },
+        },
+        onJobs: () => {
+          booted.dirty = true;
+        },
+      });
+      booted.app = createApp(booted.services);
+      return booted;
+    })().catch((err: unknown) => {
+      booting = null; // a bad configuration is reported on every request until it is fixed
+      throw err;
+    });
+    return booting;
+  }
 
-  async scheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
-    const b = await boot(env);
-    const s = b.services;
-    if (controller.cron === CRONS.hourly) await s.purgeExpired();
-    else if (controller.cron === CRONS.daily) await s.reconcile();
-    else {
-      await s.expirePending();
-      await s.dispatcher.drain();
-    }
-    ctx.waitUntil(kick(b, env));
-  },
-};
+  return {
+    async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+      let b: Booted;
+      try {
+        b = await boot(env);
+      } catch (err) {
+        consoleLog('error').error({ err: (err as Error).message }, 'start failed');
+        return Response.json(
+          { error: { code: 'MISCONFIGURED', message: 'the service is not configured; see the Worker logs' } },
+          { status: 503 },
+        );
+      }
+      try {
+        // Mapping edits made through another isolate: in force from this request on (one D1 read).
+        await b.services.mappings.refresh();
+      } catch (err) {
+        // Rather no answer than one given under a whitelist that may be out of date.
+        consoleLog('error').error({ err: (err as Error).name }, 'mappings could not be read');
+        return Response.json(
+          { error: { code: 'UNAVAILABLE', message: 'the database could not be read; try again' } },
+          { status: 503 },
+        );
+      }
+      const res = await b.app.fetch(request);
+      ctx.waitUntil(kick(b, env));
+      return res;
+    },
 
+    /** Outbox consumer: drains due jobs from D1; failures make the queue retry the message. */
+    async queue(batch: MessageBatch<{ kick: number }>, env: Env, _ctx: ExecutionContext): Promise<void> {
+      const b = await boot(env);
+      await b.services.mappings.refresh(); // per batch; a failure makes the queue retry it
+      await b.services.dispatcher.drain();
+      await kick(b, env);
+      batch.ackAll();
+    },
+
+    async scheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
+      const b = await boot(env);
+      const s = b.services;
+      await s.mappings.refresh();
+      if (controller.cron === CRONS.hourly) await s.purgeExpired();
+      else if (controller.cron === CRONS.daily) await s.reconcile();
+      else {
+        await s.expirePending();
+        await s.dispatcher.drain();
+      }
+      ctx.waitUntil(kick(b, env));
+    },
+  };
+}
+
+const worker = createWorker();
 export default worker;

@@ -1,3 +1,4 @@
+import type { GetConnInfo } from 'hono/conninfo';
 import type { Connector, ConnectorName } from '../../connectors/types.ts';
 import { createWhatsAppClient } from '../../connectors/whatsapp/client.ts';
 import type { Config } from '../config.ts';
@@ -8,6 +9,7 @@ import { type CryptoPrimitives, webCryptoPrimitives } from '../crypto/primitives
 import { ErasureService } from '../erasure/erasure-service.ts';
 import { purgeExpired, type RetentionReport } from '../erasure/retention.ts';
 import { type ApiKeyAuth, createApiKeyAuth } from '../http/auth.ts';
+import { AuthThrottle } from '../http/throttle.ts';
 import type { Store } from '../store/port.ts';
 import { buildConnectors } from '../sync/connectors.ts';
 import { Dispatcher } from '../sync/dispatcher.ts';
@@ -42,6 +44,10 @@ export interface Services {
   sync: SyncService;
   erasure: ErasureService;
   auth: ApiKeyAuth;
+  /** failed sign-ins and tokens per client address and key prefix (in memory: per process or isolate) */
+  throttle: AuthThrottle;
+  /** how this runtime finds the client's address (the socket on Node, `CF-Connecting-IP` on Workers) */
+  connInfo: GetConnInfo;
   log: Log;
   clock: () => Date;
   /** Deletes what retention no longer allows, flags overdue erasures; counts only. */
@@ -72,6 +78,8 @@ export interface ServiceInputs {
   connectors?: Partial<Record<ConnectorName, Connector>>;
   /** HMAC and AES-GCM; default Web Crypto (Workers), Node passes node:crypto (primitives.node.ts) */
   crypto?: CryptoPrimitives;
+  /** the client's address; default none known (in-process requests, tests): every client is `unknown` */
+  connInfo?: GetConnInfo;
 }
 
 /**
@@ -237,6 +245,11 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     sync,
     erasure,
     auth: await createApiKeyAuth(config.API_KEYS, { store, clock }),
+    throttle: new AuthThrottle(
+      { perAddress: config.AUTH_FAILURES_PER_MINUTE, perKeyPrefix: config.AUTH_KEY_FAILURES_PER_MINUTE },
+      clock,
+    ),
+    connInfo: input.connInfo ?? (() => ({ remote: {} })),
     log,
     clock,
     expirePending,

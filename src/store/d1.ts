@@ -275,6 +275,12 @@ export function openD1Store(options: D1StoreOptions): Store {
       );
       return r ? toErased(r) : null;
     },
+    // Nothing to scrub from here: D1's files, WAL and backups are Cloudflare's to manage, and no
+    // statement reaches them. Time Travel can restore any minute of the last 30 days (Workers Paid;
+    // 7 on Free), so a shredded key stays restorable that long (docs/SECURITY.md).
+    async scrub() {
+      return true;
+    },
     async purge(c) {
       const sql: Record<keyof RetentionCutoffs, string> = {
         finishedJobs: "DELETE FROM outbox WHERE status IN ('done', 'cancelled') AND updated_at < ?",
@@ -283,6 +289,7 @@ export function openD1Store(options: D1StoreOptions): Store {
         sentMessages: 'DELETE FROM sent_messages WHERE sent_at < ?',
         syncWrites: 'DELETE FROM sync_writes WHERE written_at < ?',
         deadEvents: 'DELETE FROM dead_events WHERE received_at < ?',
+        audit: 'DELETE FROM audit_log WHERE at < ?',
       };
       const out: Record<keyof RetentionCutoffs, number> = {
         finishedJobs: 0,
@@ -291,6 +298,7 @@ export function openD1Store(options: D1StoreOptions): Store {
         sentMessages: 0,
         syncWrites: 0,
         deadEvents: 0,
+        audit: 0,
       };
       const kinds = (Object.keys(sql) as Array<keyof RetentionCutoffs>).filter((k) => c[k] !== null);
       if (kinds.length === 0) return out;

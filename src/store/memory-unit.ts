@@ -312,6 +312,20 @@ export function apply(t: Tables, unit: WriteUnit, now: string): CommitResult {
     unique(t.audit.has(a.id), 'audit_log.id');
     t.audit.set(a.id, { ...a, details: json(a.details) });
   }
+  for (const a of unit.auditCounts ?? []) {
+    const row = t.audit.get(a.id);
+    const count = (d: Record<string, unknown>, fallback: number) =>
+      typeof d.count === 'number' ? d.count : fallback;
+    t.audit.set(
+      a.id,
+      row
+        ? {
+            ...row,
+            details: { ...row.details, count: count(row.details, 0) + count(a.details, 1), lastAt: a.at },
+          }
+        : { ...a, details: json(a.details) },
+    );
+  }
   return { status: 'committed', events: records.map((r) => ({ ...r })) };
 }
 

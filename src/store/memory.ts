@@ -177,6 +177,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       const r = t.erased.get(linkKey(connector, objectType, remoteId));
       return r ? out(r) : null;
     },
+    // Nothing to scrub: deleted rows are gone from the maps, and nothing was ever written to a file.
+    async scrub() {
+      return true;
+    },
     async purge(c) {
       const before = (v: string, cutoff: string | null) => cutoff !== null && v < cutoff;
       const out = {
@@ -186,6 +190,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         sentMessages: 0,
         syncWrites: 0,
         deadEvents: 0,
+        audit: 0,
       };
       for (const [id, j] of t.jobs) {
         if ((j.status === 'done' || j.status === 'cancelled') && before(j.updatedAt, c.finishedJobs)) {
@@ -215,6 +220,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         if (before(d.receivedAt, c.deadEvents)) {
           t.deadEvents.delete(k);
           out.deadEvents++;
+        }
+      for (const [k, a] of t.audit)
+        if (before(a.at, c.audit)) {
+          t.audit.delete(k);
+          out.audit++;
         }
       return out;
     },

@@ -69,6 +69,12 @@ export interface WriteUnit {
   texts?: TextRow[];
   sentMessages?: SentMessage[];
   audit?: AuditEntry[];
+  /**
+   * Audit rows that count a repeated event (failed sign-ins per client address and hour): inserted
+   * when the id is new; otherwise `details.count` grows by this entry's count and `details.lastAt`
+   * becomes its `at` (the row keeps its first `at`). One row per window, however many attempts.
+   */
+  auditCounts?: AuditEntry[];
   /** Upserted by (connector, objectType, remoteId). */
   links?: CrmLink[];
   /** Deleted (a record gone from the CRM, or the person erased). */
@@ -195,6 +201,8 @@ export interface RetentionCutoffs {
   sentMessages: string | null;
   syncWrites: string | null;
   deadEvents: string | null;
+  /** audit log entries (`at`) */
+  audit: string | null;
 }
 
 /** How a leased job ended. */
@@ -282,6 +290,12 @@ export interface Store {
   findErasedRecord(connector: string, objectType: string, remoteId: string): Promise<ErasedRecord | null>;
   /** Deletes operational records older than each cutoff (retention); counts per kind. */
   purge(cutoffs: RetentionCutoffs): Promise<Record<keyof RetentionCutoffs, number>>;
+  /**
+   * Removes what deleted rows leave behind in the storage files (after a crypto-shred): SQLite
+   * empties its WAL, whose old page images still hold the wrapped key. True when nothing is left
+   * to remove. Optional: a store with no files of its own has nothing to do.
+   */
+  scrub?(): Promise<boolean>;
   /**
    * People who never consented and never opted out (every state `none`, e.g. an expired double
    * opt-in) and whose last change is before `before`: their number has no proof to support.

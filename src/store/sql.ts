@@ -58,6 +58,11 @@ export const UNIT_SQL = {
     'INSERT INTO tombstones (subject_hash, erasure_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
   insertErased: `INSERT INTO erased_records (connector, object_type, remote_id, erasure_id, erased_at)
     VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  // A counting row: the first of its window is inserted, later ones add to details.count.
+  upsertAuditCount: `INSERT INTO audit_log (id, at, actor, role, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT(id) DO UPDATE SET details = json_set(audit_log.details,
+      '$.count', COALESCE(json_extract(audit_log.details, '$.count'), 0) + COALESCE(json_extract(excluded.details, '$.count'), 1),
+      '$.lastAt', excluded.at)`,
   insertAudit:
     'INSERT INTO audit_log (id, at, actor, role, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)',
   // The owner check ran before (SQLite) or is a guard of the batch (D1): the WHERE only keeps an
@@ -281,6 +286,18 @@ export function unitStatements(
   for (const [sql, args] of apiKeyStatements(unit)) add(sql, ...args);
   for (const a of unit.audit ?? []) {
     add(UNIT_SQL.insertAudit, a.id, a.at, a.actor, a.role, a.action, a.target, JSON.stringify(a.details));
+  }
+  for (const a of unit.auditCounts ?? []) {
+    add(
+      UNIT_SQL.upsertAuditCount,
+      a.id,
+      a.at,
+      a.actor,
+      a.role,
+      a.action,
+      a.target,
+      JSON.stringify(a.details),
+    );
   }
   return out;
 }

@@ -99,6 +99,9 @@ const PRAGMAS = [
   'PRAGMA temp_store = MEMORY',
   'PRAGMA foreign_keys = ON',
   `PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`,
+  // Deleted or overwritten content (a shredded person's wrapped key and number) is zeroed in its
+  // page and on freed pages, not left behind in the file; `scrub()` then empties the WAL.
+  'PRAGMA secure_delete = ON',
 ];
 
 /** SQLITE_BUSY: another connection holds the lock. */
@@ -111,6 +114,11 @@ const CHECKPOINT_EVERY_MS = 200;
 /**
  * A thread with its own connection that copies the WAL back into the database (PASSIVE: it never
  * blocks the writer or readers). Plain JS so it loads the same under Node and vitest.
+ *
+ * On a `truncate` message it runs one TRUNCATE checkpoint (every frame copied back, then the WAL
+ * file cut to zero bytes, so the old page images in it are gone) and answers with its result row.
+ * TRUNCATE holds the write lock while it waits for readers: it waits at most a second, well inside
+ * the 5 s the main thread's writer waits for a lock, and reports busy instead.
  */
 const CHECKPOINTER = `
 const { workerData, parentPort } = require('node:worker_threads');
@@ -121,15 +129,31 @@ db.exec('PRAGMA synchronous = NORMAL');
 const timer = setInterval(() => {
   try { db.exec('PRAGMA wal_checkpoint(PASSIVE)'); } catch {}
 }, workerData.everyMs);
-parentPort.once('message', () => {
+parentPort.on('message', (m) => {
+  if (m === 'truncate') {
+    let row = null;
+    try {
+      db.exec('PRAGMA busy_timeout = 1000');
+      row = db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get();
+    } catch {}
+    db.exec('PRAGMA busy_timeout = 5000');
+    parentPort.postMessage(row);
+    return;
+  }
   clearInterval(timer);
   db.close();
   parentPort.close();
 });
 `;
 
+interface Checkpointer {
+  stop(): Promise<void>;
+  /** One TRUNCATE checkpoint; true when the WAL was emptied (false: busy, or the thread is gone). */
+  truncate(): Promise<boolean>;
+}
+
 /** Starts the checkpointer for `path`; `stop` closes its connection with the thread. */
-function startCheckpointer(path: string): { stop: () => Promise<void> } {
+function startCheckpointer(path: string): Checkpointer {
   const worker = new Worker(CHECKPOINTER, {
     eval: true,
     workerData: { path, everyMs: CHECKPOINT_EVERY_MS },
@@ -139,7 +163,32 @@ function startCheckpointer(path: string): { stop: () => Promise<void> } {
   // A failed checkpoint is retried by the next tick; a dead thread only leaves the WAL to grow.
   worker.on('error', () => {});
   const exited = new Promise<void>((ok) => worker.once('exit', () => ok()));
+  let gone = false;
+  void exited.then(() => {
+    gone = true;
+  });
+  /** One truncate at a time: each answer belongs to the request before it. */
+  let queue: Promise<boolean> = Promise.resolve(true);
+  const truncateOnce = (): Promise<boolean> =>
+    new Promise<boolean>((ok) => {
+      if (gone) return ok(false);
+      const onExit = () => {
+        worker.off('message', onMessage);
+        ok(false);
+      };
+      const onMessage = (row: { busy?: number } | null) => {
+        worker.off('exit', onExit);
+        ok(row?.busy === 0);
+      };
+      worker.once('message', onMessage);
+      worker.once('exit', onExit);
+      worker.postMessage('truncate');
+    });
   return {
+    truncate: () => {
+      queue = queue.then(truncateOnce, truncateOnce);
+      return queue;
+    },
     stop: async () => {
       worker.postMessage('stop');
       // It closes its connection and exits; a thread stuck past a second is ended.
@@ -206,7 +255,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   let waiting: Array<(err: Error | null) => void> = [];
   /** A failed sync leaves the WAL's state on disk unknown: every later write is refused. */
   let syncFailure: Error | null = null;
-  let checkpointer: { stop: () => Promise<void> } | null = null;
+  let checkpointer: Checkpointer | null = null;
 
   const openWal = (): number | null => {
     if (walFd !== null || !walPath) return walFd;
@@ -383,6 +432,22 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
 
     stats: () => ({ ...counters }),
 
+    async scrub() {
+      // In memory: nothing reaches a disk.
+      if (!walPath || closed) return !walPath;
+      // Everything committed so far is in the WAL on disk; then a TRUNCATE checkpoint on the
+      // checkpointer's thread (never on the event loop) copies it back and empties the WAL file.
+      await synced();
+      checkpointer ??= startCheckpointer(options.path);
+      const thread = checkpointer;
+      for (let attempt = 0; attempt < 3 && !closed; attempt++) {
+        // busy: another process was reading an older snapshot; try again shortly
+        if (await thread.truncate()) return true;
+        await new Promise((ok) => setTimeout(ok, 200));
+      }
+      return false;
+    },
+
     async findSubjectByHash(phoneHash) {
       const r = stmt(READ_SQL.subjectByHash).get(phoneHash);
       return r ? toSubject(r) : null;
@@ -529,6 +594,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
           sentMessages: del('DELETE FROM sent_messages WHERE sent_at < ?', c.sentMessages),
           syncWrites: del('DELETE FROM sync_writes WHERE written_at < ?', c.syncWrites),
           deadEvents: del('DELETE FROM dead_events WHERE received_at < ?', c.deadEvents),
+          audit: del('DELETE FROM audit_log WHERE at < ?', c.audit),
         };
         db.exec('COMMIT');
         await synced();

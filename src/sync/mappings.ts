@@ -13,6 +13,21 @@ export interface MappingStorage {
   write(connector: ConnectorName, mapping: Mapping): Promise<void>;
   /** Where it is kept, for messages (`mappings/hubspot.json`, `D1`). */
   describe(connector: ConnectorName): string;
+  /**
+   * Every stored mapping, as JSON text, with a stamp that grows with each write of it. Storage that
+   * several processes or isolates share (D1) has it: `Mappings.refresh()` reads it once per request
+   * or batch, so an edit made through one is in force in all at once. Storage one process owns (the
+   * files in MAPPINGS_DIR on Node) needs none.
+   */
+  changes?(): Promise<StoredMapping[]>;
+}
+
+/** One stored mapping as `changes()` returns it. */
+export interface StoredMapping {
+  connector: ConnectorName;
+  json: string;
+  /** sorts after the stamp of every earlier write of this connector's mapping */
+  stamp: string;
 }
 
 export class MappingError extends Error {
@@ -35,6 +50,8 @@ export type ReplaceResult =
  */
 export class Mappings {
   private readonly current = new Map<ConnectorName, Mapping>();
+  /** The stored mapping `refresh()` last applied (or skipped) per connector. */
+  private readonly seen = new Map<ConnectorName, { json: string; stamp: string }>();
   private readonly storage: MappingStorage;
   private readonly purposes: readonly Purpose[];
 
@@ -99,20 +116,63 @@ export class Mappings {
     return { ok: true, before, after: r.mapping };
   }
 
+  /**
+   * Puts in force what another process or isolate stored since this one last looked (storage with
+   * `changes()`; otherwise nothing to do). One read of the storage; a mapping is validated again only
+   * when its stored text changed. A read that finishes after a newer one (an older stamp) is ignored.
+   * A stored mapping this deployment cannot validate (written by one with other purposes) leaves the
+   * mapping in force as it is. Returns the connectors whose mapping changed.
+   *
+   * @example await services.mappings.refresh(); // at the start of every Workers invocation
+   */
+  async refresh(): Promise<ConnectorName[]> {
+    if (!this.storage.changes) return [];
+    const changed: ConnectorName[] = [];
+    for (const row of await this.storage.changes()) {
+      const inForce = this.current.get(row.connector);
+      const seen = this.seen.get(row.connector);
+      if (!inForce || (seen && (seen.json === row.json || row.stamp < seen.stamp))) continue;
+      this.seen.set(row.connector, { json: row.json, stamp: row.stamp });
+      let raw: unknown;
+      try {
+        raw = JSON.parse(row.json);
+      } catch {
+        continue;
+      }
+      const r = validateMapping(raw, this.purposes, row.connector);
+      if (!r.ok || JSON.stringify(r.mapping) === JSON.stringify(inForce)) continue;
+      this.current.set(row.connector, r.mapping);
+      changed.push(row.connector);
+    }
+    return changed;
+  }
+
   /** Checks a mapping without storing it (the preview and the console's editor). */
   validate(connector: ConnectorName, input: unknown) {
     return validateMapping(input, this.purposes, connector);
   }
 }
 
-/** Keeps mappings in memory (tests; Workers before D1 edits are wired). */
+/**
+ * Keeps mappings in memory (tests). Two service graphs given the same storage share it as two
+ * isolates share D1: `changes()` stamps each write with a counter.
+ */
 export function memoryMappingStorage(initial: Partial<Record<ConnectorName, unknown>> = {}): MappingStorage {
   const data = new Map<ConnectorName, unknown>(Object.entries(initial) as Array<[ConnectorName, unknown]>);
+  const stamps = new Map<ConnectorName, number>();
+  let writes = 0;
   return {
     read: async (c) => data.get(c) ?? null,
     write: async (c, m) => {
       data.set(c, structuredClone(m));
+      stamps.set(c, ++writes);
     },
     describe: (c) => `memory:${c}`,
+    changes: async () =>
+      [...data].map(([connector, m]) => ({
+        connector,
+        json: JSON.stringify(m),
+        stamp: String(stamps.get(connector) ?? 0).padStart(12, '0'),
+      })),
   };
 }

@@ -3,6 +3,7 @@
  * crypto-shredding, tombstones, receipts, deadlines, retention and the Art. 15 export.
  */
 import { readFileSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CrmHarness, SALESFORCE, startCrmHarness } from '../helpers/crm.ts';
 import { json } from '../helpers/harness.ts';
@@ -300,6 +301,52 @@ describe('erasure', () => {
     const report = await h.services.purgeExpired();
     expect(report.overdueErasures).toBe(1);
     expect(h.logs.some((l) => l.includes('erasures overdue'))).toBe(true);
+  });
+});
+
+describe('crypto-shredding leaves nothing in the SQLite files (issue 14, item 6)', () => {
+  it("neither the wrapped key nor the number's ciphertext is in the database, -wal or -shm after an erasure", async () => {
+    h = await startCrmHarness();
+    await optedInEverywhere();
+    const subject = await h.services.store.findSubjectByHash(await h.services.subjects.hash(PHONE));
+    const secrets = [subject?.dekWrapped, subject?.phoneEnc].filter((s): s is string => !!s);
+    expect(secrets).toHaveLength(2);
+    // Each as stored (base64 text) and as raw bytes, and any 16-byte piece of either: a shred that
+    // leaves part of a value behind (a new, shorter cell written over the old one's tail) still fails.
+    const pieces = (b: Buffer) =>
+      Array.from({ length: Math.max(1, b.length - 15) }, (_, i) => b.subarray(i, i + 16));
+    const forms = (s: string) => [...pieces(Buffer.from(s, 'latin1')), ...pieces(Buffer.from(s, 'base64'))];
+    const files = () =>
+      ['', '-wal', '-shm'].map((suffix) => {
+        try {
+          return readFileSync(`${h.dbPath}${suffix}`);
+        } catch {
+          return Buffer.alloc(0);
+        }
+      });
+    /** How many of the two are in some file, in either form. */
+    const found = () => {
+      const bytes = files();
+      return secrets.filter((s) => forms(s).some((n) => bytes.some((f) => f.includes(n)))).length;
+    };
+    // The check can see them: before the erasure both are there.
+    expect(found()).toBe(2);
+    // A passive checkpoint (what the checkpointer thread runs once the WAL grows) copies them into the
+    // database file too, and leaves the WAL as it was: now they are in both files. Without
+    // secure_delete the shred would leave their bytes in the page's free space in the database file;
+    // without emptying the WAL its old page images would keep them.
+    const other = new DatabaseSync(h.dbPath);
+    const cp = other.prepare('PRAGMA wal_checkpoint(PASSIVE)').get() as { log: number; checkpointed: number };
+    other.close();
+    expect(cp.log).toBeGreaterThan(0);
+    expect(cp.checkpointed).toBe(cp.log);
+    expect(found()).toBe(2);
+
+    const { id } = await json<ErasureBody>(await erase());
+    await h.settle();
+    expect((await get(id)).status).toBe('completed');
+    expect((await h.services.store.getSubject(subject!.id))?.dekWrapped).toBeNull();
+    expect(found()).toBe(0);
   });
 });
 

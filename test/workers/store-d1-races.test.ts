@@ -284,6 +284,7 @@ describe('D1 store on workerd', () => {
       sentMessages: at(3),
       syncWrites: null,
       deadEvents: null,
+      audit: null,
     });
     expect(purged).toEqual({
       finishedJobs: 1,
@@ -292,6 +293,7 @@ describe('D1 store on workerd', () => {
       sentMessages: 0,
       syncWrites: 0,
       deadEvents: 0,
+      audit: 0,
     });
   });
 

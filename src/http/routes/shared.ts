@@ -12,6 +12,11 @@ export const errorResponses = {
   400: { description: 'Invalid input', content: { 'application/json': { schema: ErrorSchema } } },
   401: { description: 'Missing or invalid token', content: { 'application/json': { schema: ErrorSchema } } },
   403: { description: 'Role not allowed', content: { 'application/json': { schema: ErrorSchema } } },
+  429: {
+    description:
+      'Too many failed tokens from this client or for this key prefix (AUTH_FAILURES_PER_MINUTE); the Retry-After header says when to try again',
+    content: { 'application/json': { schema: ErrorSchema } },
+  },
 } as const;
 
 export const bearer = [{ bearer: [] }];
