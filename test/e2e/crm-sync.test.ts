@@ -101,11 +101,11 @@ describe('sync to CRMs', () => {
           .filter((k) => k !== 'attributes' && k !== 'id')
           .sort(),
       ).toEqual([...SF_PUSH].sort());
-    // Lookups ask for the match field and pulled properties only.
+    // Lookups ask for the match and BSUID fields and pulled properties only.
     const searches = h.hubspot.requests.filter((r) => r.path === '/crm/v3/objects/contacts/search');
     for (const s of searches)
       expect((s.body as { properties: string[] }).properties.sort()).toEqual(
-        ['mobilephone', 'whatsapp_marketing_consent', 'whatsapp_opted_out'].sort(),
+        ['mobilephone', 'whatsapp_bsuid', 'whatsapp_marketing_consent', 'whatsapp_opted_out'].sort(),
       );
     const soql = h.salesforce.requests
       .filter((r) => r.path.includes('/query'))
