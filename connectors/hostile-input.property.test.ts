@@ -334,6 +334,7 @@ describe('HubSpot webhook parser', () => {
               expect(Number.isNaN(Date.parse(c.occurredAt))).toBe(false);
               if (c.changeSource !== null) noMarker(c.changeSource);
             }
+            for (const k of r.skipped) noMarker(k.reason);
           },
         ),
         { numRuns: runs(N) },
@@ -341,6 +342,58 @@ describe('HubSpot webhook parser', () => {
     },
     TIMEOUT,
   );
+
+  // Sync rule 8: readable events of whitelisted properties, in any of HubSpot's three dialects,
+  // with unreadable ones mixed in anywhere.
+  const readable = fc
+    .tuple(
+      hsEvent.map((e) => ({ ...e, subscriptionType: 'contact.propertyChange' })),
+      fc.constantFrom(...HS_SPEC.properties),
+      fc.constantFrom('classic', 'legacy', 'generic'),
+    )
+    .map(([e, propertyName, dialect]): Record<string, unknown> => {
+      const event: Record<string, unknown> = { ...e, propertyName };
+      if (dialect === 'legacy') {
+        delete event.subscriptionType;
+        event.eventType = 'contact.propertyChange';
+      }
+      if (dialect === 'generic')
+        Object.assign(event, { subscriptionType: 'object.propertyChange', objectTypeId: '0-1' });
+      return event;
+    });
+  const unreadable = fc.oneof(
+    fc.jsonValue().filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)),
+    hsEvent.map((e) => ({ ...e, objectId: `${MARKER}${e.objectId}` })),
+    hsEvent.map(({ occurredAt: _at, ...e }) => e),
+    hsEvent.map(({ subscriptionType: _t, ...e }) => ({ ...e, eventType: 42 })),
+    hsEvent.map((e) => ({ ...e, subscriptionType: 'object.propertyChange', objectTypeId: marked })),
+  );
+
+  it('one unreadable event never costs the readable events of the same delivery (rule 8)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(readable, { minLength: 1, maxLength: 6 }),
+        fc.array(fc.tuple(unreadable, fc.nat()), { minLength: 1, maxLength: 4 }),
+        (good, bad) => {
+          counter.hit('hubspot parse: readable events survive unreadable ones');
+          const mixed: unknown[] = [...good];
+          for (const [event, at] of bad) mixed.splice(at % (mixed.length + 1), 0, event);
+          const alone = parseHubSpotWebhook(JSON.stringify(good), HS_SPEC);
+          const r = parseHubSpotWebhook(JSON.stringify(mixed), HS_SPEC);
+          expect(alone.ok && r.ok).toBe(true);
+          if (!alone.ok || !r.ok) return;
+          expect(r.changes).toEqual(alone.changes);
+          expect(r.changes).toHaveLength(good.length);
+          expect(r.skipped).toHaveLength(bad.length);
+          for (const k of r.skipped) {
+            expect(k).toMatchObject({ source: 'hubspot', kind: 'event' });
+            noMarker(k.reason);
+          }
+        },
+      ),
+      { numRuns: runs(N) },
+    );
+  });
 });
 
 // ---- Salesforce ---------------------------------------------------------------------------------
@@ -376,12 +429,17 @@ describe('Salesforce Outbound Message parser', () => {
         ({ x, valid }) => {
           counter.hit('salesforce SOAP parse: valid, mutated, entity payloads');
           const r = readNotifications(x);
-          if (valid) expect(r.ok).toBe(true);
+          if (valid) expect(r.ok && r.unreadable.length === 0).toBe(true);
           if (/<!\s*(DOCTYPE|ENTITY)/i.test(x)) expect(r.ok).toBe(false);
           if (!r.ok) noMarker(r.message);
-          else
-            for (const n of r.notifications)
-              for (const v of Object.values(n.fields)) expect(v ?? '').not.toContain('root:x:0:0');
+          else {
+            // Notifications name records only: no field value of the message comes out.
+            const out = JSON.stringify(r.notifications);
+            noMarker(out);
+            expect(out).not.toContain('root:x:0:0');
+            expect(out).not.toContain('+4915123456789');
+            for (const u of r.unreadable) noMarker(u.reason);
+          }
         },
       ),
       { numRuns: runs(N) },
@@ -397,7 +455,7 @@ describe('Salesforce Outbound Message parser', () => {
         fc.constantFrom('text/xml', 'application/json', 'text/plain', ''),
         async (n, otherOrg, secret, contentType) => {
           counter.hit('salesforce verify: org id and Flow secret');
-          const opts = { orgId: ORG, webhookSecret: 'test-sf-webhook-secret' };
+          const opts = { orgId: ORG, webhookSecret: 'test-sf-webhook-secret', outboundMessages: true };
           const at = (rawBody: string, headers: Record<string, string> = {}) => ({
             method: 'POST',
             url: 'https://consent.example.com/webhooks/salesforce',
@@ -415,6 +473,13 @@ describe('Salesforce Outbound Message parser', () => {
           else if (secret !== opts.webhookSecret) expect(forged).toMatchObject({ ok: false, status: 401 });
           const noSecret = await verifySalesforceWebhook(at(flow), { ...opts, webhookSecret: null });
           expect(noSecret.ok).toBe(false);
+          // Outbound Messages turned off: every SOAP body is refused, whatever its org.
+          const off = await verifySalesforceWebhook(at(outboundXml(ORG, [n])), {
+            ...opts,
+            outboundMessages: false,
+          });
+          if (contentType.includes('xml') || !contentType)
+            expect(off).toMatchObject({ ok: false, status: 403, code: 'OUTBOUND_MESSAGES_DISABLED' });
         },
       ),
       { numRuns: runs(N) },
@@ -447,13 +512,15 @@ describe('Salesforce Flow callout parser', () => {
         ({ raw, valid }) => {
           counter.hit('salesforce Flow parse: valid, mutated and random');
           const r = readFlowCallout(raw, SF_SPEC);
-          if (valid) expect(r.ok).toBe(true);
+          if (valid) expect(r.ok && r.unreadable.length === 0).toBe(true);
           if (!r.ok) noMarker(r.message);
-          else
+          else {
+            for (const u of r.unreadable) noMarker(u.reason);
             for (const c of r.changes) {
               for (const p of Object.keys(c.properties)) expect(SF_SPEC.properties).toContain(p);
               expect(Number.isNaN(Date.parse(c.occurredAt))).toBe(false);
             }
+          }
         },
       ),
       { numRuns: runs(N) },

@@ -27,14 +27,18 @@ export interface LookupSpec {
   objectTypes: string[];
   /** The property or field holding the phone number. */
   matchField: string;
+  /** The property or field holding the person's WhatsApp business-scoped user id (BSUID), when mapped. */
+  bsuidField?: string;
   /** Properties the mapping allows to read (`pull`/`both`); the match field is read as well. */
   properties: string[];
 }
 
-/** A record as read back: only `matchField` and the `LookupSpec.properties`, whatever the vendor sent. */
+/** A record as read back: only `matchField`, `bsuidField` and the `LookupSpec.properties`, whatever the vendor sent. */
 export interface RemoteRecord extends RecordRef {
   /** The match field's value exactly as the CRM holds it (the caller normalises it). */
   matchValue: string | null;
+  /** The BSUID field's value as the CRM holds it; null when empty or when the spec names no `bsuidField`. */
+  bsuid: string | null;
   properties: Record<string, RemoteValue>;
 }
 
@@ -64,7 +68,10 @@ export interface WebhookRequest {
   now: number;
 }
 
-export type WebhookVerdict = { ok: true } | { ok: false; status: 401 | 403; code: string; message: string };
+/** A refusal; `reply` when the vendor expects its own format (a SOAP Fault) rather than our JSON error. */
+export type WebhookVerdict =
+  | { ok: true }
+  | { ok: false; status: 401 | 403; code: string; message: string; reply?: WebhookReply };
 
 /** A change reported by a CRM, reduced to whitelisted properties. */
 export interface InboundChange {
@@ -80,6 +87,13 @@ export interface InboundChange {
   matchValue: string | null;
   /** Who changed it as the vendor reports it (`CRM_UI`, `API`, …); never personal data. */
   changeSource: string | null;
+  /**
+   * The payload is unauthenticated (a Salesforce Outbound Message: sync rule 7): it only says that
+   * `ref` changed. It carries no values (`properties` is empty, `matchValue` null, `occurredAt` the
+   * receipt time); the service reads the record back through the authenticated API and acts only
+   * on what the API returns.
+   */
+  signal?: true;
 }
 
 /**
@@ -105,7 +119,14 @@ export interface WebhookReply {
 }
 
 export type ParsedWebhook =
-  | { ok: true; changes: InboundChange[]; ack: WebhookReply; skipped: SkippedEvent[] }
+  | {
+      ok: true;
+      changes: InboundChange[];
+      ack: WebhookReply;
+      skipped: SkippedEvent[];
+      /** Events read and deliberately left out (association changes, other objects, unmapped properties). */
+      ignored?: number;
+    }
   | { ok: false; status: 400 | 403; code: string; message: string; reply: WebhookReply };
 
 /** Vendor limits the dispatcher plans batches and its request budget with. */
@@ -133,9 +154,11 @@ export interface Connector {
   readonly limits: ConnectorLimits;
   /**
    * Finds records whose match field equals one of `values` (exact match, already formatted the
-   * way the CRM stores them), across every object type in the spec. Throws `ConnectorFailure`.
+   * way the CRM stores them), across every object type in the spec; with `by: 'bsuid'` the values
+   * are BSUIDs and the spec's `bsuidField` is searched instead (a spec without one finds nothing).
+   * Throws `ConnectorFailure`.
    */
-  find(values: string[], spec: LookupSpec): Promise<RemoteRecord[]>;
+  find(values: string[], spec: LookupSpec, by?: 'phone' | 'bsuid'): Promise<RemoteRecord[]>;
   /** Reads records by id; records that no longer exist are left out. Throws `ConnectorFailure`. */
   read(refs: RecordRef[], spec: LookupSpec): Promise<RemoteRecord[]>;
   /** Writes absolute values; one outcome per write, in order. Throws `ConnectorFailure` when the whole call failed. */

@@ -104,6 +104,8 @@ const server = await startNode({
     SALESFORCE_CLIENT_ID: secrets.sfId,
     SALESFORCE_CLIENT_SECRET: secrets.sfSecret,
     SALESFORCE_ORG_ID: secrets.sfOrg,
+    // The simulator's workflow rule sends Outbound Messages: signals the server reads back.
+    SALESFORCE_OUTBOUND_MESSAGES: 'on',
     MAPPINGS_DIR: join(dataDir, 'mappings'),
     RECONCILE_EVERY_HOURS: '0',
   },

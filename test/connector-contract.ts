@@ -48,6 +48,7 @@ export interface ConnectorFixture {
 export const HUBSPOT_SPEC: LookupSpec = {
   objectTypes: ['contact'],
   matchField: 'hs_whatsapp_phone_number',
+  bsuidField: 'whatsapp_bsuid',
   properties: ['whatsapp_marketing_consent', 'whatsapp_opted_out', 'whatsapp_consent_source'],
 };
 
@@ -55,6 +56,7 @@ export const HUBSPOT_SPEC: LookupSpec = {
 export const SALESFORCE_SPEC: LookupSpec = {
   objectTypes: ['Contact', 'Lead'],
   matchField: 'MobilePhone',
+  bsuidField: 'WhatsApp_BSUID__c',
   properties: [
     'WhatsApp_Marketing_Consent__c',
     'WhatsApp_Marketing_Consent_Date__c',
@@ -65,6 +67,8 @@ export const SALESFORCE_SPEC: LookupSpec = {
 
 /** Example numbers only (Ofcom / Bundesnetzagentur drama ranges), never real people. */
 const PHONES = ['+447700900001', '+447700900002', '+447700900003', '+447700900004'];
+/** Made-up business-scoped user ids in Meta's shape (`CC.` + digits). */
+const BSUIDS = ['GB.1000000000000000001', 'GB.1000000000000000002', 'GB.1000000000000000003'];
 
 export function connectorContract(name: string, make: () => Promise<ConnectorFixture>): void {
   describe(`connector contract: ${name}`, () => {
@@ -94,6 +98,31 @@ export function connectorContract(name: string, make: () => Promise<ConnectorFix
         for (const key of Object.keys(r.properties)) expect(f.spec.properties).toContain(key);
         expect(r.properties).not.toHaveProperty(f.secretProperty);
       }
+    });
+
+    it('finds records by BSUID in the BSUID field across its object types, and reads BSUIDs back', async () => {
+      const field = f.spec.bsuidField as string;
+      const a = await seedOne(0, { [field]: BSUIDS[0] as string });
+      const last = f.spec.objectTypes.at(-1) as string;
+      const b = await f.seed(last, PHONES[1] as string, { [field]: BSUIDS[1] as string });
+      await seedOne(2);
+      const found = await f.connector.find(BSUIDS, f.spec, 'bsuid');
+      expect(found.map((r) => `${r.objectType}/${r.id}`).sort()).toEqual(
+        [a, b].map((r) => `${r.objectType}/${r.id}`).sort(),
+      );
+      expect(found.find((r) => r.id === a.id)).toMatchObject({ bsuid: BSUIDS[0], matchValue: PHONES[0] });
+      for (const r of found) expect(r.properties).not.toHaveProperty(field);
+      // By phone (the default) the BSUID comes back too; a BSUID is never looked up as a number.
+      const byPhone = await f.connector.find([PHONES[0] as string, PHONES[2] as string], f.spec);
+      expect(byPhone.map((r) => r.bsuid).sort()).toEqual([BSUIDS[0], null].sort());
+      expect(await f.connector.find([BSUIDS[0] as string], f.spec)).toEqual([]);
+      expect(await f.connector.find([PHONES[0] as string], f.spec, 'bsuid')).toEqual([]);
+      const read = await f.connector.read([b], f.spec);
+      expect(read[0]?.bsuid).toBe(BSUIDS[1]);
+      // Without a BSUID field in the spec: nothing is found by BSUID and nothing is read as one.
+      const { bsuidField: _none, ...plain } = f.spec;
+      expect(await f.connector.find([BSUIDS[0] as string], plain, 'bsuid')).toEqual([]);
+      expect((await f.connector.read([a], plain))[0]?.bsuid).toBeNull();
     });
 
     it('finds many numbers in batches of its lookup size', async () => {

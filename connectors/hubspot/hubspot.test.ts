@@ -85,7 +85,7 @@ describe('HubSpot connector', () => {
     const first = hs.requests[0]?.body as Record<string, unknown>;
     expect(first).toEqual({
       filterGroups: [{ filters: [{ propertyName: HUBSPOT_SPEC.matchField, operator: 'IN', values: [P1] }] }],
-      properties: [HUBSPOT_SPEC.matchField, ...HUBSPOT_SPEC.properties],
+      properties: [HUBSPOT_SPEC.matchField, HUBSPOT_SPEC.bsuidField, ...HUBSPOT_SPEC.properties],
       limit: 200,
     });
     expect(hs.requests[1]?.body).toMatchObject({ after: '200' });

@@ -124,20 +124,25 @@ export function createHubSpotConnector(opts: HubSpotConnectorOptions): HubSpotCo
     return found;
   }
 
-  async function find(values: string[], spec: LookupSpec): Promise<RemoteRecord[]> {
+  async function find(
+    values: string[],
+    spec: LookupSpec,
+    by: 'phone' | 'bsuid' = 'phone',
+  ): Promise<RemoteRecord[]> {
     checkObjectTypes(spec.objectTypes);
+    const field = by === 'bsuid' ? spec.bsuidField : spec.matchField;
     const unique = [...new Set(values.filter((v) => v !== ''))];
-    const properties = [...new Set([spec.matchField, ...spec.properties])];
-    const pages = await Promise.all(
-      chunk(unique, BATCH).map((c) => searchChunk(c, properties, spec.matchField)),
-    );
-    // Search may match more loosely (case, tokens) than "exactly one of these values".
-    const wanted = new Set(unique.map((v) => v.toLowerCase()));
+    if (field === undefined || unique.length === 0) return [];
+    const pages = await Promise.all(chunk(unique, BATCH).map((c) => searchChunk(c, readable(spec), field)));
+    // Search may match more loosely (case, tokens) than "exactly one of these values": numbers are
+    // compared case-insensitively (as before), BSUIDs exactly.
+    const key = (v: string) => (by === 'bsuid' ? v : v.toLowerCase());
+    const wanted = new Set(unique.map(key));
     const records = new Map<string, RemoteRecord>();
     for (const object of pages.flat()) {
       const record = toRecord(object, spec);
-      if (record.matchValue !== null && wanted.has(record.matchValue.toLowerCase()))
-        records.set(record.id, record);
+      const value = by === 'bsuid' ? record.bsuid : record.matchValue;
+      if (value !== null && wanted.has(key(value))) records.set(record.id, record);
     }
     return [...records.values()];
   }
@@ -145,7 +150,7 @@ export function createHubSpotConnector(opts: HubSpotConnectorOptions): HubSpotCo
   async function read(refs: RecordRef[], spec: LookupSpec): Promise<RemoteRecord[]> {
     checkObjectTypes(refs.map((r) => r.objectType));
     const ids = [...new Set(refs.map((r) => r.id))];
-    const properties = [...new Set([spec.matchField, ...spec.properties])];
+    const properties = readable(spec);
     const batches = await Promise.all(
       chunk(ids, BATCH).map((c) =>
         call(async () => {
@@ -265,14 +270,26 @@ export function sdkCaller(budget: CallBudget, timeoutMs: number) {
   };
 }
 
-/** Only the match field and whitelisted properties leave the connector. */
+/** What is asked of HubSpot: the match field, the BSUID field (when mapped) and the whitelist. */
+function readable(spec: LookupSpec): string[] {
+  return [...new Set([spec.matchField, ...(spec.bsuidField ? [spec.bsuidField] : []), ...spec.properties])];
+}
+
+/** Only the match and BSUID fields and whitelisted properties leave the connector. */
 function toRecord(object: SimplePublicObject, spec: LookupSpec): RemoteRecord {
   const source = object.properties ?? {};
   const properties: Record<string, RemoteValue> = {};
   for (const name of spec.properties) {
     if (Object.hasOwn(source, name)) properties[name] = source[name] ?? null;
   }
-  return { objectType: OBJECT_TYPE, id: object.id, matchValue: source[spec.matchField] ?? null, properties };
+  const bsuid = spec.bsuidField ? source[spec.bsuidField] : null;
+  return {
+    objectType: OBJECT_TYPE,
+    id: object.id,
+    matchValue: source[spec.matchField] ?? null,
+    bsuid: bsuid ? bsuid : null,
+    properties,
+  };
 }
 
 /** HubSpot wants strings: booleans as "true"/"false", null as "" (which clears the value). */

@@ -1,6 +1,9 @@
 /**
  * The JSON body a record-triggered Flow's HTTP Callout action (API-FACTS 3.4) sends us. We define it,
- * so it is strict: unknown keys are a 400, which shows up in the Flow's fault path right away.
+ * so the envelope is strict: a body that is not `{ "events": [1 to 200 items] }` is a 400, which
+ * shows up in the Flow's fault path right away. Items are read one by one (sync rule 8): an item
+ * that does not match the shape below (an unknown key included) is skipped, kept for inspection,
+ * and counted in the reply's `skipped`; the other items still count.
  *
  * ```json
  * {
@@ -45,13 +48,20 @@ const flowEvent = z.strictObject({
 });
 
 export const flowCalloutSchema = z.strictObject({
-  events: z.array(flowEvent).min(1).max(MAX_FLOW_EVENTS),
+  events: z.array(z.unknown()).min(1).max(MAX_FLOW_EVENTS),
 });
 
-export type FlowCallout = z.infer<typeof flowCalloutSchema>;
+export type FlowEvent = z.infer<typeof flowEvent>;
+
+/** An item that could not be read: `reason` names the path and what was expected, never a value. */
+export interface UnreadableItem {
+  index: number;
+  reason: string;
+  raw: unknown;
+}
 
 export type FlowResult =
-  | { ok: true; changes: InboundChange[] }
+  | { ok: true; changes: InboundChange[]; unreadable: UnreadableItem[] }
   | { ok: false; code: string; message: string };
 
 const TYPES = {
@@ -61,10 +71,10 @@ const TYPES = {
 } as const;
 
 /**
- * Validates a Flow callout body and maps it to changes of whitelisted fields. Error messages name
- * the JSON path only, never a value.
+ * Validates a Flow callout body and maps its items to changes of whitelisted fields. Error
+ * messages and reasons name the JSON path only, never a value.
  *
- * @example readFlowCallout(rawBody, spec) // { ok: true, changes: [{ type: 'property_change', … }] }
+ * @example readFlowCallout(rawBody, spec) // { ok: true, changes: [{ type: 'property_change', … }], unreadable: [] }
  */
 export function readFlowCallout(rawBody: string, spec: LookupSpec): FlowResult {
   let json: unknown;
@@ -79,8 +89,19 @@ export function readFlowCallout(rawBody: string, spec: LookupSpec): FlowResult {
     const path = issue ? issue.path.map(String).join('.') : '';
     return { ok: false, code: 'INVALID_BODY', message: `invalid Flow callout body at ${path || '(root)'}` };
   }
-  const changes = parsed.data.events.map(
-    (e): InboundChange => ({
+  const changes: InboundChange[] = [];
+  const unreadable: UnreadableItem[] = [];
+  parsed.data.events.forEach((raw, index) => {
+    const item = flowEvent.safeParse(raw);
+    if (!item.success) {
+      const issue = item.error.issues[0];
+      const path = ['events', index, ...(issue?.path ?? [])].map(String).join('.');
+      const what = issue?.code === 'invalid_type' ? `expected ${issue.expected}` : `invalid (${issue?.code})`;
+      unreadable.push({ index, reason: `${path}: ${what}`, raw });
+      return;
+    }
+    const e = item.data;
+    changes.push({
       eventId: e.id,
       type: TYPES[e.type ?? 'property_change'],
       ref: { objectType: e.objectType, id: e.recordId },
@@ -88,9 +109,9 @@ export function readFlowCallout(rawBody: string, spec: LookupSpec): FlowResult {
       properties: whitelisted(e.fields, spec),
       matchValue: matchValue(e.fields, spec),
       changeSource: null,
-    }),
-  );
-  return { ok: true, changes };
+    });
+  });
+  return { ok: true, changes, unreadable };
 }
 
 /** Keeps the spec's properties (matched case-insensitively, named as the spec names them). */

@@ -1,6 +1,6 @@
 /**
  * The Salesforce connector: jsforce over REST (query, sObject Collections) with a client-credentials
- * token, our own request budget and retries, and Outbound Message / Flow callout webhooks.
+ * token, our own request budget and retries, and Flow callout / Outbound Message webhooks.
  *
  * Budget defaults: Salesforce has no per-second limit; what runs out is the org's rolling 24-hour
  * allocation (100 000 plus a per-licence adder) and the 25 concurrent long-running requests
@@ -31,6 +31,11 @@ export interface SalesforceConnectorOptions {
   orgId: string | null;
   /** Shared secret of Flow HTTP callouts; null: Flow callouts are refused. */
   webhookSecret: string | null;
+  /**
+   * Accept Outbound Messages (`SALESFORCE_OUTBOUND_MESSAGES=on`), as signals the service reads back
+   * through the API (sync rule 7). Default false: refused with 403 before any parsing.
+   */
+  outboundMessages?: boolean;
   /** Default 25 per `windowMs`. */
   requestsPerWindow?: number;
   /** Default 1000 ms. */
@@ -92,7 +97,11 @@ export function createSalesforceConnector(opts: SalesforceConnectorOptions): Sal
   });
   const reader = createReader(api);
   const rounds: RoundOptions = { attempts, minBackoffMs, maxWaitMs };
-  const hooks = { orgId: opts.orgId, webhookSecret: opts.webhookSecret };
+  const hooks = {
+    orgId: opts.orgId,
+    webhookSecret: opts.webhookSecret,
+    outboundMessages: opts.outboundMessages ?? false,
+  };
 
   return {
     name: 'salesforce',
@@ -100,7 +109,7 @@ export function createSalesforceConnector(opts: SalesforceConnectorOptions): Sal
     budget,
     apiUsage: api.apiUsage,
     tokenRequests: session.tokenRequests,
-    find: (values, spec) => reader.find(values, spec),
+    find: (values, spec, by) => reader.find(values, spec, by),
     read: (refs, spec) => reader.read(refs, spec),
     write: (writes) => writeRecords(api, writes, rounds),
     erase: (refs) => eraseRecords(api, reader, refs, opts.eraseMode ?? 'delete', rounds),

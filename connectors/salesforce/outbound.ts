@@ -1,6 +1,14 @@
 /**
- * Outbound Messages (API-FACTS 3.4): Salesforce POSTs a SOAP `notifications` envelope with up to
- * 100 `Notification`s and retries until it gets the `notificationsResponse` Ack.
+ * Outbound Messages (API-FACTS 3.4; docs/crm-webhook-facts.md): Salesforce POSTs a SOAP
+ * `notifications` envelope with up to 100 `Notification`s and retries until it gets the
+ * `notificationsResponse` Ack. Nothing signs it, and the `OrganizationId` it carries is no secret,
+ * so a message is only ever a signal (sync rule 7): we read which records it names and nothing
+ * else; the values are read back through the authenticated API.
+ *
+ * Cost before trust: the org id is found by a bounded string scan (`findOrganizationId`) and
+ * checked before any XML tree is built; then a linear pre-scan (`prescan`) caps elements,
+ * attributes per tag, depth and notifications, so a hostile body (80 000 attributes in one tag,
+ * deep nesting) is refused in one pass instead of feeding the validator and parser.
  *
  * XML safety: a body with a DOCTYPE or ENTITY declaration is refused before parsing (no XXE, no
  * entity bombs), and fast-xml-parser runs with entity processing off; only the five predefined
@@ -11,7 +19,11 @@ import { isApiName, isSalesforceId } from './soql.ts';
 
 export const MAX_NOTIFICATIONS = 100;
 /** 100 notifications of a few dozen fields stay far below this. */
-const MAX_BODY_CHARS = 1_000_000;
+export const MAX_BODY_CHARS = 1_000_000;
+/** Salesforce puts `OrganizationId` in the first few hundred characters. */
+export const ORG_SCAN_CHARS = 8_192;
+/** Caps of the pre-scan: generous for 100 notifications of 200 fields, tiny for a parser bomb. */
+export const XML_LIMITS = { elements: 25_000, attributesPerTag: 32, depth: 16 };
 
 /** The acknowledgement Salesforce expects (API-FACTS 3.4), byte for byte. */
 export const ACK_ENVELOPE = `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">
@@ -29,22 +41,31 @@ export function soapFault(faultcode: 'Client' | 'Server', message: string): stri
 </soapenv:Envelope>`;
 }
 
+/** What a notification says: which record changed. Its field values are never read. */
 export interface OutboundNotification {
   /** The notification's own id: the same on every redelivery, so it is the dedupe key. */
   notificationId: string;
   objectType: string;
   recordId: string;
-  /** Field values as sent: text, or null for `xsi:nil`. Nested (relationship) elements are left out. */
-  fields: Record<string, string | null>;
 }
 
-export type EnvelopeResult =
-  | { ok: true; organizationId: string; notifications: unknown[] }
-  | { ok: false; code: string; message: string };
+/** A notification that could not be read; `raw` is the parsed element, for the dead-event table. */
+export interface UnreadableNotification {
+  index: number;
+  reason: string;
+  raw: unknown;
+}
+
+type Failure = { ok: false; code: string; message: string };
 
 export type NotificationsResult =
-  | { ok: true; organizationId: string; notifications: OutboundNotification[] }
-  | { ok: false; code: string; message: string };
+  | {
+      ok: true;
+      organizationId: string;
+      notifications: OutboundNotification[];
+      unreadable: UnreadableNotification[];
+    }
+  | Failure;
 
 const parser = new XMLParser({
   ignoreAttributes: false,
@@ -60,83 +81,167 @@ const parser = new XMLParser({
   isArray: (name) => name === 'Notification',
 });
 
+const ORG_ELEMENT =
+  /<(?:[A-Za-z_][\w.-]{0,40}:)?OrganizationId(?:\s[^<>]{0,200})?>\s*([A-Za-z0-9]{15,18})\s*<\//;
+
 /**
- * Reads the envelope down to `OrganizationId` and the raw `Notification` list; what `verifyWebhook`
- * needs, without judging the notifications yet.
+ * The envelope's `OrganizationId`, found by a regular expression over the first `ORG_SCAN_CHARS`
+ * characters only: cheap whatever the body, and no XML tree. Null when it is not there.
  *
- * @example readEnvelope(xml) // { ok: true, organizationId: '00D5e000000KQ2eEAG', notifications: [ … ] }
+ * @example findOrganizationId(xml) // '00D5e000000KQ2eEAG'
  */
-export function readEnvelope(xml: string): EnvelopeResult {
-  if (xml.length > MAX_BODY_CHARS) return fail('BODY_TOO_LARGE', 'Outbound Message body is too large');
-  if (/<!\s*(?:DOCTYPE|ENTITY)/i.test(xml)) {
-    return fail('XML_DOCTYPE_FORBIDDEN', 'DOCTYPE and ENTITY declarations are not accepted');
+export function findOrganizationId(xml: string): string | null {
+  const id = ORG_ELEMENT.exec(xml.slice(0, ORG_SCAN_CHARS))?.[1];
+  return id !== undefined && isSalesforceId(id) ? id : null;
+}
+
+/**
+ * One linear pass over the markup before any parser sees it: refuses DOCTYPE/ENTITY declarations,
+ * and bodies past `XML_LIMITS` or with more than `MAX_NOTIFICATIONS` notifications. Comments,
+ * CDATA and processing instructions are skipped; quoted attribute values are skipped as a whole.
+ *
+ * @example prescan('<a x="1"><b/></a>') // { ok: true }
+ */
+export function prescan(xml: string, limits = XML_LIMITS): { ok: true } | Failure {
+  const n = xml.length;
+  let depth = 0;
+  let elements = 0;
+  let notifications = 0;
+  let i = 0;
+  for (;;) {
+    const lt = xml.indexOf('<', i);
+    if (lt < 0) return depth === 0 ? { ok: true } : malformed();
+    const c = xml[lt + 1];
+    if (c === '!') {
+      if (xml.startsWith('<!--', lt)) {
+        const end = xml.indexOf('-->', lt + 4);
+        if (end < 0) return malformed();
+        i = end + 3;
+      } else if (xml.startsWith('<![CDATA[', lt)) {
+        const end = xml.indexOf(']]>', lt + 9);
+        if (end < 0) return malformed();
+        i = end + 3;
+      } else return fail('XML_DOCTYPE_FORBIDDEN', 'DOCTYPE and ENTITY declarations are not accepted');
+      continue;
+    }
+    if (c === '?') {
+      const end = xml.indexOf('?>', lt + 2);
+      if (end < 0) return malformed();
+      i = end + 2;
+      continue;
+    }
+    if (c === '/') {
+      const end = xml.indexOf('>', lt + 2);
+      if (end < 0 || --depth < 0) return malformed();
+      i = end + 1;
+      continue;
+    }
+    if (++elements > limits.elements) return fail('XML_TOO_LARGE', `more than ${limits.elements} elements`);
+    let j = lt + 1;
+    while (j < n && !isNameEnd(xml.charCodeAt(j))) j++;
+    const name = xml.slice(lt + 1, j);
+    if (name === '') return malformed();
+    if (name === 'Notification' || name.endsWith(':Notification')) {
+      if (++notifications > MAX_NOTIFICATIONS)
+        return fail('TOO_MANY_NOTIFICATIONS', `more than ${MAX_NOTIFICATIONS} notifications in one message`);
+    }
+    let attributes = 0;
+    for (;;) {
+      while (j < n && isSpace(xml.charCodeAt(j))) j++;
+      if (j >= n) return malformed();
+      if (xml[j] === '>') {
+        if (++depth > limits.depth)
+          return fail('XML_TOO_DEEP', `elements nested deeper than ${limits.depth}`);
+        i = j + 1;
+        break;
+      }
+      if (xml[j] === '/' && xml[j + 1] === '>') {
+        i = j + 2;
+        break;
+      }
+      if (++attributes > limits.attributesPerTag)
+        return fail(
+          'XML_TOO_MANY_ATTRIBUTES',
+          `more than ${limits.attributesPerTag} attributes on one element`,
+        );
+      const start = j;
+      while (j < n && !isNameEnd(xml.charCodeAt(j)) && xml[j] !== '=') j++;
+      if (j === start) return malformed();
+      while (j < n && isSpace(xml.charCodeAt(j))) j++;
+      if (xml[j] !== '=') return malformed();
+      j++;
+      while (j < n && isSpace(xml.charCodeAt(j))) j++;
+      const quote = xml[j];
+      if (quote !== '"' && quote !== "'") return malformed();
+      const close = xml.indexOf(quote, j + 1);
+      if (close < 0) return malformed();
+      j = close + 1;
+    }
   }
-  if (XMLValidator.validate(xml) !== true) return fail('MALFORMED_XML', 'body is not well-formed XML');
+}
+
+/**
+ * The whole message, checked and parsed: the envelope must be well formed, within the caps, with a
+ * valid `OrganizationId` and 1 to 100 notifications. Each notification is then read on its own: one
+ * without a valid notification Id, sObject type or record Id goes to `unreadable` and the others
+ * still count (sync rule 8).
+ *
+ * @example readNotifications(xml).notifications[0] // { notificationId: '04l…', objectType: 'Contact', recordId: '003…' }
+ */
+export function readNotifications(xml: string): NotificationsResult {
+  if (xml.length > MAX_BODY_CHARS) return fail('BODY_TOO_LARGE', 'Outbound Message body is too large');
+  const scanned = prescan(xml);
+  if (!scanned.ok) return scanned;
+  if (XMLValidator.validate(xml) !== true) return malformed();
   let doc: unknown;
   try {
     doc = parser.parse(xml);
   } catch {
-    return fail('MALFORMED_XML', 'body is not well-formed XML');
+    return malformed();
   }
-  const notifications = child(child(child(doc, 'Envelope'), 'Body'), 'notifications');
-  const organizationId = text(child(notifications, 'OrganizationId'));
+  const envelope = child(child(child(doc, 'Envelope'), 'Body'), 'notifications');
+  const organizationId = text(child(envelope, 'OrganizationId'));
   if (organizationId === null || !isSalesforceId(organizationId)) {
     return fail('MALFORMED_ENVELOPE', 'not an Outbound Message envelope with an OrganizationId');
   }
-  const list = child(notifications, 'Notification');
-  return { ok: true, organizationId, notifications: Array.isArray(list) ? list : [] };
+  const list = child(envelope, 'Notification');
+  if (!Array.isArray(list) || list.length === 0)
+    return fail('MALFORMED_ENVELOPE', 'no Notification elements');
+  const notifications: OutboundNotification[] = [];
+  const unreadable: UnreadableNotification[] = [];
+  list.forEach((raw: unknown, index) => {
+    const read = readNotification(raw);
+    if ('reason' in read) unreadable.push({ index, reason: `Notification[${index}].${read.reason}`, raw });
+    else notifications.push(read);
+  });
+  return { ok: true, organizationId, notifications, unreadable };
 }
 
-/**
- * The whole message: 1 to 100 notifications, each with an id, an sObject type and a record id.
- *
- * @example readNotifications(xml).notifications[0] // { notificationId: '04l…', objectType: 'Contact', recordId: '003…', fields: { … } }
- */
-export function readNotifications(xml: string): NotificationsResult {
-  const envelope = readEnvelope(xml);
-  if (!envelope.ok) return envelope;
-  if (envelope.notifications.length === 0) return fail('MALFORMED_ENVELOPE', 'no Notification elements');
-  if (envelope.notifications.length > MAX_NOTIFICATIONS) {
-    return fail('TOO_MANY_NOTIFICATIONS', `more than ${MAX_NOTIFICATIONS} notifications in one message`);
-  }
-  const out: OutboundNotification[] = [];
-  for (const [index, raw] of envelope.notifications.entries()) {
-    const notificationId = text(child(raw, 'Id'));
-    const sObject = child(raw, 'sObject');
-    const xsiType = typeof child(sObject, '@_type') === 'string' ? (child(sObject, '@_type') as string) : '';
-    const objectType = xsiType.includes(':') ? xsiType.slice(xsiType.indexOf(':') + 1) : xsiType;
-    const recordId = text(child(sObject, 'Id'));
-    if (
-      notificationId === null ||
-      !isSalesforceId(notificationId) ||
-      !isApiName(objectType) ||
-      recordId === null ||
-      !isSalesforceId(recordId)
-    ) {
-      return fail(
-        'MALFORMED_NOTIFICATION',
-        `Notification ${index} lacks a valid Id, sObject type or record Id`,
-      );
-    }
-    const fields: Record<string, string | null> = {};
-    for (const [name, value] of Object.entries(sObject as Record<string, unknown>)) {
-      if (name.startsWith('@_') || name === 'Id' || name === '#text') continue;
-      if (Array.isArray(value))
-        return fail('MALFORMED_NOTIFICATION', `Notification ${index} repeats a field`);
-      if (isNil(value)) fields[name] = null;
-      else {
-        const v = text(value);
-        if (v !== null) fields[name] = v;
-      }
-    }
-    out.push({ notificationId, objectType, recordId, fields });
-  }
-  return { ok: true, organizationId: envelope.organizationId, notifications: out };
+function readNotification(raw: unknown): OutboundNotification | { reason: string } {
+  const notificationId = text(child(raw, 'Id'));
+  if (notificationId === null || !isSalesforceId(notificationId))
+    return { reason: 'Id: expected a 15 or 18 character notification id' };
+  const sObject = child(raw, 'sObject');
+  const xsiType = child(sObject, '@_type');
+  const type = typeof xsiType === 'string' ? xsiType : '';
+  const objectType = type.includes(':') ? type.slice(type.indexOf(':') + 1) : type;
+  if (!isApiName(objectType)) return { reason: 'sObject: expected an xsi:type naming the sObject' };
+  const recordId = text(child(sObject, 'Id'));
+  if (recordId === null || !isSalesforceId(recordId))
+    return { reason: 'sObject.Id: expected a 15 or 18 character record id' };
+  return { notificationId, objectType, recordId };
 }
 
-function fail(code: string, message: string): { ok: false; code: string; message: string } {
+function fail(code: string, message: string): Failure {
   return { ok: false, code, message };
 }
+
+const malformed = () => fail('MALFORMED_XML', 'body is not well-formed XML');
+
+/** Space, tab, CR, LF. */
+const isSpace = (c: number) => c === 32 || c === 9 || c === 10 || c === 13;
+/** Where a tag or attribute name ends: space, `/`, `>`, or the end of input (NaN). */
+const isNameEnd = (c: number) => isSpace(c) || c === 47 || c === 62 || Number.isNaN(c);
 
 function child(node: unknown, name: string): unknown {
   return typeof node === 'object' && node !== null && !Array.isArray(node)
@@ -152,10 +257,6 @@ function text(node: unknown): string | null {
   if (keys.some((k) => k !== '#text' && !k.startsWith('@_'))) return null; // has child elements
   const t = (node as Record<string, unknown>)['#text'];
   return typeof t === 'string' ? decodeEntities(t) : typeof t === 'undefined' ? '' : null;
-}
-
-function isNil(node: unknown): boolean {
-  return child(node, '@_nil') === 'true';
 }
 
 const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };

@@ -1,11 +1,13 @@
 /**
  * `find` and `read`: SOQL `IN` queries of at most 200 values (API-FACTS 3.2) per object type,
- * following `nextRecordsUrl`, selecting only `Id`, the match field and the whitelisted properties.
+ * following `nextRecordsUrl`, selecting only `Id`, the match field, the BSUID field (when mapped)
+ * and the whitelisted properties. `find` searches the match field (phone numbers) or the BSUID field.
  *
  * A whitelisted property one object type lacks (say a field that exists on Contact but not on Lead)
  * makes Salesforce answer 400 INVALID_FIELD naming it; the field is then left out for that type
- * (remembered for the connector's lifetime) and the query re-sent. The match field itself missing
- * is a configuration error and fails the call.
+ * (remembered for the connector's lifetime) and the query re-sent; so is the BSUID field when it is
+ * only read. The match field missing, or the BSUID field when searched by, is a configuration
+ * error and fails the call.
  */
 import type { LookupSpec, RecordRef, RemoteRecord, RemoteValue } from '../types.ts';
 import type { Caller } from './http.ts';
@@ -21,7 +23,8 @@ interface QueryPage {
 }
 
 export interface Reader {
-  find(values: string[], spec: LookupSpec): Promise<RemoteRecord[]>;
+  /** By phone (the match field) or, with `by: 'bsuid'`, by the spec's `bsuidField` (none: nothing found). */
+  find(values: string[], spec: LookupSpec, by?: 'phone' | 'bsuid'): Promise<RemoteRecord[]>;
   read(refs: RecordRef[], spec: LookupSpec): Promise<RemoteRecord[]>;
   /** Raw rows of `SELECT <fields> FROM <type> WHERE Id IN (…)`, for callers other than `read`. */
   byIds(type: string, ids: string[], fields: string[]): Promise<Array<Record<string, unknown>>>;
@@ -77,12 +80,18 @@ export function createReader(api: Caller): Reader {
   }
 
   return {
-    async find(values, spec) {
+    async find(values, spec, by = 'phone') {
       const unique = [...new Set(values)];
-      if (unique.length === 0) return [];
+      const bsuid = spec.bsuidField;
+      if (unique.length === 0 || (by === 'bsuid' && !bsuid)) return [];
+      // Searching by BSUID needs its field; otherwise it is read like a whitelisted property,
+      // left out for an object type that lacks it.
+      const where = by === 'bsuid' ? (bsuid as string) : spec.matchField;
+      const required = by === 'bsuid' ? ['Id', spec.matchField, where] : ['Id', spec.matchField];
+      const optional = by === 'bsuid' ? spec.properties : readable(spec);
       const jobs = spec.objectTypes.flatMap((type) =>
         chunk(unique, QUERY_BATCH).map((slice) =>
-          query(type, ['Id', spec.matchField], spec.properties, spec.matchField, slice).then((rows) =>
+          query(type, required, optional, where, slice).then((rows) =>
             rows.map((row) => toRemote(type, row, spec)),
           ),
         ),
@@ -103,7 +112,7 @@ export function createReader(api: Caller): Reader {
       }
       const jobs = [...byType.entries()].flatMap(([type, ids]) =>
         chunk(ids, QUERY_BATCH).map((slice) =>
-          query(type, ['Id', spec.matchField], spec.properties, 'Id', slice).then((rows) =>
+          query(type, ['Id', spec.matchField], readable(spec), 'Id', slice).then((rows) =>
             rows.map((row) => toRemote(type, row, spec)),
           ),
         ),
@@ -142,7 +151,12 @@ function checkedPage(page: QueryPage): QueryPage {
   return { ...page, records: page.records.filter((r) => typeof r?.Id === 'string') };
 }
 
-/** Keeps `Id`, the match field and whitelisted properties; everything else in the row is dropped here. */
+/** The whitelisted properties plus the BSUID field, when the spec names one. */
+function readable(spec: LookupSpec): string[] {
+  return spec.bsuidField ? [...spec.properties, spec.bsuidField] : spec.properties;
+}
+
+/** Keeps `Id`, the match and BSUID fields and whitelisted properties; everything else in the row is dropped here. */
 function toRemote(type: string, row: Record<string, unknown>, spec: LookupSpec): RemoteRecord {
   const byLower = new Map<string, unknown>();
   for (const [key, value] of Object.entries(row)) byLower.set(key.toLowerCase(), value);
@@ -161,11 +175,13 @@ function toRemote(type: string, row: Record<string, unknown>, spec: LookupSpec):
     }
   }
   const match = byLower.get(spec.matchField.toLowerCase());
+  const bsuid = spec.bsuidField ? byLower.get(spec.bsuidField.toLowerCase()) : undefined;
   const attributes = row.attributes as { type?: unknown } | undefined;
   return {
     objectType: typeof attributes?.type === 'string' ? attributes.type : type,
     id: row.Id as string,
     matchValue: typeof match === 'string' ? match : null,
+    bsuid: typeof bsuid === 'string' && bsuid !== '' ? bsuid : null,
     properties,
   };
 }

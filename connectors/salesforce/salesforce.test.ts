@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ConnectorFixture, connectorContract, SALESFORCE_SPEC } from '../../test/connector-contract.ts';
 import {
+  contractFlowWebhook,
   type SalesforceSimOptions,
   type SalesforceSimulator,
   startSalesforceSimulator,
@@ -64,16 +65,7 @@ async function makeFixture(): Promise<ConnectorFixture> {
     writable: { property: 'WhatsApp_Opted_Out__c', value: true, other: false },
     secretProperty: 'LastName',
     unknownProperty: 'Shoe_Size__c',
-    webhook: ({ ref, properties, occurredAt }) => {
-      const fields: Record<string, string | boolean | null> = {};
-      for (const [k, v] of Object.entries(properties)) fields[k] = typeof v === 'number' ? String(v) : v;
-      fields.LastModifiedDate = new Date(occurredAt).toISOString();
-      return soapRequest(
-        sim.outboundMessage([{ objectType: ref.objectType, id: ref.id, fields }]),
-        occurredAt,
-      );
-    },
-    forge: (req) => ({ ...req, rawBody: req.rawBody.replace(ORG, OTHER_ORG) }),
+    ...contractFlowWebhook('https://consent-sync.example/webhooks/salesforce', SECRET),
     failNext: (n, kind) => sim.failNext(n, kind === 'rate_limit' ? 'limit' : '500'),
     calls: () => sim.calls(),
     close: () => sim.close(),
@@ -114,7 +106,7 @@ describe('Salesforce connector', () => {
       expect(found.map((r) => r.id)).toEqual([id]);
       expect(found[0]?.matchValue).toBe(odd);
       expect(queries()[0]).toBe(
-        `SELECT Id, MobilePhone, WhatsApp_Marketing_Consent__c, WhatsApp_Marketing_Consent_Date__c, WhatsApp_Opted_Out__c, WhatsApp_Consent_Source__c FROM Contact WHERE MobilePhone IN ('it\\'s \\\\ an example', '\\' OR Id != \\'', '${PHONE_1}')`,
+        `SELECT Id, MobilePhone, WhatsApp_Marketing_Consent__c, WhatsApp_Marketing_Consent_Date__c, WhatsApp_Opted_Out__c, WhatsApp_Consent_Source__c, WhatsApp_BSUID__c FROM Contact WHERE MobilePhone IN ('it\\'s \\\\ an example', '\\' OR Id != \\'', '${PHONE_1}')`,
       );
     });
 
@@ -189,6 +181,7 @@ describe('Salesforce connector', () => {
         objectType: 'Contact',
         id: a,
         matchValue: PHONE_1,
+        bsuid: null,
         properties: {
           WhatsApp_Marketing_Consent__c: null,
           WhatsApp_Marketing_Consent_Date__c: null,
@@ -480,8 +473,9 @@ describe('Salesforce connector', () => {
   });
 
   describe('echo of our own writes', () => {
-    it('comes back as an Outbound Message the connector verifies, parses and acknowledges', async () => {
+    async function listen(): Promise<{ url: string; received: InboundChange[]; statuses: number[] }> {
       const received: InboundChange[] = [];
+      const statuses: number[] = [];
       const hook = createServer(async (req, res) => {
         const chunks: Buffer[] = [];
         for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -494,18 +488,29 @@ describe('Salesforce connector', () => {
         };
         const verdict = await connector.verifyWebhook(request);
         if (!verdict.ok) {
-          res.writeHead(verdict.status).end();
+          statuses.push(verdict.status);
+          res.writeHead(verdict.status, { 'content-type': verdict.reply?.contentType ?? 'text/plain' });
+          res.end(verdict.reply?.body ?? verdict.code);
           return;
         }
         const parsed = connector.parseWebhook(request, SALESFORCE_SPEC);
         const reply = parsed.ok ? parsed.ack : parsed.reply;
         if (parsed.ok) received.push(...parsed.changes);
+        statuses.push(reply.status);
         res.writeHead(reply.status, { 'content-type': reply.contentType }).end(reply.body);
       });
       await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
       closers.push(() => new Promise<void>((resolve) => hook.close(() => resolve())));
       const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/webhooks/salesforce`;
-      await start({ outboundOnChange: { url, fields: ['WhatsApp_Opted_Out__c'] } });
+      return { url, received, statuses };
+    }
+
+    it('comes back as an Outbound Message: acknowledged, a value-free signal received at delivery time', async () => {
+      const hook = await listen();
+      await start(
+        { outboundOnChange: { url: hook.url, fields: ['WhatsApp_Opted_Out__c'] } },
+        { outboundMessages: true },
+      );
 
       const a = sim.add('Contact', {
         MobilePhone: PHONE_1,
@@ -515,19 +520,43 @@ describe('Salesforce connector', () => {
       await connector.write([
         { objectType: 'Contact', id: a, key: 'k', properties: { WhatsApp_Opted_Out__c: true } },
       ]);
+      const before = Date.now();
       expect(await sim.flushOutbound()).toEqual([200]);
       expect(sim.pendingOutbound()).toBe(0);
-      expect(received).toEqual([
+      expect(hook.received).toEqual([
         {
           eventId: expect.stringMatching(/^04l/),
           type: 'property_change',
           ref: { objectType: 'Contact', id: a },
-          occurredAt: new Date(String(sim.get('Contact', a)?.LastModifiedDate)).toISOString(),
-          properties: { WhatsApp_Opted_Out__c: true },
-          matchValue: PHONE_1,
+          occurredAt: expect.any(String),
+          properties: {},
+          matchValue: null,
           changeSource: null,
+          signal: true,
         },
       ]);
+      // The receipt time, not the record's LastModifiedDate, and no value of the message anywhere.
+      const at = Date.parse(hook.received[0]?.occurredAt ?? '');
+      expect(at).toBeGreaterThanOrEqual(before - 5);
+      expect(at).toBeLessThanOrEqual(Date.now());
+      expect(JSON.stringify(hook.received)).not.toContain(PHONE_1);
+    });
+
+    it('is refused with 403 and a SOAP Fault while Outbound Messages are off (the default), and stays queued', async () => {
+      const hook = await listen();
+      await start({ outboundOnChange: { url: hook.url, fields: ['WhatsApp_Opted_Out__c'] } });
+      const a = sim.add('Contact', { MobilePhone: PHONE_1, WhatsApp_Opted_Out__c: false });
+      await connector.write([
+        { objectType: 'Contact', id: a, key: 'k', properties: { WhatsApp_Opted_Out__c: true } },
+      ]);
+      expect(await sim.flushOutbound()).toEqual([403]);
+      expect(sim.pendingOutbound()).toBe(1);
+      expect(hook.received).toEqual([]);
+      const verdict = await connector.verifyWebhook(
+        soapRequest(sim.outboundMessage([{ objectType: 'Contact', id: a, fields: {} }])),
+      );
+      expect(verdict).toMatchObject({ ok: false, status: 403, code: 'OUTBOUND_MESSAGES_DISABLED' });
+      expect(!verdict.ok && verdict.reply?.body).toContain('<faultcode>soapenv:Client</faultcode>');
     });
   });
 });

@@ -1,27 +1,31 @@
 /**
  * Two kinds of Salesforce webhooks share one route:
- * - SOAP Outbound Messages (a `text/xml` content type, or a body starting with `<`). They carry no
- *   signature (API-FACTS 3.4), so the check is the envelope's `OrganizationId` against ours, on the
- *   first 15 characters (15- and 18-character ids name the same org), case-sensitively. That id is
- *   not a secret: deployments should also restrict the route (Salesforce's IP ranges, or mTLS).
- * - JSON Flow HTTP callouts (flow.ts) with our shared secret in `X-Consent-Sync-Secret`, compared
- *   in constant time over SHA-256 digests (Web Crypto, so this runs on Workers as well).
+ * - JSON Flow HTTP callouts (flow.ts, the recommended way) with our shared secret in
+ *   `X-Consent-Sync-Secret`, compared in constant time over SHA-256 digests (Web Crypto, so this
+ *   runs on Workers as well). Their values are trusted: the secret authenticates them.
+ * - SOAP Outbound Messages (a `text/xml` content type, or a body starting with `<`), accepted only
+ *   when `SALESFORCE_OUTBOUND_MESSAGES=on`. They carry no signature (API-FACTS 3.4), and the
+ *   `OrganizationId` they carry is not a secret, so they are signals (sync rule 7): each
+ *   notification becomes a change with `signal: true` naming only the record, and the service
+ *   reads the record back through the authenticated API. The org id is compared on the first 15
+ *   characters (15- and 18-character ids name the same org), case-sensitively, after a bounded
+ *   string scan and before any XML tree is built. Every refusal of a SOAP request is a SOAP Fault.
  */
 import { bytesEqual, utf8 } from '../../src/crypto/encoding.ts';
 import type {
   InboundChange,
   LookupSpec,
   ParsedWebhook,
-  RemoteValue,
+  SkippedEvent,
   WebhookReply,
   WebhookRequest,
   WebhookVerdict,
 } from '../types.ts';
-import { matchValue, readFlowCallout, whitelisted } from './flow.ts';
+import { readFlowCallout } from './flow.ts';
 import {
   ACK_ENVELOPE,
+  findOrganizationId,
   type OutboundNotification,
-  readEnvelope,
   readNotifications,
   soapFault,
 } from './outbound.ts';
@@ -33,7 +37,17 @@ const JSON_TYPE = 'application/json';
 export interface WebhookOptions {
   orgId: string | null;
   webhookSecret: string | null;
+  /** `SALESFORCE_OUTBOUND_MESSAGES=on`: accept Outbound Messages (as signals). Off: 403 before any parsing. */
+  outboundMessages: boolean;
 }
+
+const DISABLED = {
+  code: 'OUTBOUND_MESSAGES_DISABLED',
+  message:
+    'Outbound Messages are turned off (SALESFORCE_OUTBOUND_MESSAGES); send a Flow HTTP callout instead',
+};
+const NOT_CONFIGURED = { code: 'WEBHOOK_NOT_CONFIGURED', message: 'no Salesforce org id is configured' };
+const MISMATCH = { code: 'ORG_MISMATCH', message: 'Outbound Message is not from the configured org' };
 
 /** SOAP when the content type says XML or the body starts with `<`; JSON otherwise. */
 export function isSoapRequest(req: WebhookRequest): boolean {
@@ -49,21 +63,25 @@ export function isSoapRequest(req: WebhookRequest): boolean {
 
 /**
  * @example
- * const verdict = await verifySalesforceWebhook(req, { orgId: '00D5e000000KQ2eEAG', webhookSecret: null });
- * if (!verdict.ok) return c.json({ error: verdict.code }, verdict.status);
+ * const verdict = await verifySalesforceWebhook(req, { orgId: '00D5e000000KQ2eEAG', webhookSecret: null, outboundMessages: true });
+ * if (!verdict.ok) return new Response(verdict.reply?.body ?? verdict.message, { status: verdict.status });
  */
 export async function verifySalesforceWebhook(
   req: WebhookRequest,
   opts: WebhookOptions,
 ): Promise<WebhookVerdict> {
   if (isSoapRequest(req)) {
-    if (!opts.orgId) return refuse(403, 'WEBHOOK_NOT_CONFIGURED', 'no Salesforce org id is configured');
-    const envelope = readEnvelope(req.rawBody);
-    // No readable OrganizationId (malformed, DOCTYPE, too large): the sender cannot be checked.
-    if (!envelope.ok) return refuse(403, envelope.code, envelope.message);
-    if (!sameOrg(envelope.organizationId, opts.orgId)) {
-      return refuse(403, 'ORG_MISMATCH', 'Outbound Message is not from the configured org');
+    // Cheap checks only: a setting, then a bounded string scan. No XML is parsed here.
+    if (!opts.outboundMessages) return refuseSoap(DISABLED);
+    if (!opts.orgId) return refuseSoap(NOT_CONFIGURED);
+    const organizationId = findOrganizationId(req.rawBody);
+    if (organizationId === null) {
+      return refuseSoap({
+        code: 'MALFORMED_ENVELOPE',
+        message: 'no OrganizationId at the start of the Outbound Message',
+      });
     }
+    if (!sameOrg(organizationId, opts.orgId)) return refuseSoap(MISMATCH);
     return { ok: true };
   }
   if (!opts.webhookSecret)
@@ -77,7 +95,9 @@ export async function verifySalesforceWebhook(
 }
 
 /**
- * Parses a verified webhook into changes of whitelisted fields, with the reply Salesforce expects.
+ * Parses a verified webhook into changes with the reply Salesforce expects: Flow callouts into
+ * changes of whitelisted fields, Outbound Messages into value-free signals. Unreadable items and
+ * notifications are returned in `skipped`; the others still count.
  *
  * @example
  * const parsed = parseSalesforceWebhook(req, spec, opts);
@@ -103,58 +123,56 @@ export function parseSalesforceWebhook(
         ),
       };
     }
+    const skipped = flow.unreadable.map(
+      (u): SkippedEvent => ({ source: 'salesforce', kind: 'event', reason: u.reason, raw: u.raw }),
+    );
     return {
       ok: true,
       changes: flow.changes,
-      ack: reply(200, JSON_TYPE, JSON.stringify({ ok: true, received: flow.changes.length })),
-      skipped: [],
+      ack: reply(
+        200,
+        JSON_TYPE,
+        JSON.stringify({ ok: true, received: flow.changes.length, skipped: skipped.length }),
+      ),
+      skipped,
+      ignored: 0,
     };
   }
+  // Checked again here, before any parsing: parsing must never trust a body verify did not pass.
+  if (!opts.outboundMessages) return soapRefusal(403, DISABLED);
+  if (!opts.orgId) return soapRefusal(403, NOT_CONFIGURED);
+  const early = findOrganizationId(req.rawBody);
+  if (early === null || !sameOrg(early, opts.orgId)) return soapRefusal(403, MISMATCH);
   const message = readNotifications(req.rawBody);
-  if (!message.ok) {
-    const { code, message: text } = message;
-    return {
-      ok: false,
-      status: 400,
-      code,
-      message: text,
-      reply: reply(400, XML_TYPE, soapFault('Client', text)),
-    };
-  }
-  // Checked again here: parsing must never trust a body whose org was not ours.
-  if (!opts.orgId || !sameOrg(message.organizationId, opts.orgId)) {
-    const code = opts.orgId ? 'ORG_MISMATCH' : 'WEBHOOK_NOT_CONFIGURED';
-    const text = opts.orgId
-      ? 'Outbound Message is not from the configured org'
-      : 'no Salesforce org id is configured';
-    return {
-      ok: false,
-      status: 403,
-      code,
-      message: text,
-      reply: reply(403, XML_TYPE, soapFault('Client', text)),
-    };
-  }
-  const changes = message.notifications.map((n) => toChange(n, spec, req.now));
-  return { ok: true, changes, ack: reply(200, XML_TYPE, ACK_ENVELOPE), skipped: [] };
+  if (!message.ok) return soapRefusal(400, message);
+  if (!sameOrg(message.organizationId, opts.orgId)) return soapRefusal(403, MISMATCH);
+  const at = new Date(req.now).toISOString();
+  const skipped = message.unreadable.map(
+    (u): SkippedEvent => ({ source: 'salesforce', kind: 'notification', reason: u.reason, raw: u.raw }),
+  );
+  return {
+    ok: true,
+    changes: message.notifications.map((n) => toSignal(n, at)),
+    ack: reply(200, XML_TYPE, ACK_ENVELOPE),
+    skipped,
+    ignored: 0,
+  };
 }
 
-function toChange(n: OutboundNotification, spec: LookupSpec, now: number): InboundChange {
-  const fields: Record<string, RemoteValue> = {};
-  for (const [name, value] of Object.entries(n.fields)) {
-    fields[name] = value === 'true' ? true : value === 'false' ? false : value;
-  }
-  const modified = Object.entries(n.fields).find(([k]) => k.toLowerCase() === 'lastmodifieddate')?.[1];
-  const at = typeof modified === 'string' ? Date.parse(modified) : Number.NaN;
+/**
+ * Only which record changed, when we heard of it, and the notification id to drop redeliveries:
+ * no field value of the message (not even its LastModifiedDate) goes any further.
+ */
+function toSignal(n: OutboundNotification, receivedAt: string): InboundChange {
   return {
     eventId: n.notificationId,
     type: 'property_change',
     ref: { objectType: n.objectType, id: n.recordId },
-    occurredAt: new Date(Number.isNaN(at) ? now : at).toISOString(),
-    properties: whitelisted(fields, spec),
-    // The match field as the CRM holds it: text, never turned into a boolean.
-    matchValue: matchValue(n.fields, spec),
+    occurredAt: receivedAt,
+    properties: {},
+    matchValue: null,
     changeSource: null,
+    signal: true,
   };
 }
 
@@ -172,6 +190,26 @@ async function secretsEqual(given: string, expected: string): Promise<boolean> {
 
 function refuse(status: 401 | 403, code: string, message: string): WebhookVerdict {
   return { ok: false, status, code, message };
+}
+
+/** The faultstring carries our code and fixed text (never a request value): Salesforce's delivery log shows it. */
+function refuseSoap(e: { code: string; message: string }): WebhookVerdict {
+  return {
+    ok: false,
+    status: 403,
+    ...e,
+    reply: reply(403, XML_TYPE, soapFault('Client', `${e.code}: ${e.message}`)),
+  };
+}
+
+function soapRefusal(status: 400 | 403, e: { code: string; message: string }): ParsedWebhook {
+  return {
+    ok: false,
+    status,
+    code: e.code,
+    message: e.message,
+    reply: reply(status, XML_TYPE, soapFault('Client', `${e.code}: ${e.message}`)),
+  };
 }
 
 function reply(status: number, contentType: string, body: string): WebhookReply {

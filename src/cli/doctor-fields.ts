@@ -11,6 +11,8 @@ export interface ObjectReport {
   /** the object type itself is missing in the CRM */
   absent: boolean;
   matchFieldMissing: boolean;
+  /** the mapping names a `match.bsuidField` and the object type lacks it */
+  bsuidFieldMissing: boolean;
   missing: MappingField[];
   /** e.g. `whatsapp_opted_out is string, the mapping writes a checkbox (boolean)` */
   mismatches: string[];
@@ -73,6 +75,7 @@ export function compareFields(
       objectType,
       absent: fields === null,
       matchFieldMissing: false,
+      bsuidFieldMissing: false,
       missing: [],
       mismatches: [],
       fine: 0,
@@ -80,6 +83,14 @@ export function compareFields(
     if (fields === null) return report;
     const byName = new Map(fields.map((f) => [f.name.toLowerCase(), f]));
     report.matchFieldMissing = !byName.has(mapping.match.field.toLowerCase());
+    const bsuidField = mapping.match.bsuidField;
+    if (bsuidField !== undefined) {
+      const remote = byName.get(bsuidField.toLowerCase());
+      report.bsuidFieldMissing = remote === undefined;
+      // A BSUID is `CC.` and up to 128 letters and digits: only a text field holds it.
+      if (remote && remote.kind !== 'text')
+        report.mismatches.push(`${bsuidField} is ${remote.type}, the BSUID needs ${KIND_WORD.text}`);
+    }
     for (const f of mapping.fields) {
       const remote = byName.get(f.remote.toLowerCase());
       if (!remote) {

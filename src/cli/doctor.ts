@@ -306,6 +306,15 @@ function fieldChecks(
       problems.push(`match field ${mapping.match.field} missing`);
       hints.push('set match.field to the property that holds the WhatsApp number');
     }
+    const bsuid = mapping.match.bsuidField;
+    if (r.bsuidFieldMissing && bsuid) {
+      problems.push(`BSUID field ${bsuid} missing`);
+      hints.push(
+        canCreate
+          ? `create a single-line text property ${bsuid} on ${r.objectType}s, or remove match.bsuidField from the mapping`
+          : `create it on ${r.objectType} in Setup → Object Manager: ${bsuid} (Text(140), External ID), or remove match.bsuidField from the mapping`,
+      );
+    }
     if (r.missing.length > 0) {
       problems.push(
         `${r.missing.length} of ${mapping.fields.length} mapped field(s) missing: ${r.missing.map((f) => f.remote).join(', ')}`,
@@ -329,7 +338,7 @@ function fieldChecks(
       return {
         name: label,
         status: 'ok',
-        detail: `all ${mapping.fields.length} mapped field(s) present with fitting types; match field ${mapping.match.field}`,
+        detail: `all ${mapping.fields.length} mapped field(s) present with fitting types; match field ${mapping.match.field}${mapping.match.bsuidField ? `, BSUID field ${mapping.match.bsuidField}` : ''}`,
       };
     return { name: label, status: 'fail', detail: problems.join('; '), hint: hints.join('; ') };
   });

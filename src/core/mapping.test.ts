@@ -108,6 +108,50 @@ describe('mappings', () => {
     expect(issues(base, 'salesforce')).toEqual(['connector: this is the salesforce mapping']);
   });
 
+  it('match.bsuidField names where the BSUID is held: optional, never the phone field, never a mapped value', () => {
+    const base = shipped('hubspot') as {
+      match: Record<string, unknown>;
+      fields: Array<Record<string, unknown>>;
+    };
+    expect(valid(base).match.bsuidField).toBe('whatsapp_bsuid');
+    expect(valid(shipped('salesforce')).match.bsuidField).toBe('WhatsApp_BSUID__c');
+    const { bsuidField: _b, ...withoutBsuid } = base.match;
+    expect(valid({ ...base, match: withoutBsuid }).match.bsuidField).toBeUndefined();
+    const issues = (json: unknown) => {
+      const r = validateMapping(json, PURPOSES);
+      return r.ok ? [] : r.issues.map((i) => `${i.path}: ${i.message}`);
+    };
+    expect(issues({ ...base, match: { ...base.match, bsuidField: 'MobilePhone' } })).toEqual([
+      'match.bsuidField: the BSUID field cannot be the phone number field',
+    ]);
+    expect(issues({ ...base, match: { ...base.match, bsuidField: 'bsuid; DROP' } })[0]).toMatch(
+      /^match.bsuidField:/,
+    );
+    expect(
+      issues({
+        ...base,
+        fields: [
+          ...base.fields,
+          {
+            local: 'marketing.source',
+            remote: 'WhatsApp_BSUID',
+            direction: 'push',
+            transform: { type: 'text' },
+          },
+        ],
+      }),
+    ).toEqual(['fields.6.remote: the BSUID field is never written or pulled as a consent value']);
+    // The schema says which identifier each match field holds.
+    const match = (
+      mappingJsonSchema().properties as Record<
+        string,
+        { properties: Record<string, { description: string }> }
+      >
+    ).match;
+    expect(match?.properties.field?.description).toMatch(/phone number/);
+    expect(match?.properties.bsuidField?.description).toMatch(/business-scoped user id \(BSUID/);
+  });
+
   it('push writes every push/both field from its local value and nothing else', () => {
     const m = valid(shipped('hubspot'));
     const view = localView([

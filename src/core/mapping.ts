@@ -86,17 +86,32 @@ export const mappingSchema = z
         field: z
           .string()
           .regex(/^[A-Za-z][A-Za-z0-9_]{0,79}$/)
-          .describe('The property holding the phone number, stored normalised.'),
+          .describe(
+            "Holds the person's phone number (in `format`): the property (HubSpot) or field (Salesforce) people are found by.",
+          ),
         format: z
           .enum(['e164', 'digits'])
           .default('e164')
-          .describe('How numbers are stored there: e164 (+447700900123) or digits (447700900123).'),
+          .describe('How numbers are stored in `field`: e164 (+447700900123) or digits (447700900123).'),
+        bsuidField: z
+          .string()
+          .regex(/^[A-Za-z][A-Za-z0-9_]{0,79}$/)
+          .optional()
+          .describe(
+            "Holds the person's WhatsApp business-scoped user id (BSUID, e.g. GB.1000000000000000001): the property or field a person known only by a BSUID is found by. Optional; never written or pulled as a consent value.",
+          ),
       })
       .strict(),
     fields: z.array(fieldSchema).min(1).max(50),
   })
   .strict()
   .superRefine((m, ctx) => {
+    if (m.match.bsuidField?.toLowerCase() === m.match.field.toLowerCase())
+      ctx.addIssue({
+        code: 'custom',
+        path: ['match', 'bsuidField'],
+        message: 'the BSUID field cannot be the phone number field',
+      });
     const remotes = new Set<string>();
     m.fields.forEach((f, i) => {
       const path = ['fields', i];
@@ -108,6 +123,12 @@ export const mappingSchema = z
           code: 'custom',
           path: [...path, 'remote'],
           message: 'the match field is never written or pulled as a value',
+        });
+      if (f.remote.toLowerCase() === m.match.bsuidField?.toLowerCase())
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'remote'],
+          message: 'the BSUID field is never written or pulled as a consent value',
         });
       const kind = localKind(f.local);
       const t = f.transform;

@@ -37,6 +37,7 @@ const REGISTRY: Record<ConnectorName, Entry> = {
         apiVersion: c.SALESFORCE_API_VERSION,
         orgId: c.SALESFORCE_ORG_ID ?? null,
         webhookSecret: c.SALESFORCE_WEBHOOK_SECRET ?? null,
+        outboundMessages: c.SALESFORCE_OUTBOUND_MESSAGES === 'on',
         concurrency: c.SALESFORCE_CONCURRENCY,
         eraseMode: c.SALESFORCE_ERASE_MODE,
       }),

@@ -100,10 +100,15 @@ export class Mappings {
     return m;
   }
 
-  /** What the connector may look up and read: the match field and the pull/both properties. */
+  /** What the connector may look up and read: the match and BSUID fields and the pull/both properties. */
   spec(connector: ConnectorName): LookupSpec {
     const m = this.get(connector);
-    return { objectTypes: m.match.objects, matchField: m.match.field, properties: readableProperties(m) };
+    return {
+      objectTypes: m.match.objects,
+      matchField: m.match.field,
+      ...(m.match.bsuidField ? { bsuidField: m.match.bsuidField } : {}),
+      properties: readableProperties(m),
+    };
   }
 
   /** Validates, stores and switches to a new mapping; an invalid one changes nothing. */

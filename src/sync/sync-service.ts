@@ -20,6 +20,7 @@ import type {
   InboundChange,
   RecordRef,
   RecordWrite,
+  RemoteRecord,
   RemoteValue,
 } from '../../connectors/types.ts';
 import { ConnectorFailure } from '../../connectors/types.ts';
@@ -369,6 +370,8 @@ export class SyncService {
       const r = await store.commit({ dedupeKeys: [key] });
       return r.status === 'duplicate' ? 'duplicates' : 'ignored';
     }
+    // Sync rule 7: an unauthenticated signal is never applied from its payload, linked or not.
+    if (change.signal) return this.queueReadBack(name, change, key);
     const written = await store.syncWritesOf(name, ref.objectType, ref.id);
     const fresh = Object.entries(change.properties).filter(([property, value]) => {
       const w = written.find((x) => x.property === property);
@@ -455,6 +458,65 @@ export class SyncService {
     return result;
   }
 
+  /**
+   * Sync rule 7: queues the authenticated read-back of the record a signal names. Only the record
+   * reference, the dedupe key and the receipt time are kept; repeated signals for a record wait
+   * as one job (it reads the latest state when it runs).
+   */
+  private async queueReadBack(name: ConnectorName, change: InboundChange, key: string) {
+    const signal: InboundChange = {
+      eventId: key,
+      type: 'property_change',
+      ref: { objectType: change.ref.objectType, id: change.ref.id },
+      occurredAt: change.occurredAt,
+      properties: {},
+      matchValue: null,
+      changeSource: null,
+      signal: true,
+    };
+    const job: NewOutboxJob = {
+      id: newId(),
+      kind: inboundKind(name),
+      subjectId: null,
+      idempotencyKey: key,
+      coalesceKey: `${inboundKind(name)}:${change.ref.objectType}/${change.ref.id}`,
+      payload: { change: signal },
+      nextAttemptAt: this.d.clock().toISOString(),
+    };
+    const r = await this.d.store.commit({ dedupeKeys: [key], jobs: [job] });
+    return r.status === 'duplicate' ? ('duplicates' as const) : ('queued' as const);
+  }
+
+  /**
+   * A signal's record as the authenticated API returned it: the intents come from its values, the
+   * person from its link or else from the number it holds; nothing from the signal's payload.
+   */
+  private async applyReadBack(
+    name: ConnectorName,
+    change: InboundChange,
+    record: RemoteRecord | undefined,
+    key: string,
+  ): Promise<HandlerResult> {
+    // Gone, or never there: nothing is created, linked or erased (rule 6).
+    if (!record) return { ok: true };
+    const mapping = this.d.mappings.get(name);
+    const ref = { objectType: record.objectType, id: record.id };
+    const written = await this.d.store.syncWritesOf(name, ref.objectType, ref.id);
+    const fresh = notEchoed(record.properties, written, change.occurredAt);
+    const intents = toIntents(pull(mapping, Object.fromEntries(fresh)).changes, mapping.trustOptIn);
+    if (intents.length === 0) return { ok: true };
+    const read = { ...change, ref };
+    const link = await this.d.store.findLink(name, ref.objectType, ref.id);
+    if (link) {
+      const subject = await this.d.subjects.byId(link.subjectId);
+      if (subject) await this.apply(name, { subject }, intents, read, key);
+      return { ok: true };
+    }
+    const phone = record.matchValue ? normalizePhone(record.matchValue) : null;
+    if (phone?.ok) await this.apply(name, { identity: { phone: phone.e164 } }, intents, read, key);
+    return { ok: true };
+  }
+
   /** A change from an unlinked record: read the record's number from the CRM, then apply it. */
   async handleInboundJob(name: ConnectorName, job: OutboxJob): Promise<HandlerResult> {
     const connector = this.d.connectors.get(name);
@@ -470,6 +532,7 @@ export class SyncService {
       if (!(err instanceof ConnectorFailure)) throw err;
       return failure([err.error]);
     }
+    if (change.signal) return this.applyReadBack(name, change, records[0], `${job.idempotencyKey}:apply`);
     const phone = records[0]?.matchValue ? normalizePhone(records[0].matchValue) : null;
     // Gone meanwhile, or no usable number: nothing to link the change to (rule 6: left alone).
     if (!phone?.ok) return { ok: true };
@@ -486,6 +549,20 @@ export class SyncService {
     );
     return { ok: true };
   }
+}
+
+/** The properties of `values` that are not our own recent writes coming back (echo suppression). */
+function notEchoed(
+  values: Record<string, RemoteValue>,
+  written: SyncWrite[],
+  occurredAt: string,
+): Array<[string, RemoteValue]> {
+  return Object.entries(values).filter(([property, value]) => {
+    const w = written.find((x) => x.property === property);
+    if (!w) return true;
+    const recent = Math.abs(Date.parse(occurredAt) - Date.parse(w.writtenAt)) <= ECHO_WINDOW_MS;
+    return !(recent && comparable(JSON.parse(w.value)) === comparable(value));
+  });
 }
 
 function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {

@@ -218,6 +218,7 @@ describe('consent-sync CLI', { timeout: 90_000 }, () => {
     try {
       const shipped = JSON.parse(readFileSync(join(ROOT, 'mappings/salesforce.json'), 'utf8'));
       shipped.match.objects = ['Contact', 'Account'];
+      shipped.match.bsuidField = 'WhatsApp_Scoped_Id__c';
       shipped.fields.push({
         local: 'marketing.doubleOptInAt',
         remote: 'WhatsApp_Double_Opt_In__c',
@@ -229,8 +230,9 @@ describe('consent-sync CLI', { timeout: 90_000 }, () => {
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/✗ salesforce Account +the object type Account does not exist/);
       expect(r.stdout).toMatch(
-        /✗ salesforce Contact +1 of 7 mapped field\(s\) missing: WhatsApp_Double_Opt_In__c/,
+        /✗ salesforce Contact +BSUID field WhatsApp_Scoped_Id__c missing; 1 of 7 mapped field\(s\) missing: WhatsApp_Double_Opt_In__c/,
       );
+      expect(r.stdout).toContain('WhatsApp_Scoped_Id__c (Text(140), External ID)');
       expect(r.stdout).toContain(
         'create them on Contact in Setup → Object Manager: WhatsApp_Double_Opt_In__c (Date/Time)',
       );

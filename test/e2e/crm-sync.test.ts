@@ -101,11 +101,11 @@ describe('sync to CRMs', () => {
           .filter((k) => k !== 'attributes' && k !== 'id')
           .sort(),
       ).toEqual([...SF_PUSH].sort());
-    // Lookups ask for the match field and pulled properties only.
+    // Lookups ask for the match and BSUID fields and pulled properties only.
     const searches = h.hubspot.requests.filter((r) => r.path === '/crm/v3/objects/contacts/search');
     for (const s of searches)
       expect((s.body as { properties: string[] }).properties.sort()).toEqual(
-        ['mobilephone', 'whatsapp_marketing_consent', 'whatsapp_opted_out'].sort(),
+        ['mobilephone', 'whatsapp_bsuid', 'whatsapp_marketing_consent', 'whatsapp_opted_out'].sort(),
       );
     const soql = h.salesforce.requests
       .filter((r) => r.path.includes('/query'))
@@ -200,13 +200,18 @@ describe('sync to CRMs', () => {
 
   it('Outbound Messages are acknowledged only when stored, deduplicated by notification id, and only from our org', async () => {
     h = await startCrmHarness();
-    const { sf } = seed();
+    const sf = h.salesforce.add('Contact', {
+      MobilePhone: PHONE,
+      LastName: 'Person',
+      WhatsApp_Opted_Out__c: true,
+    });
+    // A signal (sync rule 7): the opt-out is read from Salesforce, whatever the message says.
     const xml = h.salesforce.outboundMessage([
       {
         notificationId: '04l5e00000Gx7QzAAJ',
         objectType: 'Contact',
         id: sf,
-        fields: { WhatsApp_Opted_Out__c: true },
+        fields: { WhatsApp_Opted_Out__c: false },
       },
     ]);
     const first = await h.salesforce.sendOutbound(`${h.url}/webhooks/salesforce`, xml);
@@ -313,14 +318,24 @@ describe('bad input on the CRM webhooks', () => {
       headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: '""' },
       body: '<soapenv:Envelope><broken>',
     });
-    // The org cannot be read from it, so it is refused before any parsing: 403 with the reason.
-    expect(await status(soap)).toEqual([403, 'MALFORMED_XML']);
+    // The org cannot be read from it, so it is refused before any parsing: 403 and a SOAP Fault.
+    expect(soap.status).toBe(403);
+    expect(soap.headers.get('content-type')).toContain('text/xml');
+    expect(await soap.text()).toContain('MALFORMED_ENVELOPE');
     const flow = await fetch(`${h.url}/webhooks/salesforce`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-consent-sync-secret': SALESFORCE.webhookSecret },
       body: JSON.stringify({ events: [{ id: 'x' }] }),
     });
-    expect(flow.status).toBe(400);
+    // An unreadable item is skipped (kept for inspection), not a reason to refuse the delivery (rule 8).
+    expect(flow.status).toBe(200);
+    expect(await flow.json()).toEqual({ ok: true, received: 0, skipped: 1 });
+    const notEvents = await fetch(`${h.url}/webhooks/salesforce`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-consent-sync-secret': SALESFORCE.webhookSecret },
+      body: JSON.stringify({ items: [] }),
+    });
+    expect(await status(notEvents)).toEqual([400, 'INVALID_BODY']);
     expect(await h.services.store.listSubjects('', 10)).toEqual([]);
     expect((await h.services.store.countJobs()).pending).toBe(0);
   });

@@ -67,8 +67,10 @@ function hubspotViolations(r: ReceivedRequest, m: Mapping): string[] {
   const url = new URL(r.path, 'http://sim.invalid');
   const body = (r.body ?? {}) as Json;
   const match = m.match.field;
+  const bsuid = m.match.bsuidField;
   const writable = new Set(pushSet(m));
-  const readable = new Set([match, ...pullSet(m)]);
+  // The BSUID field identifies, like the match field: it is read, and people can be found by it.
+  const readable = new Set([match, ...(bsuid ? [bsuid] : []), ...pullSet(m)]);
   const where = `${r.method} ${url.pathname}`;
   const asked = (names: unknown) => {
     if (!Array.isArray(names)) return;
@@ -94,7 +96,8 @@ function hubspotViolations(r: ReceivedRequest, m: Mapping): string[] {
     const filters = groups.flatMap((g) => (Array.isArray(g.filters) ? (g.filters as Json[]) : []));
     if (filters.length === 0) out.push(`${where} without a filter`);
     for (const f of filters)
-      if (f.propertyName !== match) out.push(`${where} filters on ${String(f.propertyName)}`);
+      if (f.propertyName !== match && (bsuid === undefined || f.propertyName !== bsuid))
+        out.push(`${where} filters on ${String(f.propertyName)}`);
     if (body.sorts !== undefined && JSON.stringify(body.sorts) !== '[]') out.push(`${where} sorts`);
   } else if (r.method === 'POST' && url.pathname === '/crm/v3/objects/contacts/batch/read') {
     asked(body.properties);
@@ -127,13 +130,13 @@ function salesforceViolations(r: SimRequest, m: Mapping): string[] {
     } catch {
       return [`${where}: unparsable SOQL`];
     }
-    const selectable = lower(['Id', m.match.field, ...pullSet(m)]);
+    const bsuid = m.match.bsuidField?.toLowerCase();
+    const selectable = lower(['Id', m.match.field, ...(bsuid ? [bsuid] : []), ...pullSet(m)]);
     for (const f of parsed.fields) if (!selectable.has(f.toLowerCase())) out.push(`SOQL selects ${f}`);
     if (!objects.has(parsed.from.toLowerCase())) out.push(`SOQL reads from ${parsed.from}`);
     if (parsed.where.length === 0) out.push('SOQL without a filter');
     for (const c of parsed.where)
-      if (c.field.toLowerCase() !== match && c.field.toLowerCase() !== 'id')
-        out.push(`SOQL filters on ${c.field}`);
+      if (![match, 'id', bsuid].includes(c.field.toLowerCase())) out.push(`SOQL filters on ${c.field}`);
   } else if (r.method === 'GET' && /^\/query\/[A-Za-z0-9]+-\d+$/.test(rest)) {
     // the next page of a query checked above
   } else if (r.method === 'PATCH' && rest === '/composite/sobjects') {
@@ -705,7 +708,7 @@ const unknownPerson = (t: string): CrmPerson => ({
 /**
  * Always run first: what this property found and shrank to. An Outbound Message for a record not
  * linked yet, without the number, opts out and carries an unmappable value in another whitelisted
- * field; the change waits for a read of the record in a `crm.inbound.salesforce` job.
+ * field; the message is a signal, so the record is read in a `crm.inbound.salesforce` job.
  */
 const UNLINKED_OUTBOUND: [string[], CrmPerson[], CrmEvent, CrmEvent[]] = [
   ['aaaaaa'],
@@ -961,6 +964,14 @@ describe('nothing outside the whitelist is ever read or stored', () => {
                 for (const [k, v] of e.fields) fields[randomName(k, 'sf')] = value(v);
                 if (sf && e.withPhone && e.target !== 'ghost') fields.MobilePhone = person(e.target).phone;
                 if (sf && e.target !== 'ghost') note(e.target, sfEffect(fields));
+                if (e.kind === 'sfOutbound' && sf) {
+                  // Salesforce sends an Outbound Message because the record changed, and only the
+                  // record counts (sync rule 7: the message is a signal read back through the API).
+                  // So the change is made to the record first: the fields the simulator defines.
+                  const defined = new Set([...(DEFAULT_FIELDS[sf.type] ?? []), ...SF_EXTRA]);
+                  const held = Object.fromEntries(Object.entries(fields).filter(([k]) => defined.has(k)));
+                  if (Object.keys(held).length > 0) h.salesforce.updateFromUi(sf.type, sf.id, held);
+                }
                 if (e.kind === 'sfOutbound') {
                   const xml = h.salesforce.outboundMessage([
                     {

@@ -46,6 +46,8 @@ export interface CrmHarnessOptions extends HarnessOptions {
   enable?: ConnectorName[];
   /** in-call retry budget of both connectors */
   attempts?: number;
+  /** accept Salesforce Outbound Messages (default true: the simulator's workflow rule sends them) */
+  outboundMessages?: boolean;
 }
 
 /**
@@ -97,6 +99,8 @@ export async function startCrmHarness(options: CrmHarnessOptions = {}): Promise<
             SALESFORCE_CLIENT_SECRET: SALESFORCE.clientSecret,
             SALESFORCE_ORG_ID: SALESFORCE.orgId,
             SALESFORCE_WEBHOOK_SECRET: SALESFORCE.webhookSecret,
+            // The simulator's workflow rule sends Outbound Messages (read back as signals).
+            SALESFORCE_OUTBOUND_MESSAGES: options.outboundMessages === false ? 'off' : 'on',
           }
         : {}),
       ...options.env,
@@ -123,6 +127,7 @@ export async function startCrmHarness(options: CrmHarnessOptions = {}): Promise<
               apiVersion: '62.0',
               orgId: SALESFORCE.orgId,
               webhookSecret: SALESFORCE.webhookSecret,
+              outboundMessages: options.outboundMessages !== false,
               ...fast,
             }),
           }

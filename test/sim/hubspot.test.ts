@@ -11,6 +11,7 @@ import {
   type HubSpotSimulator,
   type HubSpotWebhookEvent,
   hubspotWebhookRequest,
+  inDialect,
   makeHubSpotEvent,
   signHubSpotV3,
   startHubSpotSimulator,
@@ -511,6 +512,48 @@ describe('HubSpot simulator: webhooks', () => {
     hs.updateFromUi(hs.addContact({}), { whatsapp_opted_out: 'true' });
     hs.pendingWebhooks().length = 0;
     expect(await hs.flushWebhooks()).toEqual([]);
+  });
+
+  it('speaks the generic (object.*) and legacy (eventType) dialects when asked', async () => {
+    for (const dialect of ['generic', 'legacy'] as const) {
+      const sim = await startHubSpotSimulator({
+        accessToken: TOKEN,
+        clientSecret: SECRET,
+        webhookUrl: receiverUrl,
+        webhookDialect: dialect,
+      });
+      try {
+        received = [];
+        const a = sim.addContact({ hs_whatsapp_phone_number: P1 });
+        sim.updateFromUi(a, { whatsapp_opted_out: 'true' });
+        sim.gdprDeleteFromUi(a);
+        expect(await sim.flushWebhooks()).toEqual([200]);
+        const events = JSON.parse((received[0] as Received).body) as Array<Record<string, unknown>>;
+        const types = events.map((e) => [e.subscriptionType, e.eventType, e.objectTypeId]);
+        expect(types).toEqual(
+          dialect === 'generic'
+            ? [
+                ['object.propertyChange', undefined, '0-1'],
+                // A privacy deletion has no generic form (docs/crm-webhook-facts.md).
+                ['contact.privacyDeletion', undefined, undefined],
+                ['object.deletion', undefined, '0-1'],
+              ]
+            : [
+                [undefined, 'contact.propertyChange', undefined],
+                [undefined, 'contact.privacyDeletion', undefined],
+                [undefined, 'contact.deletion', undefined],
+              ],
+        );
+        expect(events[0]).toMatchObject({ objectId: Number(a), propertyName: 'whatsapp_opted_out' });
+      } finally {
+        await sim.close();
+      }
+    }
+    const e = makeHubSpotEvent({ subscriptionType: 'contact.propertyChange', objectId: 512 });
+    expect(inDialect(e, 'classic')).toEqual(e);
+    expect(inDialect({ ...e, subscriptionType: 'company.deletion' }, 'generic')).toMatchObject({
+      subscriptionType: 'company.deletion',
+    });
   });
 
   it('builds events with HubSpot field names', () => {

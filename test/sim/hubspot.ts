@@ -44,11 +44,41 @@ export interface HubSpotWebhookEvent {
   subscriptionType: string;
   attemptNumber: number;
   objectId: number;
+  /** Generic (`object.*`) events: the object type, `0-1` for contacts. */
+  objectTypeId?: string;
   propertyName?: string;
   propertyValue?: string;
   changeSource?: string;
   sourceId?: string;
   changeFlag?: string;
+}
+
+/**
+ * Which dialect `flushWebhooks()` speaks (docs/crm-webhook-facts.md): `classic` (`contact.*`),
+ * `generic` (`object.*` with `objectTypeId: "0-1"`; privacy deletions stay `contact.privacyDeletion`,
+ * which has no generic form), or `legacy` (the type in `eventType` instead of `subscriptionType`).
+ */
+export type HubSpotWebhookDialect = 'classic' | 'generic' | 'legacy';
+
+/**
+ * An event rewritten in another dialect, as HubSpot would deliver it.
+ *
+ * @example inDialect(makeHubSpotEvent({ subscriptionType: 'contact.deletion', objectId: 512 }), 'generic') // { subscriptionType: 'object.deletion', objectTypeId: '0-1', … }
+ */
+export function inDialect(
+  event: HubSpotWebhookEvent,
+  dialect: HubSpotWebhookDialect,
+): Record<string, unknown> {
+  if (dialect === 'legacy') {
+    const { subscriptionType, ...rest } = event;
+    return { ...rest, eventType: subscriptionType };
+  }
+  if (dialect === 'generic' && event.subscriptionType.startsWith('contact.')) {
+    const action = event.subscriptionType.slice('contact.'.length);
+    if (action !== 'privacyDeletion')
+      return { ...event, subscriptionType: `object.${action}`, objectTypeId: '0-1' };
+  }
+  return { ...event };
 }
 
 /**
@@ -101,6 +131,8 @@ export interface HubSpotSimulatorOptions {
   faultRetryAfterSeconds?: number;
   /** How long a `late` fault holds the answer (default 2000 ms). */
   lateMs?: number;
+  /** The dialect of delivered webhooks (default `classic`). */
+  webhookDialect?: HubSpotWebhookDialect;
 }
 
 export interface HubSpotSimStats {
@@ -186,6 +218,7 @@ export const DEFAULT_CONTACT_PROPERTIES = [
   'whatsapp_opted_out',
   'whatsapp_consent_source',
   'whatsapp_consent_text_version',
+  'whatsapp_bsuid',
   'hs_object_id',
   'createdate',
   'lastmodifieddate',
@@ -840,7 +873,14 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
     const batch = queue.splice(0);
     for (let i = 0; i < batch.length; i += WEBHOOK_BATCH) {
       const events = batch.slice(i, i + WEBHOOK_BATCH);
-      const req = hubspotWebhookRequest({ url: webhookUrl, secret: opts.clientSecret, events });
+      const dialect = opts.webhookDialect ?? 'classic';
+      const req = hubspotWebhookRequest({
+        url: webhookUrl,
+        secret: opts.clientSecret,
+        ...(dialect === 'classic'
+          ? { events }
+          : { body: JSON.stringify(events.map((e) => inDialect(e, dialect))) }),
+      });
       let status = 0;
       try {
         const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.rawBody });

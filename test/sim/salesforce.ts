@@ -21,6 +21,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { WebhookRequest } from '../../connectors/types.ts';
 import { type AppliedWrite, faultDealer, flatten, obj, type RandomFaults, sendHalf } from './http.ts';
 
 export type SimValue = string | number | boolean | null;
@@ -160,6 +161,7 @@ const CONSENT_FIELDS = [
   'WhatsApp_Opted_Out__c',
   'WhatsApp_Consent_Source__c',
   'WhatsApp_Consent_Text_Version__c',
+  'WhatsApp_BSUID__c',
   'LastModifiedDate',
 ];
 
@@ -1217,4 +1219,72 @@ function parseBody(raw: string, contentType: string | undefined): unknown {
   } catch {
     return raw;
   }
+}
+
+/** One item of a Flow HTTP callout body (connectors/salesforce/flow.ts). */
+export interface FlowCalloutEvent {
+  id: string;
+  objectType: string;
+  recordId: string;
+  /** ISO 8601 */
+  occurredAt: string;
+  type?: 'property_change' | 'deletion' | 'should_forget';
+  fields: Record<string, string | number | boolean | null>;
+}
+
+/**
+ * A Flow HTTP callout as the record-triggered Flow sends it: JSON with the shared secret header,
+ * ready for `connector.verifyWebhook` or `fetch`.
+ *
+ * @example flowCalloutRequest({ url: 'https://consent.example.com/webhooks/salesforce', secret, events: [{ id: 'f-1', objectType: 'Contact', recordId: '0035e00000ZkM3hAAF', occurredAt: new Date().toISOString(), fields: { WhatsApp_Opted_Out__c: true } }] })
+ */
+export function flowCalloutRequest(input: {
+  url: string;
+  secret: string;
+  events?: FlowCalloutEvent[];
+  /** The raw body, sent as is. */
+  body?: string;
+  now?: number;
+}): WebhookRequest {
+  return {
+    method: 'POST',
+    url: input.url,
+    headers: new Headers({ 'content-type': 'application/json', 'x-consent-sync-secret': input.secret }),
+    rawBody: input.body ?? JSON.stringify({ events: input.events ?? [] }),
+    now: input.now ?? Date.now(),
+  };
+}
+
+/**
+ * The connector contract's `webhook` and `forge` for Salesforce: a Flow HTTP callout (the
+ * recommended path; Outbound Messages are value-free signals and carry no properties).
+ */
+export function contractFlowWebhook(url: string, secret: string) {
+  return {
+    webhook: (change: {
+      ref: { objectType: string; id: string };
+      properties: Record<string, string | number | boolean | null>;
+      occurredAt: number;
+      eventId: string;
+    }): WebhookRequest =>
+      flowCalloutRequest({
+        url,
+        secret,
+        now: change.occurredAt,
+        events: [
+          {
+            id: change.eventId,
+            objectType: change.ref.objectType,
+            recordId: change.ref.id,
+            occurredAt: new Date(change.occurredAt).toISOString(),
+            fields: change.properties,
+          },
+        ],
+      }),
+    forge: (req: WebhookRequest): WebhookRequest => {
+      const headers = new Headers(req.headers);
+      headers.set('x-consent-sync-secret', `${secret}-forged`);
+      return { ...req, headers };
+    },
+  };
 }

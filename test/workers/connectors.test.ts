@@ -6,7 +6,6 @@ import {
   ConnectorFailure,
   type RecordRef,
   type RemoteValue,
-  type WebhookRequest,
 } from '../../connectors/types.ts';
 import {
   type ConnectorFixture,
@@ -15,6 +14,7 @@ import {
   SALESFORCE_SPEC,
 } from '../connector-contract.ts';
 import { contractWebhook } from '../sim/hubspot.ts';
+import { contractFlowWebhook } from '../sim/salesforce.ts';
 import { HUBSPOT, type RemoteSim, SALESFORCE, startRemoteSim } from './sim-control.ts';
 
 const CONTROL = inject('simControl');
@@ -110,16 +110,11 @@ async function hubspotFixture(): Promise<ConnectorFixture & { sim: RemoteSim }> 
   };
 }
 
-const xmlEscape = (s: string) =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-
 async function salesforceFixture(
   overrides: Partial<Parameters<typeof createSalesforceConnector>[0]> = {},
 ): Promise<ConnectorFixture & { sim: RemoteSim; tokenRequests(): number }> {
   const sim = await startRemoteSim(CONTROL, 'salesforce');
   const m = mirror(sim, (ref) => sim.call('get', ref.objectType, ref.id));
-  // The simulator's own envelope around no notifications; the notifications go before its end tag.
-  const envelope = await sim.call<string>('outboundMessage', []);
   const raw = createSalesforceConnector({
     loginUrl: sim.url,
     clientId: SALESFORCE.sim.clientId,
@@ -134,7 +129,6 @@ async function salesforceFixture(
     ...overrides,
   });
   const connector = m.wrap(raw);
-  let notification = 0;
   return {
     sim,
     tokenRequests: () => raw.tokenRequests(),
@@ -151,29 +145,8 @@ async function salesforceFixture(
     writable: { property: 'WhatsApp_Opted_Out__c', value: true, other: false },
     secretProperty: 'LastName',
     unknownProperty: 'Shoe_Size__c',
-    webhook: ({ ref, properties, occurredAt }): WebhookRequest => {
-      const fields: Record<string, string> = {};
-      for (const [k, v] of Object.entries(properties)) if (v !== null) fields[k] = String(v);
-      fields.LastModifiedDate = new Date(occurredAt).toISOString();
-      notification += 1;
-      const item = [
-        '   <Notification>',
-        `    <Id>04l5e00000${String(notification).padStart(5, '0')}AAA</Id>`,
-        `    <sObject xsi:type="sf:${ref.objectType}" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">`,
-        `     <sf:Id>${xmlEscape(ref.id)}</sf:Id>`,
-        ...Object.entries(fields).map(([k, v]) => `     <sf:${k}>${xmlEscape(v)}</sf:${k}>`),
-        '    </sObject>',
-        '   </Notification>',
-      ].join('\n');
-      return {
-        method: 'POST',
-        url: 'https://consent-sync.example/webhooks/salesforce',
-        headers: new Headers({ 'content-type': 'text/xml; charset=utf-8', soapaction: '""' }),
-        rawBody: envelope.replace('  </notifications>', `${item}\n  </notifications>`),
-        now: occurredAt,
-      };
-    },
-    forge: (req) => ({ ...req, rawBody: req.rawBody.replace(SALESFORCE.sim.orgId, SALESFORCE.otherOrg) }),
+    // The Flow callout: Outbound Messages are value-free signals (sync rule 7).
+    ...contractFlowWebhook('https://consent-sync.example/webhooks/salesforce', SALESFORCE.webhookSecret),
     failNext: (n, kind) => m.failNext(n, kind === 'rate_limit' ? 'limit' : '500'),
     calls: m.calls,
     close: m.close,

@@ -33,7 +33,15 @@ function crmWebhook(app: Router, name: ConnectorName) {
       now: clock().getTime(),
     };
     const verdict = await connector.verifyWebhook(req);
-    if (!verdict.ok) return c.json(errorBody(verdict.code, verdict.message), verdict.status);
+    if (!verdict.ok) {
+      // A SOAP caller gets the connector's SOAP Fault; everyone else the API's one error shape.
+      if (verdict.reply)
+        return new Response(verdict.reply.body, {
+          status: verdict.status,
+          headers: { 'content-type': verdict.reply.contentType },
+        });
+      return c.json(errorBody(verdict.code, verdict.message), verdict.status);
+    }
     const parsed = connector.parseWebhook(req, mappings.spec(name));
     if (!parsed.ok) {
       // JSON callers get the API's one error shape; SOAP callers the connector's SOAP Fault.
@@ -64,7 +72,8 @@ export function crmWebhookRoutes(app: Router) {
     method: 'post',
     path: '/webhooks/hubspot',
     tags: ['webhooks'],
-    summary: 'HubSpot webhooks (signature v3): contact.propertyChange of mapped properties, deletions',
+    summary:
+      'HubSpot webhooks (signature v3): property changes of mapped contact properties (classic, legacy eventType, generic object.* 0-1), deletions; unreadable events are skipped',
     responses: {
       200: { description: 'All events stored' },
       400: { description: 'Not a HubSpot webhook array' },
@@ -77,12 +86,15 @@ export function crmWebhookRoutes(app: Router) {
     path: '/webhooks/salesforce',
     tags: ['webhooks'],
     summary:
-      'Salesforce Outbound Messages (SOAP, answered with the Ack envelope) or Flow HTTP callouts (JSON, X-Consent-Sync-Secret)',
+      'Salesforce Flow HTTP callouts (JSON, X-Consent-Sync-Secret) or, when enabled, Outbound Messages (SOAP signals read back through the API, answered with the Ack envelope)',
     responses: {
       200: { description: 'All notifications stored; SOAP Ack or JSON receipt' },
       400: { description: 'Malformed envelope or body (a SOAP Fault for SOAP)' },
       401: { description: 'Flow callout without the shared secret' },
-      403: { description: 'Outbound Message from another org' },
+      403: {
+        description:
+          'Outbound Message while SALESFORCE_OUTBOUND_MESSAGES is off (OUTBOUND_MESSAGES_DISABLED), or from another org; a SOAP Fault',
+      },
       404: { description: 'Salesforce is not configured' },
     },
   });
