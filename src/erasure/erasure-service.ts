@@ -269,16 +269,23 @@ export class ErasureService {
           if (l.connector === name)
             refs.set(`${l.objectType}/${l.remoteId}`, { objectType: l.objectType, id: l.remoteId });
         // Every number the person (or a record merged into them) was known by, current or former.
+        // Every number and BSUID the person (or a record merged into them) was known by.
         const values = new Set<string>();
+        const bsuids = new Set<string>();
         for (const other of [row, ...(await store.mergedInto(row.id))]) {
           const subject = await subjects.fromRow(other);
           if (!subject) continue;
-          for (const i of await subjects.identifiers(subject))
+          for (const i of await subjects.identifiers(subject)) {
             if (i.kind === 'phone') values.add(matchValue(mappings.get(name), i.value));
+            if (i.kind === 'bsuid') bsuids.add(i.value);
+          }
         }
-        if (values.size > 0)
-          for (const r of await connector.find([...values], mappings.spec(name)))
-            refs.set(`${r.objectType}/${r.id}`, { objectType: r.objectType, id: r.id });
+        const spec = mappings.spec(name);
+        const found = [
+          ...(values.size > 0 ? await connector.find([...values], spec) : []),
+          ...(bsuids.size > 0 && spec.bsuidField ? await connector.find([...bsuids], spec, 'bsuid') : []),
+        ];
+        for (const r of found) refs.set(`${r.objectType}/${r.id}`, { objectType: r.objectType, id: r.id });
       }
       const list = [...refs.values()];
       // Recorded before the call: the deletion webhooks it causes may arrive before it returns.

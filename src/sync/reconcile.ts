@@ -153,6 +153,7 @@ async function reconcilePage(
   const refsOf = new Map<string, RecordRef[]>();
   const owner = new Map<string, string>();
   const unlinkedByValue = new Map<string, string[]>();
+  const unlinkedByBsuid = new Map<string, string[]>();
   for (const row of people) {
     const links = (await store.linksOf(row.id)).filter(
       (l) => l.connector === name && mapping.match.objects.includes(l.objectType),
@@ -166,27 +167,37 @@ async function reconcilePage(
       const subject = await subjects.byId(row.id);
       if (!subject) continue;
       const phone = await subjects.phoneOrNull(subject);
-      if (!phone) continue;
-      const value = matchValue(mapping, phone);
-      unlinkedByValue.set(value, [...(unlinkedByValue.get(value) ?? []), row.id]);
+      if (phone) {
+        const value = matchValue(mapping, phone);
+        unlinkedByValue.set(value, [...(unlinkedByValue.get(value) ?? []), row.id]);
+      } else if (spec.bsuidField) {
+        // Known only by a BSUID: matched by the mapped BSUID field.
+        const bsuid = await subjects.bsuid(subject);
+        if (bsuid) unlinkedByBsuid.set(bsuid, [...(unlinkedByBsuid.get(bsuid) ?? []), row.id]);
+      }
     }
   }
 
   const records: RemoteRecord[] = [];
   const newLinks: CrmLink[] = [];
-  if (unlinkedByValue.size > 0) {
-    for (const r of await connector.find([...unlinkedByValue.keys()], spec)) {
-      for (const sid of unlinkedByValue.get(r.matchValue ?? '') ?? []) {
-        records.push(r);
-        owner.set(`${r.objectType}/${r.id}`, sid);
-        newLinks.push({
-          connector: name,
-          objectType: r.objectType,
-          remoteId: r.id,
-          subjectId: sid,
-          linkedAt: now,
-        });
-      }
+  const found: Array<[RemoteRecord, string[]]> = [];
+  if (unlinkedByValue.size > 0)
+    for (const r of await connector.find([...unlinkedByValue.keys()], spec))
+      found.push([r, unlinkedByValue.get(r.matchValue ?? '') ?? []]);
+  if (unlinkedByBsuid.size > 0)
+    for (const r of await connector.find([...unlinkedByBsuid.keys()], spec, 'bsuid'))
+      found.push([r, unlinkedByBsuid.get(r.bsuid ?? '') ?? []]);
+  for (const [r, sids] of found) {
+    for (const sid of sids) {
+      records.push(r);
+      owner.set(`${r.objectType}/${r.id}`, sid);
+      newLinks.push({
+        connector: name,
+        objectType: r.objectType,
+        remoteId: r.id,
+        subjectId: sid,
+        linkedAt: now,
+      });
     }
   }
   if (newLinks.length > 0) await store.commit({ links: newLinks });

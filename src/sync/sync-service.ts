@@ -197,41 +197,53 @@ export class SyncService {
     const links: CrmLink[] = [];
     const unlinked = items.filter((i) => i.records.length === 0);
     if (unlinked.length > 0) {
-      const byValue = new Map<string, PushItem[]>();
+      // By number when a number is known; a person known only by a BSUID by the mapped BSUID field.
+      const byPhone = new Map<string, PushItem[]>();
+      const byBsuid = new Map<string, PushItem[]>();
+      const add = (m: Map<string, PushItem[]>, k: string, item: PushItem) =>
+        m.set(k, [...(m.get(k) ?? []), item]);
       for (const item of unlinked) {
         const subject = await subjects.byId(item.row.id);
         if (!subject) continue;
         const phone = await subjects.phoneOrNull(subject);
-        if (!phone) continue;
-        const value = matchValue(mapping, phone);
-        byValue.set(value, [...(byValue.get(value) ?? []), item]);
-      }
-      try {
-        for (const r of await connector.find([...byValue.keys()], spec)) {
-          for (const item of byValue.get(r.matchValue ?? '') ?? []) {
-            // A record seen for the first time may hold an opt-out we never heard of (a webhook
-            // lost before we were connected): rule 2 says it applies, so it is taken over, not overwritten.
-            const status = new Map(item.states.map((st) => [st.purpose, st.status]));
-            for (const it of toIntents(pull(mapping, r.properties).changes, false)) {
-              if (it.intent !== 'opt_out') continue;
-              const purposes = it.purposes === 'all' ? [...status.keys()] : it.purposes;
-              if (purposes.some((p) => status.get(p) !== 'opted_out') || purposes.length === 0)
-                item.takeOver.push({
-                  ref: { objectType: r.objectType, id: r.id },
-                  purposes: it.purposes,
-                  remote: it.remote,
-                });
-            }
-            item.records.push({ objectType: r.objectType, id: r.id });
-            links.push({
-              connector: name,
-              objectType: r.objectType,
-              remoteId: r.id,
-              subjectId: item.row.id,
-              linkedAt: now,
-            });
-          }
+        if (phone) add(byPhone, matchValue(mapping, phone), item);
+        else if (spec.bsuidField) {
+          const bsuid = await subjects.bsuid(subject);
+          if (bsuid) add(byBsuid, bsuid, item);
         }
+      }
+      const attach = (r: RemoteRecord, found: PushItem[]) => {
+        for (const item of found) {
+          // A record seen for the first time may hold an opt-out we never heard of (a webhook
+          // lost before we were connected): rule 2 says it applies, so it is taken over, not overwritten.
+          const status = new Map(item.states.map((st) => [st.purpose, st.status]));
+          for (const it of toIntents(pull(mapping, r.properties).changes, false)) {
+            if (it.intent !== 'opt_out') continue;
+            const purposes = it.purposes === 'all' ? [...status.keys()] : it.purposes;
+            if (purposes.some((p) => status.get(p) !== 'opted_out') || purposes.length === 0)
+              item.takeOver.push({
+                ref: { objectType: r.objectType, id: r.id },
+                purposes: it.purposes,
+                remote: it.remote,
+              });
+          }
+          item.records.push({ objectType: r.objectType, id: r.id });
+          links.push({
+            connector: name,
+            objectType: r.objectType,
+            remoteId: r.id,
+            subjectId: item.row.id,
+            linkedAt: now,
+          });
+        }
+      };
+      try {
+        if (byPhone.size > 0)
+          for (const r of await connector.find([...byPhone.keys()], spec))
+            attach(r, byPhone.get(r.matchValue ?? '') ?? []);
+        if (byBsuid.size > 0)
+          for (const r of await connector.find([...byBsuid.keys()], spec, 'bsuid'))
+            attach(r, byBsuid.get(r.bsuid ?? '') ?? []);
       } catch (err) {
         if (!(err instanceof ConnectorFailure)) throw err;
         for (const item of unlinked) item.errors.push(err.error);

@@ -114,6 +114,37 @@ describe('sync to CRMs', () => {
     for (const q of soql) expect(q).not.toMatch(/FirstName|LastName|Email/);
   });
 
+  it('a person known only by a BSUID is matched by the mapped BSUID field in both CRMs, and erased there', async () => {
+    h = await startCrmHarness();
+    const b = 'DE.7000000000000000101'; // fictitious BSUID
+    const hs = h.hubspot.addContact({ whatsapp_bsuid: b, firstname: 'Example' });
+    const sf = h.salesforce.add('Contact', { WhatsApp_BSUID__c: b, LastName: 'Person' });
+    // A look-alike with another BSUID must not be touched.
+    const other = h.hubspot.addContact({ whatsapp_bsuid: 'DE.7000000000000000102' });
+    await h.webhook(textMessage({ userId: b }, 'STOP', { timestamp: ts() }));
+    await h.settle();
+    expect(h.hubspot.getContact(hs)).toMatchObject({ whatsapp_opted_out: 'true', firstname: 'Example' });
+    expect(h.salesforce.get('Contact', sf)).toMatchObject({
+      WhatsApp_Opted_Out__c: true,
+      LastName: 'Person',
+    });
+    expect(h.hubspot.getContact(other)?.whatsapp_opted_out).toBeUndefined();
+    // The BSUID itself is never written: it is a match field, not a value.
+    for (const input of writes().hs) expect(Object.keys(input.properties)).not.toContain('whatsapp_bsuid');
+    // An erasure naming the BSUID reaches the records found by it.
+    const opened = await json<{ id: string }>(
+      await h.request('/v1/erasures', { method: 'POST', role: 'operator', json: { phone: b } }),
+    );
+    await h.settle();
+    const done = await json<{ status: string; tasks: Array<{ system: string; status: string }> }>(
+      await h.request(`/v1/erasures/${opened.id}`, { role: 'operator' }),
+    );
+    expect(done.status).toBe('completed');
+    expect(h.hubspot.getContact(hs)).toBeNull();
+    expect(h.salesforce.get('Contact', sf)).toBeNull();
+    expect(h.hubspot.getContact(other)).not.toBeNull();
+  });
+
   it('an opt-out a CRM record already holds when first found is taken over, not overwritten', async () => {
     h = await startCrmHarness();
     const { hs, sf } = seed();
