@@ -39,7 +39,7 @@ import {
   timeoutFor,
   xmlAttacks,
 } from '../helpers/fuzz.ts';
-import { type TestRole, TOKENS } from '../helpers/harness.ts';
+import { NO_INTAKE_LIMITS, type TestRole, TOKENS } from '../helpers/harness.ts';
 import {
   buttonReply,
   envelope,
@@ -72,7 +72,7 @@ let db: DatabaseSync;
 let consenting: string;
 
 beforeAll(async () => {
-  h = await startCrmHarness({ hubspot: { requestsPerWindow: 100_000 } });
+  h = await startCrmHarness({ hubspot: { requestsPerWindow: 100_000 }, env: NO_INTAKE_LIMITS });
   db = new DatabaseSync(h.dbPath, { readOnly: true });
   consenting = freshPhone();
   const res = await h.request('/v1/consents', {

@@ -3,7 +3,8 @@ import { stateView } from '../../service/views.ts';
 import type { Router } from '../app.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
-import { bearer, errorResponses, phoneOrThrow, StateSchema } from './shared.ts';
+import { SlidingWindowLimits } from '../rate-limit.ts';
+import { bearer, ErrorSchema, errorResponses, phoneOrThrow, StateSchema } from './shared.ts';
 
 const ConsentRequest = z
   .object({
@@ -55,18 +56,58 @@ const route = createRoute({
     },
     ...errorResponses,
     422: errorResponses[400],
+    429: {
+      description:
+        'RATE_LIMITED: this key made more than INTAKE_RATE_PER_KEY_PER_MINUTE requests in the last minute, or the number was asked for more than INTAKE_RATE_PER_NUMBER_PER_HOUR times in the last hour; nothing was recorded or sent',
+      headers: z.object({
+        'Retry-After': z
+          .string()
+          .openapi({ description: 'seconds until a request can succeed', example: '42' }),
+      }),
+      content: { 'application/json': { schema: ErrorSchema } },
+    },
   },
 });
 
+/** One answer for both limits, so a refusal says nothing about which one (or about the number). */
+function rateLimited(c: { header(name: string, value: string): void }, seconds: number): never {
+  c.header('Retry-After', String(seconds));
+  throw new AppError(429, 'RATE_LIMITED', `too many double opt-in requests; retry after ${seconds} s`);
+}
+
 export function consentRoutes(app: Router) {
+  // Per app, so per Node process and per Workers isolate (README: Security → API policy).
+  const limits = new SlidingWindowLimits();
   app.openapi(route, async (c) => {
     const body = c.req.valid('json');
-    const { catalog, consent, clock } = c.var.services;
+    const { catalog, consent, clock, config, log } = c.var.services;
+    const now = clock().getTime();
+    const perKey = limits.take(
+      `key:${c.var.actor.keyId}`,
+      config.INTAKE_RATE_PER_KEY_PER_MINUTE,
+      60_000,
+      now,
+    );
+    if (!perKey.ok) {
+      log.info({ limit: 'per_key', keyId: c.var.actor.keyId }, 'double opt-in request rate-limited');
+      rateLimited(c, perKey.retryAfterSeconds);
+    }
     const e164 = phoneOrThrow(body.phone);
     const unknown = body.purposes.filter((p) => !catalog.purposes.includes(p));
     if (unknown.length) throw new AppError(422, 'UNKNOWN_PURPOSE', `unknown purposes: ${unknown.join(', ')}`);
     if (body.textVersion && !body.purposes.includes(catalog.textPurpose(body.textVersion) ?? '')) {
       throw new AppError(422, 'UNKNOWN_TEXT_VERSION', 'textVersion is not a version of a requested purpose');
+    }
+    // Keyed by the number's lookup hash (HMAC under PII_KEY): no number is kept in clear.
+    const perNumber = limits.take(
+      `number:${await consent.hashOf(e164)}`,
+      config.INTAKE_RATE_PER_NUMBER_PER_HOUR,
+      3_600_000,
+      now,
+    );
+    if (!perNumber.ok) {
+      log.info({ limit: 'per_number' }, 'double opt-in request rate-limited');
+      rateLimited(c, perNumber.retryAfterSeconds);
     }
     const result = await consent.change({
       e164,
