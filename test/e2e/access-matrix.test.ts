@@ -372,6 +372,71 @@ describe('access matrix', () => {
   });
 });
 
+describe('the intake answer (issue 14, finding 5)', () => {
+  /** Fictitious numbers, one per state. */
+  const PEOPLE = {
+    unknown: '+4915123456801',
+    pending: '+4915123456802',
+    optedIn: '+4915123456803',
+    optedOut: '+4915123456804',
+    erased: '+4915123456805',
+  } as const;
+  const ask = (phone: string, role: Role) =>
+    h.request('/v1/consents', { method: 'POST', role, json: { phone, purposes: ['marketing'] } });
+  const status = async (phone: string) =>
+    (
+      await json<{ purposes: Record<string, { status: string }> }>(
+        await h.request(`/v1/subjects/${encodeURIComponent(phone)}`, { role: 'operator' }),
+      )
+    ).purposes.marketing?.status;
+
+  it('intake gets the same 202 and body whatever the state; admin keeps the richer answer', async () => {
+    await ask(PEOPLE.pending, 'admin');
+    await ask(PEOPLE.optedIn, 'admin');
+    h.advance(60_000);
+    const timestamp = String(Math.floor(h.now().getTime() / 1000));
+    await h.webhook(textMessage(PEOPLE.optedIn.slice(1), 'YES', { timestamp }));
+    await h.request(`/v1/subjects/${encodeURIComponent(PEOPLE.optedOut)}/opt-out`, {
+      method: 'POST',
+      role: 'operator',
+      json: {},
+    });
+    const erasure = await h.request('/v1/erasures', {
+      method: 'POST',
+      role: 'operator',
+      json: { phone: PEOPLE.erased },
+    });
+    expect(erasure.status).toBe(202);
+    expect(await status(PEOPLE.pending)).toBe('pending');
+    expect(await status(PEOPLE.optedIn)).toBe('opted_in');
+    expect(await status(PEOPLE.optedOut)).toBe('opted_out');
+
+    const answers = new Map<string, string>();
+    for (const [state, phone] of Object.entries(PEOPLE)) {
+      const res = await ask(phone, 'intake');
+      const headers = [...res.headers.keys()].filter((k) => k !== 'x-request-id').sort();
+      answers.set(state, JSON.stringify({ status: res.status, headers, body: await res.json() }));
+    }
+    const distinct = [...new Set(answers.values())];
+    expect(distinct, JSON.stringify(Object.fromEntries(answers))).toHaveLength(1);
+    expect(JSON.parse(distinct[0] as string)).toMatchObject({
+      status: 202,
+      body: { status: 'accepted', purposes: ['marketing'] },
+    });
+    // The requests did what they do for anyone: a new person is pending, the erased one stays unknown.
+    expect(await status(PEOPLE.unknown)).toBe('pending');
+    expect(await status(PEOPLE.erased)).toBe('none');
+
+    // Admin keys keep the answer that names the state.
+    const optedIn = await ask(PEOPLE.optedIn, 'admin');
+    expect(optedIn.status).toBe(200);
+    expect(await json(optedIn)).toMatchObject({ confirmation: { status: 'not_needed' } });
+    const erased = await ask(PEOPLE.erased, 'admin');
+    expect(erased.status).toBe(409);
+    expect((await json<{ error: { code: string } }>(erased)).error.code).toBe('ERASED');
+  });
+});
+
 describe('bearer token handling', () => {
   const verify = (authorization: string | null) =>
     h.request('/v1/ledger/verify', { headers: authorization === null ? {} : { authorization } });

@@ -46,9 +46,8 @@ describe('double opt-in', () => {
   it('web form → pending → confirmation message → JA → opted_in with the DOI timestamp', async () => {
     const { res, body } = await startDoi(['marketing', 'transactional']);
     expect(res.status).toBe(202);
-    expect(body).toMatchObject({
-      purposes: { marketing: { status: 'pending' }, transactional: { status: 'pending' } },
-    });
+    // an intake key learns nothing about the person (finding 5): the states are read by an operator
+    expect(body).toEqual({ status: 'accepted', purposes: ['marketing', 'transactional'] });
     expect((await subject()).purposes.marketing?.status).toBe('pending');
 
     await h.drain();
@@ -143,8 +142,15 @@ describe('double opt-in', () => {
     await h.drain();
     const before = h.graph.sent().length;
     const { res, body } = await startDoi();
-    expect(res.status).toBe(200);
-    expect(body).toMatchObject({ confirmation: { status: 'not_needed' } });
+    expect(res.status).toBe(202); // intake: the same answer as for anyone (finding 5)
+    expect(body).toEqual({ status: 'accepted', purposes: ['marketing'] });
+    const asAdmin = await h.request('/v1/consents', {
+      method: 'POST',
+      role: 'admin',
+      json: { phone: PHONE, purposes: ['marketing'] },
+    });
+    expect(asAdmin.status).toBe(200);
+    expect(await json(asAdmin)).toMatchObject({ confirmation: { status: 'not_needed' } });
     await h.drain();
     expect(h.graph.sent()).toHaveLength(before);
   });

@@ -155,13 +155,21 @@ describe('erasure', () => {
     expect(flow.status).toBe(200);
     await h.settle();
     expect(h.graph.sent().filter((m) => m.to === PHONE)).toHaveLength(2); // the DOI request and confirmation before
+    // An intake key (public web form) is told nothing (finding 5); an admin sees why nothing happens.
     const consent = await h.request('/v1/consents', {
       method: 'POST',
       role: 'intake',
       json: { phone: PHONE, purposes: ['marketing'] },
     });
-    expect(consent.status).toBe(409);
-    expect((await json<{ error: { code: string } }>(consent)).error.code).toBe('ERASED');
+    expect(consent.status).toBe(202);
+    expect(await json(consent)).toEqual({ status: 'accepted', purposes: ['marketing'] });
+    const asAdmin = await h.request('/v1/consents', {
+      method: 'POST',
+      role: 'admin',
+      json: { phone: PHONE, purposes: ['marketing'] },
+    });
+    expect(asAdmin.status).toBe(409);
+    expect((await json<{ error: { code: string } }>(asAdmin)).error.code).toBe('ERASED');
     const state = await json<{ known: boolean; erased: boolean }>(
       await h.request(`/v1/subjects/${P}`, { role: 'operator' }),
     );

@@ -35,7 +35,23 @@ const ConsentResponse = z
     purposes: z.record(z.string(), StateSchema),
     confirmation: z.object({ status: z.enum(['queued', 'not_needed']), jobId: z.string().nullable() }),
   })
-  .openapi('ConsentResponse');
+  .openapi('ConsentResponse', {
+    description: 'The answer other roles (admin) get: the person and their states after the request',
+  });
+
+/**
+ * What an intake key gets, always (issue 14, finding 5): web forms are public, so the answer must
+ * not tell whether the number is known, pending, opted in, opted out or erased.
+ */
+const IntakeAccepted = z
+  .object({
+    status: z.literal('accepted'),
+    purposes: z.array(z.string()).openapi({ description: 'the purposes asked for, as sent' }),
+  })
+  .openapi('ConsentAccepted', {
+    description:
+      'The answer an intake key gets whatever the state of the number: the same status and shape for a new, pending, opted-in, opted-out or erased person',
+  });
 
 const route = createRoute({
   method: 'post',
@@ -47,15 +63,33 @@ const route = createRoute({
   request: { body: { content: { 'application/json': { schema: ConsentRequest } }, required: true } },
   responses: {
     202: {
-      description: 'Purposes pending; confirmation message queued',
-      content: { 'application/json': { schema: ConsentResponse } },
+      description:
+        'intake: always this answer, `{ status: "accepted", purposes }`, whatever the state of the number (a confirmation is queued only when one is needed, and nothing is recorded for an erased person). Other roles: purposes pending, confirmation message queued, with the states',
+      content: { 'application/json': { schema: z.union([IntakeAccepted, ConsentResponse]) } },
     },
     200: {
-      description: 'Already opted in: nothing to confirm',
+      description: 'Not for intake keys. Already opted in: nothing to confirm',
       content: { 'application/json': { schema: ConsentResponse } },
     },
-    ...errorResponses,
-    422: errorResponses[400],
+    400: {
+      description: 'INVALID_PHONE, VALIDATION_FAILED or MALFORMED_JSON (the number is never echoed)',
+      content: { 'application/json': { schema: ErrorSchema } },
+    },
+    401: errorResponses[401],
+    403: errorResponses[403],
+    409: {
+      description:
+        'Not for intake keys (they get 202). ERASED: the person asked to be erased; nothing is recorded and every send is blocked',
+      content: { 'application/json': { schema: ErrorSchema } },
+    },
+    413: {
+      description: 'PAYLOAD_TOO_LARGE: the body exceeds MAX_BODY_BYTES',
+      content: { 'application/json': { schema: ErrorSchema } },
+    },
+    422: {
+      description: 'UNKNOWN_PURPOSE or UNKNOWN_TEXT_VERSION',
+      content: { 'application/json': { schema: ErrorSchema } },
+    },
     429: {
       description:
         'RATE_LIMITED: this key made more than INTAKE_RATE_PER_KEY_PER_MINUTE requests in the last minute, or the number was asked for more than INTAKE_RATE_PER_NUMBER_PER_HOUR times in the last hour; nothing was recorded or sent',
@@ -124,6 +158,10 @@ export function consentRoutes(app: Router) {
       textVersion: body.textVersion ?? null,
       create: true,
     });
+    // Intake keys sit behind public forms: one answer whatever the person's state (finding 5).
+    if (c.var.actor.role === 'intake') {
+      return c.json({ status: 'accepted' as const, purposes: [...new Set(body.purposes)] }, 202);
+    }
     if (result.status === 'erased') {
       throw new AppError(
         409,
