@@ -764,6 +764,23 @@ const apiCases: Array<{
     name: 'POST /v1/mappings/{connector}/preview',
     role: 'editor',
     path: () => '/v1/mappings/hubspot/preview',
+    // editors preview example states, never a number (issue 14, finding 4)
+    valid: fc.record({
+      example: fc.record(
+        {
+          marketing: fc.record({ status: fc.constantFrom('none', 'pending', 'opted_in', 'opted_out') }),
+          transactional: fc.record({ status: fc.constantFrom('none', 'pending', 'opted_in', 'opted_out') }),
+        },
+        { requiredKeys: [] },
+      ),
+    }),
+    ok: [200],
+    readOnly: true,
+  },
+  {
+    name: 'POST /v1/mappings/{connector}/preview (admin, by number)',
+    role: 'admin',
+    path: () => '/v1/mappings/hubspot/preview',
     valid: fc.record({ phone: knownPhone }),
     ok: [200],
     readOnly: true,
