@@ -19,6 +19,10 @@ const MappingView = z
   .object({ connector: z.string(), storedIn: z.string(), mapping: MappingBody })
   .openapi('MappingView');
 const invalid = { description: 'The mapping is invalid; error.details.issues lists each problem by path' };
+const tooLarge = {
+  description: 'PAYLOAD_TOO_LARGE: the body exceeds MAX_BODY_BYTES',
+  content: { 'application/json': { schema: ErrorSchema } },
+};
 const notEnabled = {
   description: 'CONNECTOR_NOT_ENABLED: the connector is not configured on this deployment',
   content: { 'application/json': { schema: ErrorSchema } },
@@ -62,6 +66,7 @@ const put = createRoute({
       content: { 'application/json': { schema: ErrorSchema } },
     },
     404: notEnabled,
+    413: tooLarge,
     422: invalid,
   },
 });
@@ -135,6 +140,7 @@ const preview = createRoute({
       content: { 'application/json': { schema: ErrorSchema } },
     },
     404: notEnabled,
+    413: tooLarge,
     422: {
       description:
         'MAPPING_INVALID (the draft; error.details.issues), UNKNOWN_PURPOSE or UNKNOWN_TEXT_VERSION (the example)',
