@@ -244,9 +244,9 @@ const steps: Array<[string, () => Promise<string>]> = [
           locale: 'de',
           evidence: { formUrl: 'https://shop.example/newsletter' },
         });
-        const purposes = r.body.purposes as Record<string, { status: string }> | undefined;
+        // The intake key learns nothing about the person (202 whatever the state); an operator reads it.
         out(
-          `→ ${name} signs up on the web form: POST /v1/consents → ${r.status}, marketing ${purposes?.marketing?.status}`,
+          `→ ${name} signs up on the web form: POST /v1/consents → ${r.status}, marketing ${(await statusOf(phone)).status}`,
         );
         await until(`the confirmation message to ${name}`, () => messagesTo(phone).length >= 1);
         showMessage(0, phone);

@@ -27,6 +27,8 @@ tr.has-issue td { background:#fff4e5; }
 .badge.pending, .badge.open, .badge.warn, .badge.requested { background:#fff1cc; color:var(--warn); }
 textarea { width:100%; min-height:24rem; font:13px/1.4 ui-monospace, Menlo, Consolas, monospace; }
 input[type=text], input[type=password], input[type=tel] { font:inherit; padding:.35rem .5rem; min-width:18rem; }
+select { font:inherit; padding:.3rem .4rem; }
+fieldset.example { border:1px solid #ccd; display:flex; flex-wrap:wrap; gap:0 1.5rem; margin:.6rem 0; }
 button { font:inherit; padding:.35rem .9rem; border:1px solid var(--accent); background:var(--accent); color:#fff; border-radius:4px; cursor:pointer; }
 button.secondary { background:#fff; color:var(--accent); }
 form.inline { display:inline; }

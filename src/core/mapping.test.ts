@@ -10,6 +10,8 @@ import {
   readableProperties,
   validateMapping,
 } from './mapping.ts';
+import { adminOnlyChanges } from './mapping-policy.ts';
+import { isStandardField } from './standard-fields.ts';
 import type { PurposeState } from './types.ts';
 
 const PURPOSES = ['marketing', 'transactional'];
@@ -237,5 +239,140 @@ describe('mappings', () => {
       changes: [],
       ignored: ['whatsapp_opted_out', 'whatsapp_marketing_consent'],
     });
+  });
+});
+
+describe('standard CRM fields and admin-only settings (issue 14, finding 4)', () => {
+  const sf = () => valid(shipped('salesforce'));
+  const hs = () => valid(shipped('hubspot'));
+  const issuesOf = (json: unknown) => {
+    const r = validateMapping(json, PURPOSES);
+    return r.ok ? [] : r.issues.map((i) => `${i.path}: ${i.message}`);
+  };
+
+  it('tells custom fields from the CRM’s own', () => {
+    for (const name of ['HasOptedOutOfEmail', 'DoNotCall', 'LastName', 'Email', 'MobilePhone'])
+      expect(isStandardField('salesforce', name), name).toBe(true);
+    for (const name of ['WhatsApp_Opted_Out__c', 'ns__Consent__c'])
+      expect(isStandardField('salesforce', name), name).toBe(false);
+    for (const name of [
+      'lastname',
+      'email',
+      'mobilephone',
+      'hs_email_optout',
+      'HS_LEAD_STATUS',
+      'lifecyclestage',
+    ])
+      expect(isStandardField('hubspot', name), name).toBe(true);
+    for (const name of ['whatsapp_opted_out', 'x', 'x_date', 'newsletter_consent'])
+      expect(isStandardField('hubspot', name), name).toBe(false);
+  });
+
+  it('a mapping may name a standard field only when allowStandardFields lists it', () => {
+    const pushOptOut = { local: 'optedOut', direction: 'push', transform: { type: 'boolean' } } as const;
+    const base = shipped('salesforce') as { fields: unknown[] } & Record<string, unknown>;
+    expect(
+      issuesOf({ ...base, fields: [...base.fields, { ...pushOptOut, remote: 'HasOptedOutOfEmail' }] }),
+    ).toEqual([
+      'fields.6.remote: HasOptedOutOfEmail is a standard Salesforce field (custom fields end in __c); only an admin may allow it, by listing it in allowStandardFields',
+    ]);
+    expect(
+      issuesOf({
+        ...base,
+        allowStandardFields: ['hasoptedoutofemail'],
+        fields: [...base.fields, { ...pushOptOut, remote: 'HasOptedOutOfEmail' }],
+      }),
+    ).toEqual([]);
+    const hsBase = shipped('hubspot') as { fields: unknown[] } & Record<string, unknown>;
+    expect(
+      issuesOf({
+        ...hsBase,
+        fields: [...hsBase.fields, { local: 'marketing.source', remote: 'lastname', direction: 'push' }],
+      }),
+    ).toEqual([
+      'fields.6.remote: lastname is a property HubSpot defines; only an admin may allow it, by listing it in allowStandardFields',
+    ]);
+    expect(sf().allowStandardFields).toEqual([]);
+  });
+
+  it('names every admin-only change, and nothing an editor may change', () => {
+    const before = sf();
+    const edit = (change: (m: Mapping) => void) => {
+      const m = structuredClone(before);
+      change(m);
+      return adminOnlyChanges(before, m);
+    };
+    expect(edit(() => {})).toEqual([]);
+    // an editor's business: custom fields added, removed, renamed, described, redirected
+    expect(
+      edit((m) => {
+        m.fields = m.fields.filter((f) => f.remote !== 'WhatsApp_Consent_Source__c');
+        m.fields[0] = { ...m.fields[0]!, description: 'changed', direction: 'push' };
+        m.fields.push({
+          local: 'marketing.doubleOptInAt',
+          remote: 'DOI__c',
+          direction: 'push',
+          transform: { type: 'date', format: 'iso' },
+        });
+      }),
+    ).toEqual([]);
+    expect(
+      edit((m) => {
+        m.trustOptIn = true;
+      }),
+    ).toEqual(['trustOptIn']);
+    expect(
+      edit((m) => {
+        m.match.objects = ['User'];
+      }),
+    ).toEqual(['match.objects']);
+    expect(
+      edit((m) => {
+        m.match.field = 'Phone';
+      }),
+    ).toEqual(['match.field']);
+    expect(
+      edit((m) => {
+        m.match.format = 'digits';
+      }),
+    ).toEqual(['match.format']);
+    // a match key added later (e.g. bsuidField) is admin-only without naming it here
+    expect(edit((m) => Object.assign(m.match, { bsuidField: 'WhatsApp_BSUID__c' }))).toEqual([
+      'match.bsuidField',
+    ]);
+    expect(
+      edit((m) => {
+        m.allowStandardFields = ['DoNotCall'];
+      }),
+    ).toEqual(['allowStandardFields']);
+    expect(
+      edit((m) => {
+        m.allowStandardFields = ['DoNotCall'];
+        m.fields.push({
+          local: 'optedOut',
+          remote: 'DoNotCall',
+          direction: 'pull',
+          transform: { type: 'boolean' },
+        });
+      }),
+    ).toEqual(['allowStandardFields', 'fields[DoNotCall]']);
+    // once an admin has mapped a standard field, an editor may neither change nor drop it
+    const withStandard = structuredClone(before);
+    withStandard.allowStandardFields = ['HasOptedOutOfEmail'];
+    withStandard.fields.push({
+      local: 'optedOut',
+      remote: 'HasOptedOutOfEmail',
+      direction: 'push',
+      transform: { type: 'boolean' },
+    });
+    const dropped = structuredClone(withStandard);
+    dropped.fields.pop();
+    expect(adminOnlyChanges(withStandard, dropped)).toEqual(['fields[HasOptedOutOfEmail]']);
+    const described = structuredClone(withStandard);
+    described.fields.at(-1)!.description = 'mirrors the WhatsApp opt-out';
+    expect(adminOnlyChanges(withStandard, described)).toEqual([]);
+    expect(
+      adminOnlyChanges(hs(), { ...hs(), trustOptIn: true, match: { ...hs().match, field: 'phone' } }),
+    ).toEqual(['trustOptIn', 'match.field']);
   });
 });

@@ -9,6 +9,7 @@
  *   cannot map back is ignored rather than guessed.
  */
 import { z } from 'zod';
+import { standardFieldIssues } from './standard-fields.ts';
 import type { ConsentStatus, Purpose, PurposeState } from './types.ts';
 
 const STATUS = ['none', 'pending', 'opted_in', 'opted_out'] as const;
@@ -103,6 +104,13 @@ export const mappingSchema = z
       })
       .strict(),
     fields: z.array(fieldSchema).min(1).max(50),
+    allowStandardFields: z
+      .array(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,79}$/))
+      .max(50)
+      .default([])
+      .describe(
+        'Admin only: the CRM\'s own fields (not custom: Salesforce names without __c, HubSpot-defined properties) that fields may name, e.g. ["HasOptedOutOfEmail"].',
+      ),
   })
   .strict()
   .superRefine((m, ctx) => {
@@ -233,6 +241,7 @@ export function validateMapping(
   const issues: MappingIssue[] = [];
   if (connector && parsed.data.connector !== connector)
     issues.push({ path: 'connector', message: `this is the ${connector} mapping` });
+  issues.push(...standardFieldIssues(parsed.data));
   parsed.data.fields.forEach((f, i) => {
     const p = purposeOf(f.local);
     if (p !== null && !purposes.includes(p))

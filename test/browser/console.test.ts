@@ -152,7 +152,9 @@ describe('console in Chromium', { timeout: 60_000 }, () => {
     expect(h.services.mappings.get('hubspot').fields[3]?.description).toBe(
       'Where the last change came from (example edit).',
     );
-    await page.fill('#phone', PERSON);
+    // Editors preview example states, never a person's number (issue 14, finding 4).
+    expect(await count(page, '#preview input[name=phone]')).toBe(0);
+    await page.selectOption('#preview-status-marketing', 'opted_in');
     await go(page, '#preview button');
     expect(await text(page, '.preview-result')).toContain('whatsapp_marketing_consent');
     expect(await text(page, '.preview-result')).toContain('"granted"');

@@ -3,9 +3,12 @@
  * contract in ARCHITECTURE.md. The table must cover exactly the routes the app registers.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ConnectorName } from '../../connectors/types.ts';
 import { ROLES, type Role } from '../../src/config.ts';
+import type { Mapping } from '../../src/core/mapping.ts';
 import { createApp } from '../../src/http/app.ts';
 import { form, signIn } from '../helpers/console.ts';
+import { startCrmHarness } from '../helpers/crm.ts';
 import { APP_SECRET, type Harness, json, startHarness, TOKENS, VERIFY_TOKEN } from '../helpers/harness.ts';
 import { envelope, signedRequest, textMessage } from '../helpers/whatsapp.ts';
 
@@ -165,7 +168,8 @@ const TABLE: Row[] = [
     method: 'GET',
     pattern: '/v1/subjects/:phone/export',
     url: `/v1/subjects/${P}/export`,
-    access: ['operator', 'admin'],
+    // the complete Art. 15 copy holds the decrypted evidence of the history (finding 7)
+    access: ['auditor', 'admin'],
   },
   {
     method: 'POST',
@@ -212,7 +216,7 @@ const TABLE: Row[] = [
     pattern: '/v1/mappings/:connector/preview',
     url: '/v1/mappings/salesforce/preview',
     access: ['editor', 'admin'],
-    body: { phone: PHONE },
+    body: { example: { marketing: { status: 'opted_in' } } },
   },
   {
     method: 'POST',
@@ -377,6 +381,256 @@ describe('access matrix', () => {
       expect((await call(row, outsider, { body: garbage })).status, row.pattern).toBe(403);
       expect((await call(row, 'admin', { body: garbage })).status, row.pattern).toBe(400);
     }
+  });
+});
+
+describe('admin-only mapping settings and the editor preview (issue 14, finding 4)', () => {
+  type Field = Mapping['fields'][number];
+  const add = (m: Mapping, ...fields: Field[]): Mapping => ({ ...m, fields: [...m.fields, ...fields] });
+  const pushOptOut: Omit<Field, 'remote'> = {
+    local: 'optedOut',
+    direction: 'push',
+    transform: { type: 'boolean' },
+  };
+
+  it("an editor's PUT that changes policy gets 403 MAPPING_ADMIN_ONLY naming it and changes nothing; an admin's goes through", async () => {
+    const x = await startCrmHarness();
+    try {
+      const put = (c: ConnectorName, role: Role, m: unknown) =>
+        x.request(`/v1/mappings/${c}`, { method: 'PUT', role, json: m });
+      const sf = structuredClone(x.services.mappings.get('salesforce'));
+      const hs = structuredClone(x.services.mappings.get('hubspot'));
+      const cases: Array<[string, ConnectorName, Mapping, string[]]> = [
+        ['trustOptIn', 'salesforce', { ...sf, trustOptIn: true }, ['trustOptIn']],
+        [
+          'matching on User',
+          'salesforce',
+          { ...sf, match: { ...sf.match, objects: ['User'] } },
+          ['match.objects'],
+        ],
+        [
+          'another match field',
+          'salesforce',
+          { ...sf, match: { ...sf.match, field: 'Phone' } },
+          ['match.field'],
+        ],
+        [
+          'another match format',
+          'hubspot',
+          { ...hs, match: { ...hs.match, format: 'digits' } },
+          ['match.format'],
+        ],
+        [
+          'consent pulled from DoNotCall',
+          'salesforce',
+          add(
+            { ...sf, allowStandardFields: ['DoNotCall'] },
+            { local: 'optedOut', remote: 'DoNotCall', direction: 'pull', transform: { type: 'boolean' } },
+          ),
+          ['allowStandardFields', 'fields[DoNotCall]'],
+        ],
+        [
+          'a value pushed into LastName',
+          'salesforce',
+          add(sf, {
+            local: 'marketing.source',
+            remote: 'LastName',
+            direction: 'push',
+            transform: { type: 'text' },
+          }),
+          ['fields[LastName]'],
+        ],
+        [
+          'HasOptedOutOfEmail',
+          'salesforce',
+          add(sf, { ...pushOptOut, remote: 'HasOptedOutOfEmail' }),
+          ['fields[HasOptedOutOfEmail]'],
+        ],
+        [
+          "HubSpot's own opt-out",
+          'hubspot',
+          add(hs, { ...pushOptOut, remote: 'hs_email_optout' }),
+          ['fields[hs_email_optout]'],
+        ],
+      ];
+      for (const [what, c, m, adminOnly] of cases) {
+        const before = structuredClone(x.services.mappings.get(c));
+        const res = await put(c, 'editor', m);
+        expect(res.status, what).toBe(403);
+        const body = await json<{
+          error: { code: string; message: string; details: { adminOnly: string[] } };
+        }>(res);
+        expect(body.error.code, what).toBe('MAPPING_ADMIN_ONLY');
+        expect(body.error.details.adminOnly, what).toEqual(adminOnly);
+        for (const name of adminOnly) expect(body.error.message, what).toContain(name);
+        expect(x.services.mappings.get(c), what).toEqual(before);
+      }
+      expect((await x.services.store.listAudit(50)).map((a) => a.action)).not.toContain('mapping.replace');
+
+      // An admin may; a standard field still needs the allow list, for admins too.
+      expect((await put('salesforce', 'admin', { ...sf, trustOptIn: true })).status).toBe(200);
+      const unlisted = await put(
+        'salesforce',
+        'admin',
+        add(sf, { ...pushOptOut, remote: 'HasOptedOutOfEmail' }),
+      );
+      expect(unlisted.status).toBe(422);
+      expect((await json<{ error: { message: string } }>(unlisted)).error.message).toContain(
+        'allowStandardFields',
+      );
+      const allowed = add(
+        { ...sf, trustOptIn: true, allowStandardFields: ['HasOptedOutOfEmail'] },
+        { ...pushOptOut, remote: 'HasOptedOutOfEmail' },
+      );
+      expect((await put('salesforce', 'admin', allowed)).status).toBe(200);
+
+      // The editor keeps the custom-field whitelist, around what the admin set.
+      const inForce = structuredClone(x.services.mappings.get('salesforce'));
+      const lessCustom = {
+        ...inForce,
+        fields: inForce.fields.filter((f) => f.remote !== 'WhatsApp_Consent_Source__c'),
+      };
+      expect((await put('salesforce', 'editor', lessCustom)).status).toBe(200);
+      const withoutTheAdmins = {
+        ...lessCustom,
+        fields: lessCustom.fields.filter((f) => f.remote !== 'HasOptedOutOfEmail'),
+      };
+      const dropped = await put('salesforce', 'editor', withoutTheAdmins);
+      expect(dropped.status).toBe(403);
+      expect((await json<{ error: { code: string } }>(dropped)).error.code).toBe('MAPPING_ADMIN_ONLY');
+      expect(x.services.mappings.get('salesforce').fields.map((f) => f.remote)).toContain(
+        'HasOptedOutOfEmail',
+      );
+    } finally {
+      await x.close();
+    }
+  });
+
+  it('an editor previews example states and learns nothing about a number; an admin may preview a person', async () => {
+    const x = await startCrmHarness({ enable: ['hubspot'] });
+    try {
+      const preview = (role: Role, body: unknown) =>
+        x.request('/v1/mappings/hubspot/preview', { method: 'POST', role, json: body });
+      const example = {
+        marketing: { status: 'opted_in', changedAt: '2026-03-01T10:00:00.000Z' },
+        transactional: { status: 'none' },
+      };
+      const first = await preview('editor', { example });
+      expect(first.status).toBe(200);
+      const answer = await json<Record<string, unknown>>(first);
+      expect(answer).not.toHaveProperty('known');
+      expect(answer).not.toHaveProperty('records');
+      expect(answer).toMatchObject({
+        example: true,
+        properties: {
+          whatsapp_marketing_consent: 'granted',
+          whatsapp_marketing_consent_date: '2026-03-01T10:00:00.000Z',
+          whatsapp_consent_source: 'whatsapp',
+          whatsapp_consent_text_version: expect.stringMatching(/^marketing-/),
+          whatsapp_transactional_consent: 'not_set',
+          whatsapp_opted_out: false,
+        },
+      });
+
+      // A person becomes known and opted in: an editor's preview cannot tell.
+      x.hubspot.addContact({ mobilephone: PHONE });
+      await x.request('/v1/consents', {
+        method: 'POST',
+        role: 'admin',
+        json: { phone: PHONE, purposes: ['marketing'] },
+      });
+      await x.webhook(textMessage(WA, 'YES', { timestamp: String(Math.floor(x.now().getTime() / 1000)) }));
+      await x.settle();
+      expect(await json(await preview('editor', { example }))).toEqual(answer);
+      const byPhone = await preview('editor', { phone: PHONE });
+      expect(byPhone.status).toBe(403);
+      const refusal = await byPhone.text();
+      expect(JSON.parse(refusal)).toMatchObject({ error: { code: 'PREVIEW_BY_PHONE_ADMIN_ONLY' } });
+      expect(refusal).not.toContain(WA);
+      expect((await preview('editor', { phone: '+4915123450000' })).status).toBe(403);
+
+      const admin = await preview('admin', { phone: PHONE });
+      expect(admin.status).toBe(200);
+      expect(await json(admin)).toMatchObject({
+        example: false,
+        known: true,
+        records: [{ objectType: 'contact' }],
+        properties: { whatsapp_marketing_consent: 'granted' },
+      });
+
+      expect((await preview('editor', {})).status).toBe(400);
+      expect((await preview('admin', { phone: PHONE, example })).status).toBe(400);
+      const unknown = await preview('editor', { example: { astrology: { status: 'opted_in' } } });
+      expect(unknown.status).toBe(422);
+      expect((await json<{ error: { code: string } }>(unknown)).error.code).toBe('UNKNOWN_PURPOSE');
+    } finally {
+      await x.close();
+    }
+  });
+});
+
+describe('the intake answer (issue 14, finding 5)', () => {
+  /** Fictitious numbers, one per state. */
+  const PEOPLE = {
+    unknown: '+4915123456801',
+    pending: '+4915123456802',
+    optedIn: '+4915123456803',
+    optedOut: '+4915123456804',
+    erased: '+4915123456805',
+  } as const;
+  const ask = (phone: string, role: Role) =>
+    h.request('/v1/consents', { method: 'POST', role, json: { phone, purposes: ['marketing'] } });
+  const status = async (phone: string) =>
+    (
+      await json<{ purposes: Record<string, { status: string }> }>(
+        await h.request(`/v1/subjects/${encodeURIComponent(phone)}`, { role: 'operator' }),
+      )
+    ).purposes.marketing?.status;
+
+  it('intake gets the same 202 and body whatever the state; admin keeps the richer answer', async () => {
+    await ask(PEOPLE.pending, 'admin');
+    await ask(PEOPLE.optedIn, 'admin');
+    h.advance(60_000);
+    const timestamp = String(Math.floor(h.now().getTime() / 1000));
+    await h.webhook(textMessage(PEOPLE.optedIn.slice(1), 'YES', { timestamp }));
+    await h.request(`/v1/subjects/${encodeURIComponent(PEOPLE.optedOut)}/opt-out`, {
+      method: 'POST',
+      role: 'operator',
+      json: {},
+    });
+    const erasure = await h.request('/v1/erasures', {
+      method: 'POST',
+      role: 'operator',
+      json: { phone: PEOPLE.erased },
+    });
+    expect(erasure.status).toBe(202);
+    expect(await status(PEOPLE.pending)).toBe('pending');
+    expect(await status(PEOPLE.optedIn)).toBe('opted_in');
+    expect(await status(PEOPLE.optedOut)).toBe('opted_out');
+
+    const answers = new Map<string, string>();
+    for (const [state, phone] of Object.entries(PEOPLE)) {
+      const res = await ask(phone, 'intake');
+      const headers = [...res.headers.keys()].filter((k) => k !== 'x-request-id').sort();
+      answers.set(state, JSON.stringify({ status: res.status, headers, body: await res.json() }));
+    }
+    const distinct = [...new Set(answers.values())];
+    expect(distinct, JSON.stringify(Object.fromEntries(answers))).toHaveLength(1);
+    expect(JSON.parse(distinct[0] as string)).toMatchObject({
+      status: 202,
+      body: { status: 'accepted', purposes: ['marketing'] },
+    });
+    // The requests did what they do for anyone: a new person is pending, the erased one stays unknown.
+    expect(await status(PEOPLE.unknown)).toBe('pending');
+    expect(await status(PEOPLE.erased)).toBe('none');
+
+    // Admin keys keep the answer that names the state.
+    const optedIn = await ask(PEOPLE.optedIn, 'admin');
+    expect(optedIn.status).toBe(200);
+    expect(await json(optedIn)).toMatchObject({ confirmation: { status: 'not_needed' } });
+    const erased = await ask(PEOPLE.erased, 'admin');
+    expect(erased.status).toBe(409);
+    expect((await json<{ error: { code: string } }>(erased)).error.code).toBe('ERASED');
   });
 });
 

@@ -193,7 +193,7 @@ describe('console forms', () => {
   it('reject a missing, wrong, foreign or cross-site token with 403 and change nothing', async () => {
     const x = await crm();
     const before = x.services.mappings.get('hubspot');
-    const draft = JSON.stringify({ ...before, trustOptIn: true });
+    const draft = JSON.stringify({ ...before, fields: before.fields.slice(0, -1) });
     const editor = await session(x, 'editor');
     const other = await session(x, 'editor');
     const attempts: Array<[string, Promise<Response>]> = [
@@ -232,7 +232,7 @@ describe('console forms', () => {
     // The same form with the session's own token goes through.
     const ok = await editor.post('/admin/mappings/hubspot/save', { mapping: draft });
     expect(ok.status).toBe(303);
-    expect(x.services.mappings.get('hubspot').trustOptIn).toBe(true);
+    expect(x.services.mappings.get('hubspot').fields).toHaveLength(before.fields.length - 1);
   });
 
   it('a mapping with an error is shown next to its field and changes nothing; a good one is diffed, saved, audited, in force', async () => {
@@ -285,11 +285,16 @@ describe('console forms', () => {
     expect(await (await s.get('/admin/mappings/hubspot?saved=1')).text()).toContain(
       'The new mapping is in force.',
     );
-    // In force at once: the preview (same service as the API's) no longer sends the field.
-    const preview = await (await s.post('/admin/mappings/hubspot/preview', { phone: PHONE })).text();
+    // In force at once: the preview (same service as the API's) no longer sends the field. An editor
+    // previews example states: a number typed into the form is not used (finding 4).
+    const preview = await (
+      await s.post('/admin/mappings/hubspot/preview', { phone: PHONE, 'status.marketing': 'opted_in' })
+    ).text();
     expect(preview).toContain('whatsapp_consent_source');
     expect(preview).not.toContain('<code>whatsapp_consent_text_version</code></td>');
-    expect(preview).toContain('+49151•••••780');
+    expect(preview).toContain('For a person in these example states');
+    expect(preview).toContain('<code>&quot;granted&quot;</code>');
+    expect(preview).not.toContain('780');
     const [entry] = (await x.services.store.listAudit(50)).filter((e) => e.action === 'mapping.replace');
     expect(entry?.role).toBe('editor');
     expect(JSON.stringify(entry?.details.before)).toContain('whatsapp_consent_text_version');
@@ -300,6 +305,41 @@ describe('console forms', () => {
     expect(log).toMatch(
       /data-action="mapping.replace">[\s\S]*?<td>editor<\/td>[\s\S]*?whatsapp_consent_text_version/,
     );
+  });
+
+  it('an editor cannot save admin-only settings or preview a person; an admin can (issue 14, finding 4)', async () => {
+    const x = await crm();
+    await optIn(x);
+    const editor = await session(x, 'editor');
+    const before = x.services.mappings.get('hubspot');
+    const policy = JSON.stringify({ ...before, trustOptIn: true });
+    const refused = await editor.post('/admin/mappings/hubspot/save', { mapping: policy });
+    expect(refused.status).toBe(403);
+    expect(await refused.text()).toContain('only an admin may change trustOptIn');
+    expect(x.services.mappings.get('hubspot')).toEqual(before);
+    // The editor's preview form has no number field, and a number posted anyway is not looked up.
+    const page = await (await editor.get('/admin/mappings/hubspot')).text();
+    expect(page).toContain('name="status.marketing"');
+    expect(page).not.toContain('name="phone"');
+    const known = await (await editor.post('/admin/mappings/hubspot/preview', { phone: PHONE })).text();
+    const unknown = await (
+      await editor.post('/admin/mappings/hubspot/preview', { phone: '+4915123450000' })
+    ).text();
+    const result = (p: string) =>
+      p.slice(
+        p.indexOf('<div class="preview-result">'),
+        p.indexOf('</section>', p.indexOf('<div class="preview-result">')),
+      );
+    expect(result(known)).toEqual(result(unknown));
+    expect(known).not.toContain('known here');
+
+    const admin = await session(x, 'admin');
+    expect(await (await admin.get('/admin/mappings/hubspot')).text()).toContain('name="phone"');
+    const byPhone = await (await admin.post('/admin/mappings/hubspot/preview', { phone: PHONE })).text();
+    expect(byPhone).toContain(`For <strong>${PHONE}</strong>: known here`);
+    expect(byPhone).toContain('<code>&quot;granted&quot;</code>');
+    expect((await admin.post('/admin/mappings/hubspot/save', { mapping: policy })).status).toBe(303);
+    expect(x.services.mappings.get('hubspot').trustOptIn).toBe(true);
   });
 
   it('a dead letter is retried from sync health and reaches HubSpot', async () => {

@@ -194,8 +194,9 @@ describe('checklist', () => {
     expect(await item('withdrawal')).toMatchObject({ status: 'ok' });
     expect(await item('double-opt-in')).toMatchObject({ status: 'ok' });
     const original = structuredClone(h.services.mappings.get('hubspot'));
+    // admin: trustOptIn is an admin-only setting (issue 14, finding 4)
     const put = (mapping: unknown) =>
-      h!.request('/v1/mappings/hubspot', { method: 'PUT', role: 'editor', json: mapping });
+      h!.request('/v1/mappings/hubspot', { method: 'PUT', role: 'admin', json: mapping });
 
     const noOptOut = {
       ...original,

@@ -17,7 +17,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { toBase64 } from '../../src/crypto/encoding.ts';
 import * as converge from '../helpers/convergence.ts';
 import { HUBSPOT, SALESFORCE } from '../helpers/crm.ts';
-import { APP_SECRET, TOKENS, VERIFY_TOKEN } from '../helpers/harness.ts';
+import { APP_SECRET, NO_INTAKE_LIMITS, TOKENS, VERIFY_TOKEN } from '../helpers/harness.ts';
 import { freePort } from '../helpers/net.ts';
 import { envelope, nextWamid, PHONE_NUMBER_ID, signedRequest, textMessage } from '../helpers/whatsapp.ts';
 import { type GraphSimulator, startGraphSimulator } from '../sim/graph-api.ts';
@@ -97,6 +97,7 @@ describe('crash recovery', () => {
       HUBSPOT_ACCESS_TOKEN: HUBSPOT.token,
       HUBSPOT_BASE_URL: hubspot.url,
       HUBSPOT_REQUESTS_PER_10S: '1000',
+      ...NO_INTAKE_LIMITS,
       SALESFORCE_LOGIN_URL: salesforce.url,
       SALESFORCE_CLIENT_ID: SALESFORCE.clientId,
       SALESFORCE_CLIENT_SECRET: SALESFORCE.clientSecret,

@@ -500,9 +500,10 @@ describe('mappings', () => {
     await h.settle();
     expect(h.hubspot.getContact(hs)).not.toHaveProperty('whatsapp_transactional_consent');
     const preview = await json<{ properties: Record<string, unknown>; records: unknown[] }>(
+      // by number: admin only (issue 14, finding 4); editors preview example states
       await h.request('/v1/mappings/hubspot/preview', {
         method: 'POST',
-        role: 'editor',
+        role: 'admin',
         json: { phone: PHONE },
       }),
     );

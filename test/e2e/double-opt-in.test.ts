@@ -46,9 +46,8 @@ describe('double opt-in', () => {
   it('web form → pending → confirmation message → JA → opted_in with the DOI timestamp', async () => {
     const { res, body } = await startDoi(['marketing', 'transactional']);
     expect(res.status).toBe(202);
-    expect(body).toMatchObject({
-      purposes: { marketing: { status: 'pending' }, transactional: { status: 'pending' } },
-    });
+    // an intake key learns nothing about the person (finding 5): the states are read by an operator
+    expect(body).toEqual({ status: 'accepted', purposes: ['marketing', 'transactional'] });
     expect((await subject()).purposes.marketing?.status).toBe('pending');
 
     await h.drain();
@@ -143,8 +142,15 @@ describe('double opt-in', () => {
     await h.drain();
     const before = h.graph.sent().length;
     const { res, body } = await startDoi();
-    expect(res.status).toBe(200);
-    expect(body).toMatchObject({ confirmation: { status: 'not_needed' } });
+    expect(res.status).toBe(202); // intake: the same answer as for anyone (finding 5)
+    expect(body).toEqual({ status: 'accepted', purposes: ['marketing'] });
+    const asAdmin = await h.request('/v1/consents', {
+      method: 'POST',
+      role: 'admin',
+      json: { phone: PHONE, purposes: ['marketing'] },
+    });
+    expect(asAdmin.status).toBe(200);
+    expect(await json(asAdmin)).toMatchObject({ confirmation: { status: 'not_needed' } });
     await h.drain();
     expect(h.graph.sent()).toHaveLength(before);
   });
@@ -261,6 +267,74 @@ describe('confirmation by template', () => {
       expect(s.purposes.marketing?.status).toBe('opted_in');
     } finally {
       await tpl.close();
+    }
+  });
+});
+
+describe('rate limits on POST /v1/consents (issue 14, finding 3)', () => {
+  const ask = (x: Harness, phone: string, role: 'intake' | 'admin' = 'intake') =>
+    x.request('/v1/consents', { method: 'POST', role, json: { phone, purposes: ['marketing'] } });
+  const ledgerSize = async (x: Harness) => (await x.services.history.verify()).events;
+
+  it('per number: the fourth request within an hour, from any key, gets 429 with Retry-After and changes nothing', async () => {
+    const n = '+4915123456790';
+    for (let i = 0; i < 3; i++) {
+      expect((await ask(h, n, i === 2 ? 'admin' : 'intake')).status).toBeLessThan(300);
+      h.advance(60_000);
+    }
+    await h.drain();
+    const events = await ledgerSize(h);
+    const sent = h.graph.sent().length;
+    for (const role of ['intake', 'admin'] as const) {
+      const res = await ask(h, n, role);
+      expect(res.status).toBe(429);
+      expect(await json(res)).toEqual({
+        error: { code: 'RATE_LIMITED', message: expect.stringMatching(/^too many double opt-in requests/) },
+      });
+      // the first request leaves the window 60 min after it was made; 3 min have passed
+      expect(res.headers.get('retry-after')).toBe(String(57 * 60));
+    }
+    await h.drain();
+    expect(await ledgerSize(h)).toBe(events);
+    expect(h.graph.sent()).toHaveLength(sent);
+    // another number is not held back by this one
+    expect((await ask(h, '+4915123456791')).status).toBe(202);
+    h.advance(57 * 60_000);
+    expect((await ask(h, n)).status).toBeLessThan(300);
+    expect(h.logs.join('\n')).not.toContain('4915123456790');
+  });
+
+  it('per key: INTAKE_RATE_PER_KEY_PER_MINUTE requests a minute, then 429 with Retry-After; other keys go on', async () => {
+    const x = await startHarness({ env: { INTAKE_RATE_PER_KEY_PER_MINUTE: '5' } });
+    try {
+      for (let i = 0; i < 5; i++) {
+        expect((await ask(x, `+49151234568${i}0`)).status).toBe(202);
+        x.advance(1_000);
+      }
+      const refused = await ask(x, '+4915123456899');
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('retry-after')).toBe('55');
+      expect((await json(refused)).error).toMatchObject({ code: 'RATE_LIMITED' });
+      const refusedOne = await x.request(`/v1/subjects/${encodeURIComponent('+4915123456899')}`, {
+        role: 'operator',
+      });
+      expect((await json<Subject>(refusedOne)).known).toBe(false);
+      expect((await ask(x, '+4915123456899', 'admin')).status).toBe(202);
+      x.advance(55_000);
+      expect((await ask(x, '+4915123456898')).status).toBe(202);
+    } finally {
+      await x.close();
+    }
+  });
+
+  it('0 turns a limit off', async () => {
+    const x = await startHarness({
+      env: { INTAKE_RATE_PER_KEY_PER_MINUTE: '0', INTAKE_RATE_PER_NUMBER_PER_HOUR: '0' },
+    });
+    try {
+      for (let i = 0; i < 40; i++) expect((await ask(x, '+4915123456790')).status).toBeLessThan(300);
+    } finally {
+      await x.close();
     }
   });
 });

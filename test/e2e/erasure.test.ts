@@ -156,13 +156,21 @@ describe('erasure', () => {
     expect(flow.status).toBe(200);
     await h.settle();
     expect(h.graph.sent().filter((m) => m.to === PHONE)).toHaveLength(2); // the DOI request and confirmation before
+    // An intake key (public web form) is told nothing (finding 5); an admin sees why nothing happens.
     const consent = await h.request('/v1/consents', {
       method: 'POST',
       role: 'intake',
       json: { phone: PHONE, purposes: ['marketing'] },
     });
-    expect(consent.status).toBe(409);
-    expect((await json<{ error: { code: string } }>(consent)).error.code).toBe('ERASED');
+    expect(consent.status).toBe(202);
+    expect(await json(consent)).toEqual({ status: 'accepted', purposes: ['marketing'] });
+    const asAdmin = await h.request('/v1/consents', {
+      method: 'POST',
+      role: 'admin',
+      json: { phone: PHONE, purposes: ['marketing'] },
+    });
+    expect(asAdmin.status).toBe(409);
+    expect((await json<{ error: { code: string } }>(asAdmin)).error.code).toBe('ERASED');
     const state = await json<{ known: boolean; erased: boolean }>(
       await h.request(`/v1/subjects/${P}`, { role: 'operator' }),
     );
@@ -354,7 +362,12 @@ describe('access export (Art. 15)', () => {
   it('returns everything held about a person, and only the tombstone and receipt after erasure', async () => {
     h = await startCrmHarness();
     const { hs } = await optedInEverywhere();
-    const res = await h.request(`/v1/subjects/${P}/export`, { role: 'operator' });
+    // The export carries the decrypted evidence only auditors may read (finding 7): auditor, not operator.
+    const refused = await h.request(`/v1/subjects/${P}/export`, { role: 'operator' });
+    expect(refused.status).toBe(403);
+    const refusal = await refused.text();
+    expect(JSON.parse(refusal)).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    const res = await h.request(`/v1/subjects/${P}/export`, { role: 'auditor' });
     expect(res.status).toBe(200);
     const doc = await json<
       Record<string, unknown> & {
@@ -370,12 +383,14 @@ describe('access export (Art. 15)', () => {
     expect(doc.recipients.map((r) => r.system).sort()).toEqual(['hubspot', 'salesforce', 'salesforce']);
     expect(doc.recipients.find((r) => r.system === 'hubspot')?.record.id).toBe(hs);
     expect(doc.recipients[0]?.lastWritten.length).toBeGreaterThan(0);
-    expect((await h.request(`/v1/subjects/${P}/export`, { role: 'auditor' })).status).toBe(403);
+    expect(refusal).not.toContain('shop.example');
+    const audited = (await h.services.store.listAudit(20)).filter((a) => a.action === 'subject.export');
+    expect(audited.map((a) => a.role)).toEqual(['auditor']);
 
     const { id } = await json<ErasureBody>(await erase());
     await h.settle();
     const after = await json<Record<string, unknown>>(
-      await h.request(`/v1/subjects/${P}/export`, { role: 'operator' }),
+      await h.request(`/v1/subjects/${P}/export`, { role: 'auditor' }),
     );
     expect(after).toMatchObject({ erased: true, tombstone: { erasureId: id } });
     expect(after).not.toHaveProperty('ledger');

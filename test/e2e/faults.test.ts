@@ -28,7 +28,7 @@ import {
   staleWrites,
 } from '../helpers/convergence.ts';
 import { HUBSPOT, SALESFORCE } from '../helpers/crm.ts';
-import { type Harness, json, startHarness } from '../helpers/harness.ts';
+import { type Harness, json, NO_INTAKE_LIMITS, startHarness } from '../helpers/harness.ts';
 import { textMessage } from '../helpers/whatsapp.ts';
 import { type HubSpotFault, type HubSpotSimulator, startHubSpotSimulator } from '../sim/hubspot.ts';
 import {
@@ -119,6 +119,7 @@ describe('fault injection', () => {
     const sfUrl = salesforce.url;
     h = await startHarness({
       clock: 'real',
+      env: NO_INTAKE_LIMITS,
       connectors: () => ({
         hubspot: createHubSpotConnector({
           accessToken: HUBSPOT.token,

@@ -31,6 +31,12 @@ export const TOKENS = {
 export type TestRole = keyof typeof TOKENS;
 
 export const APP_SECRET = 'test-app-secret';
+
+/**
+ * For load, fuzz and whitelist suites that send many double opt-in requests from one key: the
+ * intake rate limits (tested in double-opt-in.test.ts) are not what they are about.
+ */
+export const NO_INTAKE_LIMITS = { INTAKE_RATE_PER_KEY_PER_MINUTE: '0', INTAKE_RATE_PER_NUMBER_PER_HOUR: '0' };
 export const VERIFY_TOKEN = 'test-verify-token';
 const ACCESS_TOKEN = 'test-graph-token';
 

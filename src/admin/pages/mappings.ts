@@ -11,7 +11,7 @@ import { normalizePhone } from '../../core/phone.ts';
 import type { Api, ApiError } from '../api.ts';
 import { lineDiff, pretty } from '../diff.ts';
 import { type AdminEnv, requireCsrf, requirePage, requireSession } from '../guard.ts';
-import { csrfField, EXAMPLE_PHONE, maskPhone, notice, PAGES, render, type View } from '../layout.ts';
+import { csrfField, EXAMPLE_PHONE, notice, PAGES, render, type View } from '../layout.ts';
 
 type C = Context<AdminEnv>;
 interface MappingView {
@@ -20,11 +20,51 @@ interface MappingView {
   mapping: Mapping;
 }
 interface Preview {
-  known: boolean;
   draft: boolean;
+  example: boolean;
+  /** phone previews (admin) only */
+  known?: boolean;
   match: { objects: string[]; field: string };
-  records: Array<{ objectType: string; id: string }>;
+  records?: Array<{ objectType: string; id: string }>;
   properties: Record<string, string | number | boolean | null>;
+}
+
+const STATUSES = ['none', 'pending', 'opted_in', 'opted_out'] as const;
+
+/**
+ * What a preview is computed for. Editors pick example states per purpose and never type a number
+ * (issue 14, finding 4: a preview must not tell them whether a number is known or its state);
+ * admins may instead give a number and see that person's values.
+ */
+function previewFields(c: C, id: string, chosen: Record<string, { status: string }> = {}) {
+  const admin = c.var.session.actor.role === 'admin';
+  const purposes = c.var.services.catalog.purposes;
+  return html`<fieldset class="example"><legend>Example states</legend>
+    ${purposes.map(
+      (p) => html`<div class="field"><label for="${id}-status-${p}">${p}</label>
+        <select id="${id}-status-${p}" name="status.${p}">${STATUSES.map(
+          (s) =>
+            html`<option value="${s}" ${chosen[p]?.status === s ? 'selected' : ''}>${s.replace('_', ' ')}</option>`,
+        )}</select></div>`,
+    )}</fieldset>
+    ${
+      admin
+        ? html`<div class="field"><label for="${id}-phone">Or a person's number (admin only)</label>
+        <input type="tel" id="${id}-phone" name="phone" autocomplete="off" placeholder="${EXAMPLE_PHONE}" /></div>`
+        : ''
+    }`;
+}
+
+/** The preview request from the form: the admin's number if one was typed, else the example states. */
+function previewRequest(c: C, form: Record<string, unknown>): { phone: string } | { example: object } {
+  const phone = String(form.phone ?? '').trim();
+  if (c.var.session.actor.role === 'admin' && phone) return { phone };
+  const example: Record<string, { status: string }> = {};
+  for (const p of c.var.services.catalog.purposes) {
+    const s = String(form[`status.${p}`] ?? 'none');
+    example[p] = { status: (STATUSES as readonly string[]).includes(s) ? s : 'none' };
+  }
+  return { example };
 }
 
 const transformText = (t: Mapping['fields'][number]['transform']) => {
@@ -72,6 +112,8 @@ function summary(v: MappingView) {
 
 interface EditorState {
   draft: string;
+  /** the example states last previewed, kept selected in the form */
+  chosen?: Record<string, { status: string }>;
   issues?: MappingIssue[];
   parseError?: string;
   diff?: View;
@@ -115,11 +157,10 @@ function editor(c: C, v: MappingView, s: EditorState) {
   </section>
   <section class="card" id="preview">
     <h2>Preview</h2>
-    <p class="muted">Exactly what would be written to ${name} for a person, under the mapping in force.</p>
+    <p class="muted">Exactly what would be written to ${name}, under the mapping in force, for a person in these states.</p>
     <form method="post" action="/admin/mappings/${name}/preview">
       ${csrfField(c)}
-      <div class="field"><label for="phone">Phone number</label>
-        <input type="tel" id="phone" name="phone" autocomplete="off" placeholder="${EXAMPLE_PHONE}" /></div>
+      ${previewFields(c, 'preview', s.chosen)}
       <button type="submit">Preview</button>
     </form>
     ${s.preview ?? ''}
@@ -145,20 +186,26 @@ function diffView(c: C, v: MappingView, after: Mapping, draft: string) {
       </form>
       <form method="post" action="/admin/mappings/${v.connector}/preview" class="draft-preview">
         ${csrfField(c)}<input type="hidden" name="mapping" value="${draft}" />
-        <div class="field"><label for="draft-phone">Or first see what this draft would send for</label>
-          <input type="tel" id="draft-phone" name="phone" autocomplete="off" placeholder="${EXAMPLE_PHONE}" /></div>
+        <p>Or first see what this draft would send:</p>
+        ${previewFields(c, 'draft')}
         <button type="submit" class="secondary">Preview under this draft</button>
       </form>`
     }
   </section>`;
 }
 
-function previewView(role: string, phone: string, p: Preview) {
-  const shown = role === 'admin' ? phone : maskPhone(phone);
+function previewView(asked: { phone: string } | { example: object }, p: Preview) {
+  const records = p.records ?? [];
+  const who =
+    'phone' in asked
+      ? html`<p>For <strong>${asked.phone}</strong>: ${p.known ? 'known here' : 'not known here (no consent recorded)'};
+      ${records.length ? html`linked to ${records.map((r) => html`<code>${r.objectType} ${r.id}</code> `)}` : 'no linked CRM record yet (found by phone on the next sync)'}.</p>`
+      : html`<p>For a person in these example states: ${Object.entries(
+          asked.example as Record<string, { status: string }>,
+        ).map(([purpose, e]) => html`<code>${purpose}</code> ${e.status.replace('_', ' ')}; `)}</p>`;
   return html`<div class="preview-result">
     ${p.draft ? html`<p class="notice" role="status">Under your draft (not saved).</p>` : ''}
-    <p>For <strong>${shown}</strong>: ${p.known ? 'known here' : 'not known here (no consent recorded)'};
-      ${p.records.length ? html`linked to ${p.records.map((r) => html`<code>${r.objectType} ${r.id}</code> `)}` : 'no linked CRM record yet (found by phone on the next sync)'}.</p>
+    ${who}
     <table><thead><tr><th>CRM property</th><th>value that would be written</th></tr></thead>
     <tbody>${Object.entries(p.properties).map(
       ([k, val]) => html`<tr><td><code>${k}</code></td><td><code>${JSON.stringify(val)}</code></td></tr>`,
@@ -245,19 +292,21 @@ export function mappingPages(r: Hono<AdminEnv>, api: Api): void {
     const issues = (res.body.error?.details?.issues as MappingIssue[] | undefined) ?? [
       { path: '(root)', message: res.body.error?.message ?? 'not saved' },
     ];
-    return render(c, `Mapping: ${v.connector}`, editor(c, v, { draft, issues }), 422);
+    // 403: an editor changed an admin-only setting (the message names it); else the draft is invalid.
+    const status = res.status === 403 ? 403 : 422;
+    return render(c, `Mapping: ${v.connector}`, editor(c, v, { draft, issues }), status);
   });
 
   r.post('/mappings/:connector/preview', ...guard, requireCsrf, async (c) => {
     const form = await c.req.parseBody();
-    const phone = String(form.phone ?? '').trim();
+    const asked = previewRequest(c, form);
     // With a draft: the same preview route, given the draft (checked there with the same schema).
     const d = form.mapping === undefined ? await load(c) : await loadDraft(c);
     if (d instanceof Response) return d;
     const v = 'v' in d ? d.v : d;
     const withDraft = 'v' in d ? { mapping: d.value } : {};
     const res = await api<Preview & ApiError>(c, 'POST', `/v1/mappings/${v.connector}/preview`, {
-      phone,
+      ...asked,
       ...withDraft,
     });
     const state: EditorState = { draft: 'v' in d ? d.draft : pretty(v.mapping) };
@@ -271,8 +320,10 @@ export function mappingPages(r: Hono<AdminEnv>, api: Api): void {
       state.preview = notice(res.body.error?.message ?? 'no preview', 'alert');
       return render(c, `Mapping: ${v.connector}`, editor(c, v, state), res.status === 400 ? 400 : 422);
     }
-    const p = normalizePhone(phone);
-    state.preview = previewView(c.var.session.actor.role, p.ok ? p.e164 : phone, res.body);
+    // Only an admin previews by number (the API refuses it to editors), and admins see numbers in full.
+    const n = 'phone' in asked ? normalizePhone(asked.phone) : null;
+    state.preview = previewView(n?.ok ? { phone: n.e164 } : asked, res.body);
+    if ('example' in asked && !('v' in d)) state.chosen = asked.example as Record<string, { status: string }>;
     return render(c, `Mapping: ${v.connector}`, editor(c, v, state));
   });
 }

@@ -1,11 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { ConnectorName } from '../../../connectors/types.ts';
-import { localView, push, readableProperties } from '../../core/mapping.ts';
+import { localView, mappingSchema, push, readableProperties } from '../../core/mapping.ts';
+import { adminOnlyChanges } from '../../core/mapping-policy.ts';
 import type { Router } from '../app.ts';
 import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
-import { bearer, errorResponses, refOrThrow } from './shared.ts';
+import { ExampleState, exampleStates } from './mapping-example.ts';
+import { bearer, ErrorSchema, errorResponses, refOrThrow } from './shared.ts';
 
 const Connector = z.object({
   connector: z.enum(['hubspot', 'salesforce']).openapi({ param: { name: 'connector', in: 'path' } }),
@@ -17,6 +19,14 @@ const MappingView = z
   .object({ connector: z.string(), storedIn: z.string(), mapping: MappingBody })
   .openapi('MappingView');
 const invalid = { description: 'The mapping is invalid; error.details.issues lists each problem by path' };
+const tooLarge = {
+  description: 'PAYLOAD_TOO_LARGE: the body exceeds MAX_BODY_BYTES',
+  content: { 'application/json': { schema: ErrorSchema } },
+};
+const notEnabled = {
+  description: 'CONNECTOR_NOT_ENABLED: the connector is not configured on this deployment',
+  content: { 'application/json': { schema: ErrorSchema } },
+};
 
 const get = createRoute({
   method: 'get',
@@ -28,7 +38,7 @@ const get = createRoute({
   request: { params: Connector },
   responses: {
     200: { description: 'The mapping in force', content: { 'application/json': { schema: MappingView } } },
-    404: errorResponses[400],
+    404: notEnabled,
     ...errorResponses,
   },
 });
@@ -38,6 +48,8 @@ const put = createRoute({
   path: '/v1/mappings/{connector}',
   tags: ['mappings'],
   summary: 'Replace a mapping (validated, audited, in force at once)',
+  description:
+    'Editors may change the whitelist of custom fields. trustOptIn, match (every key), allowStandardFields and any field entry naming a standard CRM field are admin-only: an editor whose mapping changes one of them gets 403 MAPPING_ADMIN_ONLY naming each, and nothing changes.',
   security: bearer,
   middleware: [requireRole('editor')],
   request: {
@@ -46,34 +58,54 @@ const put = createRoute({
   },
   responses: {
     200: { description: 'Stored and in force', content: { 'application/json': { schema: MappingView } } },
-    404: errorResponses[400],
+    400: errorResponses[400],
+    401: errorResponses[401],
+    403: {
+      description:
+        'FORBIDDEN: the role may not use this route; or MAPPING_ADMIN_ONLY: an editor changed an admin-only setting (error.details.adminOnly lists each: trustOptIn, match.<key>, allowStandardFields, fields[<name>])',
+      content: { 'application/json': { schema: ErrorSchema } },
+    },
+    404: notEnabled,
+    413: tooLarge,
     422: invalid,
-    ...errorResponses,
   },
 });
+
+const PreviewBody = z
+  .object({
+    phone: z.string().min(1).max(40).optional().openapi({
+      description: 'admin only: preview for the person with this number (their real state and CRM records)',
+    }),
+    example: z
+      .record(z.string().regex(/^[a-z][a-z0-9_]{0,39}$/), ExampleState)
+      .optional()
+      .openapi({
+        description:
+          'example states per purpose (purposes left out are none); what editors preview with, e.g. { "marketing": { "status": "opted_in" } }',
+      }),
+    mapping: MappingBody.optional().openapi({
+      description: 'a draft to preview instead of the mapping in force',
+    }),
+  })
+  .strict()
+  .refine((b) => (b.phone === undefined) !== (b.example === undefined), {
+    message: 'give either example (states to preview) or phone (admin only), not both',
+    path: ['example'],
+  })
+  .openapi('MappingPreviewRequest');
 
 const preview = createRoute({
   method: 'post',
   path: '/v1/mappings/{connector}/preview',
   tags: ['mappings'],
-  summary: 'Exactly what would be sent to the CRM for a person (optionally under a draft mapping)',
+  summary: 'Exactly what would be sent to the CRM for example states, or (admin) for a person',
+  description:
+    "Editors preview with example states and learn nothing about any person; an admin may instead give a phone number and see that person's values and linked records.",
   security: bearer,
   middleware: [requireRole('editor')],
   request: {
     params: Connector,
-    body: {
-      content: {
-        'application/json': {
-          schema: z.object({
-            phone: z.string().min(1).max(40),
-            mapping: MappingBody.optional().openapi({
-              description: 'a draft to preview instead of the mapping in force',
-            }),
-          }),
-        },
-      },
-      required: true,
-    },
+    body: { content: { 'application/json': { schema: PreviewBody } }, required: true },
   },
   responses: {
     200: {
@@ -82,19 +114,38 @@ const preview = createRoute({
         'application/json': {
           schema: z.object({
             connector: z.string(),
-            known: z.boolean(),
             draft: z.boolean(),
+            example: z.boolean().openapi({ description: 'true: computed from the example states given' }),
+            known: z.boolean().optional().openapi({ description: 'phone previews (admin) only' }),
             match: z.object({ objects: z.array(z.string()), field: z.string() }),
-            records: z.array(z.object({ objectType: z.string(), id: z.string() })),
+            records: z
+              .array(z.object({ objectType: z.string(), id: z.string() }))
+              .optional()
+              .openapi({ description: 'phone previews (admin) only: the linked CRM records' }),
             properties: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
             readable: z.array(z.string()),
           }),
         },
       },
     },
-    404: errorResponses[400],
-    422: invalid,
-    ...errorResponses,
+    400: {
+      description:
+        'VALIDATION_FAILED (neither or both of example and phone), INVALID_PHONE or MALFORMED_JSON',
+      content: { 'application/json': { schema: ErrorSchema } },
+    },
+    401: errorResponses[401],
+    403: {
+      description:
+        'FORBIDDEN: the role may not use this route; or PREVIEW_BY_PHONE_ADMIN_ONLY: an editor gave a phone number (editors preview with example states)',
+      content: { 'application/json': { schema: ErrorSchema } },
+    },
+    404: notEnabled,
+    413: tooLarge,
+    422: {
+      description:
+        'MAPPING_INVALID (the draft; error.details.issues), UNKNOWN_PURPOSE or UNKNOWN_TEXT_VERSION (the example)',
+      content: { 'application/json': { schema: ErrorSchema } },
+    },
   },
 });
 
@@ -120,14 +171,29 @@ export function mappingRoutes(app: Router) {
   app.openapi(put, async (c) => {
     const { connector } = c.req.valid('param');
     enabled(c, connector);
-    const r = await c.var.services.mappings.replace(connector, c.req.valid('json'));
+    const input = c.req.valid('json');
+    const { mappings } = c.var.services;
+    if (c.var.actor.role !== 'admin') {
+      // Consent policy stays with admins (finding 4). Checked on the parsed draft, before the full
+      // validation, so an editor naming a standard field hears that it needs an admin. No await
+      // between this check and replace(): no other request can change the mapping in between.
+      const parsed = mappingSchema.safeParse(input);
+      const changed = parsed.success ? adminOnlyChanges(mappings.get(connector), parsed.data) : [];
+      if (changed.length)
+        throw new AppError(
+          403,
+          'MAPPING_ADMIN_ONLY',
+          `only an admin may change ${changed.join(', ')}; nothing was saved`,
+          { adminOnly: changed },
+        );
+    }
+    const r = await mappings.replace(connector, input);
     if (!r.ok) {
       throw new AppError(422, 'MAPPING_INVALID', r.issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
         issues: r.issues,
       });
     }
     await audit(c, 'mapping.replace', connector, { before: r.before, after: r.after });
-    const { mappings } = c.var.services;
     return c.json({ connector, storedIn: mappings.storedIn(connector), mapping: plain(r.after) }, 200);
   });
 
@@ -135,7 +201,14 @@ export function mappingRoutes(app: Router) {
     const { connector } = c.req.valid('param');
     enabled(c, connector);
     const body = c.req.valid('json');
-    const { mappings, subjects, store } = c.var.services;
+    const { mappings, subjects, store, catalog, clock } = c.var.services;
+    // An editor sees what a mapping writes, never whether a number is known or its state (finding 4).
+    if (body.phone !== undefined && c.var.actor.role !== 'admin')
+      throw new AppError(
+        403,
+        'PREVIEW_BY_PHONE_ADMIN_ONLY',
+        "editors preview with example states (example); a person's values need an admin",
+      );
     let mapping = mappings.get(connector);
     if (body.mapping) {
       const r = mappings.validate(connector, body.mapping);
@@ -151,6 +224,16 @@ export function mappingRoutes(app: Router) {
       }
       mapping = r.mapping;
     }
+    const common = {
+      connector,
+      draft: body.mapping !== undefined,
+      match: { objects: mapping.match.objects, field: mapping.match.field },
+      readable: readableProperties(mapping),
+    };
+    if (body.phone === undefined) {
+      const states = await exampleStates(body.example ?? {}, catalog, clock().toISOString());
+      return c.json({ ...common, example: true, properties: push(mapping, localView(states)) }, 200);
+    }
     const subject = await subjects.find(await subjects.hash(refOrThrow(body.phone).value));
     const states = subject ? await store.getStates(subject.row.id) : [];
     const links = subject
@@ -158,13 +241,11 @@ export function mappingRoutes(app: Router) {
       : [];
     return c.json(
       {
-        connector,
+        ...common,
+        example: false,
         known: subject !== null,
-        draft: body.mapping !== undefined,
-        match: { objects: mapping.match.objects, field: mapping.match.field },
         records: links.map((l) => ({ objectType: l.objectType, id: l.remoteId })),
         properties: push(mapping, localView(states)),
-        readable: readableProperties(mapping),
       },
       200,
     );

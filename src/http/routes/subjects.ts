@@ -110,9 +110,12 @@ const exportRoute = createRoute({
   method: 'get',
   path: '/v1/subjects/{phone}/export',
   tags: ['subjects'],
-  summary: 'Everything held about a person, as one JSON document (Art. 15)',
+  summary: 'Everything held about a person, as one JSON document (Art. 15; auditor and admin)',
+  description:
+    'The complete copy the person is entitled to, including the decrypted evidence that only auditors may read (as in the history), so it is for auditors and admins; operators get 403 (README, Security).',
   security: bearer,
-  middleware: [requireRole('operator')],
+  // Auditors, not operators: the export holds the decrypted evidence of the history route (finding 7).
+  middleware: [requireRole('auditor')],
   request: { params: PhoneParam },
   responses: {
     200: {
@@ -120,7 +123,15 @@ const exportRoute = createRoute({
         'States, ledger events with evidence and exact wording, CRM recipients and when, erasure requests; for an erased person only the tombstone and the receipts',
       content: { 'application/json': { schema: z.record(z.string(), z.unknown()).openapi('SubjectExport') } },
     },
-    ...errorResponses,
+    400: {
+      description: 'INVALID_PHONE: not an E.164 number or WhatsApp id',
+      content: errorResponses[400].content,
+    },
+    401: errorResponses[401],
+    403: {
+      description: 'FORBIDDEN: only auditor and admin keys (operators, editors and intake keys get 403)',
+      content: errorResponses[403].content,
+    },
   },
 });
 
