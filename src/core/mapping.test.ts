@@ -337,7 +337,7 @@ describe('standard CRM fields and admin-only settings (issue 14, finding 4)', ()
       }),
     ).toEqual(['match.format']);
     // a match key added later (e.g. bsuidField) is admin-only without naming it here
-    expect(edit((m) => Object.assign(m.match, { bsuidField: 'WhatsApp_BSUID__c' }))).toEqual([
+    expect(edit((m) => Object.assign(m.match, { bsuidField: 'Other_BSUID__c' }))).toEqual([
       'match.bsuidField',
     ]);
     expect(

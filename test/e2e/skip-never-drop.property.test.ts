@@ -133,7 +133,10 @@ describe('signed deliveries with unreadable events', () => {
             const changes: WebhookChange[] = [];
             const pool = [...prepared.map((p) => p.change), ...junk];
             let k = seed;
-            while (pool.length) changes.push(...pool.splice((k = (k * 31 + 7) % 997) % pool.length, 1));
+            while (pool.length) {
+              k = (k * 31 + 7) % 997;
+              changes.push(...pool.splice(k % pool.length, 1));
+            }
             const junkItems = junk.reduce(
               (n, c) => n + (Object.values(c.value).find(Array.isArray)?.length ?? 0),
               0,
