@@ -115,6 +115,27 @@ describe('two writers on one database', () => {
     expect(h.logs.join('')).toContain('consent changed concurrently elsewhere');
   });
 
+  it('an erasure committed between a consent change read and its commit: the change writes nothing, nothing is sent', async () => {
+    race = await racing();
+    const { h, twin } = race;
+    applied(await h.services.consent.change(request({})));
+    const { id } = await statesOf(h.services);
+    const eventsBefore = (await h.services.store.listEvents(id)).length;
+    // This graph decides a START (a new double opt-in, which would send a message); the twin erases
+    // the person in between (a second process, with its own locks).
+    race.arm(async () => {
+      await twin.erasure.request({ e164: NUMBER, source: 'api' });
+    });
+    const r = await h.services.consent.change(
+      request({ intent: 'opt_out', source: 'whatsapp', occurredAt: second(5), reply: 'optOutConfirmed' }),
+    );
+    // Without the tombstone check inside the commit the opt-out and its reply would be stored.
+    expect(r.status).toBe('erased');
+    expect(await h.services.store.listEvents(id)).toHaveLength(eventsBefore);
+    const jobs = await h.services.store.listJobs({ subjectId: id, kind: 'whatsapp.send', limit: 50 });
+    expect(jobs.filter((j) => j.status === 'pending')).toEqual([]);
+  });
+
   it('two graphs creating the same new person: the loser reads the winner and adds its decision', async () => {
     race = await racing();
     const { h, twin } = race;
