@@ -15,6 +15,22 @@ const MAX_RAW = 16_384;
 /** Reasons are built from schema paths; capped all the same. */
 const MAX_REASON = 300;
 
+/** Nesting kept of a raw event: deeper levels are replaced by a marker (a hostile body may nest thousands deep). */
+const MAX_DEPTH = 32;
+
+/**
+ * A copy of a parsed JSON value cut at `depth` levels and at 1,000 entries per level, so keeping an
+ * unreadable event never recurses without bound (JSON.stringify of a 10,000-deep array throws).
+ */
+export function bounded(value: unknown, depth: number): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (depth <= 0) return '[nested deeper than kept]';
+  if (Array.isArray(value)) return value.slice(0, 1000).map((v) => bounded(v, depth - 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value).slice(0, 1000)) out[k] = bounded(v, depth - 1);
+  return out;
+}
+
 /** A dead event as an operator sees it: the raw event only for roles that may read it. */
 export interface DeadEventView {
   id: string;
@@ -45,7 +61,7 @@ export class DeadEvents {
     const rows: DeadEventRow[] = await Promise.all(
       skipped.slice(0, DEAD_EVENTS_KEPT).map(async (e) => {
         const id = newId();
-        let raw = JSON.stringify(e.raw ?? null) ?? 'null';
+        let raw = JSON.stringify(bounded(e.raw ?? null, MAX_DEPTH)) ?? 'null';
         if (raw.length > MAX_RAW) raw = JSON.stringify({ truncated: true, start: raw.slice(0, MAX_RAW) });
         return {
           id,
