@@ -1,4 +1,4 @@
-import { decide, type Intent } from '../core/consent.ts';
+import { decide, type Intent, isPersonsOwn } from '../core/consent.ts';
 import type {
   AuditEntry,
   CrmLink,
@@ -193,6 +193,7 @@ export class ConsentService {
         purpose,
         subjectId: sid,
         source: req.source,
+        byPerson: isPersonsOwn(req.source),
         occurredAt: req.occurredAt,
         ttlMs: this.deps.ttlMs,
         textVersion: text?.version ?? null,

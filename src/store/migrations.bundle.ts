@@ -22,4 +22,8 @@ export const MIGRATIONS: Migration[] = [
     name: '0005_api_keys.sql',
     sql: '-- API keys created through the API (issue 7), alongside the API_KEYS configuration. Only the SHA-256\n-- of the token is kept (it is shown once, when the key is made); the unique index finds a key by it.\nCREATE TABLE api_keys (\n  id TEXT PRIMARY KEY,\n  digest TEXT NOT NULL UNIQUE,\n  role TEXT NOT NULL,\n  label TEXT NOT NULL,\n  created_at TEXT NOT NULL,\n  created_by TEXT NOT NULL,\n  last_used_at TEXT,\n  revoked_at TEXT,\n  revoked_by TEXT\n);\n',
   },
+  {
+    name: '0007_consent_integrity.sql',
+    sql: "-- Sync rules 4 and 4a (issues 14 and 19): a purpose's status follows from the latest time of each\n-- kind of change, so the same changes give the same status in any delivery order. Rows written\n-- before these columns existed keep NULL in all four and are read from their status and source\n-- (src/core/consent.ts, registersOf): NULL means no such change is known.\n\n-- the latest opt-out by the person themselves (WhatsApp, Meta, the API): no CRM opt-in lifts it\nALTER TABLE consent_state ADD COLUMN withdrawn_at TEXT;\n-- the latest opt-out from a CRM\nALTER TABLE consent_state ADD COLUMN crm_opted_out_at TEXT;\n-- the latest opt-in taken over from a trusted CRM (trustOptIn)\nALTER TABLE consent_state ADD COLUMN crm_granted_at TEXT;\n-- when the latest double opt-in (pending, confirmed, or waiting behind a CRM opt-in) was requested\nALTER TABLE consent_state ADD COLUMN requested_at TEXT;\n",
+  },
 ];

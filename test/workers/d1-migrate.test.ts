@@ -45,6 +45,7 @@ describe('D1 migrations', () => {
       '0003_erasure.sql',
       '0004_mappings.sql',
       '0005_api_keys.sql',
+      '0007_consent_integrity.sql',
     ]);
   });
 

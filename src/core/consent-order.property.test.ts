@@ -1,0 +1,60 @@
+/**
+ * Sync rules 4 and 4a, order-independence on the pure core: a person's changes (their own opt-outs,
+ * CRM opt-outs and opt-ins, a double opt-in request and its confirmations, random times with ties)
+ * end in one status whatever order they are delivered in, before and after the expiry sweep.
+ * The same property over the service and SQLite: test/e2e/consent-order.property.test.ts.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { describeOrder, type Happening, historyWithOrders } from '../../test/helpers/consent-history.ts';
+import { runs } from '../../test/helpers/fuzz.ts';
+import { decide, isPersonsOwn } from './consent.ts';
+import type { ConsentStatus, PurposeState } from './types.ts';
+
+const TICK = 1000;
+const TTL = 6;
+const T0 = Date.UTC(2026, 0, 1);
+const iso = (tick: number) => new Date(T0 + tick * TICK).toISOString();
+const base = { purpose: 'marketing', subjectId: 's1', ttlMs: TTL * TICK };
+
+/** Delivers `order` to the core; then, when `sweepAt` is given, runs the expiry sweep at that tick. */
+function fold(order: Happening[], sweepAt?: number): ConsentStatus {
+  let s: PurposeState | undefined;
+  for (const e of order) {
+    const d = decide(s, { ...base, ...e, byPerson: isPersonsOwn(e.source), occurredAt: iso(e.tick) });
+    if (d.next) s = d.next;
+  }
+  if (sweepAt !== undefined) {
+    const d = decide(s, {
+      ...base,
+      intent: 'expire',
+      source: 'system',
+      byPerson: false,
+      occurredAt: iso(sweepAt),
+    });
+    if (d.next) s = d.next;
+  }
+  return s?.status ?? 'none';
+}
+
+describe('order-independence (sync rules 4 and 4a)', () => {
+  it('every delivery order of the same changes ends in the same status, before and after expiry', () => {
+    fc.assert(
+      fc.property(
+        historyWithOrders(TTL, 20),
+        fc.integer({ min: 0, max: TTL + 3 }),
+        ({ events, orders }, wait) => {
+          const last = Math.max(...events.map((e) => e.tick));
+          for (const sweepAt of [undefined, last + wait]) {
+            const statuses = orders.map((o) => fold(o, sweepAt));
+            const first = statuses[0];
+            for (const [i, s] of statuses.entries()) {
+              expect(s, `${describeOrder(orders[i] ?? [])} vs ${describeOrder(orders[0] ?? [])}`).toBe(first);
+            }
+          }
+        },
+      ),
+      { numRuns: runs(1000) },
+    );
+  });
+});
