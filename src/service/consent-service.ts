@@ -1,4 +1,5 @@
 import { decide, type Intent, isPersonsOwn } from '../core/consent.ts';
+import { capOccurredAt } from '../core/occurred-at.ts';
 import type {
   AuditEntry,
   CrmLink,
@@ -62,6 +63,8 @@ export interface ConsentServiceDeps {
   catalog: Catalog;
   clock: () => Date;
   ttlMs: number;
+  /** how far a sender's `occurredAt` may lie ahead of receipt time before it is capped (rule 4) */
+  clockSkewMs: number;
   log: Log;
   /** called after a commit that queued jobs, so the dispatcher can run them at once */
   onJobs?: () => void;
@@ -93,11 +96,8 @@ export class ConsentService {
         const fresh = await this.deps.subjects.byId(subject.row.id);
         if (!fresh) return { status: 'unknown_subject' };
         if (await this.erased(fresh.row.phoneHash, req.dedupeKeys)) return { status: 'erased' };
-        return this.decideAndCommit(
-          fresh,
-          { ...req, e164: '', create: false },
-          this.deps.clock().toISOString(),
-        );
+        const now = this.deps.clock().toISOString();
+        return this.decideAndCommit(fresh, this.capped({ ...req, e164: '', create: false }, now), now);
       }),
     );
   }
@@ -123,7 +123,7 @@ export class ConsentService {
           const locale = req.locale ? this.deps.catalog.resolveLocale(req.locale) : null;
           subject = await subjects.create(req.e164, phoneHash, locale, now);
         }
-        return this.decideAndCommit(subject, req, now);
+        return this.decideAndCommit(subject, this.capped(req, now), now);
       }),
     );
   }
@@ -142,6 +142,15 @@ export class ConsentService {
       }
       this.deps.log.info({ attempt: i }, 'consent changed concurrently elsewhere: deciding again');
     }
+  }
+
+  /**
+   * Sync rule 4: a sender's `occurredAt` later than receipt time plus the clock-skew allowance (or
+   * unreadable) becomes the receipt time; the claim goes into the evidence. Every change passes here.
+   */
+  private capped(req: ChangeRequest, now: string): ChangeRequest {
+    const { occurredAt, claimed } = capOccurredAt(req.occurredAt, now, this.deps.clockSkewMs);
+    return claimed ? { ...req, occurredAt, evidence: { ...req.evidence, claimedOccurredAt: claimed } } : req;
   }
 
   /** True when the person has a tombstone; the inbound keys are still recorded (redeliveries stay no-ops). */

@@ -50,7 +50,8 @@ const route = createRoute({
       content: { 'application/json': { schema: ConsentResponse } },
     },
     200: {
-      description: 'Already opted in: nothing to confirm',
+      description:
+        'Already opted in, or already pending (one confirmation per request): nothing new to confirm',
       content: { 'application/json': { schema: ConsentResponse } },
     },
     ...errorResponses,
