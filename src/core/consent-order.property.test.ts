@@ -6,36 +6,24 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { describeOrder, type Happening, historyWithOrders } from '../../test/helpers/consent-history.ts';
+import {
+  describeOrder,
+  foldCore,
+  type Happening,
+  historyWithOrders,
+} from '../../test/helpers/consent-history.ts';
 import { runs } from '../../test/helpers/fuzz.ts';
-import { decide, isPersonsOwn } from './consent.ts';
-import type { ConsentStatus, PurposeState } from './types.ts';
 
 const TICK = 1000;
 const TTL = 6;
 const T0 = Date.UTC(2026, 0, 1);
-const iso = (tick: number) => new Date(T0 + tick * TICK).toISOString();
-const base = { purpose: 'marketing', subjectId: 's1', ttlMs: TTL * TICK };
-
-/** Delivers `order` to the core; then, when `sweepAt` is given, runs the expiry sweep at that tick. */
-function fold(order: Happening[], sweepAt?: number): ConsentStatus {
-  let s: PurposeState | undefined;
-  for (const e of order) {
-    const d = decide(s, { ...base, ...e, byPerson: isPersonsOwn(e.source), occurredAt: iso(e.tick) });
-    if (d.next) s = d.next;
-  }
-  if (sweepAt !== undefined) {
-    const d = decide(s, {
-      ...base,
-      intent: 'expire',
-      source: 'system',
-      byPerson: false,
-      occurredAt: iso(sweepAt),
-    });
-    if (d.next) s = d.next;
-  }
-  return s?.status ?? 'none';
-}
+const fold = (order: Happening[], sweepAt?: number) =>
+  foldCore(order, {
+    start: T0,
+    unitMs: TICK,
+    ttlMs: TTL * TICK,
+    ...(sweepAt === undefined ? {} : { sweepAt }),
+  });
 
 describe('order-independence (sync rules 4 and 4a)', () => {
   it('every delivery order of the same changes ends in the same status, before and after expiry', () => {

@@ -14,8 +14,9 @@
  * delivered out of order no bounded state can tell (see the README's sync rules).
  */
 import fc from 'fast-check';
-import type { Intent } from '../../src/core/consent.ts';
-import type { Source } from '../../src/core/types.ts';
+import { decide, type Intent, isPersonsOwn } from '../../src/core/consent.ts';
+import type { ConsentStatus, PurposeState, Source } from '../../src/core/types.ts';
+import type { Services } from '../../src/service/services.ts';
 
 export interface Happening {
   intent: Exclude<Intent, 'expire' | 'evidence'>;
@@ -124,3 +125,86 @@ export function historyWithOrders(
 /** A short description of an order for failure messages (no personal data: intents, sources, ticks). */
 export const describeOrder = (order: Happening[]): string =>
   order.map((e) => `${e.intent}:${e.source}@${e.tick}`).join(' ');
+
+/**
+ * Delivers `order` to the pure core, ticks `unitMs` apart from `start`; then, when `sweepAt` is
+ * given, runs the expiry sweep at that tick. Returns the final status.
+ */
+export function foldCore(
+  order: Happening[],
+  o: { start: number; unitMs: number; ttlMs: number; sweepAt?: number },
+): ConsentStatus {
+  const at = (tick: number) => new Date(o.start + tick * o.unitMs).toISOString();
+  const base = { purpose: 'marketing', subjectId: 's1', ttlMs: o.ttlMs };
+  let s: PurposeState | undefined;
+  for (const e of order) {
+    const d = decide(s, { ...base, ...e, byPerson: isPersonsOwn(e.source), occurredAt: at(e.tick) });
+    if (d.next) s = d.next;
+  }
+  if (o.sweepAt !== undefined) {
+    const d = decide(s, {
+      ...base,
+      intent: 'expire',
+      source: 'system',
+      byPerson: false,
+      occurredAt: at(o.sweepAt),
+    });
+    if (d.next) s = d.next;
+  }
+  return s?.status ?? 'none';
+}
+
+/** A service graph with a clock the caller moves. */
+export interface ServiceUnderTest {
+  services: Services;
+  now(): number;
+  /** moves the clock forward to `ms` */
+  advanceTo(ms: number): void;
+}
+
+/**
+ * Delivers each order of one history to a fresh person through `ConsentService` (ticks `unitMs`
+ * apart, all in the past when delivered, so no time is capped); reads each person's `marketing`
+ * status; runs the expiry sweep `wait` ticks after the last change; reads them again.
+ */
+export async function statusesThroughService(
+  t: ServiceUnderTest,
+  events: Happening[],
+  orders: Happening[][],
+  o: { unitMs: number; wait: number; phone: () => string },
+): Promise<{ start: number; last: number; before: ConsentStatus[]; after: ConsentStatus[] }> {
+  const { services } = t;
+  const start = t.now();
+  const last = Math.max(...events.map((e) => e.tick));
+  const at = (tick: number) => new Date(start + tick * o.unitMs).toISOString();
+  t.advanceTo(start + (last + 1) * o.unitMs);
+  const people: string[] = [];
+  for (const order of orders) {
+    const e164 = o.phone();
+    people.push(e164);
+    for (const e of order) {
+      await services.consent.change({
+        e164,
+        intent: e.intent,
+        purposes: ['marketing'],
+        source: e.source,
+        occurredAt: at(e.tick),
+        evidence: { reason: 'order_property' },
+        create: e.intent !== 'confirm',
+        reply: null,
+      });
+    }
+  }
+  const read = () =>
+    Promise.all(
+      people.map(async (e164) => {
+        const subject = await services.subjects.find(await services.subjects.hash(e164));
+        const states = subject ? await services.store.getStates(subject.row.id) : [];
+        return states.find((s) => s.purpose === 'marketing')?.status ?? 'none';
+      }),
+    );
+  const before = await read();
+  t.advanceTo(start + (last + 1 + o.wait) * o.unitMs);
+  await services.expirePending();
+  return { start, last, before, after: await read() };
+}
