@@ -45,4 +45,26 @@ describe('order-independence (sync rules 4 and 4a)', () => {
       { numRuns: runs(1000) },
     );
   });
+
+  it('with two requests, no delivery order ends opted in unless time order does (the limit errs towards less consent)', () => {
+    fc.assert(
+      fc.property(
+        historyWithOrders(TTL, 20, 2),
+        fc.integer({ min: 0, max: TTL + 3 }),
+        ({ events, orders }, wait) => {
+          const last = Math.max(...events.map((e) => e.tick));
+          for (const sweepAt of [undefined, last + wait]) {
+            const inTimeOrder = fold(orders[0] ?? [], sweepAt);
+            for (const order of orders) {
+              if (fold(order, sweepAt) !== 'opted_in') continue;
+              expect(inTimeOrder, `${describeOrder(order)} vs ${describeOrder(orders[0] ?? [])}`).toBe(
+                'opted_in',
+              );
+            }
+          }
+        },
+      ),
+      { numRuns: runs(1000) },
+    );
+  });
 });

@@ -291,15 +291,23 @@ describe("sync rule 4a: the person's own withdrawal is final", () => {
 });
 
 describe('one confirmation while pending', () => {
-  it('a second request while one is pending is evidence (already_pending); the window stays the first one', () => {
+  it('a second request while one is pending is evidence (already_pending): no new request, the window runs from the latest', () => {
     const { s, actions } = run([
       { intent: 'request', occurredAt: at(0), ttlMs: 72 * H, source: 'form' },
       { intent: 'request', occurredAt: at(1), ttlMs: 72 * H, source: 'form' },
       { intent: 'request', occurredAt: at(2), ttlMs: 72 * H, source: 'hubspot' },
+      { intent: 'request', occurredAt: at(0.5), ttlMs: 72 * H, source: 'form' },
     ]);
-    expect(actions).toEqual(['requested', 'evidence:already_pending', 'evidence:already_pending']);
-    expect(s?.pendingExpiresAt).toBe(at(72));
-    expect(s?.requestedAt).toBe(at(0));
+    expect(actions).toEqual([
+      'requested',
+      'evidence:already_pending',
+      'evidence:already_pending',
+      'evidence:already_pending',
+    ]);
+    expect(s).toMatchObject({ status: 'pending', requestedAt: at(0), pendingExpiresAt: at(74) });
+    // The confirmation answers the message sent for the first request, until the latest one's TTL.
+    const yes = run([{ intent: 'confirm', occurredAt: at(73), source: 'whatsapp' }], s);
+    expect(yes.actions).toEqual(['confirmed']);
   });
 
   it('a request after the pending one ran out (before the sweep) starts a new one', () => {

@@ -168,9 +168,14 @@ function advance(t: Registers, was: ConsentStatus, input: IntentInput): string |
       return t.withdrawnAt === null ? 'superseded' : 'withdrawn_by_person';
     case 'request': {
       if (doubleOptedIn(t)) return evidence('already_opted_in');
-      // One confirmation message per request: a request while one waits (and has not run out) is evidence.
+      // One confirmation message per request: a request while one waits (and has not run out) is
+      // evidence; the message already sent stays answerable for the TTL from the latest request.
       if (open(t) && ms(at) <= ms(t.pendingExpiresAt ?? at)) {
-        return evidence(was === 'opted_in' ? 'already_opted_in' : 'already_pending');
+        const reason = was === 'opted_in' ? 'already_opted_in' : 'already_pending';
+        const until = ms(at) + (input.ttlMs ?? 0);
+        if (t.pendingExpiresAt === null || until <= ms(t.pendingExpiresAt)) return evidence(reason);
+        t.pendingExpiresAt = new Date(until).toISOString();
+        return reason;
       }
       if (!after(at, optedOutAt(t))) return evidence(was === 'opted_in' ? 'already_opted_in' : 'superseded');
       t.requestedAt = at;
