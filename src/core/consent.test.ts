@@ -310,6 +310,38 @@ describe('one confirmation while pending', () => {
     expect(yes.actions).toEqual(['confirmed']);
   });
 
+  it('evidence moves only the times: status, dates, source and text version (what CRMs are sent) stay', () => {
+    const first = run([
+      { intent: 'request', occurredAt: at(0), ttlMs: 72 * H, source: 'form', textVersion: 'marketing-de-1' },
+    ]);
+    const again = run(
+      [
+        {
+          intent: 'request',
+          occurredAt: at(5),
+          ttlMs: 72 * H,
+          source: 'hubspot',
+          textVersion: 'marketing-en-1',
+        },
+      ],
+      first.s,
+    );
+    expect(again.actions).toEqual(['evidence:already_pending']);
+    expect(again.s).toEqual({ ...first.s, pendingExpiresAt: at(77) });
+  });
+
+  it("a confirmation while a trusted CRM's opt-in holds is recorded as the person's confirmation", () => {
+    const { s, actions } = run([
+      { intent: 'grant', occurredAt: at(0), source: 'hubspot' },
+      { intent: 'request', occurredAt: at(1), ttlMs: 72 * H, source: 'form' },
+      { intent: 'confirm', occurredAt: at(2), source: 'whatsapp' },
+      { intent: 'opt_out', occurredAt: at(0.5), source: 'whatsapp' },
+    ]);
+    // The STOP, dated before the confirmed request, voids the CRM's opt-in but not the double opt-in.
+    expect(actions).toEqual(['granted', 'evidence:already_opted_in', 'confirmed', 'evidence:superseded']);
+    expect(s).toMatchObject({ status: 'opted_in', doubleOptInAt: at(2), source: 'whatsapp' });
+  });
+
   it('a request after the pending one ran out (before the sweep) starts a new one', () => {
     const { s, actions } = run([
       { intent: 'request', occurredAt: at(0), ttlMs: 72 * H, source: 'form' },

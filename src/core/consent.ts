@@ -228,7 +228,9 @@ export function decide(prev: PurposeState | undefined, input: IntentInput): Deci
   if (typeof outcome !== 'string') return outcome;
   const status = statusOf(t);
   const started = input.intent === 'request' && t.requestedAt !== before && status === 'pending';
-  const changed = status !== was || started;
+  // A confirmation is recorded as one even when a trusted CRM's opt-in already holds (proof, Art. 7(1)).
+  const confirmsNow = input.intent === 'confirm' && t.doubleOptInAt !== (prev?.doubleOptInAt ?? null);
+  const changed = status !== was || started || confirmsNow;
   if (!changed && prev && KEYS.every((k) => prev[k] === t[k])) return evidence(outcome);
 
   const at = input.occurredAt;
@@ -241,8 +243,9 @@ export function decide(prev: PurposeState | undefined, input: IntentInput): Deci
     statusBeforePending: status === 'pending' ? statusOf({ ...t, requestedAt: null }) : null,
     pendingExpiresAt: t.pendingExpiresAt,
     doubleOptInAt: t.doubleOptInAt,
+    // Evidence changes only the times: what CRMs are sent (status, dates, source, text) stays.
     textVersion:
-      input.intent === 'confirm'
+      input.intent === 'confirm' || (!changed && prev)
         ? (prev?.textVersion ?? null)
         : (input.textVersion ?? prev?.textVersion ?? null),
     occurredAt: !changed && prev ? prev.occurredAt : input.intent === 'expire' ? (expiry ?? at) : at,
