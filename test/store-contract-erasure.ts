@@ -114,6 +114,10 @@ export function erasureContract(get: () => Store): void {
             doubleOptInAt: null,
             textVersion: null,
             occurredAt: at(0),
+            withdrawnAt: at(0),
+            crmOptedOutAt: null,
+            crmGrantedAt: null,
+            requestedAt: null,
           },
         ],
         links: [

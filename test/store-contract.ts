@@ -206,6 +206,8 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
           statusBeforePending: null,
           changedAt: at(4),
           occurredAt: at(4),
+          crmOptedOutAt: at(4),
+          crmGrantedAt: at(2),
         });
         // Decided from "no row": fine while there is none.
         await ok(store, {
@@ -228,8 +230,16 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
           events: [event('ev-c', 'sub-1', { action: 'confirmed' })],
         });
         // Decided from the pending row, which another writer has confirmed meanwhile: refused.
-        // One column differing is enough (here the whole row), a purpose not expected is not read.
-        for (const moved of [pending, { ...confirmed, source: 'whatsapp' as const }]) {
+        // One column differing is enough (here the whole row, then one column each, the times of
+        // sync rules 4 and 4a included), a purpose not expected is not read.
+        for (const moved of [
+          pending,
+          { ...confirmed, source: 'whatsapp' as const },
+          { ...confirmed, withdrawnAt: null },
+          { ...confirmed, crmOptedOutAt: at(2) },
+          { ...confirmed, crmGrantedAt: at(2) },
+          { ...confirmed, requestedAt: at(2) },
+        ]) {
           const r = await store.commit({
             dedupeKeys: ['wamid.stale'],
             expectStates: [

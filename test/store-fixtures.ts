@@ -61,6 +61,10 @@ export function state(subjectId: string, purpose: string, over: Partial<PurposeS
     doubleOptInAt: null,
     textVersion: 'v1',
     occurredAt: at(1),
+    withdrawnAt: null,
+    crmOptedOutAt: null,
+    crmGrantedAt: null,
+    requestedAt: at(1),
     ...over,
   };
 }
@@ -74,6 +78,7 @@ export function optedIn(subjectId: string, purpose: string): PurposeState {
     doubleOptInAt: at(3),
     changedAt: at(3),
     occurredAt: at(3),
+    withdrawnAt: at(0),
   });
 }
 

@@ -66,24 +66,26 @@ describe('migrations', () => {
     const ex = asyncExecutor(db);
     const applied = await runMigrations(ex, loadMigrations());
     expect(applied).toEqual(loadMigrations().map((m) => m.name));
-    expect(applied.slice(0, 6)).toEqual([
+    expect(applied.slice(0, 7)).toEqual([
       '0001_init.sql',
       '0002_sync.sql',
       '0003_erasure.sql',
       '0004_mappings.sql',
       '0005_api_keys.sql',
       '0006_identity.sql',
+      '0007_consent_integrity.sql',
     ]);
     expect(await runMigrations(ex, loadMigrations())).toEqual([]);
     const rows = db.prepare('SELECT id, name, applied_at FROM d1_migrations').all();
     expect(rows).toHaveLength(applied.length);
-    expect(rows.slice(0, 6)).toMatchObject([
+    expect(rows.slice(0, 7)).toMatchObject([
       { id: 1, name: '0001_init.sql' },
       { id: 2, name: '0002_sync.sql' },
       { id: 3, name: '0003_erasure.sql' },
       { id: 4, name: '0004_mappings.sql' },
       { id: 5, name: '0005_api_keys.sql' },
       { id: 6, name: '0006_identity.sql' },
+      { id: 7, name: '0007_consent_integrity.sql' },
     ]);
     expect(typeof rows[0]?.applied_at).toBe('string');
 
@@ -110,6 +112,41 @@ describe('migrations', () => {
     const check = new DatabaseSync(file);
     expect(check.prepare('SELECT COUNT(*) AS n FROM d1_migrations').get()?.n).toBe(loadMigrations().length);
     check.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('0007 keeps consent rows stored before it: the new times read as null, the row as before', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'consent-sync-migrate-'));
+    const file = join(dir, 'consent.db');
+    const old = new DatabaseSync(file);
+    old.exec(WRANGLER_TABLE);
+    for (const m of loadMigrations().filter((m) => m.name < '0007'))
+      old.exec(`${m.sql}\nINSERT INTO d1_migrations (name) values ('${m.name}');`);
+    old.exec(`INSERT INTO consent_state (subject_id, purpose, status, changed_at, source, status_before_pending,
+      pending_expires_at, double_opt_in_at, text_version, occurred_at) VALUES ('sub-1', 'marketing', 'opted_out',
+      '2026-01-01T00:00:00.000Z', 'whatsapp', NULL, NULL, NULL, NULL, '2026-01-01T00:00:00.000Z')`);
+    old.close();
+    const store = openSqliteStore({ path: file });
+    await store.migrate();
+    expect(await store.getStates('sub-1')).toEqual([
+      {
+        subjectId: 'sub-1',
+        purpose: 'marketing',
+        status: 'opted_out',
+        changedAt: '2026-01-01T00:00:00.000Z',
+        source: 'whatsapp',
+        statusBeforePending: null,
+        pendingExpiresAt: null,
+        doubleOptInAt: null,
+        textVersion: null,
+        occurredAt: '2026-01-01T00:00:00.000Z',
+        withdrawnAt: null,
+        crmOptedOutAt: null,
+        crmGrantedAt: null,
+        requestedAt: null,
+      },
+    ]);
+    await store.close();
     await rm(dir, { recursive: true, force: true });
   });
 });

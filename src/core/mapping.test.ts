@@ -40,6 +40,10 @@ const state = (
   doubleOptInAt: null,
   textVersion: 'marketing-de-1',
   occurredAt: '2026-03-01T10:00:00.000Z',
+  withdrawnAt: null,
+  crmOptedOutAt: null,
+  crmGrantedAt: null,
+  requestedAt: null,
   ...over,
 });
 

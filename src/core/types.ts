@@ -70,6 +70,11 @@ export interface Evidence {
   identifiers?: string[];
   /** The other subject merged into this one (two records turned out to be one person). */
   mergedSubject?: string;
+  /**
+   * The sender's `occurredAt` when it was later than receipt time plus the clock-skew allowance (sync
+   * rule 4), as ISO-8601, or `unreadable`; the event was recorded at receipt time instead.
+   */
+  claimedOccurredAt?: string;
 }
 
 /** A subject (person) row: the phone number only ever encrypted, found by keyed hash. */
@@ -117,7 +122,14 @@ export interface DeadEventRow {
   receivedAt: string;
 }
 
-/** The derived, current state of one person for one purpose. */
+/**
+ * The derived, current state of one person for one purpose.
+ *
+ * The status follows from the last four times (one per kind of change) and the double opt-in's
+ * request and confirmation, so the same changes give the same status in any delivery order
+ * (sync rules 4 and 4a, `src/core/consent.ts`). A row written before those times were kept has all
+ * four null and is read from its status (`registersOf`).
+ */
 export interface PurposeState {
   subjectId: string;
   purpose: Purpose;
@@ -126,11 +138,21 @@ export interface PurposeState {
   source: Source;
   /** status to return to when a pending request expires */
   statusBeforePending: ConsentStatus | null;
+  /** when the double opt-in request (`requestedAt`) runs out */
   pendingExpiresAt: string | null;
+  /** when the person confirmed the latest double opt-in */
   doubleOptInAt: string | null;
   textVersion: string | null;
-  /** `occurredAt` of the event that set this state (rule: later occurredAt wins) */
+  /** `occurredAt` of the event that set the current status */
   occurredAt: string;
+  /** the latest opt-out by the person themselves (rule 4a); null: none known */
+  withdrawnAt: string | null;
+  /** the latest opt-out from a CRM (rule 4) */
+  crmOptedOutAt: string | null;
+  /** the latest opt-in taken over from a trusted CRM (`trustOptIn`) */
+  crmGrantedAt: string | null;
+  /** when the latest double opt-in (pending, confirmed, or waiting behind a CRM opt-in) was requested */
+  requestedAt: string | null;
 }
 
 /** A ledger event as decided by the core, before the store chains it. */

@@ -1,5 +1,6 @@
-import { decide, type Intent } from '../core/consent.ts';
+import { decide, type Intent, isPersonsOwn } from '../core/consent.ts';
 import { type Identifier, type Identity, identifiersOf } from '../core/identity.ts';
+import { capOccurredAt } from '../core/occurred-at.ts';
 import type {
   AuditEntry,
   ConsentStatus,
@@ -95,6 +96,8 @@ export interface ConsentServiceDeps {
   catalog: Catalog;
   clock: () => Date;
   ttlMs: number;
+  /** how far a sender's `occurredAt` may lie ahead of receipt time before it is capped (rule 4) */
+  clockSkewMs: number;
   log: Log;
   /** called after a commit that queued jobs, so the dispatcher can run them at once */
   onJobs?: () => void;
@@ -128,12 +131,11 @@ export class ConsentService {
         const ids = await this.deps.store.identifiersOf([fresh.row.id]);
         const hashes = [...new Set([fresh.row.phoneHash, ...ids.map((i) => i.hash)])];
         if (await this.erased(hashes, req.dedupeKeys)) return { status: 'erased' };
-        return this.decideAndCommit(
-          fresh,
-          { ...req, identity: {}, create: false },
-          this.deps.clock().toISOString(),
-          { ...NO_LINKING, hashes },
-        );
+        const now = this.deps.clock().toISOString();
+        return this.decideAndCommit(fresh, this.capped({ ...req, identity: {}, create: false }, now), now, {
+          ...NO_LINKING,
+          hashes,
+        });
       }),
     );
   }
@@ -226,7 +228,7 @@ export class ConsentService {
           hashes,
           kinds: [...new Set(lookup.map((i) => i.kind))],
         };
-        return this.decideAndCommit(subject, req, now, linking);
+        return this.decideAndCommit(subject, this.capped(req, now), now, linking);
       }),
     );
   }
@@ -245,6 +247,15 @@ export class ConsentService {
       }
       this.deps.log.info({ attempt: i }, 'consent changed concurrently elsewhere: deciding again');
     }
+  }
+
+  /**
+   * Sync rule 4: a sender's `occurredAt` later than receipt time plus the clock-skew allowance (or
+   * unreadable) becomes the receipt time; the claim goes into the evidence. Every change passes here.
+   */
+  private capped(req: ChangeRequest, now: string): ChangeRequest {
+    const { occurredAt, claimed } = capOccurredAt(req.occurredAt, now, this.deps.clockSkewMs);
+    return claimed ? { ...req, occurredAt, evidence: { ...req.evidence, claimedOccurredAt: claimed } } : req;
   }
 
   /** True when the person has a tombstone; the inbound keys are still recorded (redeliveries stay no-ops). */
@@ -356,6 +367,7 @@ export class ConsentService {
         purpose,
         subjectId: sid,
         source: req.source,
+        byPerson: isPersonsOwn(req.source),
         occurredAt: req.occurredAt,
         ttlMs: this.deps.ttlMs,
         textVersion: text?.version ?? null,

@@ -40,7 +40,8 @@ export const GUARD = {
   stateIs: `INSERT INTO ledger_head (id, seq, hash) SELECT 0, 0, 'consent state moved'
     WHERE NOT EXISTS (SELECT 1 FROM consent_state WHERE subject_id = ? AND purpose = ? AND status IS ?
       AND changed_at IS ? AND source IS ? AND status_before_pending IS ? AND pending_expires_at IS ?
-      AND double_opt_in_at IS ? AND text_version IS ? AND occurred_at IS ?)`,
+      AND double_opt_in_at IS ? AND text_version IS ? AND occurred_at IS ? AND withdrawn_at IS ?
+      AND crm_opted_out_at IS ? AND crm_granted_at IS ? AND requested_at IS ?)`,
   stateIsAbsent: `INSERT INTO ledger_head (id, seq, hash) SELECT 0, 0, 'consent state moved'
     WHERE EXISTS (SELECT 1 FROM consent_state WHERE subject_id = ? AND purpose = ?)`,
   // An identifier is still free, or still owned by one of the listed subjects (JSON array).

@@ -121,7 +121,11 @@ export function sameState(stored: PurposeState | null | undefined, expected: Pur
     stored.pendingExpiresAt === expected.pendingExpiresAt &&
     stored.doubleOptInAt === expected.doubleOptInAt &&
     stored.textVersion === expected.textVersion &&
-    stored.occurredAt === expected.occurredAt
+    stored.occurredAt === expected.occurredAt &&
+    stored.withdrawnAt === expected.withdrawnAt &&
+    stored.crmOptedOutAt === expected.crmOptedOutAt &&
+    stored.crmGrantedAt === expected.crmGrantedAt &&
+    stored.requestedAt === expected.requestedAt
   );
 }
 

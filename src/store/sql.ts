@@ -19,11 +19,14 @@ export const UNIT_SQL = {
   upsertHead: `INSERT INTO ledger_head (id, seq, hash) VALUES (1, ?, ?)
     ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`,
   upsertState: `INSERT INTO consent_state (subject_id, purpose, status, changed_at, source, status_before_pending,
-    pending_expires_at, double_opt_in_at, text_version, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    pending_expires_at, double_opt_in_at, text_version, occurred_at, withdrawn_at, crm_opted_out_at,
+    crm_granted_at, requested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT(subject_id, purpose) DO UPDATE SET status = excluded.status, changed_at = excluded.changed_at,
     source = excluded.source, status_before_pending = excluded.status_before_pending,
     pending_expires_at = excluded.pending_expires_at, double_opt_in_at = excluded.double_opt_in_at,
-    text_version = excluded.text_version, occurred_at = excluded.occurred_at`,
+    text_version = excluded.text_version, occurred_at = excluded.occurred_at, withdrawn_at = excluded.withdrawn_at,
+    crm_opted_out_at = excluded.crm_opted_out_at, crm_granted_at = excluded.crm_granted_at,
+    requested_at = excluded.requested_at`,
   // A job with a coalesce key is added only while no job with that key is still waiting to run
   // (evaluated inside the unit's transaction). Parameters: id, kind, subject, key, payload, due, now, coalesce key.
   insertJob: `INSERT INTO outbox (id, kind, subject_id, idempotency_key, payload, status, attempts,
@@ -111,7 +114,8 @@ export const READ_SQL = {
 /**
  * A state row's values in the order of `consent_state`'s columns (subject_id, purpose, status,
  * changed_at, source, status_before_pending, pending_expires_at, double_opt_in_at, text_version,
- * occurred_at): the upsert writes them, D1's race guard compares them.
+ * occurred_at, withdrawn_at, crm_opted_out_at, crm_granted_at, requested_at): the upsert writes
+ * them, D1's race guard compares them.
  */
 export function stateColumns(st: import('../core/types.ts').PurposeState): Array<string | null> {
   return [
@@ -125,6 +129,10 @@ export function stateColumns(st: import('../core/types.ts').PurposeState): Array
     st.doubleOptInAt,
     st.textVersion,
     st.occurredAt,
+    st.withdrawnAt,
+    st.crmOptedOutAt,
+    st.crmGrantedAt,
+    st.requestedAt,
   ];
 }
 

@@ -96,6 +96,10 @@ export function toState(r: Row): PurposeState {
     doubleOptInAt: strOrNull(r.double_opt_in_at),
     textVersion: strOrNull(r.text_version),
     occurredAt: str(r.occurred_at),
+    withdrawnAt: strOrNull(r.withdrawn_at),
+    crmOptedOutAt: strOrNull(r.crm_opted_out_at),
+    crmGrantedAt: strOrNull(r.crm_granted_at),
+    requestedAt: strOrNull(r.requested_at),
   };
 }
 

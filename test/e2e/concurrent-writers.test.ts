@@ -5,7 +5,7 @@
  * the other graph's change runs exactly between this graph's read and its commit.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { decide } from '../../src/core/consent.ts';
+import { decide, isPersonsOwn } from '../../src/core/consent.ts';
 import type { PurposeState } from '../../src/core/types.ts';
 import type { ChangeRequest, ChangeResult } from '../../src/service/consent-service.ts';
 import type { Services } from '../../src/service/services.ts';
@@ -79,6 +79,9 @@ async function statesOf(services: Services) {
 }
 
 const applied = (r: ChangeResult) => expect(r.status).toBe('applied');
+
+/** The random test's source per intent: the STOP comes through the API (the person's own, rule 4a). */
+const SOURCE_OF = { request: 'form', confirm: 'whatsapp', opt_out: 'api' } as const;
 
 describe('two writers on one database', () => {
   let race: Awaited<ReturnType<typeof racing>> | null = null;
@@ -171,7 +174,7 @@ describe('two writers on one database', () => {
           const g = graphs[Math.floor(rnd() * 2)]!;
           const e164 = numbers[Math.floor(rnd() * numbers.length)]!;
           const intent = intents[Math.floor(rnd() * intents.length)]!;
-          const source = intent === 'request' ? 'api' : 'whatsapp';
+          const source = SOURCE_OF[intent];
           return g.consent.change(
             request({
               identity: { phone: e164 },
@@ -186,13 +189,14 @@ describe('two writers on one database', () => {
     }
     // Each decision must have been made from the state the ledger says the person was in: folding
     // the core's rules over the recorded events in ledger order gives back the stored state, field
-    // for field. A decision made from an older state (a lost update) breaks this.
+    // for field. A decision made from an older state (a lost update) breaks this. Evidence events
+    // are folded too (a repeated STOP still moves the withdrawal's time); each intent has its own
+    // source here, so the source names the intent of an evidence event.
     const ttlMs = h.services.config.DOI_TTL_HOURS * 3_600_000;
-    const intentOf: Record<string, (typeof intents)[number]> = {
-      requested: 'request',
-      confirmed: 'confirm',
-      opted_out: 'opt_out',
-    };
+    const intentOf = Object.fromEntries(Object.entries(SOURCE_OF).map(([i, s]) => [s, i])) as Record<
+      string,
+      (typeof intents)[number]
+    >;
     let people = 0;
     for (const e164 of numbers) {
       const row = await h.services.store.findSubjectByHash(await h.services.consent.hashOf(e164));
@@ -200,13 +204,14 @@ describe('two writers on one database', () => {
       people++;
       let replayed: PurposeState | undefined;
       for (const e of await h.services.store.listEvents(row.id)) {
-        const intent = intentOf[e.action];
+        const intent = intentOf[e.source];
         if (!intent) continue;
         const d = decide(replayed, {
           intent,
           purpose: e.purpose,
           subjectId: e.subjectId,
           source: e.source,
+          byPerson: isPersonsOwn(e.source),
           occurredAt: e.occurredAt,
           ttlMs,
           textVersion: e.textVersion,

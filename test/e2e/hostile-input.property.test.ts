@@ -943,3 +943,173 @@ describe('{phone} path parameter', () => {
     TIMEOUT,
   );
 });
+
+// ---- sync rules 4 and 4a: hostile times never outrank the person's own opt-out -------------------
+
+const DAY = 86_400_000;
+/** A sender's time: far in the past, around now, or far in the future (up to JavaScript's last date). */
+const anyTime = fc.oneof(
+  fc.integer({ min: 0, max: Date.parse('2001-01-01T00:00:00.000Z') }),
+  fc.integer({ min: -DAY, max: DAY }).map((d) => h.now().getTime() + d),
+  fc.integer({ min: Date.parse('2030-01-01T00:00:00.000Z'), max: 8_640_000_000_000_000 }),
+);
+type Forged = { via: 'hubspot' | 'flow' | 'whatsapp'; value: string; at: number };
+const forged: fc.Arbitrary<Forged> = fc.oneof(
+  fc.record({
+    via: fc.constant('hubspot' as const),
+    value: fc.constantFrom('granted', 'withdrawn'),
+    at: anyTime,
+  }),
+  fc.record({
+    via: fc.constant('flow' as const),
+    value: fc.constantFrom('Opted In', 'Opted Out'),
+    at: anyTime,
+  }),
+  fc.record({
+    via: fc.constant('whatsapp' as const),
+    value: fc.constantFrom('START', 'JA', 'STOP'),
+    at: anyTime,
+  }),
+);
+
+/** Delivers a forged change for `phone`, dated `at`, through the channel's real webhook. */
+async function deliverForged(phone: string, f: Forged, contact: string, record: string): Promise<void> {
+  if (f.via === 'hubspot') {
+    const event = makeHubSpotEvent({
+      subscriptionType: 'contact.propertyChange',
+      objectId: Number(contact),
+      occurredAt: f.at,
+      propertyName: 'whatsapp_marketing_consent',
+      propertyValue: f.value,
+    });
+    const body = JSON.stringify([event]);
+    const res = await post('/webhooks/hubspot', body, {
+      'content-type': 'application/json',
+      ...(await hubspotHeaders(body)),
+    });
+    expect(res.status).toBe(200);
+  } else if (f.via === 'flow') {
+    // A Flow's occurredAt is an ISO date-time: years up to 9999.
+    const at = new Date(Math.min(f.at, Date.parse('9999-12-31T23:59:59.000Z'))).toISOString();
+    const body = JSON.stringify({
+      events: [
+        {
+          id: `flow-forged-${serial}-${f.at}`,
+          objectType: 'Contact',
+          recordId: record,
+          occurredAt: at,
+          fields: { MobilePhone: phone, WhatsApp_Marketing_Consent__c: f.value },
+        },
+      ],
+    });
+    const res = await post('/webhooks/salesforce', body, {
+      'content-type': 'application/json',
+      'x-consent-sync-secret': SALESFORCE.webhookSecret,
+    });
+    expect(res.status).toBe(200);
+  } else {
+    // Meta's timestamps are Unix seconds; the reader takes up to 10^11 (the year 5138).
+    const seconds = String(Math.min(Math.floor(f.at / 1000), 100_000_000_000));
+    expect((await h.webhook(textMessage(phone.slice(1), f.value, { timestamp: seconds }))).status).toBe(200);
+  }
+  await quiet();
+}
+
+/** The person's own opt-out, now: a STOP, Meta's marketing stop, or an operator through the API. */
+async function personOptsOut(phone: string, how: 'stop' | 'meta' | 'api'): Promise<void> {
+  if (how === 'api') {
+    const res = await h.request(`/v1/subjects/${encodeURIComponent(phone)}/opt-out`, {
+      method: 'POST',
+      role: 'operator',
+      json: { purposes: ['marketing'] },
+    });
+    expect(res.status).toBe(200);
+  } else {
+    const change =
+      how === 'stop'
+        ? textMessage(phone.slice(1), 'STOP', { timestamp: nowSeconds() })
+        : userPreference(phone.slice(1), 'stop', { timestamp: Number(nowSeconds()) });
+    expect((await h.webhook(change)).status).toBe(200);
+  }
+  await quiet();
+}
+
+const marketingOf = async (phone: string) =>
+  (
+    (await (await h.request(`/v1/subjects/${encodeURIComponent(phone)}`, { role: 'operator' })).json()) as {
+      purposes: Record<string, { status: string }>;
+    }
+  ).purposes.marketing?.status;
+
+const sendMarketing = (phone: string) =>
+  h.request('/v1/messages', {
+    method: 'POST',
+    role: 'operator',
+    json: { phone, purpose: 'marketing', text: 'Unser Angebot der Woche' },
+  });
+
+describe('changes dated anywhere from 1970 to the year 275760 (sync rules 4 and 4a)', () => {
+  let original: Json;
+  beforeAll(async () => {
+    // HubSpot's opt-ins are taken over as consent here (trustOptIn), the review's setting.
+    original = JSON.parse(JSON.stringify(h.services.mappings.get('hubspot'))) as Json;
+    const trusted = await h.services.mappings.replace('hubspot', {
+      ...(original as object),
+      trustOptIn: true,
+    });
+    expect(trusted.ok).toBe(true);
+  });
+  afterAll(async () => {
+    await h.services.mappings.replace('hubspot', original);
+  });
+
+  it(
+    "the review's finding: a trusted HubSpot opt-in dated 2099, then the person's STOP: opted out, marketing refused",
+    async () => {
+      const phone = freshPhone();
+      const contact = h.hubspot.addContact({ mobilephone: phone });
+      const record = h.salesforce.add('Contact', { MobilePhone: phone, LastName: 'Mustermann' });
+      await deliverForged(
+        phone,
+        { via: 'hubspot', value: 'granted', at: Date.parse('2099-01-01T00:00:00.000Z') },
+        contact,
+        record,
+      );
+      expect(await marketingOf(phone)).toBe('opted_in');
+      h.advance(60_000);
+      await personOptsOut(phone, 'stop');
+      expect(await marketingOf(phone)).toBe('opted_out');
+      const res = await sendMarketing(phone);
+      expect(res.status).toBe(409);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('NO_CONSENT');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "HubSpot, Salesforce Flow and WhatsApp changes with hostile times never stop the person's later opt-out from applying",
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(forged, { minLength: 1, maxLength: 3 }),
+          fc.constantFrom('stop' as const, 'meta' as const, 'api' as const),
+          async (changes, how) => {
+            counter.hit('hostile times, then the person opts out');
+            await quiet();
+            const phone = freshPhone();
+            const contact = h.hubspot.addContact({ mobilephone: phone });
+            const record = h.salesforce.add('Contact', { MobilePhone: phone, LastName: 'Mustermann' });
+            for (const f of changes) await deliverForged(phone, f, contact, record);
+            // Later than every capped time: receipt plus the clock-skew allowance has passed.
+            h.advance(h.services.config.CLOCK_SKEW_SECONDS * 1000 + 1000);
+            await personOptsOut(phone, how);
+            expect(await marketingOf(phone)).toBe('opted_out');
+            expect((await sendMarketing(phone)).status).toBe(409);
+          },
+        ),
+        { numRuns: cases(Math.ceil(N / 2)) },
+      );
+    },
+    TIMEOUT,
+  );
+});

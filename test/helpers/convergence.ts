@@ -79,6 +79,10 @@ export function expectedProperties(
       doubleOptInAt: s.doubleOptInAt ?? null,
       textVersion: s.textVersion ?? null,
       occurredAt: s.changedAt as string,
+      withdrawnAt: null,
+      crmOptedOutAt: null,
+      crmGrantedAt: null,
+      requestedAt: null,
     }));
   const values = push(PARSED[connector], localView(states));
   return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, comparable(v)]));

@@ -12,6 +12,9 @@ declare module 'cloudflare:workers' {
     /** `src/store/migrations/*.sql`, read on the Node side by `loadMigrations()`. */
     TEST_MIGRATIONS: Migration[];
     WHATSAPP_APP_SECRET: string;
+    WHATSAPP_VERIFY_TOKEN: string;
+    PII_KEY: string;
+    API_KEYS: string;
   };
   /** The Worker under test (`main` in wrangler.toml). */
   export const exports: {

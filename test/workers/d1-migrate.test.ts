@@ -46,6 +46,7 @@ describe('D1 migrations', () => {
       '0004_mappings.sql',
       '0005_api_keys.sql',
       '0006_identity.sql',
+      '0007_consent_integrity.sql',
     ]);
   });
 

@@ -68,7 +68,8 @@ const route = createRoute({
       content: { 'application/json': { schema: z.union([IntakeAccepted, ConsentResponse]) } },
     },
     200: {
-      description: 'Not for intake keys. Already opted in: nothing to confirm',
+      description:
+        'Not for intake keys. Already opted in, or already pending (one confirmation per request): nothing new to confirm',
       content: { 'application/json': { schema: ConsentResponse } },
     },
     400: {

@@ -76,6 +76,10 @@ export async function exampleStates(
       doubleOptInAt: e.doubleOptInAt ?? (e.status === 'opted_in' ? changedAt : null),
       textVersion: e.textVersion ?? current,
       occurredAt: changedAt,
+      withdrawnAt: null,
+      crmOptedOutAt: null,
+      crmGrantedAt: null,
+      requestedAt: null,
     });
   }
   return states;
