@@ -212,34 +212,35 @@ export class InboundWhatsApp {
     // A number change comes with a new BSUID; the old one then names nobody.
     if (e.newBsuid && e.who.bsuid && e.who.bsuid !== e.newBsuid)
       retire.push({ kind: 'bsuid', value: e.who.bsuid });
-    return this.apply(e.who, {
-      intent: 'evidence',
-      purposes: 'all',
-      source: 'whatsapp',
-      occurredAt: e.occurredAt,
-      evidence: { waMessageId: e.waMessageId, reason: 'number_changed' },
-      dedupeKeys: [`wa:msg:${e.waMessageId}`],
-      create: false,
-      reply: null,
-      link: { phone: e.newPhone, ...(e.newBsuid ? { bsuid: e.newBsuid } : {}) },
-      retire,
-    });
+    const link = { phone: e.newPhone, ...(e.newBsuid ? { bsuid: e.newBsuid } : {}) };
+    return this.identityChange(e, 'number_changed', link, retire);
   }
 
   /** `user_changed_user_id`: the person's BSUID changed; the new one is linked, the old one retired. */
   private userIdChange(e: Extract<InboundEvent, { kind: 'user_id_change' }>): Promise<ChangeResult | null> {
     if (e.who.bsuid === e.newBsuid) return Promise.resolve(null);
+    const retire: Identifier[] = e.who.bsuid ? [{ kind: 'bsuid', value: e.who.bsuid }] : [];
+    return this.identityChange(e, 'user_id_changed', { bsuid: e.newBsuid }, retire);
+  }
+
+  /** A change of the person's identifiers, recorded as evidence for every purpose (with the message id). */
+  private identityChange(
+    e: { who: Identity; occurredAt: string; waMessageId: string },
+    reason: string,
+    link: Identity,
+    retire: Identifier[],
+  ): Promise<ChangeResult | null> {
     return this.apply(e.who, {
       intent: 'evidence',
       purposes: 'all',
       source: 'whatsapp',
       occurredAt: e.occurredAt,
-      evidence: { waMessageId: e.waMessageId, reason: 'user_id_changed' },
+      evidence: { waMessageId: e.waMessageId, reason },
       dedupeKeys: [`wa:msg:${e.waMessageId}`],
       create: false,
       reply: null,
-      link: { bsuid: e.newBsuid },
-      retire: e.who.bsuid ? [{ kind: 'bsuid', value: e.who.bsuid }] : [],
+      link,
+      retire,
     });
   }
 

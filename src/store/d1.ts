@@ -32,7 +32,7 @@ import * as jobs from './d1-jobs.ts';
 import { assertMigrated, migrateD1 } from './d1-migrate.ts';
 import { planUnit, readSnapshot, sameSnapshot } from './d1-unit.ts';
 import type { Migration } from './migrate.ts';
-import type { CommitResult, RetentionCutoffs, Store, WriteUnit } from './port.ts';
+import { type CommitResult, noneDeleted, type RetentionCutoffs, type Store, type WriteUnit } from './port.ts';
 import { READ_SQL } from './sql.ts';
 import {
   type Row,
@@ -291,15 +291,7 @@ export function openD1Store(options: D1StoreOptions): Store {
         deadEvents: 'DELETE FROM dead_events WHERE received_at < ?',
         audit: 'DELETE FROM audit_log WHERE at < ?',
       };
-      const out: Record<keyof RetentionCutoffs, number> = {
-        finishedJobs: 0,
-        deadLetters: 0,
-        inboundDedupe: 0,
-        sentMessages: 0,
-        syncWrites: 0,
-        deadEvents: 0,
-        audit: 0,
-      };
+      const out = noneDeleted();
       const kinds = (Object.keys(sql) as Array<keyof RetentionCutoffs>).filter((k) => c[k] !== null);
       if (kinds.length === 0) return out;
       // One batch: every kind is purged against the same state, atomically.

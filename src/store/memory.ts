@@ -6,7 +6,7 @@
 import type { OutboxJob, PurposeState } from '../core/types.ts';
 import { DEFAULT_JOB_LIMIT, zeroCounts } from './defaults.ts';
 import { apply, cmp, copyTables, emptyTables, linkKey } from './memory-unit.ts';
-import type { Store } from './port.ts';
+import { noneDeleted, type Store } from './port.ts';
 import { byKeys, type LedgerDay, type QueueStat } from './stats-sql.ts';
 
 export interface MemoryStoreOptions {
@@ -183,15 +183,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
     async purge(c) {
       const before = (v: string, cutoff: string | null) => cutoff !== null && v < cutoff;
-      const out = {
-        finishedJobs: 0,
-        deadLetters: 0,
-        inboundDedupe: 0,
-        sentMessages: 0,
-        syncWrites: 0,
-        deadEvents: 0,
-        audit: 0,
-      };
+      const out = noneDeleted();
       for (const [id, j] of t.jobs) {
         if ((j.status === 'done' || j.status === 'cancelled') && before(j.updatedAt, c.finishedJobs)) {
           t.jobs.delete(id);

@@ -209,6 +209,19 @@ export interface RetentionCutoffs {
   audit: string | null;
 }
 
+/** A purge report with every kind at zero (each adapter adds what it deleted). */
+export function noneDeleted(): Record<keyof RetentionCutoffs, number> {
+  return {
+    finishedJobs: 0,
+    deadLetters: 0,
+    inboundDedupe: 0,
+    sentMessages: 0,
+    syncWrites: 0,
+    deadEvents: 0,
+    audit: 0,
+  };
+}
+
 /** How a leased job ended. */
 export type JobOutcome =
   | { status: 'done' }

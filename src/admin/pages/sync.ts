@@ -5,6 +5,7 @@
  */
 import type { Hono } from 'hono';
 import { html } from 'hono/html';
+import type { DeadEventView } from '../../service/dead-events.ts';
 import type { Api, ApiError } from '../api.ts';
 import { type AdminEnv, requireCsrf, requirePage, requireSession } from '../guard.ts';
 import { age, csrfField, notice, PAGES, render, when } from '../layout.ts';
@@ -25,14 +26,7 @@ interface JobList {
 }
 interface DeadEventList {
   total: number;
-  events: Array<{
-    id: string;
-    source: string;
-    kind: string;
-    reason: string;
-    receivedAt: string;
-    raw?: unknown;
-  }>;
+  events: DeadEventView[];
 }
 
 /** Registers the sync health page and the retry action. */

@@ -4,7 +4,7 @@ import type { Router } from '../app.ts';
 import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
-import { bearer, errorResponses, refOrThrow } from './shared.ts';
+import { bearer, errorResponses, PersonField, refOrThrow } from './shared.ts';
 
 const Task = z.object({
   system: z.string(),
@@ -62,15 +62,7 @@ const create = createRoute({
     body: {
       content: {
         'application/json': {
-          schema: z
-            .object({
-              phone: z
-                .string()
-                .min(1)
-                .max(200)
-                .openapi({ description: 'E.164 number, WhatsApp id or BSUID (DE.123…)' }),
-            })
-            .strict(),
+          schema: z.object({ phone: PersonField }).strict(),
         },
       },
       required: true,

@@ -3,15 +3,11 @@ import type { Router } from '../app.ts';
 import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
-import { bearer, errorResponses, refOrThrow } from './shared.ts';
+import { bearer, errorResponses, PersonField, refOrThrow } from './shared.ts';
 
 const SendRequest = z
   .object({
-    phone: z
-      .string()
-      .min(1)
-      .max(200)
-      .openapi({ description: 'E.164 number, WhatsApp id or BSUID (DE.123…)' }),
+    phone: PersonField,
     purpose: z.string().min(1).max(64),
     text: z.string().min(1).max(3500).optional(),
     template: z

@@ -34,6 +34,13 @@ export const PhoneParam = z.object({
     }),
 });
 
+/** A `phone` body field that names a person: a number, a WhatsApp id or a BSUID. */
+export const PersonField = z
+  .string()
+  .min(1)
+  .max(200)
+  .openapi({ description: 'E.164 number, WhatsApp id or BSUID (DE.123…)' });
+
 /** Normalises a phone number from a request, or fails with a 400 that does not echo it. */
 export function phoneOrThrow(input: string, defaultCountry?: string): string {
   const p = normalizePhone(input, defaultCountry);
