@@ -151,7 +151,7 @@ export function mappingRoutes(app: Router) {
       }
       mapping = r.mapping;
     }
-    const subject = await subjects.find(await subjects.hash(refOrThrow(body.phone).value));
+    const subject = await subjects.findValue(refOrThrow(body.phone).value);
     const states = subject ? await store.getStates(subject.row.id) : [];
     const links = subject
       ? (await store.linksOf(subject.row.id)).filter((l) => l.connector === connector)
