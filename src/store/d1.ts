@@ -265,6 +265,9 @@ export function openD1Store(options: D1StoreOptions): Store {
       const r = await first(KEY_ROTATION_SQL.rotation, keyId);
       return r ? toKeyRotation(r) : null;
     },
+    async countSubjects(afterId) {
+      return Number((await first(KEY_ROTATION_SQL.countSubjects, afterId))?.n ?? 0);
+    },
     async deadEventsAfter(afterId, limit) {
       return (await all(KEY_ROTATION_SQL.deadEventsAfter, afterId, limit)).map(toDeadEvent);
     },

@@ -70,6 +70,7 @@ export const KEY_ROTATION_SQL = {
   listLookupKeys: 'SELECT * FROM pii_lookup_keys ORDER BY created_at, id',
   rotation: 'SELECT * FROM key_rotations WHERE key_id = ?',
   deadEventsAfter: 'SELECT * FROM dead_events WHERE id > ? ORDER BY id LIMIT ?',
+  countSubjects: 'SELECT COUNT(*) AS n FROM subjects WHERE id > ?',
   seenKey: 'SELECT 1 FROM inbound_dedupe WHERE key = ?',
 } as const;
 

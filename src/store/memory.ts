@@ -178,6 +178,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       const r = t.rotations.get(keyId);
       return r ? out(r) : null;
     },
+    async countSubjects(afterId) {
+      return [...t.subjects.keys()].filter((id) => id > afterId).length;
+    },
     async deadEventsAfter(afterId, limit) {
       return [...t.deadEvents.values()]
         .filter((d) => d.id > afterId)

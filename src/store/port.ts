@@ -348,6 +348,8 @@ export interface Store {
   listLookupKeys(): Promise<LookupKeyRow[]>;
   /** The progress of the rotation towards this key, or null. */
   getKeyRotation(keyId: string): Promise<KeyRotationRow | null>;
+  /** How many subjects have an id greater than `afterId` ('' for all): what a key rotation has left. */
+  countSubjects(afterId: string): Promise<number>;
   /** Dead events in id order after `afterId` (key rotation pages through them). */
   deadEventsAfter(afterId: string, limit: number): Promise<DeadEventRow[]>;
 }

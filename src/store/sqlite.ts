@@ -577,6 +577,9 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
       const row = stmt(KEY_ROTATION_SQL.rotation).get(keyId);
       return row ? toKeyRotation(row) : null;
     },
+    async countSubjects(afterId) {
+      return Number(stmt(KEY_ROTATION_SQL.countSubjects).get(afterId)?.n ?? 0);
+    },
     async deadEventsAfter(afterId, limit) {
       return stmt(KEY_ROTATION_SQL.deadEventsAfter).all(afterId, limit).map(toDeadEvent);
     },
