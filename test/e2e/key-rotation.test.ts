@@ -133,6 +133,8 @@ const cliEnv = (extra: Record<string, string>) => ({
 });
 const rotateCli = (args: string[], extra: Record<string, string>) =>
   runNode([join(ROOT, 'bin/consent-sync.js'), 'keys', 'rotate', ...args], cliEnv(extra));
+const doctor = (extra: Record<string, string>) =>
+  runNode([join(ROOT, 'bin/consent-sync.js'), 'doctor'], cliEnv(extra));
 
 beforeAll(async () => {
   h = await startHarness({ piiKey: A, clock: 'real' });
@@ -184,10 +186,20 @@ describe('rotating PII_KEY on Node', { timeout: 60_000 }, () => {
     expect(subjectCount()).toBe(2 + OTHERS.length + 1);
   });
 
-  it('keys rotate refuses to run without PII_KEYS_RETIRED', async () => {
+  it('keys rotate refuses to run without PII_KEYS_RETIRED; doctor says what is wrong and what is pending', async () => {
     const r = await rotateCli([], {});
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('PII_KEYS_RETIRED is not set');
+    // B alone before any rotation: the data keys open under no configured key.
+    const wrong = await doctor({});
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout).toMatch(
+      /✗ pii keys +\d+ of \d+ sampled data keys open under neither PII_KEY nor PII_KEYS_RETIRED/,
+    );
+    const pending = await doctor({ PII_KEYS_RETIRED: A });
+    expect(pending.stdout).toMatch(/! pii key rotation +pending: 1 retired key\(s\)/);
+    expect(pending.stdout).toContain('run consent-sync keys rotate');
+    expect(pending.stdout + pending.stderr).not.toContain(A);
   });
 
   it('the CLI (stopped after one page) and the module move everything to B; a finished run has nothing to do', async () => {
@@ -208,6 +220,12 @@ describe('rotating PII_KEY on Node', { timeout: 60_000 }, () => {
     expect(again.stdout).toContain('Nothing to do');
     expect(again.stdout).toContain('PII_KEYS_RETIRED can now be removed');
     await everythingUnderB();
+    const finished = await doctor({ PII_KEYS_RETIRED: A });
+    expect(finished.stdout).toMatch(
+      /! pii key rotation +finished \S+: nothing is left under PII_KEYS_RETIRED/,
+    );
+    const after = await doctor({});
+    expect(after.stdout).toMatch(/✓ pii keys +PII_KEY only; 1 retired lookup key\(s\) stored for tombstones/);
   });
 
   it('with B alone: still nothing for the erased person; evidence, ledger and dedupe hold', async () => {
