@@ -170,7 +170,11 @@ export async function createPiiCrypto(
   const prims = options.prims ?? webCryptoPrimitives;
   const cacheSize = options.cacheSize ?? 10_000;
   const current = await deriveKeys(prims, piiKey, true);
-  const retired = await Promise.all((options.retired ?? []).map((k) => deriveKeys(prims, k, false)));
+  // The current key listed as retired too (a half-done configuration change) is just the current key.
+  const retired = (await Promise.all((options.retired ?? []).map((k) => deriveKeys(prims, k, false)))).filter(
+    (r, i, all) =>
+      r.lookup.id !== current.lookup.id && all.findIndex((x) => x.lookup.id === r.lookup.id) === i,
+  );
   const keks = [current.kek, ...retired.map((r) => r.kek)];
   const services = [current.service, ...retired.map((r) => r.service)];
   /** lookup keys that only match: the retired keys', then archived ones (no duplicates, never current) */
