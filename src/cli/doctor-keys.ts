@@ -21,13 +21,11 @@ export async function checkPiiKeys(config: Config, dbPath: string): Promise<Chec
     });
     const checks: Check[] = [];
     const sample = (await store.listSubjects('', SAMPLE)).filter((r) => r.dekWrapped !== null);
-    let current = 0;
     let retired = 0;
     let none = 0;
     for (const row of sample) {
       try {
-        if ((await pii.rewrap(row.id, row.dekWrapped as string)) === null) current++;
-        else retired++;
+        if ((await pii.rewrap(row.id, row.dekWrapped as string)) !== null) retired++;
       } catch {
         none++;
       }

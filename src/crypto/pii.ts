@@ -43,8 +43,8 @@ export interface PiiCrypto {
   /** unwraps (and caches) a subject's data key: under the current KEK, else a retired one */
   subjectKey(subjectId: string, wrapped: string): Promise<DataKey>;
   /**
-   * The data key re-wrapped under the current KEK, or null when it already is. Throws when no
-   * configured key opens it.
+   * The data key re-wrapped under the current KEK, or null when it already is (the unwrapped key
+   * is cached as `subjectKey` would). Throws when no configured key opens it.
    */
   rewrap(subjectId: string, wrapped: string): Promise<string | null>;
   /** forgets a cached key (after crypto-shredding) */
@@ -227,6 +227,8 @@ export async function createPiiCrypto(
     async rewrap(subjectId, wrapped) {
       const { index, value: raw } = await unwrap(subjectId, wrapped);
       const again = index === 0 ? null : await aesEncrypt(prims, current.kek, raw, `dek:${subjectId}`);
+      // The caller reads the person's identifiers next (a rotation): no second unwrap.
+      if (!cache.has(subjectId)) remember(subjectId, await prims.aesKey(raw));
       raw.fill(0);
       return again;
     },

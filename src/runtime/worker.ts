@@ -30,7 +30,7 @@ import salesforceMapping from '../../mappings/salesforce.json' with { type: 'jso
 import { parseConfig } from '../config.ts';
 import { createApp } from '../http/app.ts';
 import { Catalog } from '../service/catalog-service.ts';
-import { CRON_BATCH, rotateKeys } from '../service/key-rotation.ts';
+import { cronBatch, rotateKeys } from '../service/key-rotation.ts';
 import { buildServices, type Services } from '../service/services.ts';
 import { openD1Store } from '../store/d1.ts';
 import { MIGRATIONS } from '../store/migrations.bundle.ts';
@@ -179,7 +179,7 @@ export function createWorker() {
 async function rotateOnCron(s: Services): Promise<void> {
   let r: Awaited<ReturnType<typeof rotateKeys>>;
   try {
-    r = await rotateKeys(s, CRON_BATCH);
+    r = await rotateKeys(s, cronBatch(s.config.KEY_ROTATION_BATCH));
   } catch (err) {
     // Reported every run until fixed (a data key no configured key opens); the rest of the cron ran.
     s.log.error({ err: (err as Error).message }, 'key rotation stopped');

@@ -256,9 +256,10 @@ async function lookupKeyRows(pii: PiiCrypto, now: string) {
 }
 
 /**
- * What one Workers cron run moves while `PII_KEYS_RETIRED` is set: one page of 50 people, about a
- * dozen D1 queries (the progress row, the page, its identifiers, one write batch of a handful of
- * statements with one bound parameter each) and a few hundred AES/HMAC operations: well under D1's
- * 50 (Free) / 1,000 (Paid) queries per invocation. Every minute, that is 72,000 people a day.
+ * What one Workers cron run moves while `PII_KEYS_RETIRED` is set: one page of `KEY_ROTATION_BATCH`
+ * people (default 50). A page is about a dozen D1 queries whatever its size (the progress row, the
+ * page, its identifiers, one write batch of a handful of statements with one bound parameter each),
+ * well under D1's 50 (Free) / 1,000 (Paid) queries per invocation; its CPU grows with its size
+ * (docs/key-rotation.md). Every minute, 50 people a run is 72,000 a day.
  */
-export const CRON_BATCH = { pageSize: 50, maxPages: 1 } as const;
+export const cronBatch = (people: number): RotationOptions => ({ pageSize: people, maxPages: 1 });

@@ -34,29 +34,24 @@ export interface KeyRotationRow {
   finishedAt: string | null;
 }
 
-/** `[[a, b, …], …]` rows of a JSON parameter: `$[n]` of each element. */
-const at = (n: number) => `json_extract(value, '$[${n}]')`;
-const froms = `SELECT ${at(0)} FROM json_each(?1)`;
-const toOf = (column: string) => `(SELECT ${at(1)} FROM json_each(?1) WHERE ${at(0)} = ${column})`;
+/** The page as a table: `[[a, b, c], …]` of the JSON parameter as columns a, b, c (parsed once). */
+const page = `(SELECT json_extract(value, '$[0]') AS a, json_extract(value, '$[1]') AS b,
+  json_extract(value, '$[2]') AS c FROM json_each(?1)) AS p`;
 
 export const KEY_ROTATION_SQL = {
   // Rehash ([[from, to], …]): an identifier moves to its current hash; when a row with that hash
   // exists already (written meanwhile), the old row goes. Tombstones are copied, never moved: the
   // old hash stays blocked too.
-  rehashIdentifiers: `UPDATE OR IGNORE subject_identifiers SET hash = ${toOf('subject_identifiers.hash')}
-    WHERE hash IN (${froms})`,
-  dropRehashed: `DELETE FROM subject_identifiers WHERE hash IN (${froms})`,
-  rehashSubjects: `UPDATE OR IGNORE subjects SET phone_hash = ${toOf('subjects.phone_hash')}
-    WHERE phone_hash IN (${froms})`,
-  rehashErasures: `UPDATE OR IGNORE erasures SET subject_hash = ${toOf('erasures.subject_hash')}
-    WHERE subject_hash IN (${froms})`,
+  rehashIdentifiers: `UPDATE OR IGNORE subject_identifiers SET hash = p.b FROM ${page} WHERE subject_identifiers.hash = p.a`,
+  dropRehashed: `DELETE FROM subject_identifiers WHERE hash IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))`,
+  rehashSubjects: `UPDATE OR IGNORE subjects SET phone_hash = p.b FROM ${page} WHERE subjects.phone_hash = p.a`,
+  rehashErasures: `UPDATE OR IGNORE erasures SET subject_hash = p.b FROM ${page} WHERE erasures.subject_hash = p.a`,
   copyTombstones: `INSERT OR IGNORE INTO tombstones (subject_hash, erasure_id, created_at)
-    SELECT ${at(1)}, t.erasure_id, t.created_at FROM json_each(?1) JOIN tombstones t ON t.subject_hash = ${at(0)}`,
+    SELECT p.b, t.erasure_id, t.created_at FROM ${page} JOIN tombstones t ON t.subject_hash = p.a`,
   // Rewrap ([[id, from, to], …]): only while the stored value is still `from` (never undoes a shred).
-  rewrapSubjects: `UPDATE subjects SET dek_wrapped = (SELECT ${at(2)} FROM json_each(?1) WHERE ${at(0)} = subjects.id)
-    WHERE id IN (${froms}) AND dek_wrapped = (SELECT ${at(1)} FROM json_each(?1) WHERE ${at(0)} = subjects.id)`,
-  resealDeadEvents: `UPDATE dead_events SET payload_enc = (SELECT ${at(2)} FROM json_each(?1) WHERE ${at(0)} = dead_events.id)
-    WHERE id IN (${froms}) AND payload_enc = (SELECT ${at(1)} FROM json_each(?1) WHERE ${at(0)} = dead_events.id)`,
+  rewrapSubjects: `UPDATE subjects SET dek_wrapped = p.c FROM ${page} WHERE subjects.id = p.a AND subjects.dek_wrapped = p.b`,
+  resealDeadEvents: `UPDATE dead_events SET payload_enc = p.c FROM ${page}
+    WHERE dead_events.id = p.a AND dead_events.payload_enc = p.b`,
   upsertLookupKey: `INSERT INTO pii_lookup_keys (id, wrapped, wrapped_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT(id) DO UPDATE SET wrapped = excluded.wrapped, wrapped_by = excluded.wrapped_by,
     updated_at = excluded.updated_at`,
