@@ -11,14 +11,18 @@
  *
  * Then it prints the admin console URL and an admin API key and keeps running until Ctrl-C.
  * Options: `--no-wait` (or DEMO_EXIT=1) exits after the walk-through (exit code 1 if a step failed);
- * `--data-dir <dir>` keeps the data there instead of a temporary directory; PORT picks the port.
+ * `--data-dir <dir>` keeps the data there instead of a temporary directory, and the demo's secrets
+ * with it (`demo-secrets.json`, mode 0600): a second run on the same directory reuses the same
+ * `PII_KEY`, so the people it finds were erased stay erased (the walk-through then says so: Anna,
+ * erased in step 4, cannot sign up again). PORT picks the port.
  * Fictitious numbers only (+49 151 23456xxx).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { keepSecrets } from '../src/runtime/dev-secrets.ts';
 import { startNode } from '../src/runtime/node.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { envelope, PHONE_NUMBER_ID, signedRequest, textMessage } from '../test/helpers/whatsapp.ts';
@@ -38,20 +42,6 @@ const wa = (e164: string) => e164.slice(1);
 const masked = (e164: string) => `${e164.slice(0, 7)}…${e164.slice(-2)}`;
 
 const token = () => randomBytes(24).toString('base64url');
-const secrets = {
-  admin: `demo-admin-${token()}`,
-  operator: `demo-operator-${token()}`,
-  auditor: `demo-auditor-${token()}`,
-  intake: `demo-intake-${token()}`,
-  editor: `demo-editor-${token()}`,
-  appSecret: token(),
-  graph: token(),
-  hubspot: token(),
-  hubspotSecret: token(),
-  sfId: 'demo-connected-app',
-  sfSecret: token(),
-  sfOrg: '00D5e000000KQ2eEAG',
-};
 const HS_FIELDS = ['whatsapp_marketing_consent', 'whatsapp_transactional_consent', 'whatsapp_opted_out'];
 const SF_FIELDS = [
   'WhatsApp_Marketing_Consent__c',
@@ -67,6 +57,32 @@ const port = process.env.PORT ? Number(process.env.PORT) : await freePort();
 const base = `http://127.0.0.1:${port}`;
 const tempDir = values['data-dir'] ? null : mkdtempSync(join(tmpdir(), 'consent-sync-demo-'));
 const dataDir = values['data-dir'] ? resolve(values['data-dir']) : (tempDir as string);
+const reused = existsSync(join(dataDir, 'consent-sync.db'));
+
+// Kept in the data directory (0600) so a second run on it reuses them: above all the PII key, without
+// which the tombstones of people erased in an earlier run would no longer match anyone.
+const fresh = {
+  admin: () => `demo-admin-${token()}`,
+  operator: () => `demo-operator-${token()}`,
+  auditor: () => `demo-auditor-${token()}`,
+  intake: () => `demo-intake-${token()}`,
+  editor: () => `demo-editor-${token()}`,
+  appSecret: token,
+  verifyToken: token,
+  graph: token,
+  hubspot: token,
+  hubspotSecret: token,
+  sfId: () => 'demo-connected-app',
+  sfSecret: token,
+  sfOrg: () => '00D5e000000KQ2eEAG',
+  piiKey: () => randomBytes(32).toString('base64'),
+};
+mkdirSync(dataDir, { recursive: true });
+const secrets = keepSecrets(
+  join(dataDir, 'demo-secrets.json'),
+  Object.keys(fresh) as Array<keyof typeof fresh>,
+  (name) => fresh[name](),
+).values;
 
 const graph = await startGraphSimulator({ accessToken: secrets.graph, phoneNumberId: PHONE_NUMBER_ID });
 const hubspot = await startHubSpotSimulator({
@@ -88,12 +104,12 @@ const server = await startNode({
     LOG_LEVEL: 'warn',
     PORT: String(port),
     DATA_DIR: dataDir,
-    PII_KEY: randomBytes(32).toString('base64'),
+    PII_KEY: secrets.piiKey,
     API_KEYS: ['admin', 'operator', 'auditor', 'intake', 'editor']
       .map((r) => `${r}:${secrets[r as keyof typeof secrets]}`)
       .join(','),
     WHATSAPP_APP_SECRET: secrets.appSecret,
-    WHATSAPP_VERIFY_TOKEN: token(),
+    WHATSAPP_VERIFY_TOKEN: secrets.verifyToken,
     WHATSAPP_ACCESS_TOKEN: secrets.graph,
     WHATSAPP_PHONE_NUMBER_ID: PHONE_NUMBER_ID,
     WHATSAPP_GRAPH_URL: graph.url,
@@ -229,8 +245,9 @@ out(`  WhatsApp    Graph API simulator ${graph.url}`);
 out(`  HubSpot     simulator ${hubspot.url}: contacts ${people.anna.hs} (Anna), ${people.ben.hs} (Ben)`);
 out(`  Salesforce  simulator ${salesforce.url}: Contacts ${people.anna.sf} (Anna), ${people.ben.sf} (Ben)`);
 out(`  numbers     fictitious: Anna ${masked(ANNA)}, Ben ${masked(BEN)}`);
+if (reused) out(`  data        ${dataDir} holds an earlier run (same keys)`);
 
-const steps: Array<[string, () => Promise<string>]> = [
+const walkThrough: Array<[string, () => Promise<string>]> = [
   [
     'double opt-in',
     async () => {
@@ -331,6 +348,27 @@ const steps: Array<[string, () => Promise<string>]> = [
   ],
 ];
 
+/** On a data directory where Anna was erased before: her tombstone still matches (same PII_KEY). */
+const stillErased: Array<[string, () => Promise<string>]> = [
+  [
+    'an erased person stays erased',
+    async () => {
+      out('→ Anna was erased in an earlier run on this data directory; she fills in the web form again');
+      const r = await api('POST', '/v1/consents', 'intake', { phone: ANNA, purposes: ['marketing'] });
+      const code = (r.body.error as { code?: string } | undefined)?.code;
+      out(`  API         POST /v1/consents → ${r.status} ${code ?? ''}`);
+      out(`→ Anna texts "JA" (signed WhatsApp webhook) → ${await whatsappWebhook(ANNA, 'JA')}`);
+      const status = await statusOf(ANNA);
+      if (r.status !== 409 || status.known) throw new StepFailed('Anna was recorded again');
+      if (messagesTo(ANNA).length > 0) throw new StepFailed('a message went to Anna');
+      return 'nothing recorded, nothing sent: the tombstone of the earlier run still matches (the walk-through needs a new data directory)';
+    },
+  ],
+];
+const annaErased =
+  reused && (await api('GET', `/v1/subjects/${encodeURIComponent(ANNA)}`, 'operator')).body.erased;
+const steps = annaErased ? stillErased : walkThrough;
+
 let failed = 0;
 for (const [i, [title, run]] of steps.entries()) {
   out('');
@@ -350,7 +388,8 @@ out('');
 out(
   `ledger      ${verify.body.ok ? '✓ hash chain intact' : '✗ hash chain broken'}, ${verify.body.events} event(s)`,
 );
-out(`${failed === 0 ? '✓ all 4 steps passed' : `✗ ${failed} of 4 steps failed`}`);
+const n = steps.length;
+out(`${failed === 0 ? `✓ all ${n} step${n === 1 ? '' : 's'} passed` : `✗ ${failed} of ${n} steps failed`}`);
 out('');
 out(`Admin console: http://localhost:${port}/admin`);
 out(`Admin API key: ${secrets.admin}`);

@@ -168,6 +168,11 @@ export const configSchema = z.object({
       }
       return keys;
     }),
+  /**
+   * Workers: people the every-minute cron moves to PII_KEY while PII_KEYS_RETIRED is set (one page,
+   * a dozen D1 queries whatever its size; lower it on the Free plan's 10 ms of CPU per invocation)
+   */
+  KEY_ROTATION_BATCH: int(50, 1, 1_000),
   /** accept Salesforce Outbound Messages (SOAP) as change signals: `on` or `off` (default; Flow callouts are preferred) */
   SALESFORCE_OUTBOUND_MESSAGES: z.enum(['on', 'off']).default('off'),
   /** how far a sender's `occurredAt` may lie ahead of receipt time before it is capped (clock skew) */

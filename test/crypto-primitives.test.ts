@@ -73,8 +73,8 @@ describe('crypto primitives: node:crypto and Web Crypto agree', () => {
 
   it('PII crypto on either runtime reads what the other wrote (hashes, wrapped keys, numbers)', async () => {
     const master = crypto.getRandomValues(new Uint8Array(32));
-    const onNode = await createPiiCrypto(master, 10, node);
-    const onWeb = await createPiiCrypto(master, 10, web);
+    const onNode = await createPiiCrypto(master, { cacheSize: 10, prims: node });
+    const onWeb = await createPiiCrypto(master, { cacheSize: 10, prims: web });
     const phone = '+4915123456701'; // fictitious
     expect(await onNode.lookupHash(phone)).toBe(await onWeb.lookupHash(phone));
     const made = await onNode.newSubjectKey('s1');

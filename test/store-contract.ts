@@ -9,6 +9,7 @@ import { erasureContract } from './store-contract-erasure.ts';
 import { identityContract } from './store-contract-identity.ts';
 import { apiKeysContract } from './store-contract-keys.ts';
 import { outboxContract } from './store-contract-outbox.ts';
+import { rotationContract } from './store-contract-rotation.ts';
 import { statsContract } from './store-contract-stats.ts';
 import { syncContract } from './store-contract-sync.ts';
 import { at, event, job, ok, optedIn, state, subject, text } from './store-fixtures.ts';
@@ -307,6 +308,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
     apiKeysContract(() => store);
     statsContract(() => store);
     identityContract(() => store);
+    rotationContract(() => store);
 
     describe('sent messages and audit', () => {
       it('records sent messages once and finds them by id', async () => {

@@ -1,7 +1,8 @@
 /**
  * `consent-sync doctor`: checks an installation the way `npm start` would use it and says what to
  * fix: the configuration (same zod schema, each problem by variable name, never a value), the data
- * directory and database (migrations, integrity), the catalog, each configured CRM (credentials,
+ * directory and database (migrations, integrity), the catalog, the PII keys (a rotation pending or
+ * finished, stored lookup keys no configured key opens), each configured CRM (credentials,
  * request headroom) and that every mapped property or field exists there with a fitting type.
  * `--fix` applies pending migrations and creates missing HubSpot properties (group `consent_sync`).
  * Reads only; without `--fix` it writes nothing but development secrets, as `npm start` does.
@@ -29,6 +30,7 @@ import { buildConnectors } from '../sync/connectors.ts';
 import { MappingError, Mappings } from '../sync/mappings.ts';
 import type { Env } from './boot.ts';
 import { compareFields, newField, type ObjectReport } from './doctor-fields.ts';
+import { checkPiiKeys } from './doctor-keys.ts';
 import { type Check, checkList, type Io } from './output.ts';
 
 export interface DoctorArgs {
@@ -417,6 +419,7 @@ export async function doctorCommand(io: Io, env: Env, args: DoctorArgs): Promise
       hint: 'set WHATSAPP_ACCESS_TOKEN and WHATSAPP_PHONE_NUMBER_ID: until then confirmations wait in the outbox',
     });
     const catalog = await checkCatalog(config, dataDir, storeReady, checks);
+    if (storeReady) checks.push(...(await checkPiiKeys(config, join(dataDir, 'consent-sync.db'))));
     const names = [...buildConnectors(config).keys()];
     if (names.length === 0)
       checks.push({

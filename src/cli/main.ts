@@ -132,6 +132,29 @@ purposes and prints each problem with its path. Exit code 1 on any problem.`,
     options: {},
     run: async (io, env) => (await import('./mappings.ts')).checkMappings(io, env),
   },
+  'keys rotate': {
+    summary: "move every PII_KEYS_RETIRED key's data to PII_KEY (resumable)",
+    usage: 'consent-sync keys rotate [--page-size <n>] [--max-pages <n>]',
+    help: `Moves what the keys in PII_KEYS_RETIRED still protect to PII_KEY, page by page with a
+progress bar: every person's data key is re-wrapped, every live lookup hash (numbers, BSUIDs,
+open erasures) is recomputed, unreadable webhook events are sealed again. Then the retired keys'
+lookup keys are stored, wrapped under PII_KEY, so erased people's tombstones keep matching, and it
+says when PII_KEYS_RETIRED can be removed. Safe while the server runs (start it with the new
+PII_KEY and PII_KEYS_RETIRED first). Resumable: a second run continues where the first stopped;
+a finished rotation has nothing to do. Details: docs/key-rotation.md.
+
+Options:
+  --page-size <n>   people (or events) per page, one commit each (default 200)
+  --max-pages <n>   stop after this many pages; the next run continues
+
+Exit code 1 when PII_KEYS_RETIRED is not set or a data key opens under no configured key.`,
+    options: { 'page-size': { type: 'string' }, 'max-pages': { type: 'string' } },
+    run: async (io, env, v) =>
+      (await import('./keys.ts')).keysRotate(io, env, {
+        pageSize: v['page-size'] === undefined ? undefined : pageSize(v),
+        maxPages: v['max-pages'] === undefined ? undefined : count(v, 'max-pages'),
+      }),
+  },
   'mappings schema': {
     summary: 'regenerate mappings/mapping.schema.json',
     usage: 'consent-sync mappings schema',
@@ -146,6 +169,12 @@ function pageSize(v: Values): number {
   const n = Number(v['page-size']);
   if (!Number.isInteger(n) || n < 1 || n > 10_000)
     throw new UsageError('--page-size must be a whole number from 1 to 10000');
+  return n;
+}
+
+function count(v: Values, name: string): number {
+  const n = Number(v[name]);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a whole number of at least 1`);
   return n;
 }
 
@@ -184,7 +213,7 @@ export async function main(argv: string[], io: Io, env: Env): Promise<number> {
   }
   const found = resolveCommand(argv);
   if (!found) {
-    const group = ['ledger', 'mappings'].includes(argv[0] ?? '') ? argv[0] : null;
+    const group = ['ledger', 'mappings', 'keys'].includes(argv[0] ?? '') ? argv[0] : null;
     io.err(
       group
         ? `consent-sync ${group}: unknown or missing subcommand${argv[1] ? ` "${argv[1]}"` : ''}`

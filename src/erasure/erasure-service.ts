@@ -98,18 +98,22 @@ export class ErasureService {
     const { store, subjects, clock } = this.d;
     let row: SubjectRow | null;
     let hash: string;
+    /** what finds the person's open erasure: the named value under every key, or the stored hash */
+    let hashes: string[];
     let named: Identifier | null = null;
     if ('e164' in input || 'identifier' in input) {
       named = 'e164' in input ? { kind: 'phone', value: input.e164 } : input.identifier;
-      hash = await subjects.hash(named.value);
-      row = await store.findSubjectByHash(hash);
+      hashes = await subjects.hashesOf(named.value);
+      hash = hashes[0] as string; // stored: the current key's
+      row = await store.findSubjectByHash(hashes);
     } else {
       row = await store.getSubject(input.subjectId);
       if (!row) throw new Error('unknown subject');
       hash = row.phoneHash;
+      hashes = [hash];
     }
     return this.locks.run(hash, async () => {
-      const open = await store.findOpenErasure(hash);
+      const open = await store.findOpenErasure(hashes);
       if (open) return { erasure: await this.view(open), created: false };
       const now = clock();
       const at = now.toISOString();
@@ -175,7 +179,7 @@ export class ErasureService {
         jobs,
       });
       if (r.status === 'conflict' && r.reason === 'erasure_open') {
-        const again = await store.findOpenErasure(hash);
+        const again = await store.findOpenErasure(hashes);
         if (again) return { erasure: await this.view(again), created: false };
       }
       if (r.status !== 'committed') throw new Error(`erasure not stored: ${r.status}`);

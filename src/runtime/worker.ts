@@ -11,8 +11,9 @@
  *   keys. A queue message only says "there is work"; the jobs themselves live in D1, so a lost or
  *   repeated message loses or repeats nothing, and the every-minute Cron sweeps the outbox anyway
  *   (retries whose backoff has run out, leases that expired).
- * - `scheduled`: every minute the outbox sweep and the double opt-in expiry; hourly the retention
- *   purge and the overdue-erasure check; daily (03:00 UTC) the CRM reconciliation.
+ * - `scheduled`: every minute the outbox sweep and the double opt-in expiry, and while
+ *   `PII_KEYS_RETIRED` is set a bounded batch of the key rotation (docs/key-rotation.md); hourly the
+ *   retention purge and the overdue-erasure check; daily (03:00 UTC) the CRM reconciliation.
  */
 import type {
   D1Database,
@@ -29,6 +30,7 @@ import salesforceMapping from '../../mappings/salesforce.json' with { type: 'jso
 import { parseConfig } from '../config.ts';
 import { createApp } from '../http/app.ts';
 import { Catalog } from '../service/catalog-service.ts';
+import { cronBatch, rotateKeys } from '../service/key-rotation.ts';
 import { buildServices, type Services } from '../service/services.ts';
 import { openD1Store } from '../store/d1.ts';
 import { MIGRATIONS } from '../store/migrations.bundle.ts';
@@ -166,10 +168,28 @@ export function createWorker() {
       else {
         await s.expirePending();
         await s.dispatcher.drain();
+        if (s.config.PII_KEYS_RETIRED.length > 0) await rotateOnCron(s);
       }
       ctx.waitUntil(kick(b, env));
     },
   };
+}
+
+/** A bounded batch of the key rotation (the same module `consent-sync keys rotate` runs on Node). */
+async function rotateOnCron(s: Services): Promise<void> {
+  let r: Awaited<ReturnType<typeof rotateKeys>>;
+  try {
+    r = await rotateKeys(s, cronBatch(s.config.KEY_ROTATION_BATCH));
+  } catch (err) {
+    // Reported every run until fixed (a data key no configured key opens); the rest of the cron ran.
+    s.log.error({ err: (err as Error).message }, 'key rotation stopped');
+    return;
+  }
+  if (r.alreadyDone) return;
+  const { subjects, rewrapped, rehashed, resealed } = r;
+  if (!r.done)
+    s.log.info({ subjects, rewrapped, rehashed, resealed }, 'key rotation: a batch moved to PII_KEY');
+  else s.log.warn({ people: r.state.subjects }, 'key rotation complete: PII_KEYS_RETIRED can now be removed');
 }
 
 const worker = createWorker();

@@ -44,6 +44,8 @@ export interface ChangeRequest {
   evidence: Evidence;
   /** inbound ids already handled make the whole change a no-op */
   dedupeKeys?: string[];
+  /** the same ids hashed under retired PII keys: only checked, never written (`dedupeKeysOf`) */
+  formerDedupeKeys?: string[];
   /** the person's language, when known from a form or a keyword */
   locale?: string | null;
   /** a specific consent text version (for requests); else the current one for the locale */
@@ -73,18 +75,26 @@ export type ChangeResult =
 /** Less permissive first (sync rule 4): when two records of one person are merged, this order decides. */
 const PERMISSIVENESS: Record<ConsentStatus, number> = { opted_out: 0, none: 1, pending: 2, opted_in: 3 };
 
+/** Hashed inbound keys: the current key's to record, retired keys' to recognise (key rotation). */
+export interface DedupeKeys {
+  dedupeKeys: string[];
+  formerDedupeKeys: string[];
+}
+
 /** What finding a person by several identifiers adds to their decision: new identifiers and merges. */
 interface Linking {
   identifiers: IdentifierRow[];
+  /** identifiers found under a retired key's hash, moved to the current one by the same commit */
+  rehash: Array<{ from: string; to: string }>;
   /** other subjects found to be this person, with their state rows as read */
   merged: Array<{ row: SubjectRow; states: PurposeState[] }>;
-  /** every identifier hash the change came with (checked against tombstones at commit) */
+  /** every hash (under every key) of every identifier the change came with (checked against tombstones at commit) */
   hashes: string[];
   /** kinds of the identifiers the event carried (evidence: kinds only, never values) */
   kinds: string[];
 }
 
-const NO_LINKING: Linking = { identifiers: [], merged: [], hashes: [], kinds: [] };
+const NO_LINKING: Linking = { identifiers: [], rehash: [], merged: [], hashes: [], kinds: [] };
 
 /** An attempt lost a race with another process and must read and decide again. */
 const RETRY = Symbol('retry');
@@ -122,6 +132,19 @@ export class ConsentService {
     return this.deps.subjects.hash(value);
   }
 
+  /**
+   * Inbound ids as stored dedupe keys (`wa:<hash>`): recorded under the current key; the hashes
+   * under retired and archived keys recognise an event acknowledged before a key rotation and
+   * redelivered after it, for as long as its dedupe row lives.
+   */
+  async dedupeKeysOf(ids: readonly string[]): Promise<DedupeKeys> {
+    const each = await Promise.all(ids.map((k) => this.deps.subjects.hashesOf(k)));
+    return {
+      dedupeKeys: each.map(([current]) => `wa:${current}`),
+      formerDedupeKeys: each.flatMap((hashes) => hashes.slice(1).map((h) => `wa:${h}`)),
+    };
+  }
+
   /** Applies an intent to a person already loaded (expiry sweeps, send failures). */
   changeFor(subject: Subject, req: Omit<ChangeRequest, 'identity' | 'create'>): Promise<ChangeResult> {
     return this.locks.run(subject.row.phoneHash, () =>
@@ -130,7 +153,7 @@ export class ConsentService {
         if (!fresh) return { status: 'unknown_subject' };
         const ids = await this.deps.store.identifiersOf([fresh.row.id]);
         const hashes = [...new Set([fresh.row.phoneHash, ...ids.map((i) => i.hash)])];
-        if (await this.erased(hashes, req.dedupeKeys)) return { status: 'erased' };
+        if (await this.erased(hashes, req)) return { status: 'erased' };
         const now = this.deps.clock().toISOString();
         return this.decideAndCommit(fresh, this.capped({ ...req, identity: {}, create: false }, now), now, {
           ...NO_LINKING,
@@ -154,31 +177,34 @@ export class ConsentService {
     );
     if (lookup.length === 0) throw new Error('a consent change needs at least one identifier');
     const all = [...lookup, ...extra];
-    const hashes = await Promise.all(all.map((i) => subjects.hash(i.value)));
-    const lookupHashes = hashes.slice(0, lookup.length);
-    return this.locks.runAll(hashes, () =>
+    // Each identifier under every PII key (current first): finding matches them all, storing uses the first.
+    const variants = await Promise.all(all.map((i) => subjects.hashesOf(i.value)));
+    const hashes = variants.map(([current]) => current as string);
+    const every = variants.flat();
+    const lookupHashes = variants.slice(0, lookup.length).flat();
+    return this.locks.runAll(every, () =>
       this.retrying(async () => {
         // A suppression tombstone on any identifier: an erased person is never re-created.
-        if (await this.erased(hashes, req.dedupeKeys)) return { status: 'erased' };
+        if (await this.erased(every, req)) return { status: 'erased' };
         const now = this.deps.clock().toISOString();
-        const found = await this.deps.store.identifiersByHash(hashes);
+        const found = await this.deps.store.identifiersByHash(every);
         const owner = new Map(found.map((f) => [f.hash, f.subjectId]));
         // Only the identity finds people; identifiers to link may bring another record to merge.
-        const ownerIds = [...new Set(hashes.flatMap((h) => (owner.has(h) ? [owner.get(h) as string] : [])))];
+        const ownerIds = [...new Set(every.flatMap((h) => (owner.has(h) ? [owner.get(h) as string] : [])))];
         const knownByLookup = lookupHashes.some((h) => owner.has(h));
         const rows = ownerIds.length > 0 ? await this.deps.store.getSubjects(ownerIds) : [];
         // The record that stays: the oldest live one (else a shredded one, which comes back).
         const live = rows.filter((r) => r.dekWrapped).sort((a, b) => cmp(a.createdAt, b.createdAt));
         let subject: Subject | null = null;
         if (!knownByLookup && !req.create) {
-          if (req.dedupeKeys?.length) await this.deps.store.commit({ dedupeKeys: req.dedupeKeys });
+          await this.recordKeys(req);
           return { status: 'unknown_subject' };
         }
         if (live[0]) subject = await subjects.fromRow(live[0]);
         else if (rows[0] && req.create) subject = await subjects.rekey(rows[0], all[0] as Identifier);
         if (!subject) {
           if (!req.create) {
-            if (req.dedupeKeys?.length) await this.deps.store.commit({ dedupeKeys: req.dedupeKeys });
+            await this.recordKeys(req);
             return { status: 'unknown_subject' };
           }
           const locale = req.locale ? this.deps.catalog.resolveLocale(req.locale) : null;
@@ -200,32 +226,40 @@ export class ConsentService {
           }
         }
         const retired = new Set((req.retire ?? []).map((r) => `${r.kind}\u0000${r.value}`));
+        const rehash: Linking['rehash'] = [];
         all.forEach((id, n) => {
           const hash = hashes[n] as string;
+          const mine = variants[n] as string[];
           const status = retired.has(`${id.kind}\u0000${id.value}`) ? 'former' : 'active';
-          const stored = found.find((f) => f.hash === hash);
+          const stored = found.find((f) => mine.includes(f.hash));
+          // Known under a retired key: the commit moves it to the current hash (key rotation, lazily).
+          if (stored && stored.hash !== hash) rehash.push({ from: stored.hash, to: hash });
           // New identifiers, identifiers of merged records, a comeback's re-encryption, a status change.
           if (stored?.subjectId === sid && stored.status === status && !subject?.rekeyed && stored.valueEnc)
             return;
-          const i = rowsToWrite.findIndex((r) => r.hash === hash);
+          const i = rowsToWrite.findIndex((r) => mine.includes(r.hash));
           if (i >= 0) rowsToWrite.splice(i, 1);
           rowsToWrite.push({ ...id, hash, status, ...(stored ? { createdAt: stored.createdAt } : {}) });
         });
         // Retiring an identifier this event does not carry (e.g. the previous BSUID).
         for (const r of req.retire ?? []) {
           if (all.some((a) => a.kind === r.kind && a.value === r.value)) continue;
-          const hash = await subjects.hash(r.value);
-          const stored = (await this.deps.store.identifiersByHash([hash]))[0];
-          if (stored && stored.subjectId === sid && stored.status !== 'former')
+          const mine = await subjects.hashesOf(r.value);
+          const hash = mine[0] as string;
+          const stored = (await this.deps.store.identifiersByHash(mine))[0];
+          if (stored && stored.subjectId === sid && stored.status !== 'former') {
+            if (stored.hash !== hash) rehash.push({ from: stored.hash, to: hash });
             rowsToWrite.push({ ...r, hash, status: 'former', createdAt: stored.createdAt });
+          }
         }
         if (req.linkOnly && rowsToWrite.length === 0 && merged.length === 0) {
           return { status: 'applied', subjectId: sid, outcomes: {}, jobIds: [] };
         }
         const linking: Linking = {
           identifiers: await subjects.identifierRows(subject, rowsToWrite, now),
+          rehash,
           merged,
-          hashes,
+          hashes: every,
           kinds: [...new Set(lookup.map((i) => i.kind))],
         };
         return this.decideAndCommit(subject, this.capped(req, now), now, linking);
@@ -259,11 +293,20 @@ export class ConsentService {
   }
 
   /** True when the person has a tombstone; the inbound keys are still recorded (redeliveries stay no-ops). */
-  private async erased(hashes: string[], dedupeKeys: string[] | undefined): Promise<boolean> {
+  private async erased(hashes: string[], req: Pick<ChangeRequest, 'dedupeKeys' | 'formerDedupeKeys'>) {
     const [tomb] = await this.deps.store.tombstonesFor([...new Set(hashes)]);
     if (!tomb) return false;
-    if (dedupeKeys?.length) await this.deps.store.commit({ dedupeKeys });
+    await this.recordKeys(req);
     return true;
+  }
+
+  /** Records a change's inbound keys alone (nothing else to write), so a redelivery stays a no-op. */
+  private async recordKeys(req: Pick<ChangeRequest, 'dedupeKeys' | 'formerDedupeKeys'>): Promise<void> {
+    if (!req.dedupeKeys?.length) return;
+    await this.deps.store.commit({
+      dedupeKeys: req.dedupeKeys,
+      ...(req.formerDedupeKeys?.length ? { formerDedupeKeys: req.formerDedupeKeys } : {}),
+    });
   }
 
   private async decideAndCommit(
@@ -288,6 +331,8 @@ export class ConsentService {
         }));
     const unit: WriteUnit = { events: [], states: [], jobs: [], texts: [], audit: [], expectStates };
     if (req.dedupeKeys?.length) unit.dedupeKeys = req.dedupeKeys;
+    if (req.formerDedupeKeys?.length) unit.formerDedupeKeys = req.formerDedupeKeys;
+    if (linking.rehash.length > 0) unit.rehash = linking.rehash;
     if (linking.hashes.length > 0) unit.guardTombstones = linking.hashes;
     if (linking.identifiers.length > 0) unit.identifiers = linking.identifiers;
     if (subject.isNew) unit.newSubject = subject.row;

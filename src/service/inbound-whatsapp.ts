@@ -2,7 +2,7 @@ import type { InboundEvent } from '../../connectors/whatsapp/parse.ts';
 import { type Identifier, type Identity, identifiersOf } from '../core/identity.ts';
 import type { Evidence } from '../core/types.ts';
 import type { Catalog } from './catalog-service.ts';
-import type { ChangeRequest, ChangeResult, ConsentService } from './consent-service.ts';
+import type { ChangeRequest, ChangeResult, ConsentService, DedupeKeys } from './consent-service.ts';
 import type { Log } from './log.ts';
 
 /** Counts of what one webhook delivery did, for the response and the logs (no personal data). */
@@ -19,7 +19,7 @@ export interface WhatsAppErasure {
    * question we sent to the person `identity` names; else null.
    */
   askedBy(contextId: string, identity: Identity): Promise<string | null>;
-  request(subjectId: string, dedupeKey: string): Promise<'opened' | 'open' | 'duplicate'>;
+  request(subjectId: string, keys: DedupeKeys): Promise<'opened' | 'open' | 'duplicate'>;
 }
 
 type Message = Extract<InboundEvent, { kind: 'message' }>;
@@ -130,8 +130,8 @@ export class InboundWhatsApp {
       this.log.warn({}, 'erasure confirmation that answers no question of ours ignored');
       return null;
     }
-    const key = `wa:${await this.consent.hashOf(`wa:msg:${e.waMessageId}`)}`;
-    const r = await this.erasure.request(subjectId, key);
+    const keys = await this.consent.dedupeKeysOf([`wa:msg:${e.waMessageId}`]);
+    const r = await this.erasure.request(subjectId, keys);
     return r === 'duplicate' ? { status: 'duplicate' } : { status: 'erased' };
   }
 
@@ -274,9 +274,7 @@ export class InboundWhatsApp {
     }
     // Keys are stored as keyed hashes: wamids embed the sender's number (base64), and a preference
     // event is identified by an identifier itself; neither may sit in the database in clear.
-    const dedupeKeys = await Promise.all(
-      (req.dedupeKeys ?? []).map(async (k) => `wa:${await this.consent.hashOf(k)}`),
-    );
-    return this.consent.change({ ...req, dedupeKeys, identity: who });
+    const keys = await this.consent.dedupeKeysOf(req.dedupeKeys ?? []);
+    return this.consent.change({ ...req, ...keys, identity: who });
   }
 }

@@ -93,7 +93,18 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
   const { config, store, catalog, log } = input;
   const clock = input.clock ?? (() => new Date());
   const crypto = input.crypto ?? webCryptoPrimitives;
-  const pii = await createPiiCrypto(fromBase64(config.PII_KEY), undefined, crypto);
+  const pii = await createPiiCrypto(fromBase64(config.PII_KEY), {
+    retired: config.PII_KEYS_RETIRED.map(fromBase64),
+    prims: crypto,
+  });
+  // Lookup keys of keys retired for good (stored by `keys rotate`): erased people's hashes keep matching.
+  const unopened = await pii.loadLookupKeys(await store.listLookupKeys());
+  if (unopened.length > 0) {
+    log.warn(
+      { keys: unopened },
+      'archived lookup keys open under neither PII_KEY nor PII_KEYS_RETIRED: hashes made under them no longer match',
+    );
+  }
   const subjects = new Subjects(store, pii);
   let dispatcher: Dispatcher | undefined;
   let sync: SyncService | undefined;
@@ -215,14 +226,14 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
   const inbound = new InboundWhatsApp(consent, catalog, log);
   inbound.erasure = {
     async askedBy(contextId, identity) {
-      const sent = await store.findSentMessage(await subjects.hash(contextId));
+      const sent = await store.findSentMessage(await subjects.hashesOf(contextId));
       if (sent?.kind !== 'reply:erasureQuestion') return null;
       const subject = await subjects.findIdentity(identity);
       const fresh = Date.parse(sent.sentAt) > clock().getTime() - 7 * 86_400_000;
       return fresh && subject?.row.id === sent.subjectId ? subject.row.id : null;
     },
-    async request(subjectId, dedupeKey) {
-      const first = await store.commit({ dedupeKeys: [dedupeKey] });
+    async request(subjectId, keys) {
+      const first = await store.commit(keys);
       if (first.status === 'duplicate') return 'duplicate';
       const r = await erasure.request({ subjectId, source: 'whatsapp' });
       return r.created ? 'opened' : 'open';

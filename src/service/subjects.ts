@@ -46,27 +46,46 @@ export class Subjects {
     this.pii = pii;
   }
 
-  /** The keyed lookup hash of an identifier value (the same function for every kind). */
+  /**
+   * The keyed lookup hash of an identifier value under the current PII key (the same function for
+   * every kind): what is stored for new data.
+   */
   hash(value: string): Promise<string> {
     return this.pii.lookupHash(value);
   }
 
-  /** The keyed hashes of an identity's identifiers, in `identifiersOf` order. */
-  hashes(identity: Identity): Promise<string[]> {
-    return Promise.all(identifiersOf(identity).map((i) => this.hash(i.value)));
+  /**
+   * Every lookup hash of an identifier value: the current key's first, then each retired key's
+   * (`PII_KEYS_RETIRED`) and each archived one's (`keys rotate`). The one rule of key rotation:
+   * whatever *finds* something by hash (a person, a tombstone, an erasure, a dedupe key, a sent
+   * message) matches under all of them; whatever is *stored* uses `hash`.
+   */
+  hashesOf(value: string): Promise<string[]> {
+    return this.pii.lookupHashes(value);
   }
 
-  /** The person, or null when unknown or crypto-shredded. */
-  async find(hash: string): Promise<Subject | null> {
-    const row = await this.store.findSubjectByHash(hash);
+  /** Every lookup hash of every identifier of an identity (`hashesOf` each, in `identifiersOf` order). */
+  async hashes(identity: Identity): Promise<string[]> {
+    const each = await Promise.all(identifiersOf(identity).map((i) => this.hashesOf(i.value)));
+    return each.flat();
+  }
+
+  /** The person one of these hashes names (the first found, in order), or null when unknown or crypto-shredded. */
+  async find(hashes: string | readonly string[]): Promise<Subject | null> {
+    const row = await this.store.findSubjectByHash(hashes);
     if (!row?.dekWrapped) return null;
     return { row, key: await this.pii.subjectKey(row.id, row.dekWrapped), isNew: false };
   }
 
+  /** The person an identifier value names, found under every key (`hashesOf`). */
+  async findValue(value: string): Promise<Subject | null> {
+    return this.find(await this.hashesOf(value));
+  }
+
   /** The first live person any of the identity's identifiers belongs to. */
   async findIdentity(identity: Identity): Promise<Subject | null> {
-    for (const hash of await this.hashes(identity)) {
-      const s = await this.find(hash);
+    for (const i of identifiersOf(identity)) {
+      const s = await this.findValue(i.value);
       if (s) return s;
     }
     return null;
@@ -195,7 +214,10 @@ export class Subjects {
     return bsuid ? { bsuid: bsuid.value } : null;
   }
 
-  /** Whether any identifier of the person has a suppression tombstone (an erasure was requested). */
+  /**
+   * Whether any identifier of the person has a suppression tombstone (an erasure was requested).
+   * The stored hashes suffice: a rotation that moves an identifier's hash copies its tombstone.
+   */
   async tombstoned(s: Subject): Promise<boolean> {
     const ids = await this.store.identifiersOf([s.row.id]);
     const hashes = [...new Set([s.row.phoneHash, ...ids.map((i) => i.hash)])];

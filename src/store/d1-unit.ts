@@ -23,7 +23,7 @@ import { toState } from './sqlite-rows.ts';
 /** What the decisions of one unit depend on, as read in one consistent batch. */
 export interface Snapshot {
   head: LedgerHead | null;
-  /** the unit's dedupe keys that are already recorded */
+  /** the unit's dedupe keys (and former dedupe keys) that are already recorded */
   seenKeys: string[];
   subjectExists: boolean;
   /** [version, sha256] of the unit's text versions that are recorded */
@@ -73,9 +73,10 @@ export async function readSnapshot(db: D1Database, unit: WriteUnit): Promise<Sna
       },
     });
   }
-  if ((unit.dedupeKeys ?? []).length > 0) {
+  const keys = [...(unit.dedupeKeys ?? []), ...(unit.formerDedupeKeys ?? [])];
+  if (keys.length > 0) {
     reads.push({
-      stmt: db.prepare(READ.seenKeys).bind(json(unit.dedupeKeys ?? [])),
+      stmt: db.prepare(READ.seenKeys).bind(json(keys)),
       take: (rows) => {
         snap.seenKeys = rows.map((r) => String(r.key));
       },
@@ -156,7 +157,8 @@ export function sameSnapshot(a: Snapshot, b: Snapshot): boolean {
  */
 function decide(unit: WriteUnit, snap: Snapshot): CommitResult | { newTexts: TextRow[] } {
   const seen = new Set(snap.seenKeys);
-  if ((unit.dedupeKeys ?? []).some((k) => seen.has(k))) return { status: 'duplicate' };
+  const keys = [...(unit.dedupeKeys ?? []), ...(unit.formerDedupeKeys ?? [])];
+  if (keys.some((k) => seen.has(k))) return { status: 'duplicate' };
   for (const e of unit.expectStates ?? []) {
     const stored = snap.states.find((s) => s.subjectId === e.subjectId && s.purpose === e.purpose);
     if (!sameState(stored, e.state)) return { ...STALE_STATE };

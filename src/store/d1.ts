@@ -31,8 +31,16 @@ import { API_KEY_SQL, toApiKey } from './api-keys-sql.ts';
 import * as jobs from './d1-jobs.ts';
 import { assertMigrated, migrateD1 } from './d1-migrate.ts';
 import { planUnit, readSnapshot, sameSnapshot } from './d1-unit.ts';
+import { KEY_ROTATION_SQL, toKeyRotation, toLookupKey } from './key-rotation-sql.ts';
 import type { Migration } from './migrate.ts';
-import { type CommitResult, noneDeleted, type RetentionCutoffs, type Store, type WriteUnit } from './port.ts';
+import {
+  type CommitResult,
+  hashList,
+  noneDeleted,
+  type RetentionCutoffs,
+  type Store,
+  type WriteUnit,
+} from './port.ts';
 import { READ_SQL } from './sql.ts';
 import {
   type Row,
@@ -140,8 +148,8 @@ export function openD1Store(options: D1StoreOptions): Store {
       return run;
     },
 
-    async findSubjectByHash(phoneHash) {
-      const r = await first(READ_SQL.subjectByHash, phoneHash);
+    async findSubjectByHash(hashes) {
+      const r = await first(READ_SQL.subjectByHashes, JSON.stringify(hashList(hashes)));
       return r ? toSubject(r) : null;
     },
     async identifiersByHash(hashes) {
@@ -202,8 +210,8 @@ export function openD1Store(options: D1StoreOptions): Store {
     async allTexts() {
       return (await all('SELECT * FROM consent_texts ORDER BY version')).map(toText);
     },
-    async findSentMessage(waMessageId) {
-      const r = await first('SELECT * FROM sent_messages WHERE wa_message_id = ?', waMessageId);
+    async findSentMessage(ids) {
+      const r = await first(READ_SQL.sentByIds, JSON.stringify(hashList(ids)));
       return r ? toSent(r) : null;
     },
     async findApiKey(digest) {
@@ -226,8 +234,8 @@ export function openD1Store(options: D1StoreOptions): Store {
         toSubject,
       );
     },
-    async findOpenErasure(hash) {
-      const r = await first("SELECT * FROM erasures WHERE subject_hash = ? AND status = 'open'", hash);
+    async findOpenErasure(hashes) {
+      const r = await first(READ_SQL.openErasureOf, JSON.stringify(hashList(hashes)));
       return r ? toErasure(r) : null;
     },
     async getErasure(id) {
@@ -254,10 +262,21 @@ export function openD1Store(options: D1StoreOptions): Store {
     async erasureTasks(id) {
       return (await all('SELECT * FROM erasure_tasks WHERE erasure_id = ? ORDER BY system', id)).map(toTask);
     },
-    async erasuresOf(hash) {
-      return (await all('SELECT * FROM erasures WHERE subject_hash = ? ORDER BY received_at, id', hash)).map(
-        toErasure,
-      );
+    async erasuresOf(hashes) {
+      return (await all(READ_SQL.erasuresOf, JSON.stringify(hashList(hashes)))).map(toErasure);
+    },
+    async listLookupKeys() {
+      return (await all(KEY_ROTATION_SQL.listLookupKeys)).map(toLookupKey);
+    },
+    async getKeyRotation(keyId) {
+      const r = await first(KEY_ROTATION_SQL.rotation, keyId);
+      return r ? toKeyRotation(r) : null;
+    },
+    async countSubjects(afterId) {
+      return Number((await first(KEY_ROTATION_SQL.countSubjects, afterId))?.n ?? 0);
+    },
+    async deadEventsAfter(afterId, limit) {
+      return (await all(KEY_ROTATION_SQL.deadEventsAfter, afterId, limit)).map(toDeadEvent);
     },
     async tombstonesFor(hashes) {
       const rows = await all(

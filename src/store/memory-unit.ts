@@ -20,6 +20,8 @@ import type {
 } from '../core/types.ts';
 import type { ApiKeyRow } from './api-keys-sql.ts';
 import { chainEvents, type LedgerHead } from './chain.node.ts';
+import type { KeyRotationRow, LookupKeyRow } from './key-rotation-sql.ts';
+import { applyRehash, applyRotation, seenFormerKey } from './memory-rotation.ts';
 import {
   type CommitResult,
   DEAD_EVENTS_KEPT,
@@ -64,6 +66,10 @@ export interface Tables {
   erased: Map<string, ErasedRecord>;
   /** keyed by id */
   apiKeys: Map<string, ApiKeyRow>;
+  /** keyed by id */
+  lookupKeys: Map<string, LookupKeyRow>;
+  /** keyed by keyId */
+  rotations: Map<string, KeyRotationRow>;
 }
 
 export const linkKey = (connector: string, objectType: string, remoteId: string) =>
@@ -93,6 +99,8 @@ export function emptyTables(): Tables {
     tombstones: new Map(),
     erased: new Map(),
     apiKeys: new Map(),
+    lookupKeys: new Map(),
+    rotations: new Map(),
   };
 }
 
@@ -121,6 +129,8 @@ export function copyTables(t: Tables): Tables {
     tombstones: new Map(t.tombstones),
     erased: new Map(t.erased),
     apiKeys: new Map(t.apiKeys),
+    lookupKeys: new Map(t.lookupKeys),
+    rotations: new Map(t.rotations),
   };
 }
 
@@ -145,12 +155,14 @@ export function apply(t: Tables, unit: WriteUnit, now: string): CommitResult {
     if (t.dedupe.has(key)) return { status: 'duplicate' };
     t.dedupe.set(key, now);
   }
+  if (seenFormerKey(t, unit)) return { status: 'duplicate' };
   for (const e of unit.expectStates ?? []) {
     if (!sameState(t.states.get(`${e.subjectId}\u0000${e.purpose}`), e.state)) return { ...STALE_STATE };
   }
   for (const hash of new Set(unit.guardTombstones ?? [])) if (t.tombstones.has(hash)) return { ...ERASED };
   const taken = identifierTaken(unit, (hash) => t.identifiers.get(hash)?.subjectId);
   if (taken) return taken;
+  applyRehash(t, unit);
   const s = unit.newSubject;
   if (s) {
     if (t.subjectByHash.has(s.phoneHash) || t.identifiers.has(s.phoneHash)) {
@@ -301,6 +313,7 @@ export function apply(t: Tables, unit: WriteUnit, now: string): CommitResult {
     const k = t.apiKeys.get(u.id);
     if (k && (k.lastUsedAt === null || k.lastUsedAt < u.at)) t.apiKeys.set(u.id, { ...k, lastUsedAt: u.at });
   }
+  applyRotation(t, unit);
   for (const d of unit.deadEvents ?? []) if (!t.deadEvents.has(d.id)) t.deadEvents.set(d.id, { ...d });
   if (t.deadEvents.size > DEAD_EVENTS_KEPT) {
     const newest = [...t.deadEvents.values()].sort(

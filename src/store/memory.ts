@@ -6,7 +6,7 @@
 import type { OutboxJob, PurposeState } from '../core/types.ts';
 import { DEFAULT_JOB_LIMIT, zeroCounts } from './defaults.ts';
 import { apply, cmp, copyTables, emptyTables, linkKey } from './memory-unit.ts';
-import { noneDeleted, type Store } from './port.ts';
+import { hashList, noneDeleted, type Store } from './port.ts';
 import { byKeys, type LedgerDay, type QueueStat } from './stats-sql.ts';
 
 export interface MemoryStoreOptions {
@@ -41,10 +41,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       return result;
     },
 
-    async findSubjectByHash(phoneHash) {
-      const id = t.identifiers.get(phoneHash)?.subjectId;
-      const row = id === undefined ? undefined : t.subjects.get(id);
-      return row ? out(row) : null;
+    async findSubjectByHash(hashes) {
+      for (const h of hashList(hashes)) {
+        const id = t.identifiers.get(h)?.subjectId;
+        const row = id === undefined ? undefined : t.subjects.get(id);
+        if (row) return out(row);
+      }
+      return null;
     },
     async identifiersByHash(hashes) {
       return [...new Set(hashes)]
@@ -120,8 +123,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     async allTexts() {
       return [...t.texts.values()].sort((a, b) => cmp(a.version, b.version)).map(out);
     },
-    async findSentMessage(waMessageId) {
-      const m = t.sent.get(waMessageId);
+    async findSentMessage(ids) {
+      const m = hashList(ids)
+        .map((id) => t.sent.get(id))
+        .find((x) => x !== undefined);
       return m ? out(m) : null;
     },
     async listSubjects(afterId, limit) {
@@ -131,8 +136,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         .slice(0, Math.max(0, limit))
         .map(out);
     },
-    async findOpenErasure(hash) {
-      const e = [...t.erasures.values()].find((x) => x.subjectHash === hash && x.status === 'open');
+    async findOpenErasure(hashes) {
+      const wanted = new Set(hashList(hashes));
+      const e = [...t.erasures.values()]
+        .filter((x) => wanted.has(x.subjectHash) && x.status === 'open')
+        .sort((a, b) => cmp(a.receivedAt, b.receivedAt) || cmp(a.id, b.id))[0];
       return e ? out(e) : null;
     },
     async getErasure(id) {
@@ -161,9 +169,29 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         .sort((a, b) => cmp(a.system, b.system))
         .map(out);
     },
-    async erasuresOf(hash) {
+    async listLookupKeys() {
+      return [...t.lookupKeys.values()]
+        .sort((a, b) => cmp(a.createdAt, b.createdAt) || cmp(a.id, b.id))
+        .map(out);
+    },
+    async getKeyRotation(keyId) {
+      const r = t.rotations.get(keyId);
+      return r ? out(r) : null;
+    },
+    async countSubjects(afterId) {
+      return [...t.subjects.keys()].filter((id) => id > afterId).length;
+    },
+    async deadEventsAfter(afterId, limit) {
+      return [...t.deadEvents.values()]
+        .filter((d) => d.id > afterId)
+        .sort((a, b) => cmp(a.id, b.id))
+        .slice(0, Math.max(0, limit))
+        .map(out);
+    },
+    async erasuresOf(hashes) {
+      const wanted = new Set(hashList(hashes));
       return [...t.erasures.values()]
-        .filter((e) => e.subjectHash === hash)
+        .filter((e) => wanted.has(e.subjectHash))
         .sort((a, b) => cmp(a.receivedAt, b.receivedAt) || cmp(a.id, b.id))
         .map(out);
     },

@@ -18,6 +18,7 @@ import type {
   Tombstone,
 } from '../core/types.ts';
 import type { ApiKeyRow } from './api-keys-sql.ts';
+import type { KeyRotationRow, LookupKeyRow, RotationPhase } from './key-rotation-sql.ts';
 import type { LedgerDay, QueueStat } from './stats-sql.ts';
 
 /**
@@ -27,6 +28,31 @@ import type { LedgerDay, QueueStat } from './stats-sql.ts';
 export interface WriteUnit {
   /** When set and already seen, nothing in the unit is written and the result is `duplicate`. */
   dedupeKeys?: string[];
+  /**
+   * The same inbound ids hashed under retired PII keys (an event acknowledged before a rotation and
+   * redelivered after it): when any is recorded the result is `duplicate`; none is ever written.
+   */
+  formerDedupeKeys?: string[];
+  /**
+   * Lookup hashes moved to the current key (`from` → `to`), applied before every other write of the
+   * unit: identifiers (a row that exists under `to` already wins and the `from` row goes), subjects'
+   * `phoneHash`, erasures' `subjectHash`; a tombstone on `from` is copied to `to` (and kept).
+   */
+  rehash?: Array<{ from: string; to: string }>;
+  /** Data keys re-wrapped under the current KEK: set to `to` only while the stored value is `from`. */
+  rewrap?: Array<{ id: string; from: string; to: string }>;
+  /** Dead events sealed again under the current key: `to` only while the stored payload is `from`. */
+  reseal?: Array<{ id: string; from: string; to: string }>;
+  /** Retired keys' wrapped lookup keys, upserted by id. */
+  lookupKeys?: LookupKeyRow[];
+  /**
+   * A rotation's progress: inserted when `expect` is null and no row exists; else updated only while
+   * the stored row is still at `expect` (another runner that moved it first wins; nothing fails).
+   */
+  keyRotation?: {
+    row: KeyRotationRow;
+    expect: { phase: RotationPhase; cursor: string; fromKeys: string } | null;
+  };
   /** Inserted when no subject with that `phoneHash` exists (else the result is `conflict`). */
   newSubject?: SubjectRow;
   /** Partial updates of existing subjects. */
@@ -237,8 +263,11 @@ export interface Store {
   migrate(): Promise<void>;
   close(): Promise<void>;
 
-  /** The subject one identifier hash belongs to (shredded subjects included). */
-  findSubjectByHash(phoneHash: string): Promise<SubjectRow | null>;
+  /**
+   * The subject an identifier hash belongs to (shredded subjects included). Given several hashes
+   * (one value under each PII key: `Subjects.hashesOf`), the first one found in list order.
+   */
+  findSubjectByHash(hashes: string | readonly string[]): Promise<SubjectRow | null>;
   /** The stored identifiers with these hashes (any subject). */
   identifiersByHash(hashes: string[]): Promise<IdentifierRow[]>;
   /** Every identifier of these subjects, oldest first. */
@@ -263,7 +292,8 @@ export interface Store {
   getTexts(versions: string[]): Promise<TextRow[]>;
   allTexts(): Promise<TextRow[]>;
 
-  findSentMessage(waMessageId: string): Promise<SentMessage | null>;
+  /** The sent message with this (hashed) id, or with the first of these ids found. */
+  findSentMessage(waMessageIds: string | readonly string[]): Promise<SentMessage | null>;
 
   commit(unit: WriteUnit): Promise<CommitResult>;
 
@@ -293,7 +323,8 @@ export interface Store {
   getStatesFor(subjectIds: string[]): Promise<PurposeState[]>;
   linksFor(subjectIds: string[]): Promise<CrmLink[]>;
   findLink(connector: string, objectType: string, remoteId: string): Promise<CrmLink | null>;
-  findOpenErasure(subjectHash: string): Promise<ErasureRow | null>;
+  /** The open erasure of a subject hash (or of any of several). */
+  findOpenErasure(subjectHashes: string | readonly string[]): Promise<ErasureRow | null>;
   getErasure(id: string): Promise<ErasureRow | null>;
   /** Newest first; `overdueAt`: only open ones due before it. */
   listErasures(filter: {
@@ -302,7 +333,8 @@ export interface Store {
     limit: number;
   }): Promise<ErasureRow[]>;
   erasureTasks(erasureId: string): Promise<ErasureTask[]>;
-  erasuresOf(subjectHash: string): Promise<ErasureRow[]>;
+  /** Every erasure of a subject hash (or of any of several), oldest first. */
+  erasuresOf(subjectHashes: string | readonly string[]): Promise<ErasureRow[]>;
   tombstonesFor(subjectHashes: string[]): Promise<Tombstone[]>;
   findErasedRecord(connector: string, objectType: string, remoteId: string): Promise<ErasedRecord | null>;
   /** Deletes operational records older than each cutoff (retention); counts per kind. */
@@ -329,4 +361,15 @@ export interface Store {
   getApiKey(id: string): Promise<ApiKeyRow | null>;
   /** Every stored API key, oldest first. */
   listApiKeys(): Promise<ApiKeyRow[]>;
+  /** Retired keys' wrapped lookup keys (key rotation), oldest first. */
+  listLookupKeys(): Promise<LookupKeyRow[]>;
+  /** The progress of the rotation towards this key, or null. */
+  getKeyRotation(keyId: string): Promise<KeyRotationRow | null>;
+  /** How many subjects have an id greater than `afterId` ('' for all): what a key rotation has left. */
+  countSubjects(afterId: string): Promise<number>;
+  /** Dead events in id order after `afterId` (key rotation pages through them). */
+  deadEventsAfter(afterId: string, limit: number): Promise<DeadEventRow[]>;
 }
+
+/** A hash or a list of hashes as a list (the store methods that find by hash take either). */
+export const hashList = (h: string | readonly string[]): string[] => (typeof h === 'string' ? [h] : [...h]);

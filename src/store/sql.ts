@@ -3,6 +3,7 @@
  * so the two cannot drift. Runtime-free: nothing that pulls node: modules into a Worker.
  */
 import { apiKeyStatements } from './api-keys-sql.ts';
+import { rehashStatements, rotationStatements } from './key-rotation-sql.ts';
 import { DEAD_EVENTS_KEPT } from './port.ts';
 
 export const UNIT_SQL = {
@@ -95,6 +96,14 @@ export const UNIT_SQL = {
 /** Reads shared by the SQLite and D1 adapters. */
 export const READ_SQL = {
   subjectByHash: `SELECT s.* FROM subject_identifiers i JOIN subjects s ON s.id = i.subject_id WHERE i.hash = ?`,
+  // Several hashes of one value (one per PII key): the first found, in list order.
+  subjectByHashes: `SELECT s.* FROM json_each(?) h JOIN subject_identifiers i ON i.hash = h.value
+    JOIN subjects s ON s.id = i.subject_id ORDER BY h.key LIMIT 1`,
+  sentByIds: `SELECT m.* FROM json_each(?) h JOIN sent_messages m ON m.wa_message_id = h.value ORDER BY h.key LIMIT 1`,
+  openErasureOf: `SELECT * FROM erasures WHERE subject_hash IN (SELECT value FROM json_each(?)) AND status = 'open'
+    ORDER BY received_at, id LIMIT 1`,
+  erasuresOf:
+    'SELECT * FROM erasures WHERE subject_hash IN (SELECT value FROM json_each(?)) ORDER BY received_at, id',
   identifiersByHash:
     'SELECT * FROM subject_identifiers WHERE hash IN (SELECT value FROM json_each(?)) ORDER BY created_at, hash',
   identifiersOf:
@@ -141,9 +150,9 @@ export type UnitStatement = [sql: string, args: Array<string | number | null>];
 
 /**
  * Every write of a unit after its checks (dedupe keys, a new subject's phone hash, text versions),
- * in the order both adapters apply them: subject, subject updates, new texts, chained events and the
- * head, states, jobs, sent messages, links, synced values, cancellations and shredding, erasures,
- * tasks, tombstones, erased records, audit. SQLite runs them one by one inside a savepoint; D1 puts
+ * in the order both adapters apply them: rehashes (key rotation), subject, subject updates, new texts,
+ * chained events and the head, states, jobs, sent messages, links, synced values, cancellations and
+ * shredding, erasures, tasks, tombstones, erased records, dead events, API keys, rotation writes, audit. SQLite runs them one by one inside a savepoint; D1 puts
  * them in one batch behind its race guards.
  *
  * @example
@@ -158,6 +167,8 @@ export function unitStatements(
   const out: UnitStatement[] = [];
   const add = (sql: string, ...args: Array<string | number | null | undefined>) =>
     out.push([sql, args.map((a) => a ?? null)]);
+  // Rehashes first: a change may update (below) an identifier it moved to its current hash.
+  for (const [sql, args] of rehashStatements(unit)) add(sql, ...args);
   const s = unit.newSubject;
   if (s)
     add(
@@ -292,6 +303,7 @@ export function unitStatements(
     add(UNIT_SQL.insertDeadEvent, d.id, d.source, d.kind, d.reason, d.payloadEnc, d.receivedAt);
   if ((unit.deadEvents ?? []).length > 0) add(UNIT_SQL.trimDeadEvents, DEAD_EVENTS_KEPT);
   for (const [sql, args] of apiKeyStatements(unit)) add(sql, ...args);
+  for (const [sql, args] of rotationStatements(unit)) add(sql, ...args);
   for (const a of unit.audit ?? []) {
     add(UNIT_SQL.insertAudit, a.id, a.at, a.actor, a.role, a.action, a.target, JSON.stringify(a.details));
   }

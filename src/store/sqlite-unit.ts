@@ -6,6 +6,7 @@
 import type { StatementSync } from 'node:sqlite';
 import type { LedgerRecord, TextRow } from '../core/types.ts';
 import { chainEvents, type LedgerHead } from './chain.node.ts';
+import { KEY_ROTATION_SQL } from './key-rotation-sql.ts';
 import {
   type CommitResult,
   ERASED,
@@ -32,6 +33,7 @@ const SQL = {
   tombstone: 'SELECT 1 FROM tombstones WHERE subject_hash = ?',
   state: 'SELECT * FROM consent_state WHERE subject_id = ? AND purpose = ?',
   textSha: 'SELECT sha256 FROM consent_texts WHERE version = ?',
+  seenKey: KEY_ROTATION_SQL.seenKey,
 } as const;
 
 /** Result of one unit plus the ledger head after it (unchanged unless committed with events). */
@@ -54,6 +56,9 @@ export function applyUnit(ctx: UnitContext, unit: WriteUnit, head: LedgerHead | 
   // A key repeated inside one unit is one key, not a duplicate of itself.
   for (const key of new Set(unit.dedupeKeys ?? [])) {
     if (ctx.stmt(SQL.dedupe).run(key, now).changes === 0) return { result: { status: 'duplicate' }, head };
+  }
+  for (const key of unit.formerDedupeKeys ?? []) {
+    if (ctx.stmt(SQL.seenKey).get(key)) return { result: { status: 'duplicate' }, head };
   }
   // Another process may have changed the person since the decision read their state.
   for (const e of unit.expectStates ?? []) {

@@ -15,6 +15,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 import { API_KEY_SQL, toApiKey } from './api-keys-sql.ts';
 import type { LedgerHead } from './chain.node.ts';
+import { KEY_ROTATION_SQL, toKeyRotation, toLookupKey } from './key-rotation-sql.ts';
 import {
   CREATE_MIGRATIONS_TABLE,
   LIST_APPLIED,
@@ -23,7 +24,7 @@ import {
   pendingMigrations,
 } from './migrate.ts';
 import { loadMigrations } from './migrations.node.ts';
-import type { CommitResult, Store } from './port.ts';
+import { type CommitResult, hashList, type Store } from './port.ts';
 import { READ_SQL } from './sql.ts';
 import * as jobs from './sqlite-jobs.ts';
 import {
@@ -448,8 +449,13 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
       return false;
     },
 
-    async findSubjectByHash(phoneHash) {
-      const r = stmt(READ_SQL.subjectByHash).get(phoneHash);
+    async findSubjectByHash(hashes) {
+      const list = hashList(hashes);
+      // One hash (no retired keys): the plain index lookup, without json_each.
+      const r =
+        list.length === 1
+          ? stmt(READ_SQL.subjectByHash).get(list[0]!)
+          : stmt(READ_SQL.subjectByHashes).get(JSON.stringify(list));
       return r ? toSubject(r) : null;
     },
     async identifiersByHash(hashes) {
@@ -509,8 +515,8 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     async allTexts() {
       return stmt('SELECT * FROM consent_texts ORDER BY version').all().map(toText);
     },
-    async findSentMessage(waMessageId) {
-      const r = stmt('SELECT * FROM sent_messages WHERE wa_message_id = ?').get(waMessageId);
+    async findSentMessage(ids) {
+      const r = stmt(READ_SQL.sentByIds).get(JSON.stringify(hashList(ids)));
       return r ? toSent(r) : null;
     },
     async findApiKey(digest) {
@@ -533,8 +539,8 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
         .all(afterId, limit)
         .map(toSubject);
     },
-    async findOpenErasure(hash) {
-      const row = stmt("SELECT * FROM erasures WHERE subject_hash = ? AND status = 'open'").get(hash);
+    async findOpenErasure(hashes) {
+      const row = stmt(READ_SQL.openErasureOf).get(JSON.stringify(hashList(hashes)));
       return row ? toErasure(row) : null;
     },
     async getErasure(id) {
@@ -559,10 +565,23 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     async erasureTasks(id) {
       return stmt('SELECT * FROM erasure_tasks WHERE erasure_id = ? ORDER BY system').all(id).map(toTask);
     },
-    async erasuresOf(hash) {
-      return stmt('SELECT * FROM erasures WHERE subject_hash = ? ORDER BY received_at, id')
-        .all(hash)
+    async erasuresOf(hashes) {
+      return stmt(READ_SQL.erasuresOf)
+        .all(JSON.stringify(hashList(hashes)))
         .map(toErasure);
+    },
+    async listLookupKeys() {
+      return stmt(KEY_ROTATION_SQL.listLookupKeys).all().map(toLookupKey);
+    },
+    async getKeyRotation(keyId) {
+      const row = stmt(KEY_ROTATION_SQL.rotation).get(keyId);
+      return row ? toKeyRotation(row) : null;
+    },
+    async countSubjects(afterId) {
+      return Number(stmt(KEY_ROTATION_SQL.countSubjects).get(afterId)?.n ?? 0);
+    },
+    async deadEventsAfter(afterId, limit) {
+      return stmt(KEY_ROTATION_SQL.deadEventsAfter).all(afterId, limit).map(toDeadEvent);
     },
     async tombstonesFor(hashes) {
       // One person (every consent change asks): the plain index lookup, without json_each.

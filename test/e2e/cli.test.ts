@@ -121,7 +121,15 @@ describe('consent-sync CLI', { timeout: 90_000 }, () => {
   it('prints help for every command and exits 0', async () => {
     const overview = await cli(['--help'], env);
     expect(overview.code).toBe(0);
-    const commands = ['doctor', 'reconcile', 'backfill', 'ledger export', 'ledger verify', 'mappings check'];
+    const commands = [
+      'doctor',
+      'reconcile',
+      'backfill',
+      'ledger export',
+      'ledger verify',
+      'mappings check',
+      'keys rotate',
+    ];
     for (const c of commands) expect(overview.stdout).toContain(c);
     for (const c of commands) {
       const r = await cli([...c.split(' '), '--help'], env);

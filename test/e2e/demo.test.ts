@@ -2,11 +2,14 @@
  * `npm run demo` in exit mode, as a child process: the real Node runtime with the WhatsApp, HubSpot
  * and Salesforce simulators. Each step's outcome is read from what the demo prints.
  */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runNode } from '../helpers/process.ts';
 
-const runDemo = () =>
-  runNode(['--disable-warning=ExperimentalWarning', 'scripts/demo.ts'], { DEMO_EXIT: '1' });
+const runDemo = (...args: string[]) =>
+  runNode(['--disable-warning=ExperimentalWarning', 'scripts/demo.ts', ...args], { DEMO_EXIT: '1' });
 
 /** The lines of one step's section. */
 const section = (stdout: string, n: number) => stdout.split(`━━ Step ${n}:`)[1]?.split('━━ Step')[0] ?? '';
@@ -62,5 +65,28 @@ describe('npm run demo', () => {
     expect(stdout).toMatch(/Admin API key: demo-admin-\S{20,}/);
     // Fictitious numbers, and even those only masked.
     expect(stdout).not.toMatch(/4915123456\d{3}/);
+  });
+
+  it('--data-dir keeps its secrets there (0600): a second run reuses PII_KEY, so Anna, erased in the first, stays erased', {
+    timeout: 120_000,
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'consent-sync-demo-test-'));
+    try {
+      const first = await runDemo('--data-dir', dir);
+      expect(first.code).toBe(0);
+      expect(first.stdout).toContain('✓ step 4:');
+      expect(statSync(join(dir, 'demo-secrets.json')).mode & 0o777).toBe(0o600);
+      const second = await runDemo('--data-dir', dir);
+      expect(second.stderr).toBe('');
+      expect(second.code).toBe(0);
+      expect(second.stdout).toContain('holds an earlier run (same keys)');
+      expect(second.stdout).toMatch(/POST \/v1\/consents → 409 ERASED/);
+      expect(second.stdout).toContain('✓ step 1: nothing recorded, nothing sent');
+      // The admin key is kept too: the console of the first run opens with the same key.
+      const key = (out: string) => out.match(/Admin API key: (\S+)/)?.[1];
+      expect(key(second.stdout)).toBe(key(first.stdout));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

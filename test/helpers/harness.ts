@@ -68,8 +68,13 @@ export interface Harness {
   webhook(...changes: WebhookChange[]): Promise<Response>;
   /** runs the outbox until nothing is due */
   drain(): Promise<number>;
-  /** closes the store and reopens everything on the same file (a restart) */
-  restart(): Promise<void>;
+  /**
+   * Closes the store and reopens everything on the same file (a restart); `env` changes the
+   * environment from then on (a value `undefined` removes the variable), e.g. a new `PII_KEY`.
+   */
+  restart(env?: Record<string, string | undefined>): Promise<void>;
+  /** the environment the service graph was built from (after restarts' changes) */
+  readonly env: Readonly<Record<string, string>>;
   /**
    * A second, independent service graph on the same database file (its own connection, per-person
    * locks and caches), as a second process on the same `DATA_DIR` would have.
@@ -113,7 +118,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   let offset = 0;
   const clock = options.clock === 'real' ? () => new Date(Date.now() + offset) : () => new Date(t);
   const piiKey = options.piiKey ?? toBase64(crypto.getRandomValues(new Uint8Array(32)));
-  const env: Record<string, string> = {
+  let env: Record<string, string> = {
     NODE_ENV: 'test',
     LOG_LEVEL: 'debug',
     PII_KEY: piiKey,
@@ -131,7 +136,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         }),
     ...options.env,
   };
-  const config = parseConfig(env);
+  let config = parseConfig(env);
   const catalog = readCatalog(options.catalog);
   const log = createLogger('debug', sink);
   await options.prepare?.(dbPath, piiKey);
@@ -191,6 +196,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         body: req.body,
       });
     },
+    get env() {
+      return env;
+    },
     drain: () => current.services.dispatcher.drain(),
     async twin() {
       const { services } = await build((s) => s);
@@ -202,9 +210,16 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         },
       };
     },
-    async restart() {
+    async restart(changes) {
       await current.services.dispatcher.stop();
       await current.services.store.close();
+      if (changes) {
+        const next: Record<string, string | undefined> = { ...env, ...changes };
+        env = Object.fromEntries(
+          Object.entries(next).filter((e): e is [string, string] => e[1] !== undefined),
+        );
+        config = parseConfig(env);
+      }
       current = await build();
     },
     async close() {

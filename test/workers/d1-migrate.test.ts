@@ -39,15 +39,20 @@ describe('D1 migrations', () => {
     await store.migrate();
     await store.migrate();
     expect(await names()).toEqual(env.TEST_MIGRATIONS.map((m) => m.name));
-    expect(env.TEST_MIGRATIONS.map((m) => m.name)).toEqual([
-      '0001_init.sql',
-      '0002_sync.sql',
-      '0003_erasure.sql',
-      '0004_mappings.sql',
-      '0005_api_keys.sql',
-      '0006_identity.sql',
-      '0007_consent_integrity.sql',
-    ]);
+    const all = env.TEST_MIGRATIONS.map((m) => m.name);
+    expect(all).toEqual([...all].sort());
+    expect(all).toEqual(
+      expect.arrayContaining([
+        '0001_init.sql',
+        '0002_sync.sql',
+        '0003_erasure.sql',
+        '0004_mappings.sql',
+        '0005_api_keys.sql',
+        '0006_identity.sql',
+        '0007_consent_integrity.sql',
+        '0008_key_rotation.sql',
+      ]),
+    );
   });
 
   it('sees migrations applied by a wrangler-style runner as applied', async () => {

@@ -234,7 +234,7 @@ export function mappingRoutes(app: Router) {
       const states = await exampleStates(body.example ?? {}, catalog, clock().toISOString());
       return c.json({ ...common, example: true, properties: push(mapping, localView(states)) }, 200);
     }
-    const subject = await subjects.find(await subjects.hash(refOrThrow(body.phone).value));
+    const subject = await subjects.findValue(refOrThrow(body.phone).value);
     const states = subject ? await store.getStates(subject.row.id) : [];
     const links = subject
       ? (await store.linksOf(subject.row.id)).filter((l) => l.connector === connector)

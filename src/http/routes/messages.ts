@@ -60,9 +60,7 @@ export function messageRoutes(app: Router) {
     if (!catalog.purposes.includes(body.purpose))
       throw new AppError(422, 'UNKNOWN_PURPOSE', 'unknown purpose');
     // A number or a BSUID: a person known only by BSUID can be messaged, under the same guard.
-    const subject = await subjects.find(
-      await subjects.hash(refOrThrow(body.phone, config.DEFAULT_COUNTRY).value),
-    );
+    const subject = await subjects.findValue(refOrThrow(body.phone, config.DEFAULT_COUNTRY).value);
     if (!subject)
       throw new AppError(409, 'NO_CONSENT', `no consent for ${body.purpose}: the person is unknown`);
     const result = await messaging.guardedSend(

@@ -138,11 +138,14 @@ const exportRoute = createRoute({
 export function subjectRoutes(app: Router) {
   app.openapi(exportRoute, async (c) => {
     const { subjects, store, catalog, history: h, clock, erasure, config } = c.var.services;
-    const hash = await subjects.hash(refOrThrow(c.req.valid('param').phone, config.DEFAULT_COUNTRY).value);
-    const [tombstone] = await store.tombstonesFor([hash]);
-    const requests = await Promise.all((await store.erasuresOf(hash)).map((e) => erasure.view(e)));
+    // Under every PII key (current, retired, archived): an erased person's hashes are old ones.
+    const hashes = await subjects.hashesOf(
+      refOrThrow(c.req.valid('param').phone, config.DEFAULT_COUNTRY).value,
+    );
+    const [tombstone] = await store.tombstonesFor(hashes);
+    const requests = await Promise.all((await store.erasuresOf(hashes)).map((e) => erasure.view(e)));
     const erasures = requests.map(erasureView);
-    const subject = await subjects.find(hash);
+    const subject = await subjects.find(hashes);
     const base = { generatedAt: clock().toISOString(), format: 'consent-sync/export/v1' };
     if (!subject || tombstone) {
       // Erased (or being erased): what remains is the suppression record and the receipts.
@@ -206,9 +209,11 @@ export function subjectRoutes(app: Router) {
 
   app.openapi(getSubject, async (c) => {
     const { subjects, store, catalog, config } = c.var.services;
-    const hash = await subjects.hash(refOrThrow(c.req.valid('param').phone, config.DEFAULT_COUNTRY).value);
-    const [tombstone] = await store.tombstonesFor([hash]);
-    const subject = tombstone ? null : await subjects.find(hash);
+    const hashes = await subjects.hashesOf(
+      refOrThrow(c.req.valid('param').phone, config.DEFAULT_COUNTRY).value,
+    );
+    const [tombstone] = await store.tombstonesFor(hashes);
+    const subject = tombstone ? null : await subjects.find(hashes);
     const states = subject ? await store.getStates(subject.row.id) : [];
     return c.json(
       {
@@ -224,7 +229,7 @@ export function subjectRoutes(app: Router) {
   app.openapi(history, async (c) => {
     const { subjects, history: h, config } = c.var.services;
     const ref = refOrThrow(c.req.valid('param').phone, config.DEFAULT_COUNTRY);
-    const subject = await subjects.find(await subjects.hash(ref.value));
+    const subject = await subjects.findValue(ref.value);
     return c.json({ events: subject ? await h.events(subject) : [] }, 200);
   });
 
