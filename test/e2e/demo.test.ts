@@ -80,7 +80,7 @@ describe('npm run demo', () => {
       expect(second.stderr).toBe('');
       expect(second.code).toBe(0);
       expect(second.stdout).toContain('holds an earlier run (same keys)');
-      expect(second.stdout).toMatch(/POST \/v1\/consents → 409 ERASED/);
+      expect(second.stdout).toMatch(/POST \/v1\/consents \(intake key\) → 202, the same answer/);
       expect(second.stdout).toContain('✓ step 1: nothing recorded, nothing sent');
       // The admin key is kept too: the console of the first run opens with the same key.
       const key = (out: string) => out.match(/Admin API key: (\S+)/)?.[1];

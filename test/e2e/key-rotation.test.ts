@@ -249,7 +249,7 @@ describe('rotating PII_KEY on Node', { timeout: 60_000 }, () => {
     expect(dead.events[0]?.raw).toEqual({ note: 'kept for inspection' });
     // The erased person's export is the tombstone and the receipt (their erasure found under A's hash).
     const exported = await json<{ erased: boolean; erasures: unknown[] }>(
-      await h.request(`/v1/subjects/${encodeURIComponent(ERASED.phone)}/export`, { role: 'operator' }),
+      await h.request(`/v1/subjects/${encodeURIComponent(ERASED.phone)}/export`, { role: 'auditor' }),
     );
     expect(exported).toMatchObject({ erased: true });
     expect(exported.erasures).toHaveLength(1);
