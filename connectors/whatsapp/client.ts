@@ -21,7 +21,7 @@ export interface WhatsAppClientConfig {
 
 /**
  * Who a message goes to: an E.164 number or WhatsApp id (as a string or `{ phone }`), or a BSUID
- * or parent BSUID (`{ bsuid }`), e.g. `'+16505550101'`, `{ bsuid: 'US.13491208655302741918' }`.
+ * or parent BSUID (`{ bsuid }`), example values `'+16505550101'`, `{ bsuid: 'US.13491208655302741918' }`.
  */
 export type Recipient = string | { phone: string } | { bsuid: string };
 

@@ -11,7 +11,7 @@ import { normalizePhone } from './phone.ts';
 
 export type IdentifierKind = 'phone' | 'bsuid' | 'parent_bsuid';
 
-/** One identifier in canonical form: `+4915112345678`, `DE.1234567890123456789`, `US.ENT.118…`. */
+/** One identifier in canonical form, example values: `+4915112345678`, `DE.1234567890123456789`, `US.ENT.118…`. */
 export interface Identifier {
   kind: IdentifierKind;
   value: string;
@@ -43,7 +43,7 @@ const fail = (message: string): IdentifierResult => ({ ok: false, code: 'INVALID
 
 /**
  * A WhatsApp id as Meta sends it (`16505551234`): accepted when E.164-shaped, never checked
- * against a phone library's ranges. Returns the E.164 form (`+16505551234`).
+ * against a phone library's ranges. Returns the E.164 form (example: `+16505551234`).
  */
 export function metaPhone(waId: string): string | null {
   if (typeof waId !== 'string') return null;
@@ -101,14 +101,14 @@ export function identityOf(id: Identifier): Identity {
 }
 
 /**
- * What a person or an API caller typed for `{phone}`: E.164 (`+4915112345678`, URL-encoded or with
+ * What a person or an API caller typed for `{phone}`: E.164 (example `+4915112345678`, URL-encoded or with
  * separators), a WhatsApp id (`4915112345678`), a BSUID (`DE.1234567890123456789`) or a parent
  * BSUID (`DE.ENT.…`). Numbers are validated strictly; a national format is read with
  * `defaultCountry` when one is configured.
  *
  * @example
  * parseSubjectRef('DE.1234567890123456789') // → { ok: true, id: { kind: 'bsuid', value: 'DE.1234567890123456789' } }
- * parseSubjectRef('0151 1234 5678', 'DE')   // → { ok: true, id: { kind: 'phone', value: '+4915112345678' } }
+ * parseSubjectRef('0151 1234 5678', 'DE')   // → { ok: true, id: { kind: 'phone', value: '+4915112345678' } } (example number)
  */
 export function parseSubjectRef(input: string, defaultCountry?: string): IdentifierResult {
   if (typeof input !== 'string' || input.length > 400) return fail('identifier is too long');
