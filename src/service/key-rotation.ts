@@ -35,14 +35,18 @@ export class RotationError extends Error {
   }
 }
 
-/** What one step did, and where the rotation stands after it. */
-export interface RotationStep {
+/** What a step or a run moved. */
+export interface RotationCounts {
   subjects: number;
   rewrapped: number;
   rehashed: number;
   resealed: number;
   /** dead events no configured key opens (left as they are; retention deletes them) */
   unreadable: number;
+}
+
+/** What one step did, and where the rotation stands after it. */
+export interface RotationStep extends RotationCounts {
   state: KeyRotationRow;
   done: boolean;
 }
@@ -56,14 +60,9 @@ export interface RotationOptions {
   onPage?: (step: RotationStep) => void;
 }
 
-export interface RotationResult {
+export interface RotationResult extends RotationCounts {
   /** pages committed by this run */
   pages: number;
-  subjects: number;
-  rewrapped: number;
-  rehashed: number;
-  resealed: number;
-  unreadable: number;
   /** the progress row after this run (totals over every run of this rotation) */
   state: KeyRotationRow;
   done: boolean;
