@@ -13,7 +13,7 @@ import { type Row, toJob } from './sqlite-rows.ts';
 // statement (and, as there, skips a person whose job of that kind is leased and live, through
 // outbox_subject: see the unary `+` in sqlite-jobs.ts). The outer condition re-checks "still due" on the row being updated: redundant inside
 // one SQLite statement, but it keeps the rule local should the statement ever be split.
-const LEASE = `UPDATE outbox SET status = 'leased', lease_until = ?1, updated_at = ?2
+export const LEASE = `UPDATE outbox SET status = 'leased', lease_until = ?1, updated_at = ?2
   WHERE id IN (SELECT id FROM (
       SELECT id, next_attempt_at FROM outbox
       WHERE status = 'pending' AND next_attempt_at <= ?2 AND kind IN (SELECT value FROM json_each(?3))
