@@ -10,14 +10,15 @@ import type { JobFilter, JobOutcome } from './port.ts';
 import { type Row, toJob } from './sqlite-rows.ts';
 
 // Picks the due jobs (same two index-walking branches as the SQLite adapter) and marks them in one
-// statement (and, as there, skips a person whose job of that kind is leased and live). The outer condition re-checks "still due" on the row being updated: redundant inside
+// statement (and, as there, skips a person whose job of that kind is leased and live, through
+// outbox_subject: see the unary `+` in sqlite-jobs.ts). The outer condition re-checks "still due" on the row being updated: redundant inside
 // one SQLite statement, but it keeps the rule local should the statement ever be split.
-const LEASE = `UPDATE outbox SET status = 'leased', lease_until = ?1, updated_at = ?2
+export const LEASE = `UPDATE outbox SET status = 'leased', lease_until = ?1, updated_at = ?2
   WHERE id IN (SELECT id FROM (
       SELECT id, next_attempt_at FROM outbox
       WHERE status = 'pending' AND next_attempt_at <= ?2 AND kind IN (SELECT value FROM json_each(?3))
         AND (subject_id IS NULL OR NOT EXISTS (SELECT 1 FROM outbox AS busy WHERE busy.subject_id = outbox.subject_id
-          AND busy.kind = outbox.kind AND busy.status = 'leased' AND busy.lease_until > ?2))
+          AND busy.kind = outbox.kind AND +busy.status = 'leased' AND +busy.lease_until > ?2))
       UNION ALL
       SELECT id, next_attempt_at FROM outbox
       WHERE status = 'leased' AND lease_until <= ?2 AND kind IN (SELECT value FROM json_each(?3))

@@ -61,6 +61,10 @@ export interface StoreStats {
   units: number;
   /** syncs of the WAL: `flushes / syncs` is how many batches one sync covered */
   syncs: number;
+  /** lease calls, the jobs they leased, and the group commits that held at least one lease */
+  leases: number;
+  leasedJobs: number;
+  leaseFlushes: number;
 }
 
 /** The SQLite store: the port plus counters for tests and benchmarks. */
@@ -246,7 +250,9 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     }
   };
   let closed = false;
-  const counters: StoreStats = { flushes: 0, units: 0, syncs: 0 };
+  const counters: StoreStats = { flushes: 0, units: 0, syncs: 0, leases: 0, leasedJobs: 0, leaseFlushes: 0 };
+  /** set by a lease run inside the current flush */
+  let leaseInFlush = false;
 
   // --- Durability: commits wait for a sync of the WAL, run on the thread pool (a group fsync).
   const walPath = options.path === ':memory:' || options.path === '' ? null : `${options.path}-wal`;
@@ -348,6 +354,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     queue = [];
     const settle: Array<() => void> = [];
     try {
+      leaseInFlush = false;
       // Read under the write lock, never cached: another process on the same file may have appended.
       let current = readHead();
       for (const q of batch) {
@@ -376,6 +383,8 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     }
     counters.flushes += 1;
     counters.units += batch.length;
+    if (leaseInFlush) counters.leaseFlushes += 1;
+    leaseInFlush = false;
     afterSync((err) => {
       if (err) for (const q of batch) q.reject(err);
       else for (const s of settle) s();
@@ -675,7 +684,13 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     // Leases and outcomes share the group commit with the units: one fsync for the lot.
     leaseJobs(kinds, now, leaseUntil, limit) {
       if (kinds.length === 0 || limit <= 0) return Promise.resolve([]);
-      return sideWrite(() => jobs.leaseJobsIn(ctx, kinds, now, leaseUntil, limit));
+      return sideWrite(() => {
+        const leased = jobs.leaseJobsIn(ctx, kinds, now, leaseUntil, limit);
+        leaseInFlush = true;
+        counters.leases += 1;
+        counters.leasedJobs += leased.length;
+        return leased;
+      });
     },
     async finishJobs(items, now) {
       if (items.length === 0) return;

@@ -28,6 +28,20 @@ export interface BatchHandler {
 
 const isBatch = (h: JobHandler | BatchHandler): h is BatchHandler => typeof h !== 'function';
 
+/**
+ * How one batch kind's pumps ran since the last `takeBatchStats()` (tests and benchmarks assert on
+ * the shape of a run with these, never on its timing).
+ */
+export interface BatchKindStats {
+  /** lease calls that returned jobs, and the jobs they returned */
+  leases: number;
+  leasedJobs: number;
+  /** batches handed to the handler */
+  batches: number;
+  /** most batches of this kind in the handler at once (pipelining) */
+  maxInFlight: number;
+}
+
 export interface DispatcherOptions {
   store: Store;
   handlers: Record<string, JobHandler | BatchHandler>;
@@ -52,6 +66,7 @@ export class Dispatcher {
   private readonly o: Required<Omit<DispatcherOptions, 'handlers' | 'store' | 'clock' | 'log'>> &
     DispatcherOptions;
   private readonly queue: PQueue;
+  private batchStats = new Map<string, BatchKindStats & { inFlight: number }>();
   private running: Promise<number> | null = null;
   private again = false;
 
@@ -162,6 +177,24 @@ export class Dispatcher {
     return n;
   }
 
+  /** The batch kinds' counters since the last call (see `BatchKindStats`), then starts them afresh. */
+  takeBatchStats(): Record<string, BatchKindStats> {
+    const out: Record<string, BatchKindStats> = {};
+    for (const [kind, { leases, leasedJobs, batches, maxInFlight }] of this.batchStats)
+      out[kind] = { leases, leasedJobs, batches, maxInFlight };
+    this.batchStats = new Map();
+    return out;
+  }
+
+  private statsOf(kind: string): BatchKindStats & { inFlight: number } {
+    let s = this.batchStats.get(kind);
+    if (!s) {
+      s = { leases: 0, leasedJobs: 0, batches: 0, maxInFlight: 0, inFlight: 0 };
+      this.batchStats.set(kind, s);
+    }
+    return s;
+  }
+
   /** Adds or replaces a handler (connectors enabled after start, tests). */
   setHandler(kind: string, handler: JobHandler | BatchHandler): void {
     this.o.handlers[kind] = handler;
@@ -205,7 +238,18 @@ export class Dispatcher {
               const jobs = await this.o.store.leaseJobs([kind], t.toISOString(), until, h.maxBatch);
               leased += jobs.length;
               if (jobs.length === 0) return;
-              await this.queue.add(() => this.runBatch(h, jobs));
+              const stats = this.statsOf(kind);
+              stats.leases += 1;
+              stats.leasedJobs += jobs.length;
+              await this.queue.add(async () => {
+                stats.batches += 1;
+                stats.maxInFlight = Math.max(stats.maxInFlight, ++stats.inFlight);
+                try {
+                  await this.runBatch(h, jobs);
+                } finally {
+                  stats.inFlight -= 1;
+                }
+              });
             }
           })(),
         );

@@ -10,6 +10,7 @@ import { env } from 'cloudflare:workers';
 import type { D1Database } from '@cloudflare/workers-types/index.ts';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { openD1Store } from '../../src/store/d1.ts';
+import { LEASE } from '../../src/store/d1-jobs.ts';
 import type { CommitResult, Store, WriteUnit } from '../../src/store/port.ts';
 import { verifyChain } from '../store-contract.ts';
 import { at, event, job, state, subject } from '../store-fixtures.ts';
@@ -262,6 +263,16 @@ describe('D1 store on workerd', () => {
     for (const batch of leases) {
       expect(batch.map((j) => j.id)).toEqual(batch.map((j) => j.id).sort());
     }
+  });
+
+  it('checks a person’s live lease through outbox_subject, not by reading every lease (issue 18)', async () => {
+    const plan = await env.DB.prepare(`EXPLAIN QUERY PLAN ${LEASE}`)
+      .bind(at(5), at(1), '["whatsapp.send"]', 7)
+      .all<{ detail: string }>();
+    const details = plan.results.map((r) => r.detail);
+    expect(details.filter((d) => / busy /.test(` ${d} `))).toEqual([
+      'SEARCH busy USING INDEX outbox_subject (subject_id=?)',
+    ]);
   });
 
   it('finishes a batch of jobs atomically and purges in one batch', async () => {
