@@ -17,6 +17,8 @@ const ts = () => String(Math.floor(Date.now() / 1000));
 
 const HS_PUSH = [
   'whatsapp_opted_out',
+  'whatsapp_marketing_opted_out',
+  'whatsapp_transactional_opted_out',
   'whatsapp_marketing_consent',
   'whatsapp_marketing_consent_date',
   'whatsapp_consent_source',
@@ -105,7 +107,14 @@ describe('sync to CRMs', () => {
     const searches = h.hubspot.requests.filter((r) => r.path === '/crm/v3/objects/contacts/search');
     for (const s of searches)
       expect((s.body as { properties: string[] }).properties.sort()).toEqual(
-        ['mobilephone', 'whatsapp_bsuid', 'whatsapp_marketing_consent', 'whatsapp_opted_out'].sort(),
+        [
+          'mobilephone',
+          'whatsapp_bsuid',
+          'whatsapp_marketing_consent',
+          'whatsapp_opted_out',
+          'whatsapp_marketing_opted_out',
+          'whatsapp_transactional_opted_out',
+        ].sort(),
       );
     const soql = h.salesforce.requests
       .filter((r) => r.path.includes('/query'))
