@@ -501,8 +501,8 @@ describe('mappings', () => {
     const entry = (await audit).find((a) => a.action === 'mapping.replace');
     if (!entry) throw new Error('no audit entry for the mapping change');
     expect(entry.role).toBe('editor');
-    expect((entry.details.before as { fields: unknown[] }).fields).toHaveLength(6);
-    expect((entry.details.after as { fields: unknown[] }).fields).toHaveLength(5);
+    expect((entry.details.before as { fields: unknown[] }).fields).toHaveLength(8);
+    expect((entry.details.after as { fields: unknown[] }).fields).toHaveLength(7);
 
     const { hs } = seed();
     await h.webhook(textMessage(WA, 'STOP', { timestamp: ts() }));
