@@ -25,8 +25,13 @@ export type RemoteValue = string | number | boolean | null;
 export interface LookupSpec {
   /** Object types to search, e.g. `['contact']` or `['Contact', 'Lead']`. */
   objectTypes: string[];
-  /** The property or field holding the phone number. */
+  /** The property or field holding the phone number (the first of `matchFields`). */
   matchField: string;
+  /**
+   * HubSpot: every property holding the number, in order of precedence (`matchField` first); for a
+   * number, records matched by an earlier property win over those matched only by a later one.
+   */
+  matchFields?: string[];
   /** The property or field holding the person's WhatsApp business-scoped user id (BSUID), when mapped. */
   bsuidField?: string;
   /** Properties the mapping allows to read (`pull`/`both`); the match field is read as well. */
@@ -47,6 +52,18 @@ export interface RecordWrite extends RecordRef {
   /** The sync job's idempotency key (HubSpot: `objectWriteTraceId`); unique within one call. */
   key: string;
   properties: Record<string, RemoteValue>;
+  /**
+   * HubSpot communication preferences (mapping `subscriptions.mode` = communication-preferences):
+   * subscription statuses to set for the record's WhatsApp number besides the properties.
+   */
+  subscriptions?: Array<{
+    channel: string;
+    /** The properties holding the record's number (the subscriber id), in order. */
+    subscriberFrom: string[];
+    subscriptionId: number;
+    state: 'SUBSCRIBED' | 'UNSUBSCRIBED' | 'NOT_SPECIFIED';
+    legalBasis: string;
+  }>;
 }
 
 /** Per record, in request order. A record that no longer exists fails with code `NOT_FOUND`. */

@@ -34,6 +34,7 @@ import {
 import { isSdkHttpError, missingResult, recordError, toConnectorError, unexpected } from './errors.ts';
 import { fetchHttpLibrary } from './http.ts';
 import { verifyV3 } from './signature.ts';
+import { createCommPrefsClient, STATUS_BATCH, type StatusInput } from './subscriptions.ts';
 import { parseHubSpotWebhook } from './webhook.ts';
 
 export interface HubSpotConnectorOptions {
@@ -102,16 +103,19 @@ export function createHubSpotConnector(opts: HubSpotConnectorOptions): HubSpotCo
 
   const call = sdkCaller(budget, timeoutMs);
 
-  async function searchChunk(values: string[], properties: string[], matchField: string) {
+  const prefs = createCommPrefsClient({ baseUrl: opts.baseUrl, accessToken: opts.accessToken });
+
+  /** One search per chunk of values: one filter group per property, ORed (at most 5 groups). */
+  async function searchChunk(values: string[], properties: string[], fields: string[]) {
     const found: SimplePublicObject[] = [];
     let after: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const from = after;
       const res = await call(() =>
         searchApi.doSearch({
-          filterGroups: [
-            { filters: [{ propertyName: matchField, operator: FilterOperatorEnum.In, values }] },
-          ],
+          filterGroups: fields.map((propertyName) => ({
+            filters: [{ propertyName, operator: FilterOperatorEnum.In, values }],
+          })),
           properties,
           limit: PAGE,
           ...(from === undefined ? {} : { after: from }),
@@ -130,20 +134,31 @@ export function createHubSpotConnector(opts: HubSpotConnectorOptions): HubSpotCo
     by: 'phone' | 'bsuid' = 'phone',
   ): Promise<RemoteRecord[]> {
     checkObjectTypes(spec.objectTypes);
-    const field = by === 'bsuid' ? spec.bsuidField : spec.matchField;
+    const fields = by === 'bsuid' ? (spec.bsuidField ? [spec.bsuidField] : []) : matchFields(spec);
     const unique = [...new Set(values.filter((v) => v !== ''))];
-    if (field === undefined || unique.length === 0) return [];
-    const pages = await Promise.all(chunk(unique, BATCH).map((c) => searchChunk(c, readable(spec), field)));
+    if (fields.length === 0 || unique.length === 0) return [];
+    const pages = await Promise.all(chunk(unique, BATCH).map((c) => searchChunk(c, readable(spec), fields)));
     // Search may match more loosely (case, tokens) than "exactly one of these values": numbers are
     // compared case-insensitively (as before), BSUIDs exactly.
     const key = (v: string) => (by === 'bsuid' ? v : v.toLowerCase());
     const wanted = new Set(unique.map(key));
-    const records = new Map<string, RemoteRecord>();
+    // For each value, the records matched by the earliest property in the mapping's order win.
+    const best = new Map<string, { rank: number; records: Map<string, RemoteRecord> }>();
     for (const object of pages.flat()) {
-      const record = toRecord(object, spec);
-      const value = by === 'bsuid' ? record.bsuid : record.matchValue;
-      if (value !== null && wanted.has(key(value))) records.set(record.id, record);
+      const source = object.properties ?? {};
+      const rank = fields.findIndex((f) => {
+        const v = source[f];
+        return typeof v === 'string' && v !== '' && wanted.has(key(v));
+      });
+      if (rank < 0) continue;
+      const value = source[fields[rank] as string] as string;
+      const record = toRecord(object, spec, by === 'bsuid' ? undefined : value);
+      const slot = best.get(key(value));
+      if (!slot || rank < slot.rank) best.set(key(value), { rank, records: new Map([[record.id, record]]) });
+      else if (rank === slot.rank) slot.records.set(record.id, record);
     }
+    const records = new Map<string, RemoteRecord>();
+    for (const slot of best.values()) for (const [id, r] of slot.records) records.set(id, r);
     return [...records.values()];
   }
 
@@ -218,7 +233,71 @@ export function createHubSpotConnector(opts: HubSpotConnectorOptions): HubSpotCo
         for (const { index } of chunks[i] ?? []) outcomes[index] = { ok: false, error };
       }
     });
+    await writeSubscriptions(writes, outcomes);
     return outcomes;
+  }
+
+  /**
+   * Communication-preferences mode: the statuses of the records whose properties were written go to
+   * `statuses/batch/write`, addressed by the contact's number (its first match property that holds
+   * one, read back in one batch). A refusal marks those records failed; the properties stay written.
+   */
+  async function writeSubscriptions(writes: RecordWrite[], outcomes: WriteOutcome[]): Promise<void> {
+    const pending = writes
+      .map((w, index) => ({ w, index }))
+      .filter(({ w, index }) => (w.subscriptions?.length ?? 0) > 0 && outcomes[index]?.ok === true);
+    if (pending.length === 0) return;
+    const fields = [...new Set(pending.flatMap(({ w }) => w.subscriptions?.[0]?.subscriberFrom ?? []))];
+    const numbers = new Map<string, string>();
+    try {
+      for (const c of chunk([...new Set(pending.map(({ w }) => w.id))], BATCH)) {
+        const res = await call(() =>
+          batchApi.read(
+            { inputs: c.map((id) => ({ id })), properties: fields, propertiesWithHistory: [] },
+            false,
+          ),
+        );
+        for (const o of res.results) {
+          const n = fields.map((f) => o.properties?.[f]).find((v) => !!v);
+          if (n) numbers.set(o.id, n);
+        }
+      }
+    } catch (err) {
+      for (const { index } of pending) outcomes[index] = { ok: false, error: asFailure(err).error };
+      return;
+    }
+    const byChannel = new Map<string, Array<{ index: number; input: StatusInput }>>();
+    for (const { w, index } of pending) {
+      const subscriber = numbers.get(w.id);
+      if (!subscriber) continue; // no number on the record: nothing to address, properties suffice
+      for (const s of w.subscriptions ?? []) {
+        const list = byChannel.get(s.channel) ?? [];
+        list.push({
+          index,
+          input: {
+            subscriberIdString: subscriber,
+            subscriptionId: s.subscriptionId,
+            statusState: s.state,
+            legalBasis: s.legalBasis,
+          },
+        });
+        byChannel.set(s.channel, list);
+      }
+    }
+    for (const [channel, items] of byChannel)
+      for (const c of chunk(items, STATUS_BATCH)) {
+        try {
+          await call(() =>
+            prefs.write(
+              channel,
+              c.map((i) => i.input),
+            ),
+          );
+        } catch (err) {
+          const error = asFailure(err).error;
+          for (const { index } of c) outcomes[index] = { ok: false, error };
+        }
+      }
   }
 
   async function eraseOne(ref: RecordRef): Promise<EraseOutcome> {
@@ -270,13 +349,23 @@ export function sdkCaller(budget: CallBudget, timeoutMs: number) {
   };
 }
 
-/** What is asked of HubSpot: the match field, the BSUID field (when mapped) and the whitelist. */
-function readable(spec: LookupSpec): string[] {
-  return [...new Set([spec.matchField, ...(spec.bsuidField ? [spec.bsuidField] : []), ...spec.properties])];
+/** The number's properties in order of precedence. */
+function matchFields(spec: LookupSpec): string[] {
+  return spec.matchFields && spec.matchFields.length > 0 ? spec.matchFields : [spec.matchField];
 }
 
-/** Only the match and BSUID fields and whitelisted properties leave the connector. */
-function toRecord(object: SimplePublicObject, spec: LookupSpec): RemoteRecord {
+/** What is asked of HubSpot: the match fields, the BSUID field (when mapped) and the whitelist. */
+function readable(spec: LookupSpec): string[] {
+  return [
+    ...new Set([...matchFields(spec), ...(spec.bsuidField ? [spec.bsuidField] : []), ...spec.properties]),
+  ];
+}
+
+/**
+ * Only the match and BSUID fields and whitelisted properties leave the connector. `matched`: the
+ * value a search matched; otherwise the first match property that holds a number.
+ */
+function toRecord(object: SimplePublicObject, spec: LookupSpec, matched?: string): RemoteRecord {
   const source = object.properties ?? {};
   const properties: Record<string, RemoteValue> = {};
   for (const name of spec.properties) {
@@ -286,7 +375,12 @@ function toRecord(object: SimplePublicObject, spec: LookupSpec): RemoteRecord {
   return {
     objectType: OBJECT_TYPE,
     id: object.id,
-    matchValue: source[spec.matchField] ?? null,
+    matchValue:
+      matched ??
+      matchFields(spec)
+        .map((f) => source[f])
+        .find((v) => !!v) ??
+      null,
     bsuid: bsuid ? bsuid : null,
     properties,
   };

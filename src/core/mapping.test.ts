@@ -64,7 +64,7 @@ describe('mappings', () => {
       return r.ok ? [] : r.issues.map((i) => `${i.path}: ${i.message}`);
     };
     expect(issues({ ...base, fields: [...base.fields, { ...base.fields[0] }] })).toEqual([
-      'fields.6.remote: whatsapp_opted_out is mapped twice',
+      'fields.8.remote: whatsapp_opted_out is mapped twice',
     ]);
     expect(
       issues({
@@ -146,7 +146,7 @@ describe('mappings', () => {
           },
         ],
       }),
-    ).toEqual(['fields.6.remote: the BSUID field is never written or pulled as a consent value']);
+    ).toEqual(['fields.8.remote: the BSUID field is never written or pulled as a consent value']);
     // The schema says which identifier each match field holds.
     const match = (
       mappingJsonSchema().properties as Record<
@@ -166,6 +166,8 @@ describe('mappings', () => {
     ]);
     expect(push(m, view)).toEqual({
       whatsapp_opted_out: false,
+      whatsapp_marketing_opted_out: true,
+      whatsapp_transactional_opted_out: false,
       whatsapp_marketing_consent: 'withdrawn',
       whatsapp_marketing_consent_date: '2026-03-01T10:00:00.000Z',
       whatsapp_consent_source: 'whatsapp',
@@ -294,7 +296,7 @@ describe('standard CRM fields and admin-only settings (issue 14, finding 4)', ()
         fields: [...hsBase.fields, { local: 'marketing.source', remote: 'lastname', direction: 'push' }],
       }),
     ).toEqual([
-      'fields.6.remote: lastname is a property HubSpot defines; only an admin may allow it, by listing it in allowStandardFields',
+      'fields.8.remote: lastname is a property HubSpot defines; only an admin may allow it, by listing it in allowStandardFields',
     ]);
     expect(sf().allowStandardFields).toEqual([]);
   });

@@ -67,6 +67,112 @@ export const fieldSchema = z
   })
   .strict();
 
+const fieldName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,79}$/);
+
+/**
+ * How people are found. `field` (one property) or `fields` (several, in order of precedence: a
+ * number matched by an earlier one wins over a later one); the output always carries both, `field`
+ * being the first of `fields`, so a stored mapping reads back the same.
+ */
+const matchSchema = z
+  .object({
+    objects: z
+      .array(fieldName)
+      .min(1)
+      .max(5)
+      .describe('Object types searched for the person, e.g. ["contact"] or ["Contact", "Lead"].'),
+    field: fieldName
+      .optional()
+      .describe(
+        "Holds the person's phone number (in `format`): the property (HubSpot) or field (Salesforce) people are found by. Give this or `fields`.",
+      ),
+    fields: z
+      .array(fieldName)
+      .min(1)
+      .max(5)
+      .optional()
+      .describe(
+        'HubSpot: several properties holding the number, in order of precedence, e.g. ["hs_whatsapp_phone_number", "mobilephone", "phone"]: one search ORs them, and for each number the contacts matched by the earliest property win. At most 5 (HubSpot allows 5 filter groups).',
+      ),
+    format: z
+      .enum(['e164', 'digits'])
+      .default('e164')
+      .describe('How numbers are stored in `field`: e164 (+447700900123) or digits (447700900123).'),
+    bsuidField: fieldName
+      .optional()
+      .describe(
+        "Holds the person's WhatsApp business-scoped user id (BSUID, e.g. GB.1000000000000000001): the property or field a person known only by a BSUID is found by. Optional; never written or pulled as a consent value.",
+      ),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    if (m.field === undefined && m.fields === undefined)
+      ctx.addIssue({ code: 'custom', path: ['field'], message: 'name the match field (or fields)' });
+    if (
+      m.field !== undefined &&
+      m.fields !== undefined &&
+      m.fields[0]?.toLowerCase() !== m.field.toLowerCase()
+    )
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fields'],
+        message: 'fields must start with field when both are given',
+      });
+    const seen = new Set<string>();
+    (m.fields ?? []).forEach((f, i) => {
+      if (seen.has(f.toLowerCase()))
+        ctx.addIssue({ code: 'custom', path: ['fields', i], message: `${f} is named twice` });
+      seen.add(f.toLowerCase());
+    });
+  })
+  .transform((m) => {
+    const fields = m.fields ?? [m.field as string];
+    return { ...m, field: fields[0] as string, fields };
+  });
+
+/** HubSpot's legal bases for a subscription status (communication preferences v4). */
+const LEGAL_BASIS = [
+  'CONSENT_WITH_NOTICE',
+  'LEGITIMATE_INTEREST_CLIENT',
+  'LEGITIMATE_INTEREST_OTHER',
+  'LEGITIMATE_INTEREST_PQL',
+  'NON_GDPR',
+  'PERFORMANCE_OF_CONTRACT',
+  'PROCESS_AND_STORE',
+] as const;
+
+/**
+ * HubSpot only: where the WhatsApp subscription state goes. `properties` (default): only the mapped
+ * properties, and a HubSpot workflow sets the native WhatsApp subscription types from them.
+ * `communication-preferences`: the statuses are also written through the communication-preferences
+ * API v4 (channel WHATSAPP), for when HubSpot accepts that channel (`consent-sync doctor` says whether it does).
+ */
+export const subscriptionsSchema = z
+  .object({
+    mode: z
+      .enum(['properties', 'communication-preferences'])
+      .default('properties')
+      .describe(
+        'properties (default): a workflow sets the native types; communication-preferences: the API does.',
+      ),
+    channel: z
+      .string()
+      .regex(/^[A-Z_]{1,40}$/)
+      .default('WHATSAPP')
+      .describe('The v4 channel value for WhatsApp (default WHATSAPP).'),
+    types: z
+      .record(z.string().regex(/^[a-z][a-z0-9_]{0,39}$/), z.number().int().positive())
+      .default({})
+      .describe(
+        'Purpose → HubSpot subscription type id, e.g. { "marketing": 1234567, "transactional": 1234568 }.',
+      ),
+    legalBasis: z
+      .enum(LEGAL_BASIS)
+      .default('CONSENT_WITH_NOTICE')
+      .describe('The legal basis sent with an opt-in.'),
+  })
+  .strict();
+
 export const mappingSchema = z
   .object({
     $schema: z.string().optional(),
@@ -77,32 +183,7 @@ export const mappingSchema = z
       .describe(
         'false (default): an opt-in made in this CRM starts a WhatsApp double opt-in. true: it counts as consent.',
       ),
-    match: z
-      .object({
-        objects: z
-          .array(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,79}$/))
-          .min(1)
-          .max(5)
-          .describe('Object types searched for the person, e.g. ["contact"] or ["Contact", "Lead"].'),
-        field: z
-          .string()
-          .regex(/^[A-Za-z][A-Za-z0-9_]{0,79}$/)
-          .describe(
-            "Holds the person's phone number (in `format`): the property (HubSpot) or field (Salesforce) people are found by.",
-          ),
-        format: z
-          .enum(['e164', 'digits'])
-          .default('e164')
-          .describe('How numbers are stored in `field`: e164 (+447700900123) or digits (447700900123).'),
-        bsuidField: z
-          .string()
-          .regex(/^[A-Za-z][A-Za-z0-9_]{0,79}$/)
-          .optional()
-          .describe(
-            "Holds the person's WhatsApp business-scoped user id (BSUID, e.g. GB.1000000000000000001): the property or field a person known only by a BSUID is found by. Optional; never written or pulled as a consent value.",
-          ),
-      })
-      .strict(),
+    match: matchSchema,
     fields: z.array(fieldSchema).min(1).max(50),
     allowStandardFields: z
       .array(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,79}$/))
@@ -111,10 +192,14 @@ export const mappingSchema = z
       .describe(
         'Admin only: the CRM\'s own fields (not custom: Salesforce names without __c, HubSpot-defined properties) that fields may name, e.g. ["HasOptedOutOfEmail"].',
       ),
+    subscriptions: subscriptionsSchema.optional(),
   })
   .strict()
   .superRefine((m, ctx) => {
-    if (m.match.bsuidField?.toLowerCase() === m.match.field.toLowerCase())
+    // (when match itself failed, its transform has not run: fields may be missing)
+    const named: Array<string | undefined> = Array.isArray(m.match.fields) ? m.match.fields : [m.match.field];
+    const matchFields = new Set(named.flatMap((f) => (typeof f === 'string' ? [f.toLowerCase()] : [])));
+    if (m.match.bsuidField !== undefined && matchFields.has(m.match.bsuidField.toLowerCase()))
       ctx.addIssue({
         code: 'custom',
         path: ['match', 'bsuidField'],
@@ -126,7 +211,7 @@ export const mappingSchema = z
       if (remotes.has(f.remote.toLowerCase()))
         ctx.addIssue({ code: 'custom', path: [...path, 'remote'], message: `${f.remote} is mapped twice` });
       remotes.add(f.remote.toLowerCase());
-      if (f.remote.toLowerCase() === m.match.field.toLowerCase())
+      if (matchFields.has(f.remote.toLowerCase()))
         ctx.addIssue({
           code: 'custom',
           path: [...path, 'remote'],
@@ -242,6 +327,7 @@ export function validateMapping(
   if (connector && parsed.data.connector !== connector)
     issues.push({ path: 'connector', message: `this is the ${connector} mapping` });
   issues.push(...standardFieldIssues(parsed.data));
+  issues.push(...connectorIssues(parsed.data, purposes));
   parsed.data.fields.forEach((f, i) => {
     const p = purposeOf(f.local);
     if (p !== null && !purposes.includes(p))
@@ -251,6 +337,67 @@ export function validateMapping(
       });
   });
   return issues.length ? { ok: false, issues } : { ok: true, mapping: parsed.data };
+}
+
+/** What only one connector supports: several match fields and `subscriptions` are HubSpot's. */
+function connectorIssues(m: Mapping, purposes: readonly Purpose[]): MappingIssue[] {
+  const issues: MappingIssue[] = [];
+  if (m.connector !== 'hubspot') {
+    if (m.match.fields.length > 1)
+      issues.push({ path: 'match.fields', message: 'several match fields are supported for HubSpot only' });
+    if (m.subscriptions)
+      issues.push({ path: 'subscriptions', message: 'subscriptions are HubSpot communication preferences' });
+    return issues;
+  }
+  for (const p of Object.keys(m.subscriptions?.types ?? {}))
+    if (!purposes.includes(p))
+      issues.push({
+        path: `subscriptions.types.${p}`,
+        message: `unknown purpose ${p} (known: ${purposes.join(', ')})`,
+      });
+  if (
+    m.subscriptions?.mode === 'communication-preferences' &&
+    Object.keys(m.subscriptions.types).length === 0
+  )
+    issues.push({
+      path: 'subscriptions.types',
+      message: 'communication-preferences needs the subscription type id of at least one purpose',
+    });
+  return issues;
+}
+
+/** A subscription status for HubSpot's communication-preferences API (v4 `statusState`). */
+export interface SubscriptionStatus {
+  channel: string;
+  /** The properties holding the number the status is for (the match fields, in order). */
+  subscriberFrom: string[];
+  subscriptionId: number;
+  state: 'SUBSCRIBED' | 'UNSUBSCRIBED' | 'NOT_SPECIFIED';
+  legalBasis: string;
+}
+
+/**
+ * The subscription statuses to write for a person when the mapping's subscriptions mode is
+ * `communication-preferences` (none otherwise): opted in → SUBSCRIBED, opted out → UNSUBSCRIBED,
+ * anything else (none, pending) → NOT_SPECIFIED.
+ *
+ * @example subscriptionStatuses(mapping, view) // [{ channel: 'WHATSAPP', subscriptionId: 1234567, state: 'UNSUBSCRIBED', legalBasis: 'CONSENT_WITH_NOTICE' }]
+ */
+export function subscriptionStatuses(mapping: Mapping, view: LocalView): SubscriptionStatus[] {
+  const s = mapping.subscriptions;
+  if (s?.mode !== 'communication-preferences') return [];
+  return Object.entries(s.types).map(([purpose, subscriptionId]) => {
+    const status = view.purposes[purpose]?.status ?? 'none';
+    const state =
+      status === 'opted_in' ? 'SUBSCRIBED' : status === 'opted_out' ? 'UNSUBSCRIBED' : 'NOT_SPECIFIED';
+    return {
+      channel: s.channel,
+      subscriberFrom: mapping.match.fields,
+      subscriptionId,
+      state,
+      legalBasis: s.legalBasis,
+    };
+  });
 }
 
 /** What the ledger knows about one person, as the mapping reads it. */

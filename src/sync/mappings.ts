@@ -106,6 +106,7 @@ export class Mappings {
     return {
       objectTypes: m.match.objects,
       matchField: m.match.field,
+      ...(m.match.fields.length > 1 ? { matchFields: m.match.fields } : {}),
       ...(m.match.bsuidField ? { bsuidField: m.match.bsuidField } : {}),
       properties: readableProperties(m),
     };

@@ -26,7 +26,14 @@ import type {
 import { ConnectorFailure } from '../../connectors/types.ts';
 import type { Intent } from '../core/consent.ts';
 import type { Identity } from '../core/identity.ts';
-import { localView, matchValue, type PulledChange, pull, push } from '../core/mapping.ts';
+import {
+  localView,
+  matchValue,
+  type PulledChange,
+  pull,
+  push,
+  subscriptionStatuses,
+} from '../core/mapping.ts';
 import { normalizePhone } from '../core/phone.ts';
 import type {
   CrmLink,
@@ -83,6 +90,8 @@ interface PushItem {
   job: OutboxJob;
   row: SubjectRow;
   properties: Record<string, RemoteValue>;
+  /** HubSpot communication-preferences statuses (mapping `subscriptions`), usually none */
+  subscriptions: ReturnType<typeof subscriptionStatuses>;
   records: RecordRef[];
   errors: ConnectorError[];
   states: PurposeState[];
@@ -186,6 +195,7 @@ export class SyncService {
         job,
         row,
         properties: push(mapping, localView(statesOf.get(row.id) ?? [])),
+        subscriptions: subscriptionStatuses(mapping, localView(statesOf.get(row.id) ?? [])),
         records: (linksOf.get(row.id) ?? []).map((l) => ({ objectType: l.objectType, id: l.remoteId })),
         errors: [],
         states: statesOf.get(row.id) ?? [],
@@ -284,6 +294,7 @@ export class SyncService {
             ...ref,
             key: `${item.job.idempotencyKey}:${ref.objectType}:${ref.id}`,
             properties: item.properties,
+            ...(item.subscriptions.length > 0 ? { subscriptions: item.subscriptions } : {}),
           },
         });
         // Only properties that can come back (pull/both) need remembering for echo suppression.

@@ -185,7 +185,7 @@ describe('consent-sync CLI', { timeout: 90_000 }, () => {
     expect(before.code).toBe(1);
     expect(before.stdout).toMatch(/✓ hubspot connection +authenticated; \d+ of 100 requests left \(10 s\)/);
     expect(before.stdout).toMatch(
-      /✗ hubspot contact +2 of 6 mapped field\(s\) missing: whatsapp_opted_out, whatsapp_consent_text_version/,
+      /✗ hubspot contact +2 of 8 mapped field\(s\) missing: whatsapp_opted_out, whatsapp_consent_text_version/,
     );
     expect(before.stdout).toContain('run consent-sync doctor --fix');
     expect(before.stdout).toMatch(
@@ -217,7 +217,7 @@ describe('consent-sync CLI', { timeout: 90_000 }, () => {
 
     const after = await cli(['doctor'], env);
     expect(after.code).toBe(0);
-    expect(after.stdout).toMatch(/✓ hubspot contact +all 6 mapped field\(s\) present/);
+    expect(after.stdout).toMatch(/✓ hubspot contact +all 8 mapped field\(s\) present/);
     expect(after.stdout).toMatch(/0 failed/);
   });
 
@@ -362,7 +362,7 @@ describe('consent-sync CLI', { timeout: 90_000 }, () => {
   it('mappings check validates the mapping files', async () => {
     const r = await cli(['mappings', 'check'], env);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('✓ mappings/hubspot.json: 6 fields');
+    expect(r.stdout).toContain('✓ mappings/hubspot.json: 8 fields');
     const dir = mkdtempSync(join(tmpdir(), 'consent-sync-cli-bad-mapping-'));
     try {
       const shipped = JSON.parse(readFileSync(join(ROOT, 'mappings/hubspot.json'), 'utf8'));

@@ -17,6 +17,8 @@ const ts = () => String(Math.floor(Date.now() / 1000));
 
 const HS_PUSH = [
   'whatsapp_opted_out',
+  'whatsapp_marketing_opted_out',
+  'whatsapp_transactional_opted_out',
   'whatsapp_marketing_consent',
   'whatsapp_marketing_consent_date',
   'whatsapp_consent_source',
@@ -105,7 +107,14 @@ describe('sync to CRMs', () => {
     const searches = h.hubspot.requests.filter((r) => r.path === '/crm/v3/objects/contacts/search');
     for (const s of searches)
       expect((s.body as { properties: string[] }).properties.sort()).toEqual(
-        ['mobilephone', 'whatsapp_bsuid', 'whatsapp_marketing_consent', 'whatsapp_opted_out'].sort(),
+        [
+          'mobilephone',
+          'whatsapp_bsuid',
+          'whatsapp_marketing_consent',
+          'whatsapp_opted_out',
+          'whatsapp_marketing_opted_out',
+          'whatsapp_transactional_opted_out',
+        ].sort(),
       );
     const soql = h.salesforce.requests
       .filter((r) => r.path.includes('/query'))
@@ -492,8 +501,8 @@ describe('mappings', () => {
     const entry = (await audit).find((a) => a.action === 'mapping.replace');
     if (!entry) throw new Error('no audit entry for the mapping change');
     expect(entry.role).toBe('editor');
-    expect((entry.details.before as { fields: unknown[] }).fields).toHaveLength(6);
-    expect((entry.details.after as { fields: unknown[] }).fields).toHaveLength(5);
+    expect((entry.details.before as { fields: unknown[] }).fields).toHaveLength(8);
+    expect((entry.details.after as { fields: unknown[] }).fields).toHaveLength(7);
 
     const { hs } = seed();
     await h.webhook(textMessage(WA, 'STOP', { timestamp: ts() }));

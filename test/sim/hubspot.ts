@@ -16,11 +16,13 @@
  *   faults do not.
  * - Deletion events carry `changeSource` (`API` or `CRM_UI`), which HubSpot may not send [U].
  */
+
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { WebhookRequest } from '../../connectors/types.ts';
 import { type AppliedWrite, faultDealer, flatten, type RandomFaults, readBody, sendHalf } from './http.ts';
+import { type CommPrefsState, newCommPrefs, routeCommPrefs } from './hubspot-comm-prefs.ts';
 
 export type { AppliedWrite, RandomFaults } from './http.ts';
 
@@ -133,6 +135,8 @@ export interface HubSpotSimulatorOptions {
   lateMs?: number;
   /** The dialect of delivered webhooks (default `classic`). */
   webhookDialect?: HubSpotWebhookDialect;
+  /** Whether communication preferences v4 accepts the WHATSAPP channel (default false, as HubSpot documents today). */
+  whatsappChannel?: boolean;
 }
 
 export interface HubSpotSimStats {
@@ -166,6 +170,8 @@ export interface HubSpotSimulator {
   /** Requests received so far (authorised or not). */
   calls(): number;
   stats(): HubSpotSimStats;
+  /** Communication preferences v4 (definitions, statuses, the WHATSAPP channel switch). */
+  commPrefs: CommPrefsState;
   /** Creates a contact as an import would (no webhook); returns its numeric id as a string. */
   addContact(properties: Record<string, string>): string;
   /** A copy of the contact's properties, or null when it does not exist. */
@@ -216,6 +222,8 @@ export const DEFAULT_CONTACT_PROPERTIES = [
   'whatsapp_marketing_consent_date',
   'whatsapp_transactional_consent',
   'whatsapp_opted_out',
+  'whatsapp_marketing_opted_out',
+  'whatsapp_transactional_opted_out',
   'whatsapp_consent_source',
   'whatsapp_consent_text_version',
   'whatsapp_bsuid',
@@ -229,7 +237,11 @@ const DEFAULT_RETURNED = ['createdate', 'email', 'firstname', 'hs_object_id', 'l
 /** HubSpot adds these to every returned object. */
 const ALWAYS_RETURNED = ['hs_object_id', 'createdate', 'lastmodifieddate'];
 const READ_ONLY = new Set(['hs_object_id', 'createdate', 'lastmodifieddate']);
-const BOOL_PROPERTIES = new Set(['whatsapp_opted_out']);
+const BOOL_PROPERTIES = new Set([
+  'whatsapp_opted_out',
+  'whatsapp_marketing_opted_out',
+  'whatsapp_transactional_opted_out',
+]);
 /** Dropdowns, as in mappings/hubspot.json. */
 const ENUM_PROPERTIES: Record<string, string[]> = {
   whatsapp_marketing_consent: ['not_set', 'pending', 'granted', 'withdrawn'],
@@ -365,6 +377,7 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
   const requests: ReceivedRequest[] = [];
   const deliveries: WebhookDelivery[] = [];
   let definitions = defineProperties(opts.properties ?? DEFAULT_CONTACT_PROPERTIES);
+  const commPrefs = newCommPrefs(opts.whatsappChannel ?? false);
   /** Property groups created through the API (name → label). */
   let createdGroups = new Map<string, string>();
   let store = new Map<string, StoredContact>();
@@ -715,6 +728,8 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
     if (method === 'GET' && path === '/crm/v3/properties/contacts')
       return ok(200, { results: [...definitions.values()].map(propertyView) });
     if (method === 'POST' && path === '/crm/v3/properties/contacts') return createProperty(b);
+    const prefs = routeCommPrefs(commPrefs, method, path, query, b);
+    if (prefs) return prefs;
     const one = /^\/crm\/v3\/objects\/contacts\/([^/]+)$/.exec(path);
     if (method === 'GET' && one?.[1]) return getOne(one[1], query);
     return hsError(404, 'OBJECT_NOT_FOUND', `No route for ${method} ${path}`);
@@ -928,6 +943,7 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
     deliveries,
     calls: () => stats.calls,
     stats: () => ({ ...stats, faultsByKind: { ...stats.faultsByKind }, byStatus: { ...stats.byStatus } }),
+    commPrefs,
     addContact(properties) {
       checkAll(properties, false);
       nextId += 1;
@@ -981,6 +997,8 @@ export async function startHubSpotSimulator(opts: HubSpotSimulatorOptions): Prom
       requests.length = 0;
       deliveries.length = 0;
       definitions = defineProperties(opts.properties ?? DEFAULT_CONTACT_PROPERTIES);
+      commPrefs.statuses.clear();
+      commPrefs.whatsapp = opts.whatsappChannel ?? false;
       createdGroups = new Map();
       store = new Map();
       faults = [];
