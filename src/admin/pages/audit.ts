@@ -143,7 +143,7 @@ export function auditPages(r: Hono<AdminEnv>): void {
           entry: e,
           count,
           firstAt,
-        }) => html`<tr data-action="${e.action}" ${count > 1 ? html`data-count="${count}"` : ''}>
+        }) => html`<tr data-action="${e.action}"${count > 1 ? html` data-count="${count}"` : ''}>
           <td>${when(e.at)}${count > 1 ? html`<div class="muted">since ${when(firstAt)}</div>` : ''}</td>
           <td><a href="/admin/audit?actor=${encodeURIComponent(e.actor)}"><code>${e.actor}</code></a></td><td>${e.role}</td>
           <td>${e.action}${count > 1 ? html` <span class="badge">${count} times</span>` : ''}</td>

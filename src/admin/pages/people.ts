@@ -147,9 +147,13 @@ function timeline(events: EventView[]) {
   )}</ol>`;
 }
 
-function actions(c: C, typed: string, purposes: string[], erased: boolean) {
+/**
+ * The actions on a person. Their forms name the person by internal id (as the audit log does), never
+ * by number: an operator's page holds no full number, not even in a hidden field.
+ */
+function actions(c: C, subjectId: string, purposes: string[], erased: boolean) {
   const role = c.var.session.actor.role;
-  const hidden = html`${csrfField(c)}<input type="hidden" name="phone" value="${typed}" />`;
+  const hidden = html`${csrfField(c)}<input type="hidden" name="subject" value="${subjectId}" />`;
   const parts = [];
   if (ACT_ROLES.includes(role) && !erased) {
     parts.push(html`<form method="post" action="${ACTIONS.optOut.path}" class="action">${hidden}
@@ -170,10 +174,9 @@ function actions(c: C, typed: string, purposes: string[], erased: boolean) {
   return parts.length ? html`<h3>Actions</h3><div class="actions">${parts}</div>` : '';
 }
 
-async function crmRecords(c: C, value: string) {
-  const { subjects, store, config } = c.var.services;
-  const subject = await subjects.findValue(value);
-  const links = subject ? await store.linksOf(subject.row.id) : [];
+async function crmRecords(c: C, subjectId: string) {
+  const { store, config } = c.var.services;
+  const links = await store.linksOf(subjectId);
   if (links.length === 0) return html`<h3>CRM records</h3><p class="muted">No CRM record is linked.</p>`;
   return html`<h3>CRM records</h3><ul class="crm-links">${links.map((l) => {
     const url = recordUrl(config, l);
@@ -185,6 +188,26 @@ async function crmRecords(c: C, value: string) {
 }
 
 type Parsed = { ok: true; value: string; kind: string; input: string } | { ok: false; input: string };
+
+/** The person an action names by internal id: their active number, else their BSUID (null: gone). */
+async function readSubject(c: C): Promise<(Parsed & { ok: true }) | null> {
+  const id = String((await c.req.parseBody()).subject ?? '').slice(0, 100);
+  const { subjects } = c.var.services;
+  const s = id ? await subjects.byId(id) : null;
+  if (!s) return null;
+  const phone = await subjects.phoneOrNull(s);
+  const value = phone ?? (await subjects.bsuid(s));
+  if (!value) return null;
+  return { ok: true, value, kind: phone ? 'phone' : 'bsuid', input: '' };
+}
+
+const gone = (c: C) =>
+  render(
+    c,
+    'People',
+    html`${form(c)}${notice('That person is no longer known here; nothing changed.', 'alert')}`,
+    404,
+  );
 
 async function readInput(c: C): Promise<Parsed> {
   const input = String((await c.req.parseBody()).phone ?? '')
@@ -216,6 +239,7 @@ async function personPage(c: C, api: Api, p: Parsed & { ok: true }, info?: Retur
     history = timeline(h.body.events ?? []);
   }
   const s = subject.body;
+  const found = s.known ? await c.var.services.subjects.findValue(p.value) : null;
   const status = s.erased
     ? html`<p class="alert">This person asked to be erased: nothing is recorded and every send is blocked.</p>`
     : s.known
@@ -224,9 +248,11 @@ async function personPage(c: C, api: Api, p: Parsed & { ok: true }, info?: Retur
   return render(
     c,
     'People',
-    html`${info ?? ''}${form(c, undefined, p.input)}<section class="card" id="person"><h2>${shown}</h2>${status}
-      ${identifiers(s)}<h3>Current consent</h3>${states(s)}${actions(c, p.input, Object.keys(s.purposes), s.erased === true)}
-      ${s.known ? await crmRecords(c, p.value) : ''}<h3>Ledger timeline</h3>${history}</section>`,
+    html`${info ?? ''}${form(c, undefined, FULL_NUMBER_ROLES.includes(role) ? p.input : '')}
+      <section class="card" id="person"><h2>${shown}</h2>${status}
+      ${identifiers(s)}<h3>Current consent</h3>${states(s)}${
+        found ? actions(c, found.row.id, Object.keys(s.purposes), s.erased === true) : ''
+      }${found ? await crmRecords(c, found.row.id) : ''}<h3>Ledger timeline</h3>${history}</section>`,
   );
 }
 
@@ -244,8 +270,8 @@ export function peoplePages(r: Hono<AdminEnv>, api: Api): void {
   });
 
   r.post('/people/opt-out', ...action(ACTIONS.optOut), async (c) => {
-    const p = await readInput(c);
-    if (!p.ok) return render(c, 'People', form(c, UNREADABLE, p.input), 400);
+    const p = await readSubject(c);
+    if (!p) return gone(c);
     const purpose = String((await c.req.parseBody()).purpose ?? '');
     const path = `/v1/subjects/${encodeURIComponent(p.value)}/opt-out`;
     const res = await api<ApiError>(c, 'POST', path, purpose ? { purposes: [purpose] } : {});
@@ -258,8 +284,8 @@ export function peoplePages(r: Hono<AdminEnv>, api: Api): void {
 
   r.post('/people/erase', ...action(ACTIONS.erase), async (c) => {
     const body = await c.req.parseBody();
-    const p = await readInput(c);
-    if (!p.ok) return render(c, 'People', form(c, UNREADABLE, p.input), 400);
+    const p = await readSubject(c);
+    if (!p) return gone(c);
     if (body.confirm !== 'yes') {
       return personPage(
         c,
@@ -278,8 +304,8 @@ export function peoplePages(r: Hono<AdminEnv>, api: Api): void {
   });
 
   r.post('/people/export', ...action(ACTIONS.export), async (c) => {
-    const p = await readInput(c);
-    if (!p.ok) return render(c, 'People', form(c, UNREADABLE, p.input), 400);
+    const p = await readSubject(c);
+    if (!p) return gone(c);
     const res = await api<Record<string, unknown> & ApiError>(
       c,
       'GET',
