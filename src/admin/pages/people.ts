@@ -46,7 +46,10 @@ const ACTIONS = {
  * `SALESFORCE_LOGIN_URL` is a My Domain). HubSpot's record URLs need the account id, which the
  * service does not know: the record id is shown without a link.
  */
-export function recordUrl(config: Config, link: { connector: string; objectType: string; remoteId: string }) {
+export function recordUrl(
+  config: Pick<Config, 'SALESFORCE_LOGIN_URL'>,
+  link: { connector: string; objectType: string; remoteId: string },
+) {
   if (link.connector !== 'salesforce') return null;
   const base = new URL(config.SALESFORCE_LOGIN_URL);
   if (!base.hostname.endsWith('.my.salesforce.com')) return null;

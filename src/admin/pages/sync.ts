@@ -6,11 +6,12 @@
  */
 import type { Context, Hono } from 'hono';
 import { html } from 'hono/html';
+import { maskIdentifier } from '../../core/identity.ts';
 import type { DeadEventView } from '../../service/dead-events.ts';
 import type { Api, ApiError } from '../api.ts';
 import { explain } from '../dead-letter-help.ts';
 import { type AdminEnv, requireCsrf, requirePage, requireSession } from '../guard.ts';
-import { age, csrfField, notice, PAGES, render, when } from '../layout.ts';
+import { age, csrfField, maskPhone, notice, PAGES, render, when } from '../layout.ts';
 
 type C = Context<AdminEnv>;
 
@@ -43,8 +44,10 @@ async function personOf(c: C, subjectId: string | null): Promise<string> {
   const { subjects } = c.var.services;
   const s = await subjects.byId(subjectId);
   if (!s) return 'erased person';
-  const ids = await subjects.masked(s);
-  return (ids.find((i) => i.status === 'active') ?? ids[0])?.masked ?? '–';
+  const ids = await subjects.identifiers(s);
+  const id = ids.find((i) => i.status === 'active') ?? ids[0];
+  // as the People page shows it to operators
+  return id ? (id.kind === 'phone' ? maskPhone(id.value) : maskIdentifier(id)) : '–';
 }
 
 const explained = (lastError: string | null) => {
