@@ -93,7 +93,8 @@ export function statsContract(get: () => Store): void {
           entry('au-4', 4, 'key-a', 'console.sign_in'),
         ],
       });
-      const ids = async (f: Parameters<Store['listAudit']>[1]) => (await store.listAudit(10, f)).map((a) => a.id);
+      const ids = async (f: Parameters<Store['listAudit']>[1]) =>
+        (await store.listAudit(10, f)).map((a) => a.id);
       expect(await ids({ actor: 'key-a' })).toEqual(['au-4', 'au-3', 'au-1']);
       expect(await ids({ action: 'console.sign_in' })).toEqual(['au-4', 'au-2', 'au-1']);
       expect(await ids({ actor: 'key-a', action: 'console.sign_in', since: at(2) })).toEqual(['au-4']);
