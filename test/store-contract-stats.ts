@@ -1,10 +1,10 @@
 /**
  * The console's read-only summaries in the Store contract (queue health per job kind, ledger
- * activity per day). Called by `storeContract`, never on its own.
+ * activity per day, people per state, the filtered audit log). Called by `storeContract`, never on its own.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../src/store/port.ts';
-import { at, event, job, ok } from './store-fixtures.ts';
+import { at, event, job, ok, optedIn, state } from './store-fixtures.ts';
 
 /** Registers the summary tests; `get` returns the store the enclosing suite made for this test. */
 export function statsContract(get: () => Store): void {
@@ -57,6 +57,50 @@ export function statsContract(get: () => Store): void {
         { day: '2026-01-04', source: 'hubspot', action: 'opted_out', count: 1 },
       ]);
       expect(await store.ledgerDaily(day(5))).toEqual([]);
+    });
+    it('counts people per purpose and status', async () => {
+      expect(await store.stateCounts()).toEqual([]);
+      await ok(store, {
+        states: [
+          optedIn('sub-1', 'marketing'),
+          optedIn('sub-2', 'marketing'),
+          state('sub-3', 'marketing'),
+          state('sub-1', 'service', { status: 'opted_out' }),
+        ],
+      });
+      expect(await store.stateCounts()).toEqual([
+        { purpose: 'marketing', status: 'opted_in', count: 2 },
+        { purpose: 'marketing', status: 'pending', count: 1 },
+        { purpose: 'service', status: 'opted_out', count: 1 },
+      ]);
+    });
+
+    it('filters the audit log by actor, action and time, newest first', async () => {
+      const entry = (id: string, minute: number, actor: string, action: string) => ({
+        id,
+        at: at(minute),
+        actor,
+        role: 'admin',
+        action,
+        target: null,
+        details: {},
+      });
+      await ok(store, {
+        audit: [
+          entry('au-1', 1, 'key-a', 'console.sign_in'),
+          entry('au-2', 2, 'key-b', 'console.sign_in'),
+          entry('au-3', 3, 'key-a', 'job.retry'),
+          entry('au-4', 4, 'key-a', 'console.sign_in'),
+        ],
+      });
+      const ids = async (f: Parameters<Store['listAudit']>[1]) =>
+        (await store.listAudit(10, f)).map((a) => a.id);
+      expect(await ids({ actor: 'key-a' })).toEqual(['au-4', 'au-3', 'au-1']);
+      expect(await ids({ action: 'console.sign_in' })).toEqual(['au-4', 'au-2', 'au-1']);
+      expect(await ids({ actor: 'key-a', action: 'console.sign_in', since: at(2) })).toEqual(['au-4']);
+      expect(await ids({ since: at(2), until: at(4) })).toEqual(['au-3', 'au-2']);
+      expect(await ids({})).toEqual(['au-4', 'au-3', 'au-2', 'au-1']);
+      expect((await store.listAudit(1, { actor: 'key-a' })).map((a) => a.id)).toEqual(['au-4']);
     });
   });
 }

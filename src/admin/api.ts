@@ -21,7 +21,7 @@ type Fetcher = {
 
 export type Api = <T>(
   c: Context<AdminEnv>,
-  method: 'GET' | 'POST' | 'PUT',
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   path: string,
   json?: unknown,
 ) => Promise<ApiResult<T>>;
@@ -37,7 +37,7 @@ function executionCtx(c: Context): unknown {
 /** The raw response of an in-process API call made with the signed-in person's key. */
 export type RawApi = (
   c: Context<AdminEnv>,
-  method: 'GET' | 'POST' | 'PUT',
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   path: string,
   json?: unknown,
 ) => Promise<Response>;
@@ -58,8 +58,15 @@ export function rawApiOver(app: Fetcher): RawApi {
 
 /** The same, with the JSON body read. */
 export function apiOver(raw: RawApi): Api {
-  return async <T>(c: Context<AdminEnv>, method: 'GET' | 'POST' | 'PUT', path: string, json?: unknown) => {
+  return async <T>(
+    c: Context<AdminEnv>,
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    json?: unknown,
+  ) => {
     const res = await raw(c, method, path, json);
-    return { status: res.status, body: (await res.json()) as T, headers: res.headers };
+    // 204 (a revoked key) has no body
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : {}) as T, headers: res.headers };
   };
 }

@@ -10,37 +10,21 @@ import { audit } from '../http/audit.ts';
 import { authFailed, retryAfterSeconds } from '../http/auth-failures.ts';
 import type { AppEnv } from '../http/types.ts';
 import { apiOver, rawApiOver } from './api.ts';
-import {
-  type AdminEnv,
-  endSession,
-  requireCsrf,
-  requirePage,
-  requireSession,
-  sameOrigin,
-  startSession,
-} from './guard.ts';
-import { allowed, notice, PAGES, render, when } from './layout.ts';
+import { type AdminEnv, endSession, requireCsrf, requireSession, sameOrigin, startSession } from './guard.ts';
+import { notice, render } from './layout.ts';
 import { activityPages } from './pages/activity.ts';
 import { auditPages } from './pages/audit.ts';
 import { compliancePages } from './pages/compliance.ts';
 import { erasurePages } from './pages/erasures.ts';
+import { keyPages } from './pages/keys.ts';
 import { mappingPages } from './pages/mappings.ts';
+import { overviewPages } from './pages/overview.ts';
 import { peoplePages } from './pages/people.ts';
 import { syncPages } from './pages/sync.ts';
 import { STYLESHEET } from './style.ts';
 
 const CSP =
   "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-const DESCRIPTIONS: Record<string, string> = {
-  [PAGES.mappings.path]: 'which fields sync with each CRM; edit, check, preview',
-  [PAGES.people.path]: "a person's consent per purpose and its history",
-  [PAGES.sync.path]: 'queues, failures and dead letters',
-  [PAGES.erasures.path]: 'erasure requests, deadlines and receipts',
-  [PAGES.activity.path]: 'consent changes and opt-outs per day',
-  [PAGES.audit.path]: 'who did what, when',
-  [PAGES.compliance.path]: 'record of processing (Art. 30) and the GDPR checklist',
-};
 
 function loginForm(problem?: string, info?: string) {
   return html`${notice(problem, 'alert')}${notice(info)}<section class="card">
@@ -114,29 +98,12 @@ export function adminRoutes(app: Router): void {
     return c.redirect('/admin/login?signed_out=1', 303);
   });
 
-  r.get('/', requireSession, requirePage(PAGES.overview), (c) => {
-    const s = c.var.session;
-    const pages = Object.values(PAGES).filter((p) => p !== PAGES.overview && allowed(s.actor.role, p));
-    return render(
-      c,
-      'Overview',
-      html`<section class="card"><dl class="kv"><dt>role</dt><dd>${s.actor.role}</dd>
-        <dt>key id</dt><dd><code>${s.actor.keyId}</code></dd>
-        <dt>signed in until</dt><dd>${when(new Date(s.expiresAt).toISOString())}</dd></dl></section>
-      ${
-        pages.length
-          ? html`<ul class="pages">${pages.map(
-              (p) => html`<li><a href="${p.path}">${p.title}</a>: ${DESCRIPTIONS[p.path] ?? ''}</li>`,
-            )}</ul>`
-          : html`<p>The ${s.actor.role} role has no console pages.</p>`
-      }`,
-    );
-  });
-
+  overviewPages(r, api);
   mappingPages(r, api);
   peoplePages(r, api);
   syncPages(r, api);
   erasurePages(r, api);
+  keyPages(r, api);
   activityPages(r);
   auditPages(r);
   compliancePages(r, api, raw);

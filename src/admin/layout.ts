@@ -27,6 +27,7 @@ export const PAGES = {
   activity: { path: '/admin/activity', title: 'Activity', roles: ['operator', 'auditor'] },
   audit: { path: '/admin/audit', title: 'Audit log', roles: ['auditor'] },
   compliance: { path: '/admin/compliance', title: 'Compliance', roles: ['auditor'] },
+  keys: { path: '/admin/keys', title: 'API keys', roles: [] },
 } as const satisfies Record<string, PageDef>;
 
 export const allowed = (role: Role, page: PageDef): boolean => role === 'admin' || page.roles.includes(role);

@@ -23,7 +23,7 @@ tr.has-issue td { background:#fff4e5; }
 .muted { color:var(--muted); }
 .badge { display:inline-block; padding:0 .45rem; border-radius:9px; font-size:.82em; background:#e8ebf0; }
 .badge.opted_in, .badge.done, .badge.completed, .badge.ok, .badge.confirmed, .badge.granted { background:#dcefe2; color:var(--ok); }
-.badge.opted_out, .badge.dead, .badge.failed, .badge.overdue { background:#fbdcd9; color:var(--bad); }
+.badge.opted_out, .badge.dead, .badge.failed, .badge.fail, .badge.overdue { background:#fbdcd9; color:var(--bad); }
 .badge.pending, .badge.open, .badge.warn, .badge.requested { background:#fff1cc; color:var(--warn); }
 textarea { width:100%; min-height:24rem; font:13px/1.4 ui-monospace, Menlo, Consolas, monospace; }
 input[type=text], input[type=password], input[type=tel] { font:inherit; padding:.35rem .5rem; min-width:18rem; }
@@ -31,6 +31,7 @@ select { font:inherit; padding:.3rem .4rem; }
 fieldset.example { border:1px solid #ccd; display:flex; flex-wrap:wrap; gap:0 1.5rem; margin:.6rem 0; }
 button { font:inherit; padding:.35rem .9rem; border:1px solid var(--accent); background:var(--accent); color:#fff; border-radius:4px; cursor:pointer; }
 button.secondary { background:#fff; color:var(--accent); }
+button.danger { background:var(--bad); border-color:var(--bad); }
 form.inline { display:inline; }
 pre.diff { background:#fff; border:1px solid var(--line); padding:.5rem; overflow:auto; font-size:13px; }
 pre.diff .add { background:#e6f4ea; color:#0b5a27; display:block; }
@@ -48,4 +49,46 @@ svg.chart { background:#fff; border:1px solid var(--line); max-width:100%; heigh
 .legend span { margin-right:1rem; }
 .legend i { display:inline-block; width:.8rem; height:.8rem; margin-right:.3rem; vertical-align:middle; }
 code { font-size:.92em; }
+td, dd, li, .explain code { overflow-wrap:anywhere; }
+pre { overflow-x:auto; white-space:pre-wrap; overflow-wrap:anywhere; }
+.tiles { display:grid; grid-template-columns:repeat(auto-fill, minmax(16rem, 1fr)); gap:.8rem; margin-bottom:1rem; }
+a.tile { display:flex; flex-direction:column; gap:.2rem; background:#fff; border:1px solid var(--line); border-left:5px solid var(--line); border-radius:6px; padding:.7rem .9rem; color:inherit; text-decoration:none; height:100%; }
+a.tile:hover, a.tile:focus { border-color:var(--accent); }
+a.tile.good { border-left-color:var(--ok); } a.tile.warn { border-left-color:var(--warn); } a.tile.bad { border-left-color:var(--bad); }
+a.tile .tile-title { color:var(--muted); font-size:.85em; font-weight:600; }
+a.tile .big { font-size:1.5rem; font-weight:700; }
+a.tile.bad .big { color:var(--bad); }
+.tile-wrap { display:flex; flex-direction:column; gap:.4rem; }
+table.mini { font-size:.85em; background:transparent; }
+table.mini th, table.mini td { padding:.1rem .3rem; }
+.actions { display:flex; flex-direction:column; gap:.6rem; }
+form.action { display:flex; flex-wrap:wrap; gap:.4rem .6rem; align-items:center; border:1px solid var(--line); border-radius:4px; padding:.5rem .7rem; }
+label.check { font-weight:400; }
+.explain div { color:var(--muted); margin-top:.15rem; }
+.retry-all { margin:0 0 .6rem; }
+form.filters { display:flex; flex-wrap:wrap; gap:0 1rem; align-items:flex-end; }
+form.filters input[type=text] { min-width:10rem; }
+form.filters .buttons { display:flex; gap:.6rem; align-items:center; }
+details.section > summary { cursor:pointer; }
+details.section > summary > h2, details.section > summary > h3 { display:inline; }
+details.section details.section { margin:.6rem 0; }
+ul.failing li { margin:.2rem 0; }
+input.token { width:100%; font:13px ui-monospace, Menlo, Consolas, monospace; }
+tr.revoked td { color:var(--muted); }
+@media (max-width: 760px) {
+  body { font-size:14px; }
+  header.top { gap:.4rem .8rem; padding:.5rem .7rem; }
+  header.top .who { margin-left:0; flex-wrap:wrap; }
+  nav { display:flex; flex-wrap:wrap; gap:.2rem .8rem; }
+  nav a { margin-right:0; }
+  main { padding:0 .6rem; margin-top:.8rem; }
+  section.card { padding:.7rem .8rem; }
+  /* wide tables scroll inside their card instead of widening the page */
+  table { display:block; overflow-x:auto; max-width:100%; }
+  table.mini { display:table; }
+  input[type=text], input[type=password], input[type=tel], select { min-width:0; width:100%; max-width:100%; }
+  dl.kv { grid-template-columns:1fr; }
+  dl.kv dt { margin-top:.3rem; }
+  .tiles { grid-template-columns:1fr; }
+}
 `;

@@ -59,7 +59,15 @@ import {
   toText,
   toTombstone,
 } from './sqlite-rows.ts';
-import { LEDGER_DAILY, QUEUE_STATS, toLedgerDay, toQueueStat } from './stats-sql.ts';
+import {
+  auditQuery,
+  LEDGER_DAILY,
+  QUEUE_STATS,
+  STATE_COUNTS,
+  toLedgerDay,
+  toQueueStat,
+  toStateCount,
+} from './stats-sql.ts';
 
 export interface D1StoreOptions {
   db: D1Database;
@@ -225,8 +233,9 @@ export function openD1Store(options: D1StoreOptions): Store {
     async listApiKeys() {
       return (await all(API_KEY_SQL.list)).map(toApiKey);
     },
-    async listAudit(limit) {
-      return (await all('SELECT * FROM audit_log ORDER BY at DESC, id DESC LIMIT ?', limit)).map(toAudit);
+    async listAudit(limit, filter) {
+      const q = auditQuery(filter);
+      return (await all(q.sql, ...q.params, limit)).map(toAudit);
     },
 
     async listSubjects(afterId, limit) {
@@ -372,6 +381,7 @@ export function openD1Store(options: D1StoreOptions): Store {
     },
     queueStats: async () => (await all(QUEUE_STATS)).map(toQueueStat),
     ledgerDaily: async (since) => (await all(LEDGER_DAILY, since)).map(toLedgerDay),
+    stateCounts: async () => (await all(STATE_COUNTS)).map(toStateCount),
 
     leaseJobs: (kinds, now, leaseUntil, limit) => jobs.leaseJobs(db, kinds, now, leaseUntil, limit),
     finishJobs: (items, now) => jobs.finishJobs(db, items, now),

@@ -7,7 +7,7 @@ import type { OutboxJob, PurposeState } from '../core/types.ts';
 import { DEFAULT_JOB_LIMIT, zeroCounts } from './defaults.ts';
 import { apply, cmp, copyTables, emptyTables, linkKey } from './memory-unit.ts';
 import { hashList, noneDeleted, type Store } from './port.ts';
-import { byKeys, type LedgerDay, type QueueStat } from './stats-sql.ts';
+import { auditMatches, byKeys, type LedgerDay, type QueueStat, type StateCount } from './stats-sql.ts';
 
 export interface MemoryStoreOptions {
   /** Stamps dedupe rows and job creation; injectable for tests. */
@@ -336,6 +336,16 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       }
       return [...days.values()].sort(byKeys('day', 'source', 'action'));
     },
+    async stateCounts() {
+      const counts = new Map<string, StateCount>();
+      for (const s of t.states.values()) {
+        const key = `${s.purpose}\u0000${s.status}`;
+        const c = counts.get(key) ?? { purpose: s.purpose, status: s.status, count: 0 };
+        c.count += 1;
+        counts.set(key, c);
+      }
+      return [...counts.values()].sort(byKeys('purpose', 'status'));
+    },
     async findApiKey(digest) {
       const k = [...t.apiKeys.values()].find((x) => x.digest === digest);
       return k ? out(k) : null;
@@ -349,8 +359,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         .sort((a, b) => cmp(a.createdAt, b.createdAt) || cmp(a.id, b.id))
         .map(out);
     },
-    async listAudit(limit) {
+    async listAudit(limit, filter) {
       return [...t.audit.values()]
+        .filter((e) => auditMatches(e, filter))
         .sort((a, b) => cmp(b.at, a.at) || cmp(b.id, a.id))
         .slice(0, Math.max(0, limit))
         .map(out);

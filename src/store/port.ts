@@ -19,7 +19,7 @@ import type {
 } from '../core/types.ts';
 import type { ApiKeyRow } from './api-keys-sql.ts';
 import type { KeyRotationRow, LookupKeyRow, RotationPhase } from './key-rotation-sql.ts';
-import type { LedgerDay, QueueStat } from './stats-sql.ts';
+import type { AuditFilter, LedgerDay, QueueStat, StateCount } from './stats-sql.ts';
 
 /**
  * Everything one decision writes, committed atomically (one transaction / one D1 batch).
@@ -312,7 +312,8 @@ export interface Store {
   requeueJob(id: string, now: string): Promise<boolean>;
   countJobs(): Promise<Record<JobStatus, number>>;
 
-  listAudit(limit: number): Promise<AuditEntry[]>;
+  /** Newest first; the filter (console) narrows by actor, action and time. */
+  listAudit(limit: number, filter?: AuditFilter): Promise<AuditEntry[]>;
 
   /** Subjects in id order after `afterId` (reconciliation pages through everyone). */
   listSubjects(afterId: string, limit: number): Promise<SubjectRow[]>;
@@ -356,6 +357,8 @@ export interface Store {
   queueStats(): Promise<QueueStat[]>;
   /** Ledger events with `occurredAt` >= `since`, counted per UTC day, source and action (console). */
   ledgerDaily(since: string): Promise<LedgerDay[]>;
+  /** People per purpose and status (console overview). */
+  stateCounts(): Promise<StateCount[]>;
   /** The stored API key with this token digest (revoked or not), found by its unique index. */
   findApiKey(digest: string): Promise<ApiKeyRow | null>;
   getApiKey(id: string): Promise<ApiKeyRow | null>;

@@ -44,7 +44,15 @@ import {
   toTombstone,
 } from './sqlite-rows.ts';
 import { applyUnit } from './sqlite-unit.ts';
-import { LEDGER_DAILY, QUEUE_STATS, toLedgerDay, toQueueStat } from './stats-sql.ts';
+import {
+  auditQuery,
+  LEDGER_DAILY,
+  QUEUE_STATS,
+  STATE_COUNTS,
+  toLedgerDay,
+  toQueueStat,
+  toStateCount,
+} from './stats-sql.ts';
 
 export interface SqliteStoreOptions {
   /** A file path, or `':memory:'`. */
@@ -539,8 +547,11 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     async listApiKeys() {
       return stmt(API_KEY_SQL.list).all().map(toApiKey);
     },
-    async listAudit(limit) {
-      return stmt('SELECT * FROM audit_log ORDER BY at DESC, id DESC LIMIT ?').all(limit).map(toAudit);
+    async listAudit(limit, filter) {
+      const q = auditQuery(filter);
+      return stmt(q.sql)
+        .all(...q.params, limit)
+        .map(toAudit);
     },
 
     async listSubjects(afterId, limit) {
@@ -679,6 +690,9 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
     async ledgerDaily(since) {
       return stmt(LEDGER_DAILY).all(since).map(toLedgerDay);
+    },
+    async stateCounts() {
+      return stmt(STATE_COUNTS).all().map(toStateCount);
     },
 
     // Leases and outcomes share the group commit with the units: one fsync for the lot.

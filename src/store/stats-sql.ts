@@ -54,3 +54,54 @@ export const byKeys =
     }
     return 0;
   };
+
+/** How many people are in one status for one purpose (console overview). */
+export interface StateCount {
+  purpose: string;
+  status: string;
+  count: number;
+}
+
+// One pass over consent_state (a row per person and purpose); no personal data is read.
+export const STATE_COUNTS = `SELECT purpose, status, COUNT(*) AS n FROM consent_state
+  GROUP BY purpose, status ORDER BY purpose, status`;
+
+export const toStateCount = (r: Row): StateCount => ({
+  purpose: String(r.purpose),
+  status: String(r.status),
+  count: Number(r.n),
+});
+
+/** Narrows the audit log (console filters): exact actor key id and action, `at` within [since, until). */
+export interface AuditFilter {
+  actor?: string;
+  action?: string;
+  since?: string;
+  until?: string;
+}
+
+/** The audit log query for a filter, newest first, with its parameters (the limit last). */
+export function auditQuery(f: AuditFilter = {}): { sql: string; params: string[] } {
+  const conditions: Array<[string, string | undefined]> = [
+    ['actor = ?', f.actor],
+    ['action = ?', f.action],
+    ['at >= ?', f.since],
+    ['at < ?', f.until],
+  ];
+  const used = conditions.filter((x): x is [string, string] => Boolean(x[1]));
+  const clause = used.length ? ` WHERE ${used.map(([sql]) => sql).join(' AND ')}` : '';
+  return {
+    sql: `SELECT * FROM audit_log${clause} ORDER BY at DESC, id DESC LIMIT ?`,
+    params: used.map(([, v]) => v),
+  };
+}
+
+/** The same filter on one entry (the in-memory store). */
+export const auditMatches = (
+  e: { actor: string; action: string; at: string },
+  f: AuditFilter = {},
+): boolean =>
+  (!f.actor || e.actor === f.actor) &&
+  (!f.action || e.action === f.action) &&
+  (!f.since || e.at >= f.since) &&
+  (!f.until || e.at < f.until);

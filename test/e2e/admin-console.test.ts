@@ -14,6 +14,7 @@ import { textMessage } from '../helpers/whatsapp.ts';
 // Fictitious numbers only.
 const PHONE = '+4915123456780';
 const WA = '4915123456780';
+const STUCK = '+4915123456782';
 const ts = () => String(Math.floor(Date.now() / 1000));
 /** A WhatsApp timestamp on the harness clock. */
 const at = (x: Harness) => String(Math.floor(x.now().getTime() / 1000));
@@ -468,5 +469,238 @@ describe('console: identities and unreadable events', () => {
     expect(sync).not.toContain('event as received');
     const admin = await session(x, 'admin');
     expect(await (await admin.get('/admin/sync')).text()).toContain('event as received');
+  });
+});
+
+describe('console pages that do the work (issue 16)', () => {
+  it('the overview shows status tiles, each for the roles that may open its page, and verifies the ledger on request', async () => {
+    const x = await crm();
+    await optIn(x);
+    const contact = x.hubspot.addContact({ mobilephone: STUCK, firstname: 'Example' });
+    x.hubspot.failRecord(contact);
+    await x.webhook(textMessage(STUCK.slice(1), 'STOP', { timestamp: ts() }));
+    await x.settle();
+    x.services.dispatcher.pause();
+    await x.request('/v1/erasures', { method: 'POST', role: 'operator', json: { phone: PHONE } });
+    x.advance(31 * 86_400_000);
+    const operator = await (await (await session(x, 'operator')).get('/admin')).text();
+    const tile = (page: string, id: string) =>
+      new RegExp(`<a class="tile ([a-z]+)" href="([^"]+)" data-tile="${id}">([\\s\\S]*?)</a>`).exec(page);
+    expect(tile(operator, 'people')?.[2]).toBe('/admin/people');
+    expect(tile(operator, 'people')?.[3]).toMatch(
+      /<tr data-purpose="marketing"><td>marketing<\/td><td>1<\/td>/,
+    );
+    expect(tile(operator, 'dead-letters')?.slice(1, 3)).toEqual(['bad', '/admin/sync']);
+    expect(tile(operator, 'dead-letters')?.[3]).toContain('<span class="big">1</span>');
+    expect(tile(operator, 'queues')?.[3]).toContain('data-kind="sync.hubspot"');
+    expect(tile(operator, 'erasures')?.slice(1, 3)).toEqual(['bad', '/admin/erasures']);
+    expect(tile(operator, 'erasures')?.[3]).toContain('<span class="big">1</span>');
+    // Opt-outs are counted by the day they happened (the clock moved 31 days on): none today.
+    expect(tile(operator, 'opt-outs')?.[3]).toContain('0 today');
+    // Operators may not open the compliance page: no ledger or checklist tile, no verify button.
+    expect(tile(operator, 'ledger')).toBeNull();
+    expect(operator).not.toContain('/admin/ledger/verify');
+
+    const auditor = await session(x, 'auditor');
+    const before = await (await auditor.get('/admin')).text();
+    expect(tile(before, 'ledger')?.[1]).toBe('warn');
+    expect(tile(before, 'ledger')?.[3]).toContain('not yet');
+    expect(tile(before, 'checklist')?.[3]).toMatch(/[1-9]\d* failing/);
+    expect(tile(before, 'dead-letters')).toBeNull();
+    const verified = await auditor.post('/admin/ledger/verify');
+    expect(verified.status).toBe(303);
+    expect(verified.headers.get('location')).toBe('/admin?verified=ok');
+    const after = await (await auditor.get('/admin?verified=ok')).text();
+    expect(tile(after, 'ledger')?.[1]).toBe('good');
+    expect(tile(after, 'ledger')?.[3]).toMatch(/intact[\s\S]*\d+ events verified/);
+    const [entry] = await x.services.store.listAudit(1, { action: 'ledger.verify' });
+    expect(entry?.details).toMatchObject({ ok: true });
+    // Verifying is the auditors' (and admins'); an operator's POST is refused and records nothing.
+    expect((await (await session(x, 'operator')).post('/admin/ledger/verify')).status).toBe(403);
+    expect(await x.services.store.listAudit(10, { action: 'ledger.verify' })).toHaveLength(1);
+    // Intake keys have no console pages: no tiles.
+    const intake = await (await (await session(x, 'intake')).get('/admin')).text();
+    expect(intake).not.toContain('data-tile=');
+    expect(intake).toContain('has no console pages');
+  });
+
+  it('People: an operator opts a person out and starts an erasure; an auditor downloads the Art. 15 export; CRM records listed', async () => {
+    const x = await crm();
+    const contact = x.hubspot.addContact({ mobilephone: PHONE, firstname: 'Example' });
+    await optIn(x);
+    await x.settle();
+    const operator = await session(x, 'operator');
+    const page = await (await operator.post('/admin/people', { phone: PHONE })).text();
+    const subject = /name="subject" value="([^"]+)"/.exec(page)?.[1] ?? '';
+    expect(subject).not.toBe('');
+    expect(page).not.toContain(PHONE);
+    expect(page).toContain('action="/admin/people/opt-out"');
+    expect(page).toContain('action="/admin/people/erase"');
+    expect(page).not.toContain('action="/admin/people/export"');
+    expect(page).toMatch(new RegExp(`<li data-link="hubspot">hubspot contacts? ${contact}`));
+
+    const out = await operator.post('/admin/people/opt-out', { subject, purpose: 'marketing' });
+    expect(out.status).toBe(200);
+    const outPage = await out.text();
+    expect(outPage).toContain('Opted out of marketing.');
+    expect(outPage).toMatch(/data-purpose="marketing">.*opted out/s);
+    const state = await json<{ purposes: Record<string, { status: string }> }>(
+      await x.request(`/v1/subjects/${encodeURIComponent(PHONE)}`, { role: 'operator' }),
+    );
+    expect(state.purposes.marketing?.status).toBe('opted_out');
+    // A forged form (no token) changes nothing.
+    expect((await operator.post('/admin/people/erase', { subject, confirm: 'yes' }, null)).status).toBe(403);
+    // Without the confirmation nothing starts.
+    const unconfirmed = await (await operator.post('/admin/people/erase', { subject })).text();
+    expect(unconfirmed).toContain('Tick the confirmation');
+    expect((await x.services.store.listErasures({ limit: 10 })).length).toBe(0);
+
+    const auditor = await session(x, 'auditor');
+    const auditorPage = await (await auditor.post('/admin/people', { phone: PHONE })).text();
+    expect(auditorPage).toContain('action="/admin/people/export"');
+    expect(auditorPage).not.toContain('action="/admin/people/opt-out"');
+    const exported = await auditor.post('/admin/people/export', { subject });
+    expect(exported.status).toBe(200);
+    expect(exported.headers.get('content-disposition')).toMatch(/^attachment; filename="art15-export-/);
+    expect(((await exported.json()) as { person: { phone: string } }).person.phone).toBe(PHONE);
+    // Operators may not export (as GET /v1/subjects/{phone}/export), nor may auditors opt out.
+    expect((await operator.post('/admin/people/export', { subject })).status).toBe(403);
+    expect((await auditor.post('/admin/people/opt-out', { subject })).status).toBe(403);
+
+    const erased = await operator.post('/admin/people/erase', { subject, confirm: 'yes' });
+    expect(await erased.text()).toContain('started: follow it on');
+    expect((await x.services.store.listErasures({ limit: 10 })).length).toBe(1);
+    expect(await auditActions(x)).toEqual(expect.arrayContaining(['erasure.request', 'subject.export']));
+  });
+
+  it('People keeps a number it could not read in the field', async () => {
+    const x = await plain();
+    const s = await session(x, 'operator');
+    const res = await s.post('/admin/people', { phone: '+49 151 not a number' });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('value="+49 151 not a number"');
+  });
+
+  it('dead letters name the person (masked), say what happened and how to fix it; Retry says how it ended; Retry all', async () => {
+    const x = await crm();
+    const contact = x.hubspot.addContact({ mobilephone: STUCK, firstname: 'Example' });
+    x.hubspot.failRecord(contact, 2);
+    await x.webhook(textMessage(STUCK.slice(1), 'STOP', { timestamp: ts() }));
+    await x.settle();
+    const [dead] = await x.services.store.listJobs({ status: 'dead' });
+    const s = await session(x, 'operator');
+    const page = await (await s.get('/admin/sync')).text();
+    const row = new RegExp(`<tr data-job="${dead?.id}">([\\s\\S]*?)</tr>`).exec(page)?.[1] ?? '';
+    expect(row).toContain('<td class="person">+49151•••••782</td>');
+    // the simulator rejects with HubSpot's INVALID_OPTION: named as such, not as a bare rejection
+    expect(row).toContain('data-cause="invalid-value"');
+    expect(row).toContain('Fix: ');
+    expect(page).not.toContain(STUCK);
+    // The first retry fails again (the simulator rejects the record once more): the page says so.
+    const again = await s.post(`/admin/sync/jobs/${dead?.id}/retry`);
+    expect(again.status).toBe(303);
+    const failedPage = await (await s.get(again.headers.get('location') ?? '')).text();
+    expect(failedPage).toContain('data-outcome="dead"');
+    expect(failedPage).toContain('Retried, and it failed again');
+    // Retry all: this time it goes through.
+    const all = await s.post('/admin/sync/retry-all');
+    expect(all.headers.get('location')).toBe('/admin/sync?retried_all=1&done=1&dead=0');
+    expect(await (await s.get(all.headers.get('location') ?? '')).text()).toContain(
+      'Retried 1 dead letter(s): 1 done, 0 failed again',
+    );
+    expect(x.hubspot.getContact(contact)?.whatsapp_opted_out).toBe('true');
+  });
+
+  it('Erasures: one is started by number after a confirmation; a typo keeps the field and starts nothing', async () => {
+    const x = await plain();
+    await optIn(x);
+    const s = await session(x, 'operator');
+    const page = await (await s.get('/admin/erasures')).text();
+    expect(page).toContain('id="start-erasure"');
+    const unconfirmed = await s.post('/admin/erasures', { phone: PHONE });
+    expect(unconfirmed.status).toBe(400);
+    const typo = await s.post('/admin/erasures', { phone: '+49 15x', confirm: 'yes' });
+    expect(typo.status).toBe(400);
+    expect(await typo.text()).toContain('value="+49 15x"');
+    expect(await x.services.store.listErasures({ limit: 10 })).toHaveLength(0);
+    const started = await s.post('/admin/erasures', { phone: PHONE, confirm: 'yes' });
+    expect(started.status).toBe(303);
+    const [erasure] = await x.services.store.listErasures({ limit: 10 });
+    expect(started.headers.get('location')).toBe(`/admin/erasures?started=${erasure?.id}`);
+    expect(
+      (await (await session(x, 'auditor')).post('/admin/erasures', { phone: PHONE, confirm: 'yes' })).status,
+    ).toBe(403);
+  });
+
+  it('API keys: an admin creates one (token shown once), it signs in, and revoking it ends that', async () => {
+    const x = await plain();
+    const admin = await session(x, 'admin');
+    const created = await admin.post('/admin/keys', { role: 'auditor', label: 'DPO laptop' });
+    expect(created.status).toBe(201);
+    const page = await created.text();
+    const token = /id="token" readonly value="([^"]+)"/.exec(page)?.[1] ?? '';
+    expect(token.length).toBeGreaterThan(20);
+    const id = /Key id <code>([^<]+)<\/code>/.exec(page)?.[1] ?? '';
+    const list = await (await admin.get('/admin/keys')).text();
+    expect(list).toContain(`data-key="${id}"`);
+    expect(list).toContain('DPO laptop');
+    expect(list).not.toContain(token);
+    const dpo = await signIn(fetcher(x), token);
+    expect((await dpo.get('/admin/audit')).status).toBe(200);
+    // A bad label is refused with the API's reason and keeps what was typed.
+    const bad = await admin.post('/admin/keys', { role: 'auditor', label: '' });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('The key was not created');
+    const revoked = await admin.post(`/admin/keys/${id}/revoke`);
+    expect(revoked.status).toBe(303);
+    expect((await dpo.get('/admin/audit')).status).toBe(303);
+    // API_KEYS keys live in the configuration: no revoke button, and a forced POST is refused (409).
+    const envId = /data-key="([^"]+)"[^>]*>[\s\S]*?remove it from API_KEYS/.exec(list)?.[1] ?? '';
+    expect((await admin.post(`/admin/keys/${envId}/revoke`)).status).toBe(409);
+    expect(await auditActions(x)).toEqual(expect.arrayContaining(['apikey.create', 'apikey.revoke']));
+    expect((await (await session(x, 'auditor')).get('/admin/keys')).status).toBe(403);
+  });
+
+  it('the audit log filters by key, action and date, collapses repeated sign-ins and shows details as key/value', async () => {
+    const x = await crm();
+    for (let i = 0; i < 3; i++) await session(x, 'operator');
+    const contact = x.hubspot.addContact({ mobilephone: STUCK, firstname: 'Example' });
+    x.hubspot.failRecord(contact, 1);
+    await x.webhook(textMessage(STUCK.slice(1), 'STOP', { timestamp: ts() }));
+    await x.settle();
+    const [dead] = await x.services.store.listJobs({ status: 'dead' });
+    await x.request(`/v1/sync/jobs/${dead?.id}/retry`, { method: 'POST', role: 'operator' });
+    const s = await session(x, 'auditor');
+    const page = await (await s.get('/admin/audit')).text();
+    // the three operator sign-ins are one row; the auditor's own sign-in another
+    expect(page).toMatch(/data-action="console.sign_in" data-count="3">/);
+    expect(page).toMatch(
+      /data-action="job.retry">[\s\S]*?<dl class="kv details"><dt>kind<\/dt><dd>sync.hubspot<\/dd><\/dl>/,
+    );
+    const only = await (await s.get('/admin/audit?action=job.retry')).text();
+    expect(only.match(/<tr data-action=/g)).toHaveLength(1);
+    const today = x.now().toISOString().slice(0, 10);
+    const none = await (await s.get('/admin/audit?from=2000-01-01&to=2000-01-02')).text();
+    expect(none.match(/<tr data-action=/g)).toBeNull();
+    const day = await (await s.get(`/admin/audit?from=${today}&to=${today}`)).text();
+    expect(day.match(/<tr data-action=/g)?.length).toBeGreaterThan(1);
+    const badDate = await (await s.get('/admin/audit?from=yesterday')).text();
+    expect(badDate).toContain('Not understood, so not applied: from');
+  });
+
+  it('compliance: the summary and failures come first, sections fold, and fail badges are red', async () => {
+    const x = await plain();
+    const s = await session(x, 'auditor');
+    const page = await (await s.get('/admin/compliance')).text();
+    const summary = page.indexOf('class="card summary"');
+    expect(summary).toBeGreaterThan(-1);
+    expect(summary).toBeLessThan(page.indexOf('GDPR checklist'));
+    expect(page).toContain('<details class="section card" open id="checklist">');
+    expect(page).toContain('<details class="section card" id="record">');
+    expect(page).toMatch(/<ul class="failing"><li><a href="#check-/);
+    expect(page).toContain('<span class="badge fail">fail</span>');
+    const css = await (await x.request('/admin/console.css')).text();
+    // the page says `fail`; the stylesheet used to colour only `.badge.failed`
+    expect(css).toMatch(/\.badge\.fail[,\s][^{]*\{[^}]*color:var\(--bad\)/);
   });
 });

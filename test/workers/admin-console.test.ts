@@ -32,5 +32,27 @@ describe('the console on Workers', () => {
     expect(csrfOf(await lookup.text())).toBe(s.csrf);
     expect((await s.post('/admin/people', { phone: '+4915123400950' }, null)).status).toBe(403);
     expect((await s.get('/admin/audit')).status).toBe(403);
+    // The overview's tiles read D1's grouped summaries (people per state, queues, erasures).
+    const overview = await (await s.get('/admin')).text();
+    for (const tile of ['people', 'opt-outs', 'queues', 'dead-letters', 'erasures']) {
+      expect(overview, tile).toContain(`data-tile="${tile}"`);
+    }
+  });
+
+  it('an admin verifies the ledger from the overview; the audit log filters on D1', {
+    timeout: 90_000,
+  }, async () => {
+    const s = await signIn(fetchWorker, 'workers-admin-token-0123456789');
+    const verified = await s.post('/admin/ledger/verify');
+    expect(verified.status).toBe(303);
+    expect(verified.headers.get('location')).toBe('/admin?verified=ok');
+    const overview = await (await s.get('/admin?verified=ok')).text();
+    expect(overview).toMatch(/<a class="tile good" href="\/admin\/compliance" data-tile="ledger">/);
+    expect(overview).toContain('data-tile="checklist"');
+    const audit = await (await s.get('/admin/audit?action=ledger.verify')).text();
+    expect(audit.match(/<tr data-action="ledger.verify"/g)).toHaveLength(1);
+    expect(audit).not.toContain('<tr data-action="console.sign_in"');
+    const keys = await s.get('/admin/keys');
+    expect(keys.status).toBe(200);
   });
 });

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Router } from '../app.ts';
+import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { bearer, errorResponses } from './shared.ts';
 
@@ -17,7 +18,7 @@ const verify = createRoute({
   method: 'get',
   path: '/v1/ledger/verify',
   tags: ['ledger'],
-  summary: 'Verify the hash chain; says where it breaks',
+  summary: 'Verify the hash chain; says where it breaks (recorded in the audit log)',
   security: bearer,
   middleware: [requireRole('auditor')],
   responses: {
@@ -34,6 +35,12 @@ export function ledgerRoutes(app: Router) {
         { brokenAt: result.brokenAt.seq, reason: result.brokenAt.reason },
         'ledger chain broken',
       );
+    // Recorded, so the console overview can say when the chain was last verified and with what result.
+    await audit(c, 'ledger.verify', null, {
+      ok: result.ok,
+      events: result.events,
+      ...(result.ok ? {} : { brokenAtSeq: result.brokenAt.seq }),
+    });
     return c.json(result, 200);
   });
 }
