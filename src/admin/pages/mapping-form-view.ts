@@ -94,11 +94,11 @@ function fitOf(r: RowInput, p: Picker) {
 const select = (name: string, id: string, options: readonly string[], value: string, label: string) => {
   const all = options.includes(value) || value === '' ? options : [value, ...options];
   return html`<select name="${name}" id="${id}" aria-label="${label}">${all.map(
-    (o) => html`<option value="${o}" ${o === value ? 'selected' : ''}>${o}</option>`,
+    (o) => html`<option value="${o}" ${o === value ? 'selected' : ''}>${o === '' ? '–' : o}</option>`,
   )}</select>`;
 };
 
-function row(c: C, r: RowInput, i: number, issues: MappingIssue[], p: Picker) {
+function row(c: C, r: RowInput, i: number, issues: MappingIssue[], p: Picker, withProblems: boolean) {
   const locals = localOptions(c.var.services.catalog.purposes);
   const mine = issues.filter((x) => x.path === `fields.${i}` || x.path.startsWith(`fields.${i}.`));
   const n = `f.${i}`;
@@ -113,18 +113,19 @@ function row(c: C, r: RowInput, i: number, issues: MappingIssue[], p: Picker) {
       <div class="opt" data-opt="boolean"><label>true when ${select(`${n}.whenTrue`, `${n}.whenTrue`, statusOptions, r.whenTrue, `row ${i}: status written as true`)}</label>
         <label>false pulled as ${select(`${n}.whenFalse`, `${n}.whenFalse`, statusOptions, r.whenFalse, `row ${i}: status a pulled false stands for`)}</label></div>
       <div class="opt" data-opt="enum"><label>values (local=CRM, one a line)
-        <textarea name="${n}.values" rows="3" spellcheck="false" aria-label="row ${i}: enum values">${r.values}</textarea></label></div>
+        <textarea name="${n}.values" rows="4" spellcheck="false" aria-label="row ${i}: enum values">${r.values}</textarea></label></div>
       <div class="opt" data-opt="date"><label>format ${select(`${n}.format`, `${n}.format`, DATE_FORMATS, r.format, `row ${i}: date format`)}</label></div>
     </td>
     <td><input type="text" name="${n}.description" value="${r.description}" aria-label="row ${i}: note" /></td>
     <td><label class="remove"><input type="checkbox" name="${n}.remove" value="1" /> remove</label></td>
-    ${mine.length ? html`<td class="issue">${mine.map((x) => html`<div><code>${x.path}</code>: ${x.message}</div>`)}</td>` : html`<td class="issue"></td>`}
+    ${withProblems ? html`<td class="issue">${mine.map((x) => html`<div><code>${x.path}</code>: ${x.message}</div>`)}</td>` : ''}
   </tr>`;
 }
 
 /** The form (posts to `check`; the "add a field" button re-renders it with one more row). */
 export function mappingForm(c: C, connector: string, form: FormInput, issues: MappingIssue[], p: Picker) {
   const matchIssues = issues.filter((x) => x.path.startsWith('match'));
+  const rowIssues = issues.some((x) => x.path.startsWith('fields'));
   return html`<form method="post" action="/admin/mappings/${connector}/check" id="mapping-form">
     ${csrfField(c)}<input type="hidden" name="base" value="${JSON.stringify(form.base)}" />
     <datalist id="crm-props">${[...p.fields.values()].map(
@@ -139,8 +140,10 @@ export function mappingForm(c: C, connector: string, form: FormInput, issues: Ma
       ${matchIssues.map((x) => html`<div class="issue"><code>${x.path}</code>: ${x.message}</div>`)}
     </fieldset>
     <div class="table-wrap"><table class="rows" data-crm="${p.state}">
-      <thead><tr><th>#</th><th>local value</th><th>CRM property</th><th>direction</th><th>transform</th><th>note</th><th></th><th>problems</th></tr></thead>
-      <tbody>${form.rows.map((r, i) => row(c, r, i, issues, p))}</tbody>
+      <thead><tr><th>#</th><th>local value</th><th>CRM property</th><th>direction</th><th>transform</th><th>note</th><th></th>${
+        rowIssues ? html`<th>problems</th>` : ''
+      }</tr></thead>
+      <tbody>${form.rows.map((r, i) => row(c, r, i, issues, p, rowIssues))}</tbody>
     </table></div>
     <p><button type="submit" name="action" value="add" class="secondary">Add a field</button>
       <button type="submit" name="action" value="check">Check these rows</button></p>
@@ -179,13 +182,22 @@ for (const row of document.querySelectorAll('table.rows tr[data-field]')) {
 
 /** The editor's own styles (served as a file: the CSP allows only 'self' styles). */
 export const EDITOR_CSS = `
+main { max-width:1360px; }
 nav.tabs { display:flex; gap:1rem; margin:0 0 1rem; flex-wrap:wrap; }
 nav.tabs a { color:var(--accent); }
 .table-wrap { overflow-x:auto; }
-table.rows { min-width:980px; }
+table.rows { min-width:980px; table-layout:fixed; }
+table.rows th:nth-child(1) { width:2rem; }
+table.rows th:nth-child(2) { width:15%; }
+table.rows th:nth-child(3) { width:22%; }
+table.rows th:nth-child(4) { width:5.5rem; }
+table.rows th:nth-child(5) { width:16%; }
+table.rows th:nth-child(7) { width:5.5rem; }
+table.rows th:nth-child(8) { width:18%; }
+table.rows select { width:100%; }
 table.rows td { padding:.3rem; }
 table.rows input[type=text] { min-width:0; width:100%; font:inherit; padding:.25rem .35rem; }
-table.rows textarea { min-height:3.6rem; width:100%; font:12px/1.35 ui-monospace, Menlo, Consolas, monospace; }
+table.rows textarea { min-height:4.6rem; width:100%; font:12px/1.35 ui-monospace, Menlo, Consolas, monospace; }
 table.rows .opt { margin-top:.3rem; font-size:.85em; }
 table.rows .opt label { display:block; }
 table.rows td.issue { max-width:16rem; }
