@@ -5,6 +5,9 @@ export interface DiffLine {
   line: string;
 }
 
+/** A diff line, or a run of unchanged lines left out (`count` of them). */
+export type DiffRow = DiffLine | { op: 'skip'; count: number };
+
 /**
  * @example lineDiff('a\nb', 'a\nc') // same a, del b, add c
  */
@@ -34,6 +37,33 @@ export function lineDiff(before: string, after: string): DiffLine[] {
       j++;
     }
   }
+  return out;
+}
+
+/**
+ * The changed lines with `context` unchanged lines around each change; every longer unchanged run
+ * becomes one `skip` row. No change: no rows.
+ *
+ * @example changedOnly(lineDiff('a\nb\nc\nd\ne', 'a\nb\nc\nd\nE'), 1)
+ * // [{ op: 'skip', count: 3 }, same d, del e, add E]
+ */
+export function changedOnly(lines: DiffLine[], context = 2): DiffRow[] {
+  const keep = new Array<boolean>(lines.length).fill(false);
+  lines.forEach((l, i) => {
+    if (l.op === 'same') return;
+    for (let k = Math.max(0, i - context); k <= Math.min(lines.length - 1, i + context); k++) keep[k] = true;
+  });
+  if (!keep.some((k, i) => k && lines[i]!.op !== 'same')) return [];
+  const out: DiffRow[] = [];
+  let skipped = 0;
+  lines.forEach((l, i) => {
+    if (keep[i]) {
+      if (skipped) out.push({ op: 'skip', count: skipped });
+      skipped = 0;
+      out.push(l);
+    } else skipped++;
+  });
+  if (skipped) out.push({ op: 'skip', count: skipped });
   return out;
 }
 

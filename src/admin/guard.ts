@@ -31,7 +31,8 @@ export interface ConsoleSession {
 }
 
 export interface AdminEnv {
-  Variables: AppEnv['Variables'] & { session: ConsoleSession };
+  /** scriptNonce: set by a page that carries a script; the console's CSP then allows that script */
+  Variables: AppEnv['Variables'] & { session: ConsoleSession; scriptNonce?: string };
 }
 
 const keyCache = new WeakMap<Services, Promise<SessionKeys>>();

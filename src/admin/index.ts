@@ -45,7 +45,8 @@ export function adminRoutes(app: Router): void {
 
   r.use('*', async (c, next) => {
     await next();
-    c.header('content-security-policy', CSP);
+    const nonce = c.get('scriptNonce');
+    c.header('content-security-policy', nonce ? `${CSP}; script-src 'nonce-${nonce}'` : CSP);
     c.header('x-content-type-options', 'nosniff');
     // same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on form posts.
     c.header('referrer-policy', 'same-origin');

@@ -21,7 +21,7 @@ import {
 import { type Config, ConfigError, parseConfig } from '../config.ts';
 import type { Mapping } from '../core/mapping.ts';
 import { withDevSecrets } from '../runtime/dev-secrets.ts';
-import { defaultMappings, fileMappingStorage } from '../runtime/mappings.node.ts';
+import { nodeMappings } from '../runtime/mappings.node.ts';
 import { Catalog } from '../service/catalog-service.ts';
 import { LIST_APPLIED, pendingMigrations } from '../store/migrate.ts';
 import { loadMigrations } from '../store/migrations.node.ts';
@@ -437,15 +437,10 @@ export async function doctorCommand(io: Io, env: Env, args: DoctorArgs): Promise
         hint: 'set HUBSPOT_ACCESS_TOKEN, or SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET',
       });
     for (const name of catalog ? names : []) {
-      const storage = fileMappingStorage(resolve(config.MAPPINGS_DIR));
       let mapping: Mapping;
       try {
-        const mappings = await Mappings.load(
-          storage,
-          defaultMappings(),
-          [name],
-          (catalog as Catalog).purposes,
-        );
+        const { storage, defaults } = nodeMappings({ dataDir, mappingsDir: config.MAPPINGS_DIR });
+        const mappings = await Mappings.load(storage, defaults, [name], (catalog as Catalog).purposes);
         mapping = mappings.get(name);
         checks.push({
           name: `${name} mapping`,

@@ -1,29 +1,73 @@
 /**
- * Mapping files on Node: `MAPPINGS_DIR/<connector>.json`, read and written with lowdb so an edit
- * from the admin API is an atomic rename (steno) and the file stays human-editable JSON.
+ * Mapping files on Node. Two layers, so the running service never rewrites a file it ships or a
+ * file the operator keeps under version control:
+ * - defaults: `MAPPINGS_DIR/<connector>.json` (default `./mappings`, the repository's files), and
+ *   the files shipped with the package for a connector that folder has no file for;
+ * - edits made through the console or `PUT /v1/mappings/{connector}`: `DATA_DIR/mappings/<connector>.json`,
+ *   written with lowdb (an atomic rename through steno). An edit there wins over the default.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { JSONFile } from 'lowdb/node';
 import type { ConnectorName } from '../../connectors/types.ts';
 import type { Mapping } from '../core/mapping.ts';
-import type { MappingStorage } from '../sync/mappings.ts';
+import { MappingError, type MappingStorage } from '../sync/mappings.ts';
 
-/** The defaults shipped in the repository's `mappings/` folder (used when `MAPPINGS_DIR` has no file yet). */
+/** The defaults shipped in the repository's `mappings/` folder. */
 export const DEFAULT_MAPPINGS_DIR = new URL('../../mappings/', import.meta.url);
+const CONNECTOR_NAMES: readonly ConnectorName[] = ['hubspot', 'salesforce'];
 
-export function defaultMappings(): Record<ConnectorName, unknown> {
-  const read = (name: string) =>
-    JSON.parse(readFileSync(new URL(`${name}.json`, DEFAULT_MAPPINGS_DIR), 'utf8'));
+/**
+ * The default mapping of each connector: `dir/<connector>.json` when `dir` is given and has one,
+ * else the shipped file. A file that is not JSON stops the start with its path.
+ *
+ * @example defaultMappings('./mappings').hubspot // the parsed mappings/hubspot.json
+ */
+export function defaultMappings(dir?: string): Record<ConnectorName, unknown> {
+  const read = (name: ConnectorName) => {
+    const own = dir === undefined ? null : join(dir, `${name}.json`);
+    const file = own && existsSync(own) ? own : fileURLToPath(new URL(`${name}.json`, DEFAULT_MAPPINGS_DIR));
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    } catch (e) {
+      throw new MappingError(file, [{ path: '(root)', message: `not valid JSON (${(e as Error).message})` }]);
+    }
+  };
   return { hubspot: read('hubspot'), salesforce: read('salesforce') };
 }
 
 /**
+ * Where a Node deployment keeps its mappings: the defaults from `MAPPINGS_DIR` (or the shipped
+ * files) and the edits under `DATA_DIR/mappings`.
+ *
  * @example
- * const storage = fileMappingStorage(config.MAPPINGS_DIR);
- * await storage.read('hubspot'); // the parsed mappings/hubspot.json, or null
+ * const { storage, defaults } = nodeMappings({ dataDir: '/var/lib/consent-sync', mappingsDir: './mappings' });
  */
-export function fileMappingStorage(dir: string): MappingStorage {
+export function nodeMappings(opts: { dataDir: string; mappingsDir: string }): {
+  storage: MappingStorage;
+  defaults: Record<ConnectorName, unknown>;
+} {
+  const mappingsDir = resolve(opts.mappingsDir);
+  const editsDir = resolve(opts.dataDir, 'mappings');
+  const shipped = resolve(fileURLToPath(DEFAULT_MAPPINGS_DIR));
+  const defaultFile = (c: ConnectorName) =>
+    existsSync(join(mappingsDir, `${c}.json`)) ? join(mappingsDir, `${c}.json`) : join(shipped, `${c}.json`);
+  return {
+    defaults: defaultMappings(mappingsDir),
+    storage: fileMappingStorage(editsDir, defaultFile),
+  };
+}
+
+/**
+ * Edits as lowdb JSON files in `dir`. `defaultFile` names the file in force while there is no edit
+ * (for `describe`).
+ *
+ * @example
+ * const storage = fileMappingStorage('/var/lib/consent-sync/mappings');
+ * await storage.read('hubspot'); // the parsed edit, or null (the default applies)
+ */
+export function fileMappingStorage(dir: string, defaultFile?: (c: ConnectorName) => string): MappingStorage {
   const file = (c: ConnectorName) => join(dir, `${c}.json`);
   const adapters = new Map<ConnectorName, JSONFile<unknown>>();
   const adapter = (c: ConnectorName) => {
@@ -37,9 +81,13 @@ export function fileMappingStorage(dir: string): MappingStorage {
   return {
     read: (c) => adapter(c).read(),
     async write(c, mapping: Mapping) {
+      if (!CONNECTOR_NAMES.includes(c)) throw new Error(`unknown connector ${c}`);
       mkdirSync(dir, { recursive: true });
-      await adapter(c).write({ $schema: './mapping.schema.json', ...mapping });
+      await adapter(c).write(mapping);
     },
-    describe: file,
+    describe: (c) =>
+      defaultFile && !existsSync(file(c))
+        ? `${defaultFile(c)} (default; an edit is saved as ${file(c)})`
+        : file(c),
   };
 }

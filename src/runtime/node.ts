@@ -10,10 +10,11 @@ import { Catalog } from '../service/catalog-service.ts';
 import type { Log } from '../service/log.ts';
 import { buildServices, type Services } from '../service/services.ts';
 import { DB_FILE, openSqliteStore } from '../store/sqlite.ts';
+import { crmSchemasFor } from '../sync/crm-schemas.ts';
 import { MappingError } from '../sync/mappings.ts';
 import { withDevSecrets } from './dev-secrets.ts';
 import { createLogger } from './logger.ts';
-import { defaultMappings, fileMappingStorage } from './mappings.node.ts';
+import { nodeMappings } from './mappings.node.ts';
 
 export interface NodeServer {
   url: string;
@@ -167,7 +168,9 @@ export async function bootNode(options: Pick<StartOptions, 'env' | 'log' | 'fetc
     connInfo: getConnInfo,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
-    mappings: { storage: fileMappingStorage(resolve(config.MAPPINGS_DIR)), defaults: defaultMappings() },
+    // Edits go to DATA_DIR/mappings; MAPPINGS_DIR (default ./mappings) holds the defaults, never rewritten.
+    mappings: nodeMappings({ dataDir, mappingsDir: config.MAPPINGS_DIR }),
+    crmSchemas: crmSchemasFor(config),
   });
   return { services, config, log, store, dataDir };
 }

@@ -34,6 +34,7 @@ import { cronBatch, rotateKeys } from '../service/key-rotation.ts';
 import { buildServices, type Services } from '../service/services.ts';
 import { openD1Store } from '../store/d1.ts';
 import { MIGRATIONS } from '../store/migrations.bundle.ts';
+import { crmSchemasFor } from '../sync/crm-schemas.ts';
 import { consoleLog } from './console-log.ts';
 import { d1MappingStorage } from './mappings.d1.ts';
 
@@ -105,6 +106,8 @@ export function createWorker() {
           const address = c.req.header('cf-connecting-ip');
           return { remote: address ? { address } : {} };
         },
+        // The CRMs' data models: the mapping editor's picker and the check before a save.
+        crmSchemas: crmSchemasFor(config),
         mappings: {
           storage: d1MappingStorage(env.DB),
           defaults: { hubspot: hubspotMapping, salesforce: salesforceMapping },

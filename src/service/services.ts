@@ -1,5 +1,5 @@
 import type { GetConnInfo } from 'hono/conninfo';
-import type { Connector, ConnectorName } from '../../connectors/types.ts';
+import type { Connector, ConnectorName, CrmSchema } from '../../connectors/types.ts';
 import { createWhatsAppClient } from '../../connectors/whatsapp/client.ts';
 import type { Config } from '../config.ts';
 import { normalizePhone } from '../core/phone.ts';
@@ -12,6 +12,7 @@ import { type ApiKeyAuth, createApiKeyAuth } from '../http/auth.ts';
 import { AuthThrottle } from '../http/throttle.ts';
 import type { Store } from '../store/port.ts';
 import { buildConnectors } from '../sync/connectors.ts';
+import { CrmFields } from '../sync/crm-fields.ts';
 import { Dispatcher } from '../sync/dispatcher.ts';
 import { type MappingStorage, Mappings, memoryMappingStorage } from '../sync/mappings.ts';
 import { type ReconcileOptions, type ReconcileReport, reconcile } from '../sync/reconcile.ts';
@@ -41,6 +42,8 @@ export interface Services {
   history: History;
   dispatcher: Dispatcher;
   mappings: Mappings;
+  /** the CRMs' own properties and fields, for the mapping editor's picker and the check before a save */
+  crmFields: CrmFields;
   sync: SyncService;
   erasure: ErasureService;
   auth: ApiKeyAuth;
@@ -69,6 +72,8 @@ export interface ServiceInputs {
   dispatcher?: { baseDelayMs?: number; maxAttempts?: number; random?: () => number; concurrency?: number };
   /** where mappings are kept (Node: files in MAPPINGS_DIR) and the shipped defaults */
   mappings?: { storage: MappingStorage; defaults: Partial<Record<ConnectorName, unknown>> };
+  /** readers of the CRMs' data models (Node: `crmSchemasFor(config)`); none: saves are not checked against the CRM */
+  crmSchemas?: Partial<Record<ConnectorName, CrmSchema>>;
   /**
    * Called when a commit queued jobs. Default: run the dispatcher at once (Node). Workers pass a
    * function that sends a Queue message instead, so the jobs run in the queue consumer.
@@ -254,6 +259,12 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     history: new History(store, subjects),
     dispatcher,
     mappings,
+    crmFields: new CrmFields(
+      Object.fromEntries(
+        Object.entries(input.crmSchemas ?? {}).filter(([n]) => connectors.has(n as ConnectorName)),
+      ),
+      clock,
+    ),
     sync,
     erasure,
     auth: await createApiKeyAuth(config.API_KEYS, { store, clock }),

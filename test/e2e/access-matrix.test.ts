@@ -49,6 +49,7 @@ const TABLE: Row[] = [
   { method: 'GET', pattern: '/docs', url: '/docs', access: 'public' },
   // The web console (cookie session; CSRF and roles checked in depth in admin-console.test.ts).
   { method: 'GET', pattern: '/admin/console.css', url: '/admin/console.css', access: 'public' },
+  { method: 'GET', pattern: '/admin/mappings.css', url: '/admin/mappings.css', access: 'public' },
   { method: 'GET', pattern: '/admin/login', url: '/admin/login', access: 'public' },
   {
     method: 'POST',

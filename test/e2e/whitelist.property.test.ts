@@ -107,6 +107,8 @@ function hubspotViolations(r: ReceivedRequest, m: Mapping): string[] {
       out.push(`${where} reads by ${String(body.idProperty)}`);
   } else if (r.method === 'GET' && /^\/crm\/v3\/objects\/contacts\/[^/]+$/.test(url.pathname)) {
     asked(url.searchParams.getAll('properties').flatMap((p) => p.split(',')));
+  } else if (r.method === 'GET' && url.pathname === '/crm/v3/properties/contacts') {
+    // the data model (property definitions, no record): read to check a mapping before it is saved
   } else {
     out.push(`unexpected HubSpot request ${where}`);
   }
@@ -139,6 +141,10 @@ function salesforceViolations(r: SimRequest, m: Mapping): string[] {
       if (![match, 'id', bsuid].includes(c.field.toLowerCase())) out.push(`SOQL filters on ${c.field}`);
   } else if (r.method === 'GET' && /^\/query\/[A-Za-z0-9]+-\d+$/.test(rest)) {
     // the next page of a query checked above
+  } else if (r.method === 'GET' && /^\/sobjects\/[A-Za-z0-9_]+\/describe$/.test(rest)) {
+    // the data model of a mapped object type (no record): read to check a mapping before it is saved
+    const type = rest.split('/')[2] ?? '';
+    if (!objects.has(type.toLowerCase())) out.push(`${where} describes ${type}`);
   } else if (r.method === 'PATCH' && rest === '/composite/sobjects') {
     const records = Array.isArray((r.body as Json | null)?.records)
       ? ((r.body as Json).records as Json[])
@@ -339,15 +345,16 @@ describe('nothing outside the whitelist is ever sent', () => {
               : shipped.salesforce,
           };
           const putMapping = async (c: ConnectorName, m: Mapping) => {
-            // admin: the edits change trustOptIn and match.objects, which editors may not (finding 4)
-            const res = await h.request(`/v1/mappings/${c}`, { method: 'PUT', role: 'admin', json: m });
-            expect(res.status, JSON.stringify(await res.clone().json())).toBe(200);
+            // The epoch starts with the PUT: the save reads the CRM's data model for the new mapping.
             inForce[c] = m;
             epochs.push({
               hs: h.hubspot.requests.length,
               sf: h.salesforce.requests.length,
               mapping: { ...inForce },
             });
+            // admin: the edits change trustOptIn and match.objects, which editors may not (finding 4)
+            const res = await h.request(`/v1/mappings/${c}`, { method: 'PUT', role: 'admin', json: m });
+            expect(res.status, JSON.stringify(await res.clone().json())).toBe(200);
           };
           await putMapping('hubspot', inForce.hubspot);
           await putMapping('salesforce', inForce.salesforce);

@@ -18,6 +18,7 @@ import { Catalog } from '../../src/service/catalog-service.ts';
 import { buildServices, type Services } from '../../src/service/services.ts';
 import type { Store } from '../../src/store/port.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
+import { crmSchemasFor } from '../../src/sync/crm-schemas.ts';
 import { type GraphSimulator, startGraphSimulator } from '../sim/graph-api.ts';
 import { envelope, PHONE_NUMBER_ID, signedRequest, type WebhookChange } from './whatsapp.ts';
 
@@ -155,6 +156,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       crypto: nodeCryptoPrimitives,
       dispatcher: { baseDelayMs: 10, random: () => 0.5 },
       mappings: { storage: fileMappingStorage(join(dir, 'mappings')), defaults: mappingDefaults },
+      // the CRMs' data models, read from the configured (simulated) CRMs as `npm start` does
+      crmSchemas: crmSchemasFor(config),
       ...(options.connectors ? { connectors: options.connectors() } : {}),
     });
     return { services, app: createApp(services) };

@@ -155,6 +155,7 @@ const CONSENT_FIELDS = [
   'Phone',
   'MobilePhone',
   'IndividualId',
+  'HasOptedOutOfEmail',
   'WhatsApp_Marketing_Consent__c',
   'WhatsApp_Marketing_Consent_Date__c',
   'WhatsApp_Transactional_Consent__c',

@@ -60,6 +60,24 @@ describe('mapping edits across isolates', () => {
     );
   });
 
+  it('a save is checked against HubSpot from workerd too: a property it lacks is refused and D1 keeps the mapping', {
+    timeout: 90_000,
+  }, async () => {
+    const w = createWorker();
+    const before = (await (await call(w, 'GET', '/v1/mappings/hubspot')).json()) as View;
+    const typo = structuredClone(before.mapping);
+    typo.fields[0]!.remote = 'whatsapp_opted_ou';
+    const res = await call(w, 'PUT', '/v1/mappings/hubspot', typo);
+    expect(res.status).toBe(422);
+    const body = (await res.json()) as {
+      error: { code: string; details: { issues: Array<{ path: string }> } };
+    };
+    expect(body.error.code).toBe('MAPPING_CRM_MISMATCH');
+    expect(body.error.details.issues.map((i) => i.path)).toEqual(['fields.0.remote']);
+    const after = (await (await call(w, 'GET', '/v1/mappings/hubspot')).json()) as View;
+    expect(after.mapping.fields[0]?.remote).toBe(before.mapping.fields[0]?.remote);
+  });
+
   it('Mappings.refresh() over D1: one read, only changed mappings validated again, stamps only grow', async () => {
     const purposes = ['marketing', 'transactional'];
     const names: ConnectorName[] = ['hubspot'];

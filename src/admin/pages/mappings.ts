@@ -1,17 +1,29 @@
 /**
- * Mappings per connector: the whitelist as a table, an editor that checks a draft with the same
- * schema as `PUT /v1/mappings/{connector}` (errors next to the field), the change as a diff to
- * confirm, the save through that route, and a preview of exactly what would be sent for a number.
+ * Mappings per connector: the whitelist as a table; an editor (a form with a row per field and a
+ * CRM property picker, and the whole mapping as JSON under "Advanced") that checks a draft with the
+ * same schema as `PUT /v1/mappings/{connector}` and against the CRM (problems at the top and beside
+ * their row, what was typed kept); the changed lines as a diff to confirm; the save through that
+ * route; and a preview of exactly what would be sent.
  */
 import type { Context, Hono } from 'hono';
-import { html } from 'hono/html';
+import { html, raw } from 'hono/html';
 import type { ConnectorName } from '../../../connectors/types.ts';
 import type { Mapping, MappingIssue } from '../../core/mapping.ts';
 import { normalizePhone } from '../../core/phone.ts';
 import type { Api, ApiError } from '../api.ts';
-import { lineDiff, pretty } from '../diff.ts';
+import { changedOnly, lineDiff, pretty } from '../diff.ts';
 import { type AdminEnv, requireCsrf, requirePage, requireSession } from '../guard.ts';
 import { csrfField, EXAMPLE_PHONE, notice, PAGES, render, type View } from '../layout.ts';
+import { draftOf, emptyRow, type FormInput, formFromBody, formOf } from '../mapping-form.ts';
+import {
+  crmName,
+  EDITOR_CSS,
+  EDITOR_SCRIPT,
+  mappingForm,
+  type Picker,
+  pickerNote,
+  pickerOf,
+} from './mapping-form-view.ts';
 
 type C = Context<AdminEnv>;
 interface MappingView {
@@ -111,49 +123,71 @@ function summary(v: MappingView) {
 }
 
 interface EditorState {
+  /** the JSON in the Advanced tab: what was typed there, or the form's draft */
   draft: string;
+  /** the form's rows: as typed, or made from the draft */
+  form: FormInput;
   /** the example states last previewed, kept selected in the form */
   chosen?: Record<string, { status: string }>;
   issues?: MappingIssue[];
   parseError?: string;
+  /** a problem that is not the draft's (the CRM could not be reached, a role may not) */
+  alert?: string;
   diff?: View;
   preview?: View;
   message?: View;
 }
 
-function editor(c: C, v: MappingView, s: EditorState) {
+/** Problems at the top of the page, each linked to its row. */
+function problems(s: EditorState) {
+  const issues = s.issues ?? [];
+  if (!s.parseError && issues.length === 0 && !s.alert) return '';
+  const link = (path: string) => {
+    const row = /^fields\.(\d+)/.exec(path)?.[1];
+    return row === undefined
+      ? html`<code>${path}</code>`
+      : html`<a href="#row-${row}"><code>${path}</code></a>`;
+  };
+  return html`<section class="card" id="problems">
+    <div id="mapping-errors" class="issue" role="alert">
+      ${s.alert ? html`<p>${s.alert}</p>` : ''}
+      ${s.parseError ? html`<p>Not valid JSON: ${s.parseError}; nothing was saved.</p>` : ''}
+      ${
+        issues.length
+          ? html`<p><strong>${issues.length} problem(s); nothing was saved.</strong> Each is also shown beside its row.</p>
+        <ul>${issues.map((i) => html`<li>${link(i.path)}: ${i.message}</li>`)}</ul>`
+          : ''
+      }
+    </div></section>`;
+}
+
+function editor(c: C, v: MappingView, s: EditorState, picker: Picker) {
   const name = v.connector;
-  const general = (s.issues ?? []).filter((i) => !i.path.startsWith('fields.'));
-  let draftTable: View | string = '';
-  if (s.issues?.length) {
-    try {
-      draftTable = html`<h2>Your draft, field by field</h2>${whitelist(JSON.parse(s.draft) as Partial<Mapping>, s.issues)}`;
-    } catch {
-      draftTable = '';
-    }
-  }
-  return html`
+  return html`<link rel="stylesheet" href="/admin/mappings.css" />
   ${s.message ?? ''}
-  <section class="card"><h2>In force</h2>${summary(v)}${whitelist(v.mapping)}</section>
+  <nav class="tabs" aria-label="editor"><a href="#form">Form</a><a href="#advanced">Advanced: JSON</a><a href="#preview">Preview</a></nav>
+  ${problems(s)}
   ${s.diff ?? ''}
-  <section class="card" id="editor">
+  <section class="card"><h2>In force</h2>${summary(v)}</section>
+  <section class="card" id="form">
     <h2>Edit</h2>
-    <p class="muted">The whole mapping as JSON (schema: <code>mappings/mapping.schema.json</code>). It is checked
-      with the same rules as the API before anything is saved; you see the change before you confirm it.</p>
+    <p class="muted">One row per field that may travel between the ledger and ${crmName(name)}. Checked with the same rules as
+      the API and against ${crmName(name)} before anything is saved; you see the changed lines before you confirm.</p>
+    ${pickerNote(name, picker)}
+    ${mappingForm(c, name, s.form, s.issues ?? [], picker)}
+  </section>
+  <section class="card" id="advanced">
+    <h2>Advanced: the whole mapping as JSON</h2>
+    <p class="muted">For what the form does not show (schema: <code>mappings/mapping.schema.json</code>). The form edits
+      <code>match</code> and <code>fields</code> and keeps every other key as it is.</p>
     <form method="post" action="/admin/mappings/${name}/check">
       ${csrfField(c)}
       <div class="field">
         <label for="mapping">Mapping</label>
         <textarea id="mapping" name="mapping" spellcheck="false" aria-describedby="mapping-errors">${s.draft}</textarea>
-        <div id="mapping-errors" class="issue" role="alert">
-          ${s.parseError ? html`<p>Not valid JSON: ${s.parseError}</p>` : ''}
-          ${s.issues?.length ? html`<p><strong>${s.issues.length} problem(s); nothing was saved.</strong></p>` : ''}
-          ${general.map((i) => html`<p><code>${i.path}</code>: ${i.message}</p>`)}
-        </div>
       </div>
       <button type="submit">Check and show the change</button>
     </form>
-    ${draftTable}
   </section>
   <section class="card" id="preview">
     <h2>Preview</h2>
@@ -164,26 +198,46 @@ function editor(c: C, v: MappingView, s: EditorState) {
       <button type="submit">Preview</button>
     </form>
     ${s.preview ?? ''}
-  </section>`;
+  </section>
+  <script nonce="${c.var.scriptNonce ?? ''}">${raw(EDITOR_SCRIPT)}</script>`;
 }
 
-function diffView(c: C, v: MappingView, after: Mapping, draft: string) {
-  const lines = lineDiff(pretty(v.mapping), pretty(after));
-  const changed = lines.filter((l) => l.op !== 'same').length;
+function diffView(c: C, v: MappingView, after: Mapping, draft: string, unreachable?: string) {
+  const rows = changedOnly(lineDiff(pretty(v.mapping), pretty(after)));
+  const changed = rows.filter((l) => l.op === 'add' || l.op === 'del').length;
+  const admin = c.var.session.actor.role === 'admin';
+  const crm = crmName(v.connector);
   return html`<section class="card" id="change">
     <h2>The change</h2>
     ${
       changed === 0
         ? html`<p class="notice" role="status">The draft is valid and the same as the mapping in force.</p>`
-        : html`<p>${changed} line(s) differ. <span class="muted">Red: removed, green: added.</span></p>
-      <pre class="diff">${lines.map(
-        (l) =>
-          html`<span class="${l.op}">${l.op === 'add' ? '+ ' : l.op === 'del' ? '- ' : '  '}${l.line}</span>`,
+        : html`<p>${changed} line(s) differ; only they are shown, with two lines around each. <span class="muted">Red: removed, green: added.</span></p>
+      <pre class="diff">${rows.map((l) =>
+        l.op === 'skip'
+          ? html`<span class="skip">  … ${l.count} unchanged line(s)</span>`
+          : html`<span class="${l.op}">${l.op === 'add' ? '+ ' : l.op === 'del' ? '- ' : '  '}${l.line}</span>`,
       )}</pre>
-      <form method="post" action="/admin/mappings/${v.connector}/save">
+      ${
+        unreachable
+          ? html`<p class="alert" role="alert">${crm} could not be reached (${unreachable}): the properties were not checked.
+            ${admin ? 'You may save anyway; the audit log records that you confirmed it.' : 'Try again later or ask an admin.'}</p>`
+          : ''
+      }
+      ${
+        unreachable && !admin
+          ? ''
+          : html`<form method="post" action="/admin/mappings/${v.connector}/save">
         ${csrfField(c)}<input type="hidden" name="mapping" value="${draft}" />
+        ${
+          unreachable
+            ? html`<label class="confirm"><input type="checkbox" name="unchecked" value="1" required />
+                Save without checking the properties against ${crm}</label>`
+            : ''
+        }
         <button type="submit">Save and put in force</button>
-      </form>
+      </form>`
+      }
       <form method="post" action="/admin/mappings/${v.connector}/preview" class="draft-preview">
         ${csrfField(c)}<input type="hidden" name="mapping" value="${draft}" />
         <p>Or first see what this draft would send:</p>
@@ -217,6 +271,11 @@ function previewView(asked: { phone: string } | { example: object }, p: Preview)
 export function mappingPages(r: Hono<AdminEnv>, api: Api): void {
   const guard = [requireSession, requirePage(PAGES.mappings)] as const;
 
+  r.get('/mappings.css', (c) => {
+    c.header('cache-control', 'public, max-age=3600');
+    return c.body(EDITOR_CSS, 200, { 'content-type': 'text/css; charset=utf-8' });
+  });
+
   /** The connector's mapping in force, or a 404 page when it is not enabled. */
   async function load(c: C): Promise<MappingView | Response> {
     const name = c.req.param('connector') ?? '';
@@ -229,7 +288,24 @@ export function mappingPages(r: Hono<AdminEnv>, api: Api): void {
     return render(c, 'Mapping', notice(msg, 'alert'), res.status === 400 ? 404 : (res.status as 404));
   }
 
-  /** The mapping in force and the posted draft, parsed; or the page that says why not (404, 422). */
+  /** What the CRM defines for the draft's object types (cached briefly), for the picker. */
+  async function picker(c: C, v: MappingView, form: FormInput): Promise<Picker> {
+    const objects = form.match.objects
+      .split(/[\s,]+/)
+      .map((o) => o.trim())
+      .filter((o) => /^[A-Za-z][A-Za-z0-9_]{0,79}$/.test(o))
+      .slice(0, 5);
+    const types = objects.length ? objects : v.mapping.match.objects;
+    return pickerOf(await c.var.services.crmFields.describe(v.connector, types), types);
+  }
+
+  /** Renders the editor page: a fresh nonce lets its one script run under the console's CSP. */
+  async function page(c: C, v: MappingView, s: EditorState, status: 200 | 400 | 403 | 422 | 502 = 200) {
+    c.set('scriptNonce', crypto.randomUUID().replaceAll('-', ''));
+    return render(c, `Mapping: ${v.connector}`, editor(c, v, s, await picker(c, v, s.form)), status);
+  }
+
+  /** The mapping in force and the posted JSON draft, parsed; or the page that says why not (404, 422). */
   async function loadDraft(c: C): Promise<{ v: MappingView; draft: string; value: unknown } | Response> {
     const v = await load(c);
     if (v instanceof Response) return v;
@@ -238,7 +314,7 @@ export function mappingPages(r: Hono<AdminEnv>, api: Api): void {
       return { v, draft, value: JSON.parse(draft) as unknown };
     } catch (e) {
       const parseError = (e as Error).message;
-      return render(c, `Mapping: ${v.connector}`, editor(c, v, { draft, parseError }), 422);
+      return page(c, v, { draft, form: formOf(v.mapping), parseError }, 422);
     }
   }
 
@@ -265,36 +341,81 @@ export function mappingPages(r: Hono<AdminEnv>, api: Api): void {
     const v = await load(c);
     if (v instanceof Response) return v;
     const saved = notice(c.req.query('saved') === '1' ? 'Saved. The new mapping is in force.' : null);
-    return render(c, `Mapping: ${v.connector}`, editor(c, v, { draft: pretty(v.mapping), message: saved }));
+    return page(c, v, { draft: pretty(v.mapping), form: formOf(v.mapping), message: saved });
   });
 
   r.post('/mappings/:connector/check', ...guard, requireCsrf, async (c) => {
-    const d = await loadDraft(c);
-    if (d instanceof Response) return d;
-    const { v, draft, value } = d;
-    const checked = c.var.services.mappings.validate(v.connector, value);
-    if (!checked.ok) {
-      return render(c, `Mapping: ${v.connector}`, editor(c, v, { draft, issues: checked.issues }), 422);
+    const body = await c.req.parseBody();
+    let v: MappingView;
+    let form: FormInput;
+    let draftText: string;
+    let value: unknown;
+    const early: MappingIssue[] = [];
+    if (body.mapping !== undefined) {
+      // The Advanced tab: the whole mapping as JSON.
+      const d = await loadDraft(c);
+      if (d instanceof Response) return d;
+      ({ v, draft: draftText, value } = d);
+      form = formOf(value);
+    } else {
+      const loaded = await load(c);
+      if (loaded instanceof Response) return loaded;
+      v = loaded;
+      const posted = formFromBody(body);
+      form = posted.form;
+      if (body.action === 'add') {
+        form.rows.push(emptyRow());
+        return page(c, v, { draft: pretty(draftOf(form).draft), form });
+      }
+      const made = draftOf(form);
+      early.push(...posted.issues, ...made.issues);
+      value = made.draft;
+      draftText = pretty(made.draft);
     }
-    return render(
-      c,
-      `Mapping: ${v.connector}`,
-      editor(c, v, { draft, diff: diffView(c, v, checked.mapping, draft) }),
-    );
+    const checked = c.var.services.mappings.validate(v.connector, value);
+    if (!checked.ok || early.length)
+      return page(
+        c,
+        v,
+        { draft: draftText, form, issues: [...early, ...(checked.ok ? [] : checked.issues)] },
+        422,
+      );
+    const crm = await c.var.services.crmFields.check(v.connector, checked.mapping);
+    if (crm.status === 'mismatch') return page(c, v, { draft: draftText, form, issues: crm.issues }, 422);
+    const unreachable = crm.status === 'unreachable' ? crm.reason : undefined;
+    return page(c, v, {
+      draft: draftText,
+      form,
+      diff: diffView(c, v, checked.mapping, draftText, unreachable),
+    });
   });
 
   r.post('/mappings/:connector/save', ...guard, requireCsrf, async (c) => {
     const d = await loadDraft(c);
     if (d instanceof Response) return d;
     const { v, draft, value } = d;
-    const res = await api<ApiError>(c, 'PUT', `/v1/mappings/${v.connector}`, value);
+    const unchecked = (await c.req.parseBody()).unchecked === '1';
+    const res = await api<ApiError>(
+      c,
+      'PUT',
+      `/v1/mappings/${v.connector}${unchecked ? '?unchecked=true' : ''}`,
+      value,
+    );
     if (res.status === 200) return c.redirect(`/admin/mappings/${v.connector}?saved=1`, 303);
-    const issues = (res.body.error?.details?.issues as MappingIssue[] | undefined) ?? [
+    const state: EditorState = { draft, form: formOf(value) };
+    if (res.status === 502) {
+      // The CRM could not be asked: the draft is valid; an admin may confirm saving it unchecked.
+      const checked = c.var.services.mappings.validate(v.connector, value);
+      state.alert = res.body.error?.message ?? 'the CRM could not be reached';
+      if (checked.ok)
+        state.diff = diffView(c, v, checked.mapping, draft, res.body.error?.message ?? 'no answer');
+      return page(c, v, state, 502);
+    }
+    state.issues = (res.body.error?.details?.issues as MappingIssue[] | undefined) ?? [
       { path: '(root)', message: res.body.error?.message ?? 'not saved' },
     ];
     // 403: an editor changed an admin-only setting (the message names it); else the draft is invalid.
-    const status = res.status === 403 ? 403 : 422;
-    return render(c, `Mapping: ${v.connector}`, editor(c, v, { draft, issues }), status);
+    return page(c, v, state, res.status === 403 ? 403 : 422);
   });
 
   r.post('/mappings/:connector/preview', ...guard, requireCsrf, async (c) => {
@@ -309,7 +430,10 @@ export function mappingPages(r: Hono<AdminEnv>, api: Api): void {
       ...asked,
       ...withDraft,
     });
-    const state: EditorState = { draft: 'v' in d ? d.draft : pretty(v.mapping) };
+    const state: EditorState = {
+      draft: 'v' in d ? d.draft : pretty(v.mapping),
+      form: formOf('v' in d ? d.value : v.mapping),
+    };
     if ('v' in d && res.status === 422)
       state.issues = (res.body.error?.details?.issues as MappingIssue[]) ?? [];
     else if ('v' in d && res.status === 200) {
@@ -318,12 +442,12 @@ export function mappingPages(r: Hono<AdminEnv>, api: Api): void {
     }
     if (res.status !== 200) {
       state.preview = notice(res.body.error?.message ?? 'no preview', 'alert');
-      return render(c, `Mapping: ${v.connector}`, editor(c, v, state), res.status === 400 ? 400 : 422);
+      return page(c, v, state, res.status === 400 ? 400 : 422);
     }
     // Only an admin previews by number (the API refuses it to editors), and admins see numbers in full.
     const n = 'phone' in asked ? normalizePhone(asked.phone) : null;
     state.preview = previewView(n?.ok ? { phone: n.e164 } : asked, res.body);
     if ('example' in asked && !('v' in d)) state.chosen = asked.example as Record<string, { status: string }>;
-    return render(c, `Mapping: ${v.connector}`, editor(c, v, state));
+    return page(c, v, state);
   });
 }

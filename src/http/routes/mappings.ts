@@ -18,7 +18,6 @@ const MappingBody = z.record(z.string(), z.unknown()).openapi('Mapping', {
 const MappingView = z
   .object({ connector: z.string(), storedIn: z.string(), mapping: MappingBody })
   .openapi('MappingView');
-const invalid = { description: 'The mapping is invalid; error.details.issues lists each problem by path' };
 const tooLarge = {
   description: 'PAYLOAD_TOO_LARGE: the body exceeds MAX_BODY_BYTES',
   content: { 'application/json': { schema: ErrorSchema } },
@@ -43,17 +42,29 @@ const get = createRoute({
   },
 });
 
+const SaveQuery = z.object({
+  unchecked: z
+    .enum(['true'])
+    .optional()
+    .openapi({
+      param: { name: 'unchecked', in: 'query' },
+      description:
+        'admin only: save although the CRM cannot be reached to check the properties (recorded in the audit log)',
+    }),
+});
+
 const put = createRoute({
   method: 'put',
   path: '/v1/mappings/{connector}',
   tags: ['mappings'],
   summary: 'Replace a mapping (validated, audited, in force at once)',
   description:
-    'Editors may change the whitelist of custom fields. trustOptIn, match (every key), allowStandardFields and any field entry naming a standard CRM field are admin-only: an editor whose mapping changes one of them gets 403 MAPPING_ADMIN_ONLY naming each, and nothing changes.',
+    'Editors may change the whitelist of custom fields. trustOptIn, match (every key), allowStandardFields and any field entry naming a standard CRM field are admin-only: an editor whose mapping changes one of them gets 403 MAPPING_ADMIN_ONLY naming each, and nothing changes. Before it is stored, the mapping is checked against the CRM (HubSpot properties, Salesforce describe of the matched objects): every remote property must exist and fit its transform.',
   security: bearer,
   middleware: [requireRole('editor')],
   request: {
     params: Connector,
+    query: SaveQuery,
     body: { content: { 'application/json': { schema: MappingBody } }, required: true },
   },
   responses: {
@@ -67,7 +78,16 @@ const put = createRoute({
     },
     404: notEnabled,
     413: tooLarge,
-    422: invalid,
+    422: {
+      description:
+        'MAPPING_INVALID: the mapping is invalid; or MAPPING_CRM_MISMATCH: a property does not exist in the CRM or does not fit its transform. error.details.issues lists each problem by path',
+      content: { 'application/json': { schema: ErrorSchema } },
+    },
+    502: {
+      description:
+        'CRM_UNREACHABLE: the CRM could not be asked whether the properties exist; nothing was saved (an admin may repeat with ?unchecked=true)',
+      content: { 'application/json': { schema: ErrorSchema } },
+    },
   },
 });
 
@@ -149,6 +169,10 @@ const preview = createRoute({
   },
 });
 
+/** A 422 listing each problem by path. */
+const invalidMapping = (code: string, issues: Array<{ path: string; message: string }>) =>
+  new AppError(422, code, issues.map((i) => `${i.path}: ${i.message}`).join('; '), { issues });
+
 /** A mapping as plain JSON (drops undefined members). */
 const plain = (m: object) => JSON.parse(JSON.stringify(m)) as Record<string, never>;
 
@@ -172,11 +196,13 @@ export function mappingRoutes(app: Router) {
     const { connector } = c.req.valid('param');
     enabled(c, connector);
     const input = c.req.valid('json');
-    const { mappings } = c.var.services;
-    if (c.var.actor.role !== 'admin') {
-      // Consent policy stays with admins (finding 4). Checked on the parsed draft, before the full
-      // validation, so an editor naming a standard field hears that it needs an admin. No await
-      // between this check and replace(): no other request can change the mapping in between.
+    const { unchecked } = c.req.valid('query');
+    const { mappings, crmFields } = c.var.services;
+    const admin = c.var.actor.role === 'admin';
+    // Consent policy stays with admins (finding 4). Checked on the parsed draft, before the full
+    // validation, so an editor naming a standard field hears that it needs an admin.
+    const refuseAdminOnly = () => {
+      if (admin) return;
       const parsed = mappingSchema.safeParse(input);
       const changed = parsed.success ? adminOnlyChanges(mappings.get(connector), parsed.data) : [];
       if (changed.length)
@@ -186,14 +212,30 @@ export function mappingRoutes(app: Router) {
           `only an admin may change ${changed.join(', ')}; nothing was saved`,
           { adminOnly: changed },
         );
-    }
+    };
+    refuseAdminOnly();
+    if (unchecked && !admin)
+      throw new AppError(403, 'UNCHECKED_SAVE_ADMIN_ONLY', 'only an admin may save without the CRM check');
+    const valid = mappings.validate(connector, input);
+    if (!valid.ok) throw invalidMapping('MAPPING_INVALID', valid.issues);
+    // A typo in a property name would turn every write into a dead letter: ask the CRM first.
+    const crm = await crmFields.check(connector, valid.mapping);
+    if (crm.status === 'mismatch') throw invalidMapping('MAPPING_CRM_MISMATCH', crm.issues);
+    if (crm.status === 'unreachable' && !unchecked)
+      throw new AppError(
+        502,
+        'CRM_UNREACHABLE',
+        `${crm.reason}, so the properties could not be checked; nothing was saved. An admin may save without the check (?unchecked=true).`,
+      );
+    // The CRM check awaited: another request may have changed the mapping since the first look.
+    refuseAdminOnly();
     const r = await mappings.replace(connector, input);
-    if (!r.ok) {
-      throw new AppError(422, 'MAPPING_INVALID', r.issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
-        issues: r.issues,
-      });
-    }
-    await audit(c, 'mapping.replace', connector, { before: r.before, after: r.after });
+    if (!r.ok) throw invalidMapping('MAPPING_INVALID', r.issues);
+    const crmCheck =
+      crm.status === 'unreachable'
+        ? { status: 'skipped', confirmedBy: 'admin', reason: crm.reason }
+        : { status: crm.status };
+    await audit(c, 'mapping.replace', connector, { before: r.before, after: r.after, crmCheck });
     return c.json({ connector, storedIn: mappings.storedIn(connector), mapping: plain(r.after) }, 200);
   });
 
