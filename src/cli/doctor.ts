@@ -31,6 +31,7 @@ import { MappingError, Mappings } from '../sync/mappings.ts';
 import type { Env } from './boot.ts';
 import { compareFields, newField, type ObjectReport } from './doctor-fields.ts';
 import { checkPiiKeys } from './doctor-keys.ts';
+import { checkNative } from './doctor-native.ts';
 import { type Check, checkList, type Io } from './output.ts';
 
 export interface DoctorArgs {
@@ -402,6 +403,7 @@ async function checkCrm(
     }
   }
   checks.push(...fieldChecks(name, mapping, reports, schema.create !== undefined));
+  if (name === 'salesforce' && mapping.native) await checkNative(config, mapping, fix, checks);
 }
 
 export async function doctorCommand(io: Io, env: Env, args: DoctorArgs): Promise<number> {
