@@ -101,3 +101,23 @@ export function nativeIntent(
     remote: [pulled.remote],
   };
 }
+
+/**
+ * Reconciliation: whether a native record holds something other than what a push would write now
+ * (the ledger is the system of record: the person is queued for a write).
+ */
+export function nativeDrift(mapping: Mapping, record: NativeRecord, states: PurposeState[]): boolean {
+  const n = mapping.native;
+  if (!n) return false;
+  const by = new Map(states.map((s) => [s.purpose, s]));
+  if (record.kind === 'messaging') {
+    const want = n.messaging ? messagingStatus(n.messaging, by.get(n.messaging.purpose)) : null;
+    return want !== null && want !== record.status;
+  }
+  const purpose = Object.entries(n.consent?.purposes ?? {}).find(
+    ([, name]) => name === record.purposeName,
+  )?.[0];
+  if (!purpose || !n.consent) return false;
+  const want = consentValues(n.consent, by.get(purpose), '')?.PrivacyConsentStatus ?? null;
+  return want !== null && want !== record.status;
+}

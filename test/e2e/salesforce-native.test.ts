@@ -212,6 +212,29 @@ describe('Salesforce native consent objects', () => {
     expect(h.hubspot.getContact(hs)).toMatchObject({ whatsapp_transactional_consent: 'withdrawn' });
   });
 
+  it('reconciliation reads the native records: an opt-out made without a callout applies, drift is rewritten', async () => {
+    const { meu, hs } = await start();
+    await h.request('/v1/consents', {
+      method: 'POST',
+      role: 'intake',
+      json: { phone: PHONE, purposes: ['marketing', 'transactional'], locale: 'en' },
+    });
+    await h.webhook(textMessage(WA, 'YES', { timestamp: ts() }));
+    await h.settle();
+    const [transactional] = consentOf('Transactional');
+    // No Flow: the change is found by reconciliation alone.
+    h.salesforce.updateFromUi('ContactPointTypeConsent', String(transactional?.Id), {
+      PrivacyConsentStatus: 'OptOut',
+    });
+    h.salesforce.updateFromUi('MessagingEndUser', meu, { MessagingConsentStatus: 'ImplicitlyOptedIn' });
+    const reports = await h.services.reconcile();
+    expect(reports.find((r) => r.connector === 'salesforce')).toMatchObject({ optOutsApplied: 1 });
+    await h.settle();
+    expect((await states()).transactional?.status).toBe('opted_out');
+    expect(h.hubspot.getContact(hs)).toMatchObject({ whatsapp_transactional_consent: 'withdrawn' });
+    expect(h.salesforce.get('MessagingEndUser', meu)?.MessagingConsentStatus).toBe('DoublyOptedIn');
+  });
+
   it('consents are upserted on an External ID field in one call per batch', async () => {
     await start(
       { salesforce: { externalIds: { ContactPointTypeConsent: ['Consent_Sync_Key__c'] } } },
