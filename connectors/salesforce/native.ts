@@ -172,7 +172,14 @@ export function createNative(api: Caller, rounds: RoundOptions, mode: EraseMode)
     find: Array<'record' | 'platformKey'>,
   ): Promise<Array<Record<string, unknown>>> {
     const rows: Array<Record<string, unknown>> = [];
-    const fields = ['ContactId', 'LeadId', 'MessagingPlatformKey', 'MessagingConsentStatus', 'MessageType'];
+    // The platform key (the number) is read only when the MEU is matched by it.
+    const fields = [
+      'ContactId',
+      'LeadId',
+      'MessagingConsentStatus',
+      'MessageType',
+      ...(find.includes('platformKey') ? ['MessagingPlatformKey'] : []),
+    ];
     const whatsapp = { MessageType: 'WhatsApp' };
     if (find.includes('record')) {
       const contacts = records.filter((r) => r.objectType === 'Contact').map((r) => r.id);
