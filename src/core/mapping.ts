@@ -121,7 +121,11 @@ export const mappingSchema = z
   .strict()
   .superRefine((m, ctx) => {
     if (m.fields.length === 0 && !m.native)
-      ctx.addIssue({ code: 'custom', path: ['fields'], message: 'map at least one field (or a native section)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fields'],
+        message: 'map at least one field (or a native section)',
+      });
     if (m.native && m.connector !== 'salesforce')
       ctx.addIssue({ code: 'custom', path: ['native'], message: 'native objects are Salesforce only' });
     if (m.match.bsuidField?.toLowerCase() === m.match.field.toLowerCase())
