@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type NativeMapping, nativeWritable } from '../../src/core/native-mapping.ts';
 import { type CrmHarness, SALESFORCE, startCrmHarness } from '../helpers/crm.ts';
-import { json } from '../helpers/harness.ts';
+import { json, NO_INTAKE_LIMITS } from '../helpers/harness.ts';
 import { textMessage } from '../helpers/whatsapp.ts';
 
 // Fictitious numbers only.
@@ -233,6 +233,57 @@ describe('Salesforce native consent objects', () => {
     expect((await states()).transactional?.status).toBe('opted_out');
     expect(h.hubspot.getContact(hs)).toMatchObject({ whatsapp_transactional_consent: 'withdrawn' });
     expect(h.salesforce.get('MessagingEndUser', meu)?.MessagingConsentStatus).toBe('DoublyOptedIn');
+  });
+
+  it('calls stay batched: the native writes of many people cost the same few calls as those of one', async () => {
+    const calls: number[] = [];
+    for (const n of [2, 40]) {
+      if (calls.length > 0) await h.close(); // the last harness is closed by afterEach
+      await start({
+        env: NO_INTAKE_LIMITS,
+        salesforce: { outboundOnChange: { url: 'http://127.0.0.1:9/', fields: [] } },
+      });
+      const phones = Array.from({ length: n }, (_, i) => `+49151234002${String(i).padStart(2, '0')}`);
+      for (const phone of phones) {
+        const id = h.salesforce.add('Contact', { MobilePhone: phone, LastName: 'Person' });
+        h.salesforce.add('MessagingEndUser', {
+          Name: 'Example messaging user',
+          MessagingChannelId: '0Mj5e000000ABCDEAA',
+          MessageType: 'WhatsApp',
+          MessagingPlatformKey: phone,
+          MessagingConsentStatus: 'ImplicitlyOptedIn',
+          ContactId: id,
+        });
+      }
+      // Linked first (one sync each), then one opt-out for everyone, synced as one batch.
+      for (const phone of phones)
+        await h.request('/v1/consents', {
+          method: 'POST',
+          role: 'intake',
+          json: { phone, purposes: ['marketing'] },
+        });
+      await h.settle();
+      h.services.dispatcher.pause();
+      const before = h.salesforce.calls();
+      for (const phone of phones)
+        await h.request(`/v1/subjects/${encodeURIComponent(phone)}/opt-out`, {
+          method: 'POST',
+          role: 'operator',
+          json: {},
+        });
+      h.services.dispatcher.resume();
+      await h.settle();
+      calls.push(h.salesforce.calls() - before);
+      console.info(`native sync of ${n} opt-outs: ${calls.at(-1)} Salesforce calls`);
+      const mine = h.salesforce
+        .all('MessagingEndUser')
+        .filter((m) => phones.includes(String(m.MessagingPlatformKey)));
+      expect(mine.map((m) => m.MessagingConsentStatus)).toEqual(phones.map(() => 'OptedOut'));
+    }
+    // Field update, MEU query, IndividualId query, consent query, consent create, one collections
+    // update for MEUs and consents: the same for 2 people and for 40.
+    expect(calls[1]).toBe(calls[0]);
+    expect(calls[1]).toBeLessThanOrEqual(6);
   });
 
   it('consents are upserted on an External ID field in one call per batch', async () => {
