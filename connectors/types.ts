@@ -9,6 +9,7 @@
  * `test/connector-contract.ts`.
  */
 import type { ConnectorError } from './errors.ts';
+import type { NativeConsent } from './salesforce/native.ts';
 
 export type ConnectorName = 'hubspot' | 'salesforce';
 
@@ -186,6 +187,8 @@ export interface Connector {
   verifyWebhook(req: WebhookRequest): Promise<WebhookVerdict>;
   /** Parses a verified webhook into changes, keeping only whitelisted properties. */
   parseWebhook(req: WebhookRequest, spec: LookupSpec): ParsedWebhook;
+  /** The CRM's own consent objects (Salesforce: MessagingEndUser, ContactPointTypeConsent), when it has them. */
+  readonly native?: NativeConsent;
 }
 
 /** A field's type reduced to what a mapping transform needs (`other`: anything else, e.g. a reference). */

@@ -5,6 +5,7 @@
  * so the same expectations run against HubSpot and Salesforce through their real SDKs.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { NativeConfig } from '../connectors/salesforce/native.ts';
 import {
   type Connector,
   ConnectorFailure,
@@ -42,7 +43,28 @@ export interface ConnectorFixture {
   /** API calls the simulator has received so far. */
   calls(): number;
   close(): Promise<void>;
+  /**
+   * The CRM's own consent objects (Salesforce MessagingEndUser and ContactPointTypeConsent), for a
+   * connector with `native`: seed any record, read any record as the simulator holds it now.
+   */
+  native?: {
+    add(objectType: string, fields: Record<string, RemoteValue>): Promise<string>;
+    get(objectType: string, id: string): Promise<Record<string, unknown> | null>;
+  };
 }
+
+/** The native section of the contract: channel, purposes and how they are found. */
+export const NATIVE_CONFIG: NativeConfig = {
+  objects: ['Contact', 'Lead'],
+  messaging: { find: ['record'] },
+  consent: {
+    channel: 'WhatsApp',
+    purposeNames: ['Marketing'],
+    externalIdField: null,
+    createIndividual: true,
+    individualName: 'WhatsApp consent',
+  },
+};
 
 /** What the shipped HubSpot mapping looks up and reads (the connector tests on Node and in workerd). */
 export const HUBSPOT_SPEC: LookupSpec = {
@@ -70,7 +92,11 @@ const PHONES = ['+447700900001', '+447700900002', '+447700900003', '+44770090000
 /** Made-up business-scoped user ids in Meta's shape (`CC.` + digits). */
 const BSUIDS = ['GB.1000000000000000001', 'GB.1000000000000000002', 'GB.1000000000000000003'];
 
-export function connectorContract(name: string, make: () => Promise<ConnectorFixture>): void {
+export function connectorContract(
+  name: string,
+  make: () => Promise<ConnectorFixture>,
+  opts: { native?: boolean } = {},
+): void {
   describe(`connector contract: ${name}`, () => {
     let f: ConnectorFixture;
     beforeEach(async () => {
@@ -253,6 +279,76 @@ export function connectorContract(name: string, make: () => Promise<ConnectorFix
         out instanceof ConnectorFailure ? out.error : (out as Array<{ error?: unknown }>)[0]?.error;
       expect(error).toMatchObject({ retryable: false });
     });
+    // Only for connectors with the CRM's own consent objects (Salesforce).
+    if (opts.native) {
+      it('native objects: writes MessagingEndUser and a ContactPointTypeConsent with the fields Salesforce requires, reads them back, erases them', async () => {
+        const { n, native } = nativeOf(f);
+        const contact = await f.seed('Contact', PHONES[0] as string, {});
+        const meu = await n.add('MessagingEndUser', {
+          Name: 'Example messaging user',
+          MessagingChannelId: '0Mj5e000000ABCDEAA',
+          MessageType: 'WhatsApp',
+          MessagingPlatformKey: PHONES[0] as string,
+          MessagingConsentStatus: 'ImplicitlyOptedIn',
+          ContactId: contact.id,
+        });
+        await n.add('EngagementChannelType', { Name: 'WhatsApp', ContactPointType: 'Phone' });
+        await n.add('DataUsePurpose', { Name: 'Marketing' });
+        const at = '2026-03-01T10:00:00.000Z';
+        const [outcome] = await native.push(
+          [
+            {
+              records: [contact],
+              platformKey: null,
+              messagingStatus: 'OptedOut',
+              consents: [
+                {
+                  purposeName: 'Marketing',
+                  values: { PrivacyConsentStatus: 'OptOut', CaptureDate: at, CaptureSource: 'whatsapp' },
+                },
+              ],
+            },
+          ],
+          NATIVE_CONFIG,
+        );
+        expect(outcome).toEqual({ ok: true, written: 2 });
+        expect(await n.get('MessagingEndUser', meu)).toMatchObject({ MessagingConsentStatus: 'OptedOut' });
+        const individual = (await n.get('Contact', contact.id))?.IndividualId as string;
+        expect(typeof individual).toBe('string');
+        const read = await native.readFor([contact], NATIVE_CONFIG);
+        expect(read.map((r) => [r.kind, r.status]).sort()).toEqual([
+          ['consent', 'OptOut'],
+          ['messaging', 'OptedOut'],
+        ]);
+        const consent = read.find((r) => r.kind === 'consent');
+        expect(consent?.owners.map((o) => o.id)).toEqual([contact.id]);
+        expect(consent && consent.kind === 'consent' ? consent.purposeName : null).toBe('Marketing');
+        expect(await native.erase([contact], NATIVE_CONFIG)).toEqual([]);
+        expect(await n.get('MessagingEndUser', meu)).toBeNull();
+        expect(await n.get('Individual', individual)).toBeNull();
+        expect(await n.get('ContactPointTypeConsent', String(consent?.ref.id))).toBeNull();
+      });
+
+      it('native objects: a picklist value Salesforce does not know is rejected for that record, not retried', async () => {
+        const { n, native } = nativeOf(f);
+        const contact = await f.seed('Contact', PHONES[1] as string, {});
+        await n.add('MessagingEndUser', {
+          Name: 'Example messaging user',
+          MessagingChannelId: '0Mj5e000000ABCDEAA',
+          MessageType: 'WhatsApp',
+          MessagingPlatformKey: PHONES[1] as string,
+          ContactId: contact.id,
+        });
+        const [outcome] = await native.push(
+          [{ records: [contact], platformKey: null, messagingStatus: 'Maybe', consents: [] }],
+          { ...NATIVE_CONFIG, consent: null },
+        );
+        expect(outcome).toMatchObject({
+          ok: false,
+          error: { retryable: false, vendorCode: 'INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST' },
+        });
+      });
+    }
   });
 }
 
@@ -261,4 +357,11 @@ function missingId(id: string): string {
   return /^\d+$/.test(id)
     ? String(Number(id) + 9_000_000)
     : `${id.slice(0, 3)}${'0'.repeat(id.length - 6)}ZZZ`;
+}
+
+function nativeOf(f: ConnectorFixture) {
+  const n = f.native;
+  const native = f.connector.native;
+  if (!n || !native) throw new Error('this fixture has no native objects');
+  return { n, native };
 }

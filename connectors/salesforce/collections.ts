@@ -11,7 +11,7 @@
  * - Per-record errors keep only Salesforce's `statusCode`; its message can quote field values.
  */
 import type { ConnectorError } from '../errors.ts';
-import type { EraseOutcome, RecordRef, RecordWrite, WriteOutcome } from '../types.ts';
+import type { EraseOutcome, RecordRef, RecordWrite, RemoteValue, WriteOutcome } from '../types.ts';
 import { ConnectorFailure } from '../types.ts';
 import type { Caller, InvalidField } from './http.ts';
 import { SalesforceFailure } from './http.ts';
@@ -39,6 +39,8 @@ export interface RoundOptions {
 interface ItemResult {
   success: boolean;
   codes: string[];
+  /** The record's id when Salesforce gave one (creates and upserts). */
+  id?: string;
 }
 
 /** Shared by the batches of one `write`/`erase` call. */
@@ -88,6 +90,58 @@ export async function writeRecords(
       (items, bad) => items.filter((i) => carries(writes[i] as RecordWrite, bad)),
     );
     for (const [i, r] of results) outcomes[i] = toWriteOutcome(r);
+  }
+  return outcomes.map((o) => o ?? { ok: false, error: recordError('RECORD_REJECTED', 'NO_RESULT') });
+}
+
+/** A created or upserted record: its id, or why not. */
+export type SaveOutcome = { ok: true; id: string } | { ok: false; error: ConnectorError };
+
+/**
+ * Creates records of one type (`POST /composite/sobjects`), or upserts them on an External ID field
+ * (`PATCH /composite/sobjects/{type}/{field}`, API 46.0+), 200 per call; one outcome per record, in
+ * order, with the record's id. Locked records are sent again like updates.
+ *
+ * @example await saveRecords(api, 'Individual', [{ LastName: 'WhatsApp consent' }], null, rounds) // [{ ok: true, id: '0PK…' }]
+ */
+export async function saveRecords(
+  api: Caller,
+  type: string,
+  records: Array<Record<string, RemoteValue>>,
+  externalIdField: string | null,
+  opts: RoundOptions,
+): Promise<SaveOutcome[]> {
+  const outcomes: Array<SaveOutcome | undefined> = new Array(records.length);
+  if (!isApiName(type) || (externalIdField !== null && !isApiName(externalIdField)))
+    throw new SalesforceFailure(recordError('RECORD_REJECTED', 'INVALID_TYPE'));
+  const todo: number[] = [];
+  records.forEach((r, i) => {
+    if (Object.keys(r).every(isWritableName)) todo.push(i);
+    else outcomes[i] = { ok: false, error: recordError('RECORD_REJECTED', 'INVALID_FIELD') };
+  });
+  const state: CallState = { settled: false, failure: null };
+  const url = externalIdField ? `/composite/sobjects/${type}/${externalIdField}` : '/composite/sobjects';
+  for (const batch of chunk(todo, COLLECTION_BATCH)) {
+    const results = await rounds(
+      batch,
+      async (items) => {
+        const body = {
+          allOrNone: false,
+          records: items.map((i) => ({ attributes: { type }, ...records[i] })),
+        };
+        return itemResults(
+          await api.call({ method: externalIdField ? 'PATCH' : 'POST', url, body }),
+          items.length,
+        );
+      },
+      state,
+      opts,
+    );
+    for (const [i, r] of results) {
+      if ('code' in r) outcomes[i] = { ok: false, error: r };
+      else if (r.success && r.id) outcomes[i] = { ok: true, id: r.id };
+      else outcomes[i] = { ok: false, error: recordFailure(r) };
+    }
   }
   return outcomes.map((o) => o ?? { ok: false, error: recordError('RECORD_REJECTED', 'NO_RESULT') });
 }
@@ -217,12 +271,13 @@ export function planBatches(indices: number[], typeOf: (i: number) => string): n
 function itemResults(body: unknown, expected: number): ItemResult[] {
   if (!Array.isArray(body) || body.length !== expected) throw new SalesforceFailure(badResponse());
   return body.map((item) => {
-    const r = item as { success?: unknown; errors?: unknown };
+    const r = item as { success?: unknown; errors?: unknown; id?: unknown };
     const errors = Array.isArray(r?.errors) ? r.errors : [];
     const codes = errors
       .map((e) => (e as { statusCode?: unknown })?.statusCode)
       .map((c) => (typeof c === 'string' && /^[A-Z0-9_]{1,64}$/.test(c) ? c : 'UNKNOWN_ERROR'));
-    return { success: r?.success === true, codes };
+    const id = typeof r?.id === 'string' && isSalesforceId(r.id) ? r.id : undefined;
+    return id ? { success: r?.success === true, codes, id } : { success: r?.success === true, codes };
   });
 }
 

@@ -11,7 +11,7 @@ import { ConnectorFailure } from '../types.ts';
 import type { Session } from './auth.ts';
 
 export interface SfRequest {
-  method: 'GET' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   /** Relative to `/services/data/vXX.X` (`/query?q=…`) or from `/services/…` (a `nextRecordsUrl`). */
   url: string;
   body?: unknown;

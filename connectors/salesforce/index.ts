@@ -15,6 +15,7 @@ import { createSession } from './auth.ts';
 import { COLLECTION_BATCH, type RoundOptions, writeRecords } from './collections.ts';
 import { type EraseMode, eraseRecords } from './erase.ts';
 import { type ApiUsage, createCaller } from './http.ts';
+import { createNative, type NativeConsent } from './native.ts';
 import { createReader, QUERY_BATCH } from './records.ts';
 import { parseSalesforceWebhook, verifySalesforceWebhook } from './webhook.ts';
 
@@ -62,6 +63,7 @@ export type SalesforceConnector = Connector & {
   apiUsage(): ApiUsage | null;
   /** Token requests made so far. */
   tokenRequests(): number;
+  native: NativeConsent;
 };
 
 /**
@@ -113,6 +115,7 @@ export function createSalesforceConnector(opts: SalesforceConnectorOptions): Sal
     read: (refs, spec) => reader.read(refs, spec),
     write: (writes) => writeRecords(api, writes, rounds),
     erase: (refs) => eraseRecords(api, reader, refs, opts.eraseMode ?? 'delete', rounds),
+    native: createNative(api, rounds, opts.eraseMode ?? 'delete'),
     verifyWebhook: (req) => verifySalesforceWebhook(req, hooks),
     parseWebhook: (req, spec) => parseSalesforceWebhook(req, spec, hooks),
   };

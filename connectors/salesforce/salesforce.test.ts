@@ -69,10 +69,14 @@ async function makeFixture(): Promise<ConnectorFixture> {
     failNext: (n, kind) => sim.failNext(n, kind === 'rate_limit' ? 'limit' : '500'),
     calls: () => sim.calls(),
     close: () => sim.close(),
+    native: {
+      add: async (type, fields) => sim.add(type, fields),
+      get: async (type, id) => sim.get(type, id),
+    },
   };
 }
 
-connectorContract('salesforce', makeFixture);
+connectorContract('salesforce', makeFixture, { native: true });
 
 describe('Salesforce connector', () => {
   let sim: SalesforceSimulator;

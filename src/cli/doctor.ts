@@ -31,6 +31,7 @@ import { MappingError, Mappings } from '../sync/mappings.ts';
 import type { Env } from './boot.ts';
 import { compareFields, newField, type ObjectReport } from './doctor-fields.ts';
 import { checkPiiKeys } from './doctor-keys.ts';
+import { checkNative } from './doctor-native.ts';
 import { whatsappChannelCheck } from './doctor-subscriptions.ts';
 import { type Check, checkList, type Io } from './output.ts';
 
@@ -410,6 +411,7 @@ async function checkCrm(
         mapping,
       ),
     );
+  if (name === 'salesforce' && mapping.native) await checkNative(config, mapping, fix, checks);
 }
 
 export async function doctorCommand(io: Io, env: Env, args: DoctorArgs): Promise<number> {

@@ -45,8 +45,12 @@ export function checkMappings(io: Io, env: Record<string, string | undefined>): 
     if (r.ok) {
       const push = r.mapping.fields.filter((f) => f.direction !== 'pull').length;
       const pull = r.mapping.fields.filter((f) => f.direction !== 'push').length;
+      const n = r.mapping.native;
+      const native = n
+        ? `, native ${[n.messaging ? 'MessagingEndUser' : '', n.consent ? 'ContactPointTypeConsent' : ''].filter(Boolean).join('+')}`
+        : '';
       io.out(
-        `✓ ${file}: ${r.mapping.fields.length} fields (${push} pushed, ${pull} pulled), match ${r.mapping.match.objects.join('+')}.${r.mapping.match.field}`,
+        `✓ ${file}: ${r.mapping.fields.length} fields (${push} pushed, ${pull} pulled), match ${r.mapping.match.objects.join('+')}.${r.mapping.match.field}${native}`,
       );
     } else {
       failed++;

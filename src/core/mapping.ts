@@ -9,6 +9,7 @@
  *   cannot map back is ignored rather than guessed.
  */
 import { z } from 'zod';
+import { nativePurposes, nativeSchema } from './native-mapping.ts';
 import { standardFieldIssues } from './standard-fields.ts';
 import type { ConsentStatus, Purpose, PurposeState } from './types.ts';
 
@@ -184,7 +185,12 @@ export const mappingSchema = z
         'false (default): an opt-in made in this CRM starts a WhatsApp double opt-in. true: it counts as consent.',
       ),
     match: matchSchema,
-    fields: z.array(fieldSchema).min(1).max(50),
+    fields: z.array(fieldSchema).max(50),
+    native: nativeSchema
+      .optional()
+      .describe(
+        'Salesforce only: MessagingEndUser and ContactPointTypeConsent (docs/salesforce-consent-objects.md).',
+      ),
     allowStandardFields: z
       .array(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,79}$/))
       .max(50)
@@ -196,6 +202,14 @@ export const mappingSchema = z
   })
   .strict()
   .superRefine((m, ctx) => {
+    if (m.fields.length === 0 && !m.native)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fields'],
+        message: 'map at least one field (or a native section)',
+      });
+    if (m.native && m.connector !== 'salesforce')
+      ctx.addIssue({ code: 'custom', path: ['native'], message: 'native objects are Salesforce only' });
     // (when match itself failed, its transform has not run: fields may be missing)
     const named: Array<string | undefined> = Array.isArray(m.match.fields) ? m.match.fields : [m.match.field];
     const matchFields = new Set(named.flatMap((f) => (typeof f === 'string' ? [f.toLowerCase()] : [])));
@@ -328,6 +342,10 @@ export function validateMapping(
     issues.push({ path: 'connector', message: `this is the ${connector} mapping` });
   issues.push(...standardFieldIssues(parsed.data));
   issues.push(...connectorIssues(parsed.data, purposes));
+  if (parsed.data.native)
+    for (const p of nativePurposes(parsed.data.native))
+      if (!purposes.includes(p))
+        issues.push({ path: 'native', message: `unknown purpose ${p} (known: ${purposes.join(', ')})` });
   parsed.data.fields.forEach((f, i) => {
     const p = purposeOf(f.local);
     if (p !== null && !purposes.includes(p))

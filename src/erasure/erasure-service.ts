@@ -32,6 +32,7 @@ import type { Subjects } from '../service/subjects.ts';
 import type { Store } from '../store/port.ts';
 import type { HandlerResult, JobHandler } from '../sync/dispatcher.ts';
 import type { Mappings } from '../sync/mappings.ts';
+import { nativeConfig } from '../sync/native-sync.ts';
 
 export const LOCAL = 'local';
 export const erasureKind = (system: string) => `erasure.${system}`;
@@ -301,9 +302,12 @@ export class ErasureService {
         erasedAt: now,
       }));
       if (marks.length > 0) await store.commit({ erasedRecords: marks });
-      const outcomes = list.length > 0 ? await connector.erase(list) : [];
+      // Salesforce's own consent objects first (issue 15): they are found through the records.
+      const native = connector.native ? nativeConfig(mappings.get(name)) : null;
+      const errors: ConnectorError[] =
+        native && connector.native && list.length > 0 ? await connector.native.erase(list, native) : [];
+      const outcomes = list.length > 0 && errors.length === 0 ? await connector.erase(list) : [];
       const erased: ErasedRecord[] = [];
-      const errors: ConnectorError[] = [];
       outcomes.forEach((o, i) => {
         if (o.status === 'done') erased.push(marks[i] as ErasedRecord);
         else if (o.status === 'failed') errors.push(o.error);

@@ -22,6 +22,7 @@ import type { Log } from '../service/log.ts';
 import type { Subjects } from '../service/subjects.ts';
 import type { Store } from '../store/port.ts';
 import type { Mappings } from './mappings.ts';
+import { nativeConfig, nativeDrift, nativeIntent } from './native-sync.ts';
 import { type SyncService, syncKind, toIntents } from './sync-service.ts';
 
 export interface ReconcileReport {
@@ -273,6 +274,7 @@ async function reconcilePage(
     if (!applied) toPush.add(sid);
   }
   for (const row of people) if (!seen.has(row.id) && refsOf.has(row.id)) report.absent++;
+  await reconcileNative(deps, name, connector, records, owner, report, runId, toPush);
 
   if (toPush.size > 0) {
     const jobs = [...toPush].flatMap((sid) =>
@@ -280,5 +282,65 @@ async function reconcilePage(
     );
     await store.commit({ jobs });
     report.pushed += toPush.size;
+  }
+}
+
+/**
+ * Issue 15: the native records (MessagingEndUser, ContactPointTypeConsent) of the people whose
+ * records were read. An opt-out found there applies; an opt-in only fills a purpose the ledger has
+ * never seen; anything else that differs queues a write of the ledger's values. A failure here is
+ * logged and leaves the field reconciliation as it was.
+ */
+async function reconcileNative(
+  deps: ReconcileDeps,
+  name: ConnectorName,
+  connector: Connector,
+  records: RemoteRecord[],
+  owner: Map<string, string>,
+  report: ReconcileReport,
+  runId: string,
+  toPush: Set<string>,
+): Promise<void> {
+  const mapping = deps.mappings.get(name);
+  const config = nativeConfig(mapping);
+  if (!config || !connector.native || records.length === 0) return;
+  let found: Awaited<ReturnType<NonNullable<Connector['native']>['readFor']>>;
+  try {
+    found = await connector.native.readFor(
+      records.map((r) => ({ objectType: r.objectType, id: r.id })),
+      config,
+    );
+  } catch (err) {
+    if (!(err instanceof ConnectorFailure)) throw err;
+    deps.log.warn({ connector: name, code: err.error.code }, 'native reconciliation failed');
+    return;
+  }
+  const now = deps.clock().toISOString();
+  for (const nr of found) {
+    const sid = nr.owners.map((o) => owner.get(`${o.objectType}/${o.id}`)).find((x) => x !== undefined);
+    if (!sid) continue;
+    const states = await deps.store.getStates(sid);
+    const intent = nativeIntent(mapping, nr, states);
+    const fresh =
+      intent &&
+      (intent.intent === 'opt_out' ||
+        intent.purposes.every((p) => !states.some((s) => s.purpose === p && s.status !== 'none')));
+    const subject = intent && fresh ? await deps.subjects.byId(sid) : null;
+    if (intent && subject) {
+      await deps.consent.changeFor(subject, {
+        intent: intent.intent,
+        purposes: intent.purposes,
+        source: name,
+        occurredAt: now,
+        evidence: { reason: 'reconciliation', reference: `${nr.ref.objectType}/${nr.ref.id}` },
+        dedupeKeys: [`reconcile:${runId}:${sid}:native:${nr.ref.id}`],
+      });
+      if (intent.intent === 'opt_out') report.optOutsApplied++;
+      else report.optInsApplied++;
+      toPush.delete(sid);
+    } else if (nativeDrift(mapping, nr, states)) {
+      report.drift++;
+      toPush.add(sid);
+    }
   }
 }

@@ -51,6 +51,7 @@ import type { Subject, Subjects } from '../service/subjects.ts';
 import type { Store } from '../store/port.ts';
 import type { BatchHandler, HandlerResult, JobHandler } from './dispatcher.ts';
 import type { Mappings } from './mappings.ts';
+import { isNativeType, nativeConfig, nativeIntent, nativeTarget } from './native-sync.ts';
 
 /** How long a value we wrote counts as ours when it comes back (HubSpot retries deliveries for hours). */
 export const ECHO_WINDOW_MS = 24 * 3_600_000;
@@ -326,6 +327,7 @@ export class SyncService {
       }
     }
     if (unlinks.length > 0) await store.commit({ unlinks });
+    const native = await this.pushNative(name, items, now);
 
     let absent = 0;
     for (const item of items) {
@@ -340,6 +342,7 @@ export class SyncService {
         linked: links.length,
         absent,
         gone: unlinks.length,
+        native,
       },
       'crm sync batch',
     );
@@ -388,6 +391,8 @@ export class SyncService {
       const r = await store.commit({ dedupeKeys: [key], unlinks: [{ connector: name, ...remote(ref) }] });
       return r.status === 'duplicate' ? 'duplicates' : 'unlinked';
     }
+    // Salesforce's own consent objects: always read back through the API (rule 7).
+    if (isNativeType(mappings.get(name), ref.objectType)) return this.queueReadBack(name, change, key);
     // Only the object types the mapping names are read or acted on.
     if (!mappings.get(name).match.objects.includes(ref.objectType)) {
       const r = await store.commit({ dedupeKeys: [key] });
@@ -540,12 +545,102 @@ export class SyncService {
     return { ok: true };
   }
 
+  /**
+   * Issue 15: the mapping's native section for the people of a batch that were written (or have
+   * records), in one batched call. Returns the native records written. Failures join the items'
+   * errors, so the jobs retry or dead-letter like field writes.
+   */
+  private async pushNative(name: ConnectorName, items: PushItem[], now: string): Promise<number> {
+    const connector = this.d.connectors.get(name);
+    const mapping = this.d.mappings.get(name);
+    const config = nativeConfig(mapping);
+    if (!connector?.native || !config) return 0;
+    const wantsPhone = mapping.native?.messaging?.find.includes('platformKey') ?? false;
+    const planned: Array<{ item: PushItem; target: NonNullable<ReturnType<typeof nativeTarget>> }> = [];
+    for (const item of items) {
+      if (item.errors.length > 0 || item.records.length === 0) continue;
+      const subject = wantsPhone ? await this.d.subjects.byId(item.row.id) : null;
+      const phone = subject ? await this.d.subjects.phoneOrNull(subject) : null;
+      const target = nativeTarget(mapping, item.records, item.states, phone, now);
+      if (target) planned.push({ item, target });
+    }
+    if (planned.length === 0) return 0;
+    const outcomes = await connector.native.push(
+      planned.map((p) => p.target),
+      config,
+    );
+    let written = 0;
+    outcomes.forEach((o, k) => {
+      if (o.ok) written += o.written;
+      else planned[k]?.item.errors.push(o.error);
+    });
+    return written;
+  }
+
+  /**
+   * A MessagingEndUser or ContactPointTypeConsent named by a Flow callout: read back, its person
+   * found through the Contact/Lead it belongs to (link, else the number that record holds), and
+   * applied when it is news to the ledger.
+   */
+  private async readBackNative(
+    name: ConnectorName,
+    connector: Connector,
+    change: InboundChange,
+    key: string,
+  ): Promise<HandlerResult> {
+    const mapping = this.d.mappings.get(name);
+    const config = nativeConfig(mapping);
+    if (!connector.native || !config) return { ok: true };
+    let records: Awaited<ReturnType<NonNullable<Connector['native']>['read']>>;
+    try {
+      records = await connector.native.read([change.ref], config);
+    } catch (err) {
+      if (!(err instanceof ConnectorFailure)) throw err;
+      return failure([err.error]);
+    }
+    for (const record of records) {
+      let target: { subject: Subject } | { identity: Identity } | null = null;
+      for (const owner of record.owners) {
+        const link = await this.d.store.findLink(name, owner.objectType, owner.id);
+        const subject = link ? await this.d.subjects.byId(link.subjectId) : null;
+        if (subject) {
+          target = { subject };
+          break;
+        }
+      }
+      if (!target && record.owners.length > 0) {
+        let read: RemoteRecord[];
+        try {
+          read = await connector.read(record.owners, this.d.mappings.spec(name));
+        } catch (err) {
+          if (!(err instanceof ConnectorFailure)) throw err;
+          return failure([err.error]);
+        }
+        const phone = read
+          .map((r) => (r.matchValue ? normalizePhone(r.matchValue) : null))
+          .find((p) => p?.ok);
+        if (phone?.ok) target = { identity: { phone: phone.e164 } };
+      }
+      // No Contact/Lead we can name: left alone (rule 6).
+      if (!target) continue;
+      const states =
+        'subject' in target ? await this.d.store.getStates(target.subject.row.id) : ([] as PurposeState[]);
+      const intent = nativeIntent(mapping, record, states);
+      if (!intent) continue;
+      const owner = record.owners[0] as RecordRef;
+      await this.apply(name, target, [intent], { ...change, ref: owner }, `${key}:${record.ref.id}`);
+    }
+    return { ok: true };
+  }
+
   /** A change from an unlinked record: read the record's number from the CRM, then apply it. */
   async handleInboundJob(name: ConnectorName, job: OutboxJob): Promise<HandlerResult> {
     const connector = this.d.connectors.get(name);
     if (!connector || !this.d.mappings.has(name))
       return { ok: false, cancel: true, error: 'connector not enabled' };
     const change = job.payload.change as InboundChange;
+    if (isNativeType(this.d.mappings.get(name), change.ref.objectType))
+      return this.readBackNative(name, connector, change, `${job.idempotencyKey}:apply`);
     // The mapping may have changed since the job was queued: never read an object type it leaves out.
     if (!this.d.mappings.get(name).match.objects.includes(change.ref.objectType)) return { ok: true };
     let records: Awaited<ReturnType<Connector['read']>>;

@@ -22,6 +22,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectorName } from '../../connectors/types.ts';
 import type { Mapping } from '../../src/core/mapping.ts';
+import { NATIVE_OBJECTS, nativeWritable } from '../../src/core/native-mapping.ts';
 import { type CrmHarness, HUBSPOT, SALESFORCE, startCrmHarness } from '../helpers/crm.ts';
 import { json, NO_INTAKE_LIMITS } from '../helpers/harness.ts';
 import { textMessage } from '../helpers/whatsapp.ts';
@@ -133,6 +134,15 @@ function salesforceViolations(r: SimRequest, m: Mapping): string[] {
       return [`${where}: unparsable SOQL`];
     }
     const bsuid = m.match.bsuidField?.toLowerCase();
+    const native = nativeQuery(m, parsed.from, parsed.fields);
+    if (native) {
+      for (const f of parsed.fields)
+        if (!native.select.has(f.toLowerCase())) out.push(`SOQL selects ${parsed.from}.${f}`);
+      if (parsed.where.length === 0) out.push('SOQL without a filter');
+      for (const c of parsed.where)
+        if (!native.filter.has(c.field.toLowerCase())) out.push(`SOQL filters ${parsed.from} on ${c.field}`);
+      return out;
+    }
     const selectable = lower(['Id', m.match.field, ...(bsuid ? [bsuid] : []), ...pullSet(m)]);
     for (const f of parsed.fields) if (!selectable.has(f.toLowerCase())) out.push(`SOQL selects ${f}`);
     if (!objects.has(parsed.from.toLowerCase())) out.push(`SOQL reads from ${parsed.from}`);
@@ -145,20 +155,30 @@ function salesforceViolations(r: SimRequest, m: Mapping): string[] {
     // the data model of a mapped object type (no record): read to check a mapping before it is saved
     const type = rest.split('/')[2] ?? '';
     if (!objects.has(type.toLowerCase())) out.push(`${where} describes ${type}`);
-  } else if (r.method === 'PATCH' && rest === '/composite/sobjects') {
+  } else if ((r.method === 'PATCH' || r.method === 'POST') && rest === '/composite/sobjects') {
     const records = Array.isArray((r.body as Json | null)?.records)
       ? ((r.body as Json).records as Json[])
       : [];
     if (records.length === 0) out.push(`${where} without records`);
     const writable = lower(pushSet(m));
+    const allowed = m.native ? nativeWritable(m.native, m.match.objects) : {};
     for (const rec of records) {
       const type = (rec.attributes as Json | undefined)?.type;
-      if (typeof type !== 'string' || !objects.has(type.toLowerCase()))
+      const typeName = typeof type === 'string' ? type : '';
+      const nativeFields = allowed[typeName];
+      if (nativeFields && (r.method === 'POST' || !objects.has(typeName.toLowerCase()))) {
+        // Salesforce's own consent objects, and IndividualId on Contact/Lead: only what the native section allows.
+        for (const f of Object.keys(rec).filter((k) => k !== 'attributes' && k.toLowerCase() !== 'id'))
+          if (!nativeFields.includes(f)) out.push(`${where} writes ${String(type)}.${f}`);
+        continue;
+      }
+      if (r.method === 'POST' || typeof type !== 'string' || !objects.has(type.toLowerCase()))
         out.push(`${where} writes to ${String(type)}`);
       const fields = Object.keys(rec).filter((k) => k !== 'attributes' && k.toLowerCase() !== 'id');
       if (fields.length === 0) out.push(`${where} writes nothing`);
       for (const f of fields) {
         if (f.toLowerCase() === match) out.push(`${where} writes the match field`);
+        else if (f === 'IndividualId' && allowed[String(type)]?.includes(f)) continue;
         else if (!writable.has(f.toLowerCase())) out.push(`${where} writes ${f}`);
       }
     }
@@ -166,6 +186,37 @@ function salesforceViolations(r: SimRequest, m: Mapping): string[] {
     out.push(`unexpected Salesforce request ${where}`);
   }
   return out;
+}
+
+/** What a query of a native object (or of IndividualId on Contact/Lead) may select and filter on. */
+function nativeQuery(
+  m: Mapping,
+  from: string,
+  fields: string[],
+): { select: Set<string>; filter: Set<string> } | null {
+  const n = m.native;
+  if (!n) return null;
+  const type = from.toLowerCase();
+  const byKey = n.messaging?.find.includes('platformKey') ? ['MessagingPlatformKey'] : [];
+  if (n.messaging && type === NATIVE_OBJECTS.messaging.toLowerCase())
+    return {
+      select: lower(['Id', 'ContactId', 'LeadId', 'MessagingConsentStatus', 'MessageType', ...byKey]),
+      filter: lower(['Id', 'ContactId', 'LeadId', 'MessageType', ...byKey]),
+    };
+  if (!n.consent) return null;
+  if (type === NATIVE_OBJECTS.consent.toLowerCase())
+    return {
+      select: lower(['Id', 'PrivacyConsentStatus', 'PartyId', 'DataUsePurposeId', 'EngagementChannelTypeId']),
+      filter: lower(['Id', 'PartyId', 'EngagementChannelTypeId']),
+    };
+  if (type === NATIVE_OBJECTS.channel.toLowerCase() || type === NATIVE_OBJECTS.purpose.toLowerCase())
+    return { select: lower(['Id', 'Name']), filter: lower(['Name']) };
+  if (
+    m.match.objects.some((o) => o.toLowerCase() === type) &&
+    fields.some((f) => f.toLowerCase() === 'individualid')
+  )
+    return { select: lower(['Id', 'IndividualId']), filter: lower(['Id', 'IndividualId']) };
+  return null;
 }
 
 // ---- random valid mappings ------------------------------------------------------------------
@@ -176,6 +227,14 @@ interface MappingEdit {
   fields: Array<{ keep: boolean; direction: Direction }>;
   /** Salesforce only: which object types to search */
   objects: SfType[];
+  /** Salesforce only: a native section (issue 15), or none */
+  native: {
+    messaging: boolean;
+    consent: boolean;
+    platformKey: boolean;
+    individual: 'link' | 'create';
+    evidence: boolean;
+  } | null;
 }
 
 const mappingEdit: fc.Arbitrary<MappingEdit> = fc.record({
@@ -189,6 +248,16 @@ const mappingEdit: fc.Arbitrary<MappingEdit> = fc.record({
     fc.constant<SfType[]>(['Lead', 'Contact']),
     fc.constant<SfType[]>(['Contact']),
     fc.constant<SfType[]>(['Lead']),
+  ),
+  native: fc.option(
+    fc.record({
+      messaging: fc.boolean(),
+      consent: fc.boolean(),
+      platformKey: fc.boolean(),
+      individual: fc.constantFrom<'link' | 'create'>('link', 'create'),
+      evidence: fc.boolean(),
+    }),
+    { nil: null },
   ),
 });
 
@@ -205,7 +274,38 @@ function edited(base: Mapping, connector: ConnectorName, e: MappingEdit): Mappin
     if (extra) fields.push({ ...extra, direction: 'push' });
   }
   const match = connector === 'salesforce' ? { ...base.match, objects: [...e.objects] } : base.match;
-  return { ...base, trustOptIn: e.trustOptIn, match, fields };
+  const n = connector === 'salesforce' ? e.native : null;
+  const native: Mapping['native'] =
+    n && (n.messaging || n.consent)
+      ? {
+          ...(n.messaging
+            ? {
+                messaging: {
+                  purpose: 'marketing',
+                  direction: 'both' as const,
+                  find: n.platformKey ? ['record' as const, 'platformKey' as const] : ['record' as const],
+                  platformKeyFormat: 'e164' as const,
+                  optInStatus: 'ExplicitlyOptedIn' as const,
+                },
+              }
+            : {}),
+          ...(n.consent
+            ? {
+                consent: {
+                  channel: 'WhatsApp',
+                  purposes: { marketing: 'Marketing', transactional: 'Transactional' },
+                  direction: 'both' as const,
+                  individual: n.individual,
+                  individualName: 'WhatsApp consent',
+                  doubleConsentCaptureDate: n.evidence,
+                  effectiveFrom: n.evidence,
+                },
+              }
+            : {}),
+        }
+      : undefined;
+  const { native: _dropped, ...rest } = base;
+  return { ...rest, trustOptIn: e.trustOptIn, match, fields, ...(native ? { native } : {}) };
 }
 
 // ---- property 1: random states → writes ---------------------------------------------------------
@@ -382,6 +482,20 @@ describe('nothing outside the whitelist is ever sent', () => {
             };
           });
           const person = (p: number) => people[p] as (typeof people)[number];
+          // Salesforce's own consent objects, for mappings with a native section (issue 15).
+          h.salesforce.add('EngagementChannelType', { Name: 'WhatsApp', ContactPointType: 'Phone' });
+          h.salesforce.add('DataUsePurpose', { Name: 'Marketing' });
+          h.salesforce.add('DataUsePurpose', { Name: 'Transactional' });
+          for (const p of people)
+            if (p.sf)
+              h.salesforce.add('MessagingEndUser', {
+                Name: 'Example messaging user',
+                MessagingChannelId: '0Mj5e000000ABCDEAA',
+                MessageType: 'WhatsApp',
+                MessagingPlatformKey: p.phone,
+                MessagingConsentStatus: 'ImplicitlyOptedIn',
+                [p.sf.type === 'Contact' ? 'ContactId' : 'LeadId']: p.sf.id,
+              });
 
           for (const a of [first, ...rest]) {
             switch (a.kind) {

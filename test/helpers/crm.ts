@@ -48,6 +48,8 @@ export interface CrmHarnessOptions extends HarnessOptions {
   attempts?: number;
   /** accept Salesforce Outbound Messages (default true: the simulator's workflow rule sends them) */
   outboundMessages?: boolean;
+  /** the Salesforce connector's erase mode (default delete) */
+  salesforceEraseMode?: 'delete' | 'should_forget';
 }
 
 /**
@@ -128,6 +130,7 @@ export async function startCrmHarness(options: CrmHarnessOptions = {}): Promise<
               orgId: SALESFORCE.orgId,
               webhookSecret: SALESFORCE.webhookSecret,
               outboundMessages: options.outboundMessages !== false,
+              ...(options.salesforceEraseMode ? { eraseMode: options.salesforceEraseMode } : {}),
               ...fast,
             }),
           }

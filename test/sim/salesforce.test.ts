@@ -489,3 +489,114 @@ async function startReceiver() {
       }),
   };
 }
+
+describe('native consent objects (issue 15)', () => {
+  type Item = { id?: string; success: boolean; created?: boolean; errors: Array<{ statusCode: string }> };
+  const save = (conn: Connection, url: string, method: 'POST' | 'PATCH', records: unknown[]) =>
+    conn.request<Item[]>({
+      method,
+      url,
+      body: JSON.stringify({ allOrNone: false, records }),
+      headers: { 'content-type': 'application/json' },
+    });
+
+  it('creates records with the fields the object reference requires and refuses restricted picklist values', async () => {
+    const conn = await plainConnection();
+    const party = sf.add('Individual', { LastName: 'Example' });
+    const base = {
+      attributes: { type: 'ContactPointTypeConsent' },
+      PartyId: party,
+      CaptureDate: '2026-03-01T10:00:00.000Z',
+      CaptureSource: 'whatsapp',
+      CaptureContactPointType: 'Phone',
+    };
+    const out = await save(conn, '/composite/sobjects', 'POST', [
+      { ...base, PrivacyConsentStatus: 'OptOut' },
+      { ...base, CaptureSource: null },
+      { ...base, PrivacyConsentStatus: 'Withdrawn' },
+      { attributes: { type: 'Individual' }, FirstName: 'No last name' },
+    ]);
+    expect(out.map((r) => r.success)).toEqual([true, false, false, false]);
+    expect(out.map((r) => r.errors[0]?.statusCode)).toEqual([
+      undefined,
+      'REQUIRED_FIELD_MISSING',
+      'INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST',
+      'REQUIRED_FIELD_MISSING',
+    ]);
+    expect(sf.get('ContactPointTypeConsent', out[0]?.id as string)).toMatchObject({
+      PrivacyConsentStatus: 'OptOut',
+    });
+  });
+
+  it('upserts on an External ID field only, and computes IsFullyOptedIn (read only)', async () => {
+    await sf.close();
+    sf = await startSalesforceSimulator({
+      ...CLIENT,
+      orgId: ORG,
+      externalIds: { ContactPointTypeConsent: ['Consent_Sync_Key__c'] },
+    });
+    const conn = await plainConnection();
+    const party = sf.add('Individual', { LastName: 'Example' });
+    const rec = {
+      attributes: { type: 'ContactPointTypeConsent' },
+      Consent_Sync_Key__c: 'k1',
+      PartyId: party,
+      CaptureDate: '2026-03-01T10:00:00.000Z',
+      CaptureSource: 'whatsapp',
+      CaptureContactPointType: 'Phone',
+      PrivacyConsentStatus: 'OptIn',
+    };
+    const url = '/composite/sobjects/ContactPointTypeConsent/Consent_Sync_Key__c';
+    const first = await save(conn, url, 'PATCH', [rec]);
+    const second = await save(conn, url, 'PATCH', [{ ...rec, PrivacyConsentStatus: 'OptOut' }]);
+    expect([first[0]?.created, second[0]?.created]).toEqual([true, false]);
+    expect(second[0]?.id).toBe(first[0]?.id);
+    expect(sf.all('ContactPointTypeConsent')).toHaveLength(1);
+    expect(
+      await failure(save(conn, '/composite/sobjects/ContactPointTypeConsent/Name', 'PATCH', [rec])),
+    ).toMatchObject({
+      errorCode: 'INVALID_FIELD',
+    });
+    const meu = sf.add('MessagingEndUser', {
+      Name: 'x',
+      MessageType: 'WhatsApp',
+      MessagingConsentStatus: 'OptedOut',
+    });
+    sf.updateFromUi('MessagingEndUser', meu, { MessagingConsentStatus: 'DoublyOptedIn' });
+    expect(sf.get('MessagingEndUser', meu)?.IsFullyOptedIn).toBe(true);
+    const ro = await conn.request<Item[]>({
+      method: 'PATCH',
+      url: '/composite/sobjects',
+      body: JSON.stringify({
+        records: [{ attributes: { type: 'MessagingEndUser' }, id: meu, IsFullyOptedIn: false }],
+      }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(ro[0]?.errors[0]?.statusCode).toBe('INVALID_FIELD_FOR_INSERT_UPDATE');
+  });
+
+  it('an org without the feature answers INVALID_TYPE; a read-only object fails per record', async () => {
+    await sf.close();
+    sf = await startSalesforceSimulator({
+      ...CLIENT,
+      orgId: ORG,
+      features: { messaging: false },
+      readOnlyObjects: ['ContactPointTypeConsent'],
+    });
+    const conn = await plainConnection();
+    expect(await failure(conn.query('SELECT Id FROM MessagingEndUser LIMIT 1'))).toMatchObject({
+      errorCode: 'INVALID_TYPE',
+    });
+    const party = sf.add('Individual', { LastName: 'Example' });
+    const out = await save(conn, '/composite/sobjects', 'POST', [
+      {
+        attributes: { type: 'ContactPointTypeConsent' },
+        PartyId: party,
+        CaptureDate: '2026-03-01T10:00:00.000Z',
+        CaptureSource: 'whatsapp',
+        CaptureContactPointType: 'Phone',
+      },
+    ]);
+    expect(out[0]?.errors[0]?.statusCode).toBe('INSUFFICIENT_ACCESS_OR_READONLY');
+  });
+});

@@ -94,6 +94,16 @@ export interface SalesforceSimOptions {
   fields?: Record<string, string[]>;
   /** Like a workflow rule: API writes and UI edits that change one of `fields` queue an Outbound Message. */
   outboundOnChange?: { url: string; fields: string[] };
+  /**
+   * Features the org has (default both on): without `messaging` the org has no MessagingEndUser,
+   * without `consentModel` (Data Protection and Privacy off) no ContactPointTypeConsent,
+   * EngagementChannelType, DataUsePurpose or ContactPointPhone: queries and writes answer INVALID_TYPE.
+   */
+  features?: { messaging?: boolean; consentModel?: boolean };
+  /** Objects the integration user may read but not write: records fail with INSUFFICIENT_ACCESS_OR_READONLY. */
+  readOnlyObjects?: string[];
+  /** External ID fields per object, upsert keys of `PATCH /composite/sobjects/{type}/{field}`. */
+  externalIds?: Record<string, string[]>;
 }
 
 export interface SalesforceSimulator {
@@ -166,14 +176,99 @@ const CONSENT_FIELDS = [
   'LastModifiedDate',
 ];
 
+/** Salesforce Messaging (Digital Engagement): the person on one messaging channel. */
+const MESSAGING_FIELDS: Record<string, string[]> = {
+  MessagingEndUser: [
+    'Name',
+    'MessagingChannelId',
+    'MessageType',
+    'MessagingPlatformKey',
+    'MessagingConsentStatus',
+    'IsFullyOptedIn',
+    'ContactId',
+    'LeadId',
+    'AccountId',
+    'LastModifiedDate',
+  ],
+};
+
+/** The consent data model (Data Protection and Privacy). */
+const CONSENT_MODEL_FIELDS: Record<string, string[]> = {
+  ContactPointTypeConsent: [
+    'Name',
+    'PartyId',
+    'ContactPointType',
+    'CaptureContactPointType',
+    'PrivacyConsentStatus',
+    'CaptureDate',
+    'CaptureSource',
+    'DoubleConsentCaptureDate',
+    'EffectiveFrom',
+    'EffectiveTo',
+    'EngagementChannelTypeId',
+    'DataUsePurposeId',
+    'LastModifiedDate',
+  ],
+  EngagementChannelType: ['Name', 'ContactPointType', 'IsActive', 'LastModifiedDate'],
+  DataUsePurpose: ['Name', 'CanDataSubjectOptOut', 'LastModifiedDate'],
+  ContactPointPhone: ['ParentId', 'TelephoneNumber', 'IsSmsCapable', 'LastModifiedDate'],
+};
+
 export const DEFAULT_FIELDS: Record<string, string[]> = {
   Contact: CONSENT_FIELDS,
   Lead: CONSENT_FIELDS,
-  Individual: ['Id', 'ShouldForget', 'HasOptedOutSolicit', 'HasOptedOutProcessing', 'LastModifiedDate'],
+  Individual: [
+    'Id',
+    'FirstName',
+    'LastName',
+    'ShouldForget',
+    'HasOptedOutSolicit',
+    'HasOptedOutProcessing',
+    'LastModifiedDate',
+  ],
+  ...MESSAGING_FIELDS,
+  ...CONSENT_MODEL_FIELDS,
 };
 
-const KEY_PREFIXES: Record<string, string> = { Contact: '003', Lead: '00Q', Individual: '0PK' };
-const READ_ONLY = new Set(['id', 'lastmodifieddate', 'createddate']);
+const KEY_PREFIXES: Record<string, string> = {
+  Contact: '003',
+  Lead: '00Q',
+  Individual: '0PK',
+  MessagingEndUser: '0PA',
+  ContactPointTypeConsent: '0ZY',
+  EngagementChannelType: '0eF',
+  DataUsePurpose: '0ZW',
+  ContactPointPhone: '0ow',
+};
+const READ_ONLY = new Set(['id', 'lastmodifieddate', 'createddate', 'isfullyoptedin']);
+
+/**
+ * What the object reference says a create needs (API-FACTS 3.3, docs/salesforce-consent-objects.md):
+ * fields that must be set on create, and restricted picklists (a value outside fails the record with
+ * INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST).
+ */
+const REQUIRED: Record<string, string[]> = {
+  Individual: ['LastName'],
+  MessagingEndUser: ['Name', 'MessagingChannelId', 'MessageType', 'MessagingPlatformKey'],
+  ContactPointTypeConsent: ['PartyId', 'CaptureDate', 'CaptureSource', 'CaptureContactPointType'],
+  EngagementChannelType: ['Name'],
+  DataUsePurpose: ['Name'],
+  ContactPointPhone: ['ParentId', 'TelephoneNumber'],
+};
+const POINT_TYPES = ['Email', 'MailingAddress', 'Phone', 'Social', 'Web'];
+const PICKLISTS: Record<string, Record<string, string[]>> = {
+  MessagingEndUser: {
+    MessagingConsentStatus: ['ImplicitlyOptedIn', 'ExplicitlyOptedIn', 'DoublyOptedIn', 'OptedOut'],
+    MessageType: ['Text', 'Facebook', 'WhatsApp', 'AppleBusinessChat', 'Line', 'EmbeddedMessaging'],
+  },
+  ContactPointTypeConsent: {
+    PrivacyConsentStatus: ['NotSeen', 'Seen', 'OptIn', 'OptOut', 'OptInPending', 'OptOutPending'],
+    ContactPointType: POINT_TYPES,
+    CaptureContactPointType: POINT_TYPES,
+  },
+  EngagementChannelType: { ContactPointType: POINT_TYPES },
+};
+const OPTED_IN = new Set(['ImplicitlyOptedIn', 'ExplicitlyOptedIn', 'DoublyOptedIn']);
 const OUTBOUND_NS = 'http://soap.sforce.com/2005/09/outbound';
 const PAGE_SIZE = 2000;
 const MAX_COLLECTION = 200;
@@ -222,7 +317,14 @@ export async function startSalesforceSimulator(opts: SalesforceSimOptions): Prom
   const dailyLimit = opts.dailyLimit ?? 100_000;
   const org15 = opts.orgId.slice(0, 15);
   const orgId = toId18(org15);
-  const schema = canonicalSchema(opts.fields ?? DEFAULT_FIELDS);
+  const defs = { ...(opts.fields ?? DEFAULT_FIELDS) };
+  if (opts.features?.messaging === false) for (const t of Object.keys(MESSAGING_FIELDS)) delete defs[t];
+  if (opts.features?.consentModel === false)
+    for (const t of Object.keys(CONSENT_MODEL_FIELDS)) delete defs[t];
+  for (const [t, names] of Object.entries(opts.externalIds ?? {}))
+    defs[t] = [...new Set([...(defs[t] ?? []), ...names])];
+  const schema = canonicalSchema(defs);
+  const readOnlyObjects = new Set(opts.readOnlyObjects ?? []);
 
   const requests: SimRequest[] = [];
   const tokens = new Set<string>();
@@ -271,6 +373,8 @@ export async function startSalesforceSimulator(opts: SalesforceSimOptions): Prom
       record[name] = value;
     }
     record.LastModifiedDate = sfDateTime(Date.now());
+    if (type === 'MessagingEndUser')
+      record.IsFullyOptedIn = OPTED_IN.has(String(record.MessagingConsentStatus));
     if (changed) {
       outboundQueue.push({ notificationId: newId('04l'), objectType: type, id: String(record.Id) });
     }
@@ -432,6 +536,8 @@ export async function startSalesforceSimulator(opts: SalesforceSimOptions): Prom
           readOnly,
         );
       }
+      const invalid = validate(type, fields, false);
+      if (invalid) return invalid;
       if (lockCall && (randomFaults?.random() ?? 1) < (randomFaults?.recordRate ?? 0.3)) {
         return failure('UNABLE_TO_LOCK_ROW', 'unable to obtain exclusive access to this record', []);
       }
@@ -454,6 +560,107 @@ export async function startSalesforceSimulator(opts: SalesforceSimOptions): Prom
       return { id: r.id, success: true, errors: [] };
     });
     return { status: 200, body: out };
+  }
+
+  /** Access, restricted picklists and (on create) required fields; a per-record failure or null. */
+  function validate(type: string, fields: Record<string, SimValue>, create: boolean) {
+    if (readOnlyObjects.has(type))
+      return failure('INSUFFICIENT_ACCESS_OR_READONLY', 'insufficient access rights on object id', []);
+    for (const [name, allowed] of Object.entries(PICKLISTS[type] ?? {})) {
+      const v = fields[name];
+      if (v !== undefined && v !== null && !allowed.includes(String(v)))
+        return failure(
+          'INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST',
+          `${name}: bad value for restricted picklist field`,
+          [name],
+        );
+    }
+    if (create) {
+      const missing = (REQUIRED[type] ?? []).filter(
+        (f) => fields[f] === undefined || fields[f] === null || fields[f] === '',
+      );
+      if (missing.length > 0)
+        return failure(
+          'REQUIRED_FIELD_MISSING',
+          `Required fields are missing: [${missing.join(', ')}]`,
+          missing,
+        );
+    }
+    return null;
+  }
+
+  /** Collections create (`POST /composite/sobjects`) or upsert on an External ID (`PATCH …/{type}/{field}`). */
+  function collectionsSave(body: unknown, upsertType: string | null, upsertField: string | null): Reply {
+    const b = obj(body);
+    if (!b || !Array.isArray(b.records))
+      throw new SfError(400, 'JSON_PARSER_ERROR', 'Expected an object with a records array');
+    if (b.records.length > MAX_COLLECTION)
+      throw new SfError(
+        400,
+        'EXCEEDED_ID_LIMIT',
+        'record limit reached. cannot submit more than 200 records into this call',
+      );
+    let keyField: string | null = null;
+    if (upsertType !== null) {
+      const type = schema.objectName(upsertType);
+      if (!type) throw new SfError(400, 'INVALID_TYPE', `sObject type '${upsertType}' is not supported.`);
+      keyField = schema.fieldName(type, upsertField ?? '');
+      if (!keyField || !(opts.externalIds?.[type] ?? []).includes(keyField))
+        throw new SfError(
+          400,
+          'INVALID_FIELD',
+          `Field ${upsertField} is not an External ID or indexed field for ${type}`,
+        );
+    }
+    const items = b.records.map((raw) => {
+      const rec = obj(raw);
+      const typeName = obj(rec?.attributes)?.type;
+      const type = typeof typeName === 'string' ? schema.objectName(typeName) : null;
+      if (!rec || !type)
+        throw new SfError(400, 'INVALID_TYPE', 'Must specify a valid type in the attributes of each record');
+      const fields: Record<string, SimValue> = {};
+      for (const [key, value] of Object.entries(rec)) {
+        if (key === 'attributes') continue;
+        const name = schema.fieldName(type, key);
+        if (!name)
+          throw new SfError(400, 'INVALID_FIELD', `No such column '${key}' on sobject of type ${type}`);
+        fields[name] = value as SimValue;
+      }
+      return { type, fields };
+    });
+    const results = items.map(({ type, fields }) => {
+      const readOnly = Object.keys(fields).filter((f) => READ_ONLY.has(f.toLowerCase()));
+      if (readOnly.length > 0)
+        return failure(
+          'INVALID_FIELD_FOR_INSERT_UPDATE',
+          `Unable to create/update fields: ${readOnly.join(', ')}.`,
+          readOnly,
+        );
+      const existing =
+        keyField !== null
+          ? [...objectStore(type).values()].find((r) => r[keyField as string] === fields[keyField as string])
+          : undefined;
+      const invalid = validate(type, existing ? fields : fields, !existing);
+      if (invalid) return invalid;
+      if (existing) {
+        applyChange(type, existing, fields);
+        recordWrite(String(existing.Id), fields);
+        return { id: String(existing.Id), success: true, errors: [], created: false };
+      }
+      const prefix = KEY_PREFIXES[type];
+      if (!prefix) return failure('INVALID_TYPE', 'cannot create this type here', []);
+      const id = newId(prefix);
+      const record: SimRecord = {};
+      for (const name of schema.fields(type)) record[name] = null;
+      record.Id = id;
+      objectStore(type).set(id.slice(0, 15), record);
+      applyChange(type, record, fields);
+      recordWrite(id, fields);
+      return keyField !== null
+        ? { id, success: true, errors: [], created: true }
+        : { id, success: true, errors: [] };
+    });
+    return { status: 200, body: results };
   }
 
   function collectionsDelete(search: URLSearchParams): Reply {
@@ -594,7 +801,10 @@ export async function startSalesforceSimulator(opts: SalesforceSimOptions): Prom
     }
     const more = /^\/query\/([A-Za-z0-9]+-\d+)$/.exec(rest);
     if (method === 'GET' && more) return queryMore(more[1] as string);
+    const upsert = /^\/composite\/sobjects\/([A-Za-z0-9_]+)\/([A-Za-z0-9_]+)$/.exec(rest);
+    if (method === 'PATCH' && upsert) return collectionsSave(body, upsert[1] as string, upsert[2] as string);
     if (rest === '/composite/sobjects') {
+      if (method === 'POST') return collectionsSave(body, null, null);
       if (method === 'PATCH') return collectionsUpdate(body);
       if (method === 'DELETE') return collectionsDelete(search);
     }

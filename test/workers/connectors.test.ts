@@ -150,13 +150,17 @@ async function salesforceFixture(
     failNext: (n, kind) => m.failNext(n, kind === 'rate_limit' ? 'limit' : '500'),
     calls: m.calls,
     close: m.close,
+    native: {
+      add: (type, fields) => sim.call<string>('add', type, fields),
+      get: (type, id) => sim.call<Record<string, unknown> | null>('get', type, id),
+    },
   };
 }
 
 // The HubSpot connector gives the SDK a `fetch`-based HTTP layer (connectors/hubspot/http.ts):
 // the SDK's own node-fetch sent header arrays that workerd's node:http rejects.
 connectorContract('hubspot (workerd)', hubspotFixture);
-connectorContract('salesforce (workerd)', () => salesforceFixture());
+connectorContract('salesforce (workerd)', () => salesforceFixture(), { native: true });
 
 describe('HubSpot in workerd: rate limits and server errors', () => {
   it('HubSpot: a 429 with Retry-After is waited out once, then the search goes through', async () => {
