@@ -43,12 +43,16 @@ describe('PUT /v1/mappings checks the CRM', () => {
     ]);
     // The dropdown whatsapp_marketing_consent cannot hold a checkbox.
     const misfit = inForce(h);
-    misfit.fields[1] = { ...misfit.fields[1]!, transform: { type: 'boolean', true: 'opted_in' } };
+    const dropdown = misfit.fields.findIndex((f) => f.remote === 'whatsapp_marketing_consent');
+    misfit.fields[dropdown] = {
+      ...misfit.fields[dropdown]!,
+      transform: { type: 'boolean', true: 'opted_in' },
+    };
     const res2 = await put(h, 'editor', misfit);
     expect(res2.status).toBe(422);
     expect((await json<ErrorBody>(res2)).error.details?.issues).toEqual([
       {
-        path: 'fields.1.transform',
+        path: `fields.${dropdown}.transform`,
         message: expect.stringContaining('whatsapp_marketing_consent is enumeration (a dropdown)'),
       },
     ]);
