@@ -21,6 +21,7 @@ import { ConsentService } from './consent-service.ts';
 import { DeadEvents } from './dead-events.ts';
 import { History } from './history.ts';
 import { InboundWhatsApp } from './inbound-whatsapp.ts';
+import { DurableInbox } from './inbox/durable-inbox.ts';
 import type { Log } from './log.ts';
 import { Messaging } from './messaging.ts';
 import { Subjects } from './subjects.ts';
@@ -35,6 +36,11 @@ export interface Services {
   catalog: Catalog;
   consent: ConsentService;
   inbound: InboundWhatsApp;
+  /**
+   * The durable inbox and its decider (Node): webhooks are acknowledged once their minimised events
+   * are stored, and decided in batches after. Null: events are decided before the answer (inline).
+   */
+  inbox: DurableInbox | null;
   /** unreadable webhook events, kept encrypted for inspection (sync rule 8) */
   deadEvents: DeadEvents;
   messaging: Messaging;
@@ -80,6 +86,11 @@ export interface ServiceInputs {
   crypto?: CryptoPrimitives;
   /** the client's address; default none known (in-process requests, tests): every client is `unknown` */
   connInfo?: GetConnInfo;
+  /**
+   * `durable` (Node): WhatsApp webhooks are acknowledged on the inbox table and decided by its loop
+   * (start it with `services.inbox.start()`); `inline` (default): decided before the answer.
+   */
+  inbox?: 'durable' | 'inline';
 }
 
 /**
@@ -146,8 +157,10 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
           fetch: input.fetch ?? globalThis.fetch.bind(globalThis),
         })
       : null;
+  let inbox: DurableInbox | null = null;
   const messaging = new Messaging({
     store,
+    undecidedOptOut: (hashes, purpose) => inbox?.optOutPending(hashes, purpose) ?? Promise.resolve(false),
     subjects,
     catalog,
     clock,
@@ -223,7 +236,9 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     return n;
   }
 
-  const inbound = new InboundWhatsApp(consent, catalog, log);
+  const inbound = new InboundWhatsApp(consent, catalog, log, config.CLOCK_SKEW_SECONDS * 1000);
+  const deadEvents = new DeadEvents({ store, pii, clock, log });
+  if (input.inbox === 'durable') inbox = new DurableInbox({ store, pii, inbound, deadEvents, clock, log });
   inbound.erasure = {
     async askedBy(contextId, identity) {
       const sent = await store.findSentMessage(await subjects.hashesOf(contextId));
@@ -249,7 +264,8 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     catalog,
     consent,
     inbound,
-    deadEvents: new DeadEvents({ store, pii, clock, log }),
+    inbox,
+    deadEvents,
     messaging,
     history: new History(store, subjects),
     dispatcher,
