@@ -46,7 +46,10 @@ export function inboxContract(get: () => Store): void {
       expect((await store.inboxOptOuts(['h-phone-2', 'h-phone-1'])).sort()).toEqual(['*', 'marketing']);
       expect(await store.inboxOptOuts(['h-phone-3'])).toEqual([]);
       expect(await store.inboxOptOuts([])).toEqual([]);
-      expect((await store.readInbox(5)).find((r) => r.id === 'in-1')?.hashes).toEqual(['h-phone-1', 'h-bsuid-1']);
+      expect((await store.readInbox(5)).find((r) => r.id === 'in-1')?.hashes).toEqual([
+        'h-phone-1',
+        'h-bsuid-1',
+      ]);
     });
 
     it('a unit that decides a row deletes it with its writes; a failing unit keeps it', async () => {

@@ -174,7 +174,9 @@ export class InboundWhatsApp {
     }
   }
 
-  private async confirmErasure(e: Extract<InboxEvent, { t: 'erasure_confirm' }>): Promise<ChangeResult | null> {
+  private async confirmErasure(
+    e: Extract<InboxEvent, { t: 'erasure_confirm' }>,
+  ): Promise<ChangeResult | null> {
     if (!this.erasure || !e.contextId) return null;
     const subjectId = await this.erasure.askedBy(e.contextId, e.who);
     if (!subjectId) {
@@ -207,7 +209,8 @@ export class InboundWhatsApp {
     };
     const first = identifiersOf(e.who)[0]?.value ?? '';
     // The sender's own time identifies the delivery (preference events carry no id), capped or not.
-    const when = e.claimedOccurredAt && e.claimedOccurredAt !== 'unreadable' ? e.claimedOccurredAt : e.occurredAt;
+    const when =
+      e.claimedOccurredAt && e.claimedOccurredAt !== 'unreadable' ? e.claimedOccurredAt : e.occurredAt;
     return this.apply(e.who, {
       intent: stop ? 'opt_out' : 'evidence',
       purposes: ['marketing'],

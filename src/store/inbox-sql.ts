@@ -27,10 +27,7 @@ export const INBOX_SQL = {
 } as const;
 
 /** The inbox writes of a unit: inserts, then deletes of decided rows. */
-export function inboxStatements(unit: {
-  inbox?: InboxRow[];
-  inboxDone?: string[];
-}): UnitStatement[] {
+export function inboxStatements(unit: { inbox?: InboxRow[]; inboxDone?: string[] }): UnitStatement[] {
   const out: UnitStatement[] = [];
   for (const r of unit.inbox ?? []) {
     const [h1 = null, h2 = null, h3 = null] = r.hashes;

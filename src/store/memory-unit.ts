@@ -2,7 +2,7 @@
  * The in-memory store's tables and how one WriteUnit is applied to them. Split from `memory.ts`
  * to keep files small; `apply` mirrors `sqlite-unit.ts` rule for rule.
  */
-import type { InboxRow } from './inbox-sql.ts';
+
 import type {
   AuditEntry,
   CrmLink,
@@ -21,6 +21,7 @@ import type {
 } from '../core/types.ts';
 import type { ApiKeyRow } from './api-keys-sql.ts';
 import { chainEvents, type LedgerHead } from './chain.node.ts';
+import type { InboxRow } from './inbox-sql.ts';
 import type { KeyRotationRow, LookupKeyRow } from './key-rotation-sql.ts';
 import { applyRehash, applyRotation, seenFormerKey } from './memory-rotation.ts';
 import {
@@ -319,7 +320,8 @@ export function apply(t: Tables, unit: WriteUnit, now: string): CommitResult {
     if (k && (k.lastUsedAt === null || k.lastUsedAt < u.at)) t.apiKeys.set(u.id, { ...k, lastUsedAt: u.at });
   }
   applyRotation(t, unit);
-  for (const r of unit.inbox ?? []) if (!t.inbox.has(r.id)) t.inbox.set(r.id, { ...r, hashes: [...r.hashes] });
+  for (const r of unit.inbox ?? [])
+    if (!t.inbox.has(r.id)) t.inbox.set(r.id, { ...r, hashes: [...r.hashes] });
   for (const id of unit.inboxDone ?? []) t.inbox.delete(id);
   for (const d of unit.deadEvents ?? []) if (!t.deadEvents.has(d.id)) t.deadEvents.set(d.id, { ...d });
   if (t.deadEvents.size > DEAD_EVENTS_KEPT) {

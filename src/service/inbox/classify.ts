@@ -199,7 +199,9 @@ function match(c: MessageContent, catalog: Catalog) {
     const b = k.button(c.payload);
     if (b) return { action: b.action, purposes: b.purposes, locale: null, matched: `button:${b.id}` };
     const m = k.reply(c.text);
-    return m && { action: m.action, purposes: m.purposes, locale: m.locale, matched: `button-text:${m.keyword}` };
+    return (
+      m && { action: m.action, purposes: m.purposes, locale: m.locale, matched: `button-text:${m.keyword}` }
+    );
   }
   if (c.type === 'interactive') {
     const b = k.button(c.replyId);

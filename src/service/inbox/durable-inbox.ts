@@ -139,8 +139,7 @@ export class DurableInbox {
         const out = this.tally;
         this.tally = { applied: 0, duplicates: 0, ignored: 0 };
         return out;
-      }
-      else {
+      } else {
         this.kick(true);
         await this.running;
       }
@@ -229,7 +228,8 @@ export class DurableInbox {
     this.tally.applied += summary.applied;
     this.tally.duplicates += summary.duplicates;
     this.tally.ignored += summary.ignored - failed.size;
-    if (dead.length > 0) this.d.log.warn({ dead: dead.length }, 'inbox events that could not be decided kept as dead events');
+    if (dead.length > 0)
+      this.d.log.warn({ dead: dead.length }, 'inbox events that could not be decided kept as dead events');
     return failed.size === rows.length ? 0 : rows.length;
   }
 }
