@@ -22,6 +22,7 @@ import { DeadEvents } from './dead-events.ts';
 import { History } from './history.ts';
 import { InboundWhatsApp } from './inbound-whatsapp.ts';
 import { DurableInbox } from './inbox/durable-inbox.ts';
+import { type InboxMessage, QueueInbox } from './inbox/queue-inbox.ts';
 import type { Log } from './log.ts';
 import { Messaging } from './messaging.ts';
 import { Subjects } from './subjects.ts';
@@ -41,6 +42,8 @@ export interface Services {
    * are stored, and decided in batches after. Null: events are decided before the answer (inline).
    */
   inbox: DurableInbox | null;
+  /** the Workers inbox: webhooks acknowledged once their events are in the `INBOX` queue; else null */
+  queueInbox: QueueInbox | null;
   /** unreadable webhook events, kept encrypted for inspection (sync rule 8) */
   deadEvents: DeadEvents;
   messaging: Messaging;
@@ -91,6 +94,8 @@ export interface ServiceInputs {
    * (start it with `services.inbox.start()`); `inline` (default): decided before the answer.
    */
   inbox?: 'durable' | 'inline';
+  /** Workers: sends minimised webhook events to the inbox queue (acknowledged once it resolves) */
+  inboxQueue?: (messages: InboxMessage[]) => Promise<void>;
 }
 
 /**
@@ -239,6 +244,9 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
   const inbound = new InboundWhatsApp(consent, catalog, log, config.CLOCK_SKEW_SECONDS * 1000);
   const deadEvents = new DeadEvents({ store, pii, clock, log });
   if (input.inbox === 'durable') inbox = new DurableInbox({ store, pii, inbound, deadEvents, clock, log });
+  const queueInbox = input.inboxQueue
+    ? new QueueInbox({ pii, inbound, deadEvents, log, clock, send: input.inboxQueue })
+    : null;
   inbound.erasure = {
     async askedBy(contextId, identity) {
       const sent = await store.findSentMessage(await subjects.hashesOf(contextId));
@@ -265,6 +273,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     consent,
     inbound,
     inbox,
+    queueInbox,
     deadEvents,
     messaging,
     history: new History(store, subjects),

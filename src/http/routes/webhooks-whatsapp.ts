@@ -42,11 +42,12 @@ export function whatsappWebhookRoutes(app: Router) {
     // for inspection, never the reason a STOP in the same delivery is lost (sync rule 8).
     const parsed = parseWebhook(json);
     if (!parsed.ok) throw new AppError(422, parsed.code, parsed.message);
-    const { inbox, inbound, deadEvents, clock } = c.var.services;
-    // Durable inbox (Node): 200 once the minimised events are stored; decided right after, in batches.
-    // Inline: decided before the answer.
+    const { inbox, queueInbox, inbound, deadEvents, clock } = c.var.services;
+    // Durable inbox (Node) or inbox queue (Workers): 200 once the minimised events are stored;
+    // decided right after, in batches. Inline: decided before the answer.
+    const sink = inbox ?? queueInbox;
     const [summary, skipped] = await Promise.all([
-      inbox ? inbox.accept(parsed.events) : inbound.handle(parsed.events, clock().toISOString()),
+      sink ? sink.accept(parsed.events) : inbound.handle(parsed.events, clock().toISOString()),
       deadEvents.record(parsed.skipped),
     ]);
     c.var.log.info({ ...summary, skipped, ignoredByParser: parsed.ignored }, 'whatsapp webhook stored');
