@@ -68,7 +68,7 @@ interface Booted {
  * Workers Paid and 50 on Free (https://developers.cloudflare.com/d1/platform/limits/); the rest of
  * the limit is kept for the outbox kick and the mapping refresh. `INBOX_D1_BUDGET` sets another.
  */
-export const INBOX_D1_BUDGET = 900;
+const INBOX_D1_BUDGET = 900;
 
 /** The string bindings (vars and secrets); other bindings (DB, queues) are not configuration. */
 function settings(env: Env): Record<string, string | undefined> {
