@@ -8,6 +8,11 @@
  *   BENCH_REQUESTS=3000 BENCH_WARMUP=3000 npm run bench:ingest
  *   BENCH_FIXED_SECONDS=10 npm run bench:ingest (length of the fixed-rate runs, default 5 s of requests)
  *   BENCH_CPU_PROF=1 npm run bench:ingest       (CPU profile of the service under bench/results/profiles)
+ *   BENCH_MIX=campaign npm run bench:ingest     (default | campaign: 75 % statuses, 20 % texts, 5 % keywords |
+ *                                               stop-storm: 100 % opt-outs over 5,000 people)
+ *
+ * The service acknowledges on its durable inbox (issue 17) and decides after: each run also samples
+ * the inbox depth (read from the database file) and measures how long the inbox takes to drain.
  *
  * Only 127.0.0.1 is used: WhatsApp replies queued by the service go to a Graph API stub in this process.
  */
@@ -62,13 +67,26 @@ const sleep = (ms: number) => new Promise<void>((ok) => setTimeout(ok, ms));
 type Kind = 'stop' | 'yes' | 'text' | 'status';
 /** Keyword replies: each acknowledged one must leave a `wa:msg:` dedupe key (see durability check). */
 const KEYWORD_KINDS: ReadonlySet<Kind> = new Set(['stop', 'yes']);
-/** Mix per 20 requests: 6 STOP-family (30 %), 4 YES/JA (20 %), 5 texts (25 %), 5 statuses (25 %). */
-const MIX: Array<[Kind, number]> = [
-  ['stop', 6],
-  ['yes', 4],
-  ['text', 5],
-  ['status', 5],
-];
+/** Mixes per 20 requests. default: 6 STOP-family (30 %), 4 YES/JA (20 %), 5 texts (25 %), 5 statuses (25 %). */
+const MIXES: Record<string, Array<[Kind, number]>> = {
+  default: [
+    ['stop', 6],
+    ['yes', 4],
+    ['text', 5],
+    ['status', 5],
+  ],
+  // a campaign's replies and callbacks: 75 % delivery statuses, 20 % ordinary text, 5 % keywords
+  campaign: [
+    ['stop', 1],
+    ['text', 4],
+    ['status', 15],
+  ],
+  // everyone says STOP at once (the senders are 5,000 people)
+  'stop-storm': [['stop', 20]],
+};
+const MIX_NAME = process.env.BENCH_MIX ?? 'default';
+const MIX = MIXES[MIX_NAME] as Array<[Kind, number]>;
+if (!MIX) throw new Error(`BENCH_MIX must be one of ${Object.keys(MIXES).join(', ')}`);
 const STOP_WORDS = ['STOP', 'STOPP', 'ABMELDEN', 'Unsubscribe'];
 const YES_WORDS = ['YES', 'JA'];
 const ORDINARY_TEXT = 'Wann kommt meine Bestellung?';
@@ -283,6 +301,36 @@ interface RunStats {
   cpuMsPerRequest?: number | null;
   /** the load generator's own CPU per answered request */
   loadGeneratorCpuMsPerRequest?: number;
+  /** the durable inbox during and after the run (service only) */
+  inbox?: InboxFigures;
+}
+
+interface InboxFigures {
+  /** [ms since the run started, undecided events], every 100 ms, then through the drain */
+  depth: Array<[number, number]>;
+  maxDepth: number;
+  /** from the end of the load until the inbox was empty */
+  drainMs: number;
+  /** events stored by the run (acknowledged keyword replies) per second of run + drain */
+  decidedPerSecond: number;
+  /** service CPU (run + drain) per stored event */
+  cpuMsPerDecided: number | null;
+}
+
+/** Reads the inbox depth from the service's database file (a read-only connection beside it). */
+function inboxReader(dbPath: string): { depth(): number; close(): void } {
+  let db: DatabaseSync | null = null;
+  return {
+    depth() {
+      try {
+        db ??= new DatabaseSync(dbPath, { readOnly: true });
+        return Number((db.prepare('SELECT COUNT(*) AS n FROM inbox').get() as { n: number }).n);
+      } catch {
+        return 0;
+      }
+    },
+    close: () => db?.close(),
+  };
 }
 
 /** CPU seconds (user + system, all threads) a process has used so far, from /proc; null elsewhere. */
@@ -501,15 +549,45 @@ async function main() {
     ]);
 
     /** A run with the CPU the target process used during it (all its threads), per answered request. */
+    const reader = inboxReader(join(dataDir, 'consent-sync.db'));
     const measure = async (child: ChildProcess, run: () => Promise<RunStats>): Promise<RunStats> => {
       const cpu0 = cpuSeconds(child.pid);
       const own0 = process.cpuUsage();
+      const started = performance.now();
+      const depth: Array<[number, number]> = [];
+      const sampler =
+        child === service
+          ? setInterval(() => depth.push([Math.round(performance.now() - started), reader.depth()]), 100)
+          : null;
       const r = await run();
       const cpu1 = cpuSeconds(child.pid);
       const own = process.cpuUsage(own0);
       const per = (ms: number) => Math.round((ms / Math.max(1, r.requests)) * 1000) / 1000;
       r.cpuMsPerRequest = cpu0 === null || cpu1 === null ? null : per((cpu1 - cpu0) * 1000);
       r.loadGeneratorCpuMsPerRequest = per((own.user + own.system) / 1000);
+      if (sampler) {
+        const loadEnd = performance.now();
+        while (reader.depth() > 0 && performance.now() - loadEnd < 60_000) await sleep(10);
+        clearInterval(sampler);
+        const drainMs = Math.round(performance.now() - loadEnd);
+        depth.push([Math.round(performance.now() - started), reader.depth()]);
+        const cpu2 = cpuSeconds(child.pid);
+        const stored = r.keywordAcked.length;
+        r.inbox = {
+          depth,
+          maxDepth: Math.max(0, ...depth.map(([, d]) => d)),
+          drainMs,
+          decidedPerSecond: Math.round(stored / ((performance.now() - started) / 1000)),
+          cpuMsPerDecided:
+            cpu0 === null || cpu2 === null
+              ? null
+              : Math.round(((cpu2 - cpu0) * 1e6) / Math.max(1, stored)) / 1000,
+        };
+        console.log(
+          `  inbox: max depth ${r.inbox.maxDepth}, drained ${drainMs} ms after the load, ` +
+            `${r.inbox.decidedPerSecond} events decided/s, ${r.inbox.cpuMsPerDecided} ms CPU per stored event`,
+        );
+      }
       return r;
     };
     const runCeiling = async (n: number) => {
@@ -681,6 +759,7 @@ async function main() {
     fixedRate,
     fixedSeconds: FIXED_SECONDS,
     senders: phones.length,
+    mixName: MIX_NAME,
     mix: Object.fromEntries(MIX.map(([k, share]) => [k, share / 20])),
     cpuProfile: CPU_PROF,
     ceiling: { runs: ceilingRuns.map(figures), mean: ceilingMean },
@@ -707,8 +786,9 @@ async function main() {
   };
   mkdirSync(RESULTS, { recursive: true });
   const json = `${JSON.stringify(results, null, 2)}\n`;
-  writeFileSync(join(RESULTS, `ingest-${at.replaceAll(':', '-')}.json`), json);
-  writeFileSync(join(RESULTS, 'ingest-latest.json'), json);
+  const tag = MIX_NAME === 'default' ? '' : `-${MIX_NAME}`;
+  writeFileSync(join(RESULTS, `ingest${tag}-${at.replaceAll(':', '-')}.json`), json);
+  writeFileSync(join(RESULTS, `ingest${tag}-latest.json`), json);
   rmSync(dataDir, { recursive: true, force: true });
   if (!durable) process.exitCode = 1;
 }

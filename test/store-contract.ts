@@ -7,6 +7,7 @@ import { type ChainBreak, ChainVerifier, canonicalEvent, GENESIS_HASH } from '..
 import type { CommitResult, Store } from '../src/store/port.ts';
 import { erasureContract } from './store-contract-erasure.ts';
 import { identityContract } from './store-contract-identity.ts';
+import { inboxContract } from './store-contract-inbox.ts';
 import { apiKeysContract } from './store-contract-keys.ts';
 import { outboxContract } from './store-contract-outbox.ts';
 import { rotationContract } from './store-contract-rotation.ts';
@@ -307,6 +308,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
     erasureContract(() => store);
     apiKeysContract(() => store);
     statsContract(() => store);
+    inboxContract(() => store);
     identityContract(() => store);
     rotationContract(() => store);
 

@@ -66,7 +66,7 @@ describe('migrations', () => {
     const ex = asyncExecutor(db);
     const applied = await runMigrations(ex, loadMigrations());
     expect(applied).toEqual(loadMigrations().map((m) => m.name));
-    expect(applied.slice(0, 7)).toEqual([
+    expect(applied.slice(0, 9)).toEqual([
       '0001_init.sql',
       '0002_sync.sql',
       '0003_erasure.sql',
@@ -74,11 +74,13 @@ describe('migrations', () => {
       '0005_api_keys.sql',
       '0006_identity.sql',
       '0007_consent_integrity.sql',
+      '0008_key_rotation.sql',
+      '0009_inbox.sql',
     ]);
     expect(await runMigrations(ex, loadMigrations())).toEqual([]);
     const rows = db.prepare('SELECT id, name, applied_at FROM d1_migrations').all();
     expect(rows).toHaveLength(applied.length);
-    expect(rows.slice(0, 7)).toMatchObject([
+    expect(rows.slice(0, 9)).toMatchObject([
       { id: 1, name: '0001_init.sql' },
       { id: 2, name: '0002_sync.sql' },
       { id: 3, name: '0003_erasure.sql' },
@@ -86,6 +88,8 @@ describe('migrations', () => {
       { id: 5, name: '0005_api_keys.sql' },
       { id: 6, name: '0006_identity.sql' },
       { id: 7, name: '0007_consent_integrity.sql' },
+      { id: 8, name: '0008_key_rotation.sql' },
+      { id: 9, name: '0009_inbox.sql' },
     ]);
     expect(typeof rows[0]?.applied_at).toBe('string');
 

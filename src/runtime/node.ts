@@ -72,6 +72,8 @@ export async function startNode(options: StartOptions): Promise<NodeServer> {
   const { services, config, log, store, dataDir } = await bootNode(options);
   // One server per DATA_DIR: what is still leased was leased by a process that is gone.
   await services.dispatcher.reclaimLeases();
+  // The decider: first what a previous run acknowledged and did not decide, then each new delivery.
+  services.inbox?.start();
   const app = createApp(services);
   const server = serve({
     fetch: app.fetch,
@@ -113,6 +115,7 @@ export async function startNode(options: StartOptions): Promise<NodeServer> {
     async close() {
       for (const t of timers) clearInterval(t);
       await new Promise<void>((ok) => server.close(() => ok()));
+      await services.inbox?.stop();
       await services.dispatcher.stop();
       await store.close();
     },
@@ -164,6 +167,7 @@ export async function bootNode(options: Pick<StartOptions, 'env' | 'log' | 'fetc
     catalog,
     log,
     crypto: nodeCryptoPrimitives,
+    inbox: 'durable',
     // The TCP peer (from the socket, which a client cannot forge); throttling and the audit log use it.
     connInfo: getConnInfo,
     ...(options.clock ? { clock: options.clock } : {}),

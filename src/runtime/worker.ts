@@ -30,17 +30,21 @@ import salesforceMapping from '../../mappings/salesforce.json' with { type: 'jso
 import { parseConfig } from '../config.ts';
 import { createApp } from '../http/app.ts';
 import { Catalog } from '../service/catalog-service.ts';
+import { type InboxMessage, isInboxMessage } from '../service/inbox/queue-inbox.ts';
 import { cronBatch, rotateKeys } from '../service/key-rotation.ts';
 import { buildServices, type Services } from '../service/services.ts';
 import { openD1Store } from '../store/d1.ts';
 import { MIGRATIONS } from '../store/migrations.bundle.ts';
 import { crmSchemasFor } from '../sync/crm-schemas.ts';
 import { consoleLog } from './console-log.ts';
+import { type MeteredD1, meteredD1 } from './d1-meter.ts';
 import { d1MappingStorage } from './mappings.d1.ts';
 
 export interface Env {
   DB: D1Database;
   OUTBOX?: Queue<{ kick: number }>;
+  /** the inbox queue: when bound, WhatsApp webhooks are acknowledged once their events are in it */
+  INBOX?: Queue<InboxMessage>;
   [name: string]: unknown;
 }
 
@@ -56,7 +60,16 @@ interface Booted {
   app: ReturnType<typeof createApp>;
   /** jobs were queued since the last kick */
   dirty: boolean;
+  /** D1 statements run by this isolate (the inbox consumer's per-invocation budget) */
+  meter: MeteredD1;
 }
+
+/**
+ * D1 queries one inbox consumer invocation may use: Cloudflare allows 1,000 per invocation on
+ * Workers Paid and 50 on Free (https://developers.cloudflare.com/d1/platform/limits/); the rest of
+ * the limit is kept for the outbox kick and the mapping refresh. `INBOX_D1_BUDGET` sets another.
+ */
+const INBOX_D1_BUDGET = 900;
 
 /** The string bindings (vars and secrets); other bindings (DB, queues) are not configuration. */
 function settings(env: Env): Record<string, string | undefined> {
@@ -86,7 +99,8 @@ export function createWorker() {
     booting ??= (async () => {
       const config = parseConfig(settings(env));
       const log = consoleLog(config.LOG_LEVEL);
-      const store = openD1Store({ db: env.DB, migrations: MIGRATIONS });
+      const meter = meteredD1(env.DB);
+      const store = openD1Store({ db: meter.db, migrations: MIGRATIONS });
       await store.migrate();
       const catalog = Catalog.load({ texts, keywords, templates });
       const changed = await catalog.checkUsedTexts(await store.allTexts());
@@ -95,6 +109,7 @@ export function createWorker() {
         services: undefined as unknown as Services,
         app: undefined as never,
         dirty: false,
+        meter,
       };
       booted.services = await buildServices({
         config,
@@ -115,6 +130,13 @@ export function createWorker() {
         onJobs: () => {
           booted.dirty = true;
         },
+        ...(env.INBOX
+          ? {
+              inboxQueue: async (messages: InboxMessage[]) => {
+                await env.INBOX?.sendBatch(messages.map((body) => ({ body })));
+              },
+            }
+          : {}),
       });
       booted.app = createApp(booted.services);
       return booted;
@@ -153,10 +175,27 @@ export function createWorker() {
       return res;
     },
 
-    /** Outbox consumer: drains due jobs from D1; failures make the queue retry the message. */
-    async queue(batch: MessageBatch<{ kick: number }>, env: Env, _ctx: ExecutionContext): Promise<void> {
+    /**
+     * Outbox consumer: drains due jobs from D1; failures make the queue retry the message. Inbox
+     * consumer: decides the webhook events within the invocation's D1 budget.
+     */
+    async queue(
+      batch: MessageBatch<{ kick: number } | InboxMessage>,
+      env: Env,
+      _ctx: ExecutionContext,
+    ): Promise<void> {
       const b = await boot(env);
       await b.services.mappings.refresh(); // per batch; a failure makes the queue retry it
+      const inbox = batch.messages.flatMap((m) => (isInboxMessage(m.body) ? [m.body] : []));
+      if (inbox.length > 0 && b.services.queueInbox) {
+        const budget = Number(env.INBOX_D1_BUDGET ?? INBOX_D1_BUDGET);
+        const lastAttempt = batch.messages.some((m) => m.attempts >= 3);
+        const r = await b.services.queueInbox.consume(inbox, b.meter, { budget, lastAttempt });
+        b.services.log.info({ ...r }, 'inbox batch decided');
+        await kick(b, env);
+        batch.ackAll();
+        return;
+      }
       await b.services.dispatcher.drain();
       await kick(b, env);
       batch.ackAll();

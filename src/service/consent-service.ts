@@ -57,6 +57,8 @@ export interface ChangeRequest {
   audit?: Omit<AuditEntry, 'id' | 'at' | 'target'>;
   /** CRM records to link to the person in the same commit (a change that came from them) */
   links?: Array<Omit<CrmLink, 'subjectId'>>;
+  /** inbox rows this change decides: deleted by the commit that applies it (issue 17) */
+  inboxDone?: string[];
 }
 
 export interface PurposeOutcome {
@@ -293,7 +295,10 @@ export class ConsentService {
   }
 
   /** True when the person has a tombstone; the inbound keys are still recorded (redeliveries stay no-ops). */
-  private async erased(hashes: string[], req: Pick<ChangeRequest, 'dedupeKeys' | 'formerDedupeKeys'>) {
+  private async erased(
+    hashes: string[],
+    req: Pick<ChangeRequest, 'dedupeKeys' | 'formerDedupeKeys' | 'inboxDone'>,
+  ) {
     const [tomb] = await this.deps.store.tombstonesFor([...new Set(hashes)]);
     if (!tomb) return false;
     await this.recordKeys(req);
@@ -301,11 +306,14 @@ export class ConsentService {
   }
 
   /** Records a change's inbound keys alone (nothing else to write), so a redelivery stays a no-op. */
-  private async recordKeys(req: Pick<ChangeRequest, 'dedupeKeys' | 'formerDedupeKeys'>): Promise<void> {
+  private async recordKeys(
+    req: Pick<ChangeRequest, 'dedupeKeys' | 'formerDedupeKeys' | 'inboxDone'>,
+  ): Promise<void> {
     if (!req.dedupeKeys?.length) return;
     await this.deps.store.commit({
       dedupeKeys: req.dedupeKeys,
       ...(req.formerDedupeKeys?.length ? { formerDedupeKeys: req.formerDedupeKeys } : {}),
+      ...(req.inboxDone?.length ? { inboxDone: req.inboxDone } : {}),
     });
   }
 
@@ -332,6 +340,7 @@ export class ConsentService {
     const unit: WriteUnit = { events: [], states: [], jobs: [], texts: [], audit: [], expectStates };
     if (req.dedupeKeys?.length) unit.dedupeKeys = req.dedupeKeys;
     if (req.formerDedupeKeys?.length) unit.formerDedupeKeys = req.formerDedupeKeys;
+    if (req.inboxDone?.length) unit.inboxDone = req.inboxDone;
     if (linking.rehash.length > 0) unit.rehash = linking.rehash;
     if (linking.hashes.length > 0) unit.guardTombstones = linking.hashes;
     if (linking.identifiers.length > 0) unit.identifiers = linking.identifiers;

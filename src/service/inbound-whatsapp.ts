@@ -3,9 +3,10 @@ import { type Identifier, type Identity, identifiersOf } from '../core/identity.
 import type { Evidence } from '../core/types.ts';
 import type { Catalog } from './catalog-service.ts';
 import type { ChangeRequest, ChangeResult, ConsentService, DedupeKeys } from './consent-service.ts';
+import { type Classified, classify, type InboxEvent, LinkMemo } from './inbox/classify.ts';
 import type { Log } from './log.ts';
 
-/** Counts of what one webhook delivery did, for the response and the logs (no personal data). */
+/** Counts of what one batch of events did, for the response and the logs (no personal data). */
 export interface InboundSummary {
   applied: number;
   duplicates: number;
@@ -22,161 +23,180 @@ export interface WhatsAppErasure {
   request(subjectId: string, keys: DedupeKeys): Promise<'opened' | 'open' | 'duplicate'>;
 }
 
-type Message = Extract<InboundEvent, { kind: 'message' }>;
+/** One event to decide, with the inbox row (or queue message) it came from. */
+export interface Pending {
+  /** the inbox row id: deleted by the commit that applies the event (absent: decided inline) */
+  id?: string;
+  event: InboxEvent;
+}
+
+export interface DecideOptions {
+  /**
+   * Called for an event whose decision threw (a poisoned event); without it the error is thrown.
+   * The other events of the batch are decided all the same.
+   */
+  poisoned?: (p: Pending, error: unknown) => Promise<void>;
+}
 
 /**
- * Turns parsed WhatsApp webhook events into consent changes. Only replies that are exactly a
- * keyword or a configured button count; other messages are not stored (minimisation). Senders
- * are found by every identifier Meta gives (number, BSUID, parent BSUID): a person who hides
- * their number behind a username is still the same person.
+ * Turns WhatsApp webhook events into consent changes, in two steps (issue 17): `classify` (pure,
+ * synchronous, on the acknowledgement path) keeps only what a decision needs, and `decide` applies
+ * a batch of those records. Only replies that are exactly a keyword or a configured button count;
+ * other messages are not stored (minimisation). Senders are found by every identifier Meta gives
+ * (number, BSUID, parent BSUID): a person who hides their number behind a username is the same person.
  */
 export class InboundWhatsApp {
   private readonly consent: ConsentService;
   private readonly catalog: Catalog;
   private readonly log: Log;
+  private readonly clockSkewMs: number;
+  /** identifier pairs already handed to the decider by this process (see `LinkMemo`) */
+  readonly links = new LinkMemo();
   erasure: WhatsAppErasure | null = null;
 
-  constructor(consent: ConsentService, catalog: Catalog, log: Log) {
+  constructor(consent: ConsentService, catalog: Catalog, log: Log, clockSkewMs = 300_000) {
     this.consent = consent;
     this.catalog = catalog;
     this.log = log;
+    this.clockSkewMs = clockSkewMs;
   }
 
-  /** Handles every event; resolves only after all resulting changes are committed. */
-  async handle(events: InboundEvent[]): Promise<InboundSummary> {
-    const summary: InboundSummary = { applied: 0, duplicates: 0, ignored: 0 };
-    const results = await Promise.all(events.map((e) => this.one(e)));
-    for (const r of results) {
-      if (!r || r.status === 'unknown_subject') summary.ignored++;
-      else if (r.status === 'duplicate') summary.duplicates++;
-      else summary.applied++;
-    }
+  /** The acknowledgement path's step: minimised records, and how many events change nothing. */
+  classify(events: readonly InboundEvent[], receivedAt: string): Classified {
+    return classify(events, {
+      catalog: this.catalog,
+      receivedAt,
+      clockSkewMs: this.clockSkewMs,
+      links: this.links,
+    });
+  }
+
+  /** Classifies and decides at once (no inbox): resolves only after every change is committed. */
+  async handle(events: InboundEvent[], receivedAt = new Date().toISOString()): Promise<InboundSummary> {
+    const c = this.classify(events, receivedAt);
+    const summary = await this.decide(c.records.map((event) => ({ event })));
+    this.links.remember(c.linkKeys);
+    summary.ignored += c.dropped;
     return summary;
   }
 
-  private one(e: InboundEvent): Promise<ChangeResult | null> {
-    switch (e.kind) {
-      case 'message':
-        return this.message(e);
-      case 'status':
-        return this.status(e);
+  /**
+   * Decides a batch: events of one person (any shared identifier) one after the other in batch
+   * order, different people concurrently (the store's group commit then writes them together).
+   */
+  async decide(batch: readonly Pending[], options: DecideOptions = {}): Promise<InboundSummary> {
+    const summary: InboundSummary = { applied: 0, duplicates: 0, ignored: 0 };
+    await Promise.all(
+      byPerson(batch).map(async (group) => {
+        for (const p of group) {
+          let r: ChangeResult | null;
+          try {
+            r = await this.one(p);
+          } catch (e) {
+            if (!options.poisoned) throw e;
+            await options.poisoned(p, e);
+            summary.ignored++;
+            continue;
+          }
+          if (!r || r.status === 'unknown_subject') summary.ignored++;
+          else if (r.status === 'duplicate') summary.duplicates++;
+          else summary.applied++;
+        }
+      }),
+    );
+    return summary;
+  }
+
+  private one(p: Pending): Promise<ChangeResult | null> {
+    const e = p.event;
+    const done = p.id ? { inboxDone: [p.id] } : {};
+    const timing = {
+      occurredAt: e.occurredAt,
+      ...done,
+    };
+    const claimed = e.claimedOccurredAt ? { claimedOccurredAt: e.claimedOccurredAt } : {};
+    switch (e.t) {
+      case 'keyword': {
+        const intent = e.action === 'opt_out' ? 'opt_out' : e.action === 'opt_in' ? 'request' : 'confirm';
+        return this.apply(e.who, {
+          intent,
+          purposes: e.purposes,
+          source: 'whatsapp',
+          ...timing,
+          evidence: { waMessageId: e.wamid, matched: e.matched, ...claimed },
+          dedupeKeys: [`wa:msg:${e.wamid}`], // hashed in apply()
+          locale: e.locale,
+          // A STOP or START from an unknown sender is recorded; a YES with nothing pending is not.
+          create: intent !== 'confirm',
+        });
+      }
+      case 'erasure_ask':
+        return this.apply(e.who, {
+          intent: 'evidence',
+          purposes: this.catalog.purposes.slice(0, 1),
+          source: 'whatsapp',
+          ...timing,
+          evidence: {
+            waMessageId: e.wamid,
+            matched: `erasure:${e.keyword}`,
+            reason: 'erasure_asked_on_whatsapp',
+            ...claimed,
+          },
+          dedupeKeys: [`wa:msg:${e.wamid}`],
+          locale: e.locale,
+          create: false,
+          reply: 'erasureQuestion',
+        });
+      case 'erasure_confirm':
+        return this.confirmErasure(e);
+      case 'meta_stop':
+        // Error 131050: Meta says the person stopped marketing messages (recipient by number or BSUID).
+        return this.apply(e.who, {
+          intent: 'opt_out',
+          purposes: ['marketing'],
+          source: 'meta_status',
+          ...timing,
+          evidence: { waMessageId: e.wamid, reason: 'meta_error_131050', ...claimed },
+          dedupeKeys: [`wa:status:${e.wamid}:${e.status}:131050`],
+          create: false,
+          reply: null,
+        });
       case 'preference':
-        return this.preference(e);
+        return this.preference(e, timing, claimed);
       case 'number_change':
-        return this.numberChange(e);
+        return this.numberChange(e, done);
       case 'user_id_change':
-        return this.userIdChange(e);
+        return this.userIdChange(e, done);
+      case 'link':
+        return this.link(e.who, e.occurredAt, e.wamid);
       default:
         return Promise.resolve(null);
     }
   }
 
-  private message(e: Message): Promise<ChangeResult | null> {
-    const erasure = this.erasureStep(e);
-    if (erasure) return erasure;
-    const m = this.match(e.content);
-    if (!m) return this.link(e.who, e.occurredAt, e.waMessageId);
-    const intent = m.action === 'opt_out' ? 'opt_out' : m.action === 'opt_in' ? 'request' : 'confirm';
-    return this.apply(e.who, {
-      intent,
-      purposes: m.purposes,
-      source: 'whatsapp',
-      occurredAt: e.occurredAt,
-      evidence: { waMessageId: e.waMessageId, matched: m.matched },
-      dedupeKeys: [`wa:msg:${e.waMessageId}`], // hashed in apply()
-      locale: m.locale,
-      // A STOP or START from an unknown sender is recorded; a YES with nothing pending is not.
-      create: intent !== 'confirm',
-    });
-  }
-
-  /**
-   * Art. 17 on WhatsApp: an erasure keyword (LÖSCHEN, DELETE MY DATA…) is answered with a question
-   * and two buttons; the confirming button, answering that very question, opens the erasure.
-   */
-  private erasureStep(e: Message): Promise<ChangeResult | null> | null {
-    if (!this.erasure) return null;
-    const c = e.content;
-    if (c.type === 'text') {
-      const hit = this.catalog.erasureRequest(c.body);
-      if (!hit || !this.catalog.erasureQuestion(hit.locale)) return null;
-      return this.apply(e.who, {
-        intent: 'evidence',
-        purposes: this.catalog.purposes.slice(0, 1),
-        source: 'whatsapp',
-        occurredAt: e.occurredAt,
-        evidence: {
-          waMessageId: e.waMessageId,
-          matched: `erasure:${hit.keyword}`,
-          reason: 'erasure_asked_on_whatsapp',
-        },
-        dedupeKeys: [`wa:msg:${e.waMessageId}`],
-        locale: hit.locale,
-        create: false,
-        reply: 'erasureQuestion',
-      });
-    }
-    const ids = this.catalog.erasureButtons();
-    const pressed = c.type === 'interactive' ? c.replyId : c.type === 'button' ? c.payload : null;
-    if (!ids || (pressed !== ids.confirm && pressed !== ids.cancel)) return null;
-    if (pressed === ids.cancel) return Promise.resolve(null);
-    return this.confirmErasure(e);
-  }
-
-  private async confirmErasure(e: Message): Promise<ChangeResult | null> {
+  private async confirmErasure(
+    e: Extract<InboxEvent, { t: 'erasure_confirm' }>,
+  ): Promise<ChangeResult | null> {
     if (!this.erasure || !e.contextId) return null;
     const subjectId = await this.erasure.askedBy(e.contextId, e.who);
     if (!subjectId) {
       this.log.warn({}, 'erasure confirmation that answers no question of ours ignored');
       return null;
     }
-    const keys = await this.consent.dedupeKeysOf([`wa:msg:${e.waMessageId}`]);
+    const keys = await this.consent.dedupeKeysOf([`wa:msg:${e.wamid}`]);
     const r = await this.erasure.request(subjectId, keys);
     return r === 'duplicate' ? { status: 'duplicate' } : { status: 'erased' };
-  }
-
-  /** Keyword for text, configured payload for buttons (falling back to the button's label). */
-  private match(c: Message['content']) {
-    const k = this.catalog.keywords;
-    if (c.type === 'text') {
-      const m = k.reply(c.body);
-      return m && { action: m.action, purposes: m.purposes, locale: m.locale, matched: m.keyword };
-    }
-    if (c.type === 'button') {
-      const b = k.button(c.payload);
-      if (b) return { action: b.action, purposes: b.purposes, locale: null, matched: `button:${b.id}` };
-      const m = k.reply(c.text);
-      return (
-        m && { action: m.action, purposes: m.purposes, locale: m.locale, matched: `button-text:${m.keyword}` }
-      );
-    }
-    if (c.type === 'interactive') {
-      const b = k.button(c.replyId);
-      return b && { action: b.action, purposes: b.purposes, locale: null, matched: `button:${b.id}` };
-    }
-    return null;
-  }
-
-  /** Error 131050: Meta says the person stopped marketing messages (recipient by number or BSUID). */
-  private status(e: Extract<InboundEvent, { kind: 'status' }>): Promise<ChangeResult | null> {
-    if (!e.errorCodes.includes(131050)) return this.link(e.who, e.occurredAt, e.waMessageId);
-    return this.apply(e.who, {
-      intent: 'opt_out',
-      purposes: ['marketing'],
-      source: 'meta_status',
-      occurredAt: e.occurredAt,
-      evidence: { waMessageId: e.waMessageId, reason: 'meta_error_131050' },
-      dedupeKeys: [`wa:status:${e.waMessageId}:${e.status}:131050`],
-      create: false,
-      reply: null,
-    });
   }
 
   /**
    * Meta's `user_preferences`: `stop` withdraws marketing consent; `resume` and `signup` are kept as
    * evidence only (neither is the person's double opt-in for this business's purposes).
    */
-  private preference(e: Extract<InboundEvent, { kind: 'preference' }>): Promise<ChangeResult | null> {
+  private preference(
+    e: Extract<InboxEvent, { t: 'preference' }>,
+    timing: { occurredAt: string; inboxDone?: string[] },
+    claimed: Evidence,
+  ): Promise<ChangeResult | null> {
     const stop = e.value === 'stop';
     const evidence: Evidence = {
       preference: e.value,
@@ -185,16 +205,19 @@ export class InboundWhatsApp {
         : e.value === 'signup'
           ? 'meta_signup_grants_nothing'
           : 'meta_resume_grants_nothing',
+      ...claimed,
     };
     const first = identifiersOf(e.who)[0]?.value ?? '';
+    // The sender's own time identifies the delivery (preference events carry no id), capped or not.
+    const when =
+      e.claimedOccurredAt && e.claimedOccurredAt !== 'unreadable' ? e.claimedOccurredAt : e.occurredAt;
     return this.apply(e.who, {
       intent: stop ? 'opt_out' : 'evidence',
       purposes: ['marketing'],
       source: 'meta_preferences',
-      occurredAt: e.occurredAt,
+      ...timing,
       evidence,
-      // preference events carry no id: the person's identifier, value and time identify a delivery
-      dedupeKeys: [`wa:pref:${first}:${e.value}:${e.occurredAt}`],
+      dedupeKeys: [`wa:pref:${first}:${e.value}:${when}`],
       create: stop,
       reply: null,
     });
@@ -205,42 +228,48 @@ export class InboundWhatsApp {
    * consent stays with them; the new number (and the new BSUID that comes with it) is linked, the
    * old number is kept as history and never messaged again.
    */
-  private numberChange(e: Extract<InboundEvent, { kind: 'number_change' }>): Promise<ChangeResult | null> {
-    if (e.who.phone === e.newPhone) return Promise.resolve(null);
+  private numberChange(
+    e: Extract<InboxEvent, { t: 'number_change' }>,
+    done: { inboxDone?: string[] },
+  ): Promise<ChangeResult | null> {
     const retire: Identifier[] = [];
     if (e.who.phone) retire.push({ kind: 'phone', value: e.who.phone });
     // A number change comes with a new BSUID; the old one then names nobody.
     if (e.newBsuid && e.who.bsuid && e.who.bsuid !== e.newBsuid)
       retire.push({ kind: 'bsuid', value: e.who.bsuid });
     const link = { phone: e.newPhone, ...(e.newBsuid ? { bsuid: e.newBsuid } : {}) };
-    return this.identityChange(e, 'number_changed', link, retire);
+    return this.identityChange(e, 'number_changed', link, retire, done);
   }
 
   /** `user_changed_user_id`: the person's BSUID changed; the new one is linked, the old one retired. */
-  private userIdChange(e: Extract<InboundEvent, { kind: 'user_id_change' }>): Promise<ChangeResult | null> {
-    if (e.who.bsuid === e.newBsuid) return Promise.resolve(null);
+  private userIdChange(
+    e: Extract<InboxEvent, { t: 'user_id_change' }>,
+    done: { inboxDone?: string[] },
+  ): Promise<ChangeResult | null> {
     const retire: Identifier[] = e.who.bsuid ? [{ kind: 'bsuid', value: e.who.bsuid }] : [];
-    return this.identityChange(e, 'user_id_changed', { bsuid: e.newBsuid }, retire);
+    return this.identityChange(e, 'user_id_changed', { bsuid: e.newBsuid }, retire, done);
   }
 
   /** A change of the person's identifiers, recorded as evidence for every purpose (with the message id). */
   private identityChange(
-    e: { who: Identity; occurredAt: string; waMessageId: string },
+    e: { who: Identity; occurredAt: string; wamid: string },
     reason: string,
     link: Identity,
     retire: Identifier[],
+    done: { inboxDone?: string[] },
   ): Promise<ChangeResult | null> {
     return this.apply(e.who, {
       intent: 'evidence',
       purposes: 'all',
       source: 'whatsapp',
       occurredAt: e.occurredAt,
-      evidence: { waMessageId: e.waMessageId, reason },
-      dedupeKeys: [`wa:msg:${e.waMessageId}`],
+      evidence: { waMessageId: e.wamid, reason },
+      dedupeKeys: [`wa:msg:${e.wamid}`],
       create: false,
       reply: null,
       link,
       retire,
+      ...done,
     });
   }
 
@@ -277,4 +306,45 @@ export class InboundWhatsApp {
     const keys = await this.consent.dedupeKeysOf(req.dedupeKeys ?? []);
     return this.consent.change({ ...req, ...keys, identity: who });
   }
+}
+
+/** Every identifier an event names (the ones it finds a person by, and the ones it links). */
+function namesOf(e: InboxEvent): string[] {
+  const ids = identifiersOf(e.who).map((i) => i.value);
+  if (e.t === 'number_change') ids.push(e.newPhone, ...(e.newBsuid ? [e.newBsuid] : []));
+  if (e.t === 'user_id_change') ids.push(e.newBsuid);
+  return ids;
+}
+
+/**
+ * Splits a batch into groups that share no identifier (union-find over identifier values), each
+ * in batch order: one person's events are decided in the order they were acknowledged.
+ */
+export function byPerson<T extends { event: InboxEvent }>(batch: readonly T[]): T[][] {
+  const parent = new Map<string, string>();
+  const find = (x: string): string => {
+    let r = x;
+    while (parent.get(r) !== r) r = parent.get(r) as string;
+    parent.set(x, r);
+    return r;
+  };
+  const roots: string[] = [];
+  for (const [n, p] of batch.entries()) {
+    const names = namesOf(p.event);
+    const self = `#${n}`;
+    parent.set(self, self);
+    for (const name of names) {
+      if (!parent.has(name)) parent.set(name, name);
+      parent.set(find(name), find(self));
+    }
+    roots.push(self);
+  }
+  const groups = new Map<string, T[]>();
+  for (const [n, p] of batch.entries()) {
+    const r = find(roots[n] as string);
+    const g = groups.get(r);
+    if (g) g.push(p);
+    else groups.set(r, [p]);
+  }
+  return [...groups.values()];
 }

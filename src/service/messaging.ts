@@ -18,6 +18,11 @@ export interface MessagingDeps {
   client: WhatsAppClient | null;
   /** records a marketing opt-out when Meta says the person stopped marketing (error 131050) */
   onRecipientStopped: (subject: Subject, reason: string) => Promise<void>;
+  /**
+   * True when an acknowledged webhook opt-out for the person and purpose waits in the inbox,
+   * not yet decided (issue 17): a STOP acknowledged a moment before a send still stops it.
+   */
+  undecidedOptOut?: (hashes: string[], purpose: Purpose) => Promise<boolean>;
 }
 
 export type GuardedSendRequest = {
@@ -88,6 +93,12 @@ export class Messaging {
     // An erasure blocks every send from the moment it is requested.
     if (await this.d.subjects.tombstoned(subject))
       return { ok: false, reason: 'no_consent', status: 'erased' };
+    if (this.d.undecidedOptOut) {
+      const ids = await this.d.store.identifiersOf([subject.row.id]);
+      const hashes = [...new Set([subject.row.phoneHash, ...ids.map((i) => i.hash)])];
+      if (await this.d.undecidedOptOut(hashes, purpose))
+        return { ok: false, reason: 'no_consent', status: 'opted_out' };
+    }
     const states = await this.d.store.getStates(subject.row.id);
     const state = states.find((s) => s.purpose === purpose);
     if (!mayMessage(state)) return { ok: false, reason: 'no_consent', status: state?.status ?? 'none' };

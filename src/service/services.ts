@@ -22,6 +22,8 @@ import { ConsentService } from './consent-service.ts';
 import { DeadEvents } from './dead-events.ts';
 import { History } from './history.ts';
 import { InboundWhatsApp } from './inbound-whatsapp.ts';
+import { DurableInbox } from './inbox/durable-inbox.ts';
+import { type InboxMessage, QueueInbox } from './inbox/queue-inbox.ts';
 import type { Log } from './log.ts';
 import { Messaging } from './messaging.ts';
 import { Subjects } from './subjects.ts';
@@ -36,6 +38,13 @@ export interface Services {
   catalog: Catalog;
   consent: ConsentService;
   inbound: InboundWhatsApp;
+  /**
+   * The durable inbox and its decider (Node): webhooks are acknowledged once their minimised events
+   * are stored, and decided in batches after. Null: events are decided before the answer (inline).
+   */
+  inbox: DurableInbox | null;
+  /** the Workers inbox: webhooks acknowledged once their events are in the `INBOX` queue; else null */
+  queueInbox: QueueInbox | null;
   /** unreadable webhook events, kept encrypted for inspection (sync rule 8) */
   deadEvents: DeadEvents;
   messaging: Messaging;
@@ -85,6 +94,13 @@ export interface ServiceInputs {
   crypto?: CryptoPrimitives;
   /** the client's address; default none known (in-process requests, tests): every client is `unknown` */
   connInfo?: GetConnInfo;
+  /**
+   * `durable` (Node): WhatsApp webhooks are acknowledged on the inbox table and decided by its loop
+   * (start it with `services.inbox.start()`); `inline` (default): decided before the answer.
+   */
+  inbox?: 'durable' | 'inline';
+  /** Workers: sends minimised webhook events to the inbox queue (acknowledged once it resolves) */
+  inboxQueue?: (messages: InboxMessage[]) => Promise<void>;
 }
 
 /**
@@ -151,8 +167,10 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
           fetch: input.fetch ?? globalThis.fetch.bind(globalThis),
         })
       : null;
+  let inbox: DurableInbox | null = null;
   const messaging = new Messaging({
     store,
+    undecidedOptOut: (hashes, purpose) => inbox?.optOutPending(hashes, purpose) ?? Promise.resolve(false),
     subjects,
     catalog,
     clock,
@@ -228,7 +246,12 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     return n;
   }
 
-  const inbound = new InboundWhatsApp(consent, catalog, log);
+  const inbound = new InboundWhatsApp(consent, catalog, log, config.CLOCK_SKEW_SECONDS * 1000);
+  const deadEvents = new DeadEvents({ store, pii, clock, log });
+  if (input.inbox === 'durable') inbox = new DurableInbox({ store, pii, inbound, deadEvents, clock, log });
+  const queueInbox = input.inboxQueue
+    ? new QueueInbox({ pii, inbound, deadEvents, log, clock, send: input.inboxQueue })
+    : null;
   inbound.erasure = {
     async askedBy(contextId, identity) {
       const sent = await store.findSentMessage(await subjects.hashesOf(contextId));
@@ -254,7 +277,9 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     catalog,
     consent,
     inbound,
-    deadEvents: new DeadEvents({ store, pii, clock, log }),
+    inbox,
+    queueInbox,
+    deadEvents,
     messaging,
     history: new History(store, subjects),
     dispatcher,

@@ -31,6 +31,7 @@ import { API_KEY_SQL, toApiKey } from './api-keys-sql.ts';
 import * as jobs from './d1-jobs.ts';
 import { assertMigrated, migrateD1 } from './d1-migrate.ts';
 import { planUnit, readSnapshot, sameSnapshot } from './d1-unit.ts';
+import { INBOX_SQL, toInboxRow } from './inbox-sql.ts';
 import { KEY_ROTATION_SQL, toKeyRotation, toLookupKey } from './key-rotation-sql.ts';
 import type { Migration } from './migrate.ts';
 import {
@@ -286,6 +287,16 @@ export function openD1Store(options: D1StoreOptions): Store {
     },
     async deadEventsAfter(afterId, limit) {
       return (await all(KEY_ROTATION_SQL.deadEventsAfter, afterId, limit)).map(toDeadEvent);
+    },
+    async readInbox(limit) {
+      return (await all(INBOX_SQL.read, limit)).map(toInboxRow);
+    },
+    async inboxDepth() {
+      return Number((await first(INBOX_SQL.depth))?.n ?? 0);
+    },
+    async inboxOptOuts(hashes) {
+      if (hashes.length === 0) return [];
+      return (await all(INBOX_SQL.optOuts, JSON.stringify(hashes))).map((r) => String(r.opt_out));
     },
     async tombstonesFor(hashes) {
       const rows = await all(

@@ -2,6 +2,7 @@
  * The in-memory store's tables and how one WriteUnit is applied to them. Split from `memory.ts`
  * to keep files small; `apply` mirrors `sqlite-unit.ts` rule for rule.
  */
+
 import type {
   AuditEntry,
   CrmLink,
@@ -20,6 +21,7 @@ import type {
 } from '../core/types.ts';
 import type { ApiKeyRow } from './api-keys-sql.ts';
 import { chainEvents, type LedgerHead } from './chain.node.ts';
+import type { InboxRow } from './inbox-sql.ts';
 import type { KeyRotationRow, LookupKeyRow } from './key-rotation-sql.ts';
 import { applyRehash, applyRotation, seenFormerKey } from './memory-rotation.ts';
 import {
@@ -41,6 +43,8 @@ export interface Tables {
   identifiers: Map<string, IdentifierRow>;
   /** keyed by id */
   deadEvents: Map<string, DeadEventRow>;
+  /** keyed by id, in insertion order */
+  inbox: Map<string, InboxRow>;
   ledger: LedgerRecord[];
   eventIds: Set<string>;
   head: LedgerHead | null;
@@ -81,6 +85,7 @@ export function emptyTables(): Tables {
     subjectByHash: new Map(),
     identifiers: new Map(),
     deadEvents: new Map(),
+    inbox: new Map(),
     ledger: [],
     eventIds: new Set(),
     head: null,
@@ -111,6 +116,7 @@ export function copyTables(t: Tables): Tables {
     subjectByHash: new Map(t.subjectByHash),
     identifiers: new Map(t.identifiers),
     deadEvents: new Map(t.deadEvents),
+    inbox: new Map(t.inbox),
     ledger: [...t.ledger],
     eventIds: new Set(t.eventIds),
     head: t.head,
@@ -314,6 +320,9 @@ export function apply(t: Tables, unit: WriteUnit, now: string): CommitResult {
     if (k && (k.lastUsedAt === null || k.lastUsedAt < u.at)) t.apiKeys.set(u.id, { ...k, lastUsedAt: u.at });
   }
   applyRotation(t, unit);
+  for (const r of unit.inbox ?? [])
+    if (!t.inbox.has(r.id)) t.inbox.set(r.id, { ...r, hashes: [...r.hashes] });
+  for (const id of unit.inboxDone ?? []) t.inbox.delete(id);
   for (const d of unit.deadEvents ?? []) if (!t.deadEvents.has(d.id)) t.deadEvents.set(d.id, { ...d });
   if (t.deadEvents.size > DEAD_EVENTS_KEPT) {
     const newest = [...t.deadEvents.values()].sort(

@@ -79,6 +79,18 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     async countDeadEvents() {
       return t.deadEvents.size;
     },
+    async readInbox(limit) {
+      return [...t.inbox.values()].slice(0, Math.max(0, limit)).map(out);
+    },
+    async inboxDepth() {
+      return t.inbox.size;
+    },
+    async inboxOptOuts(hashes) {
+      const wanted = new Set(hashes);
+      return [...t.inbox.values()]
+        .filter((r) => r.optOut !== null && r.hashes.some((h) => wanted.has(h)))
+        .map((r) => r.optOut as string);
+    },
     async getSubject(id) {
       const row = t.subjects.get(id);
       return row ? out(row) : null;

@@ -18,6 +18,7 @@ import type {
   Tombstone,
 } from '../core/types.ts';
 import type { ApiKeyRow } from './api-keys-sql.ts';
+import type { InboxRow } from './inbox-sql.ts';
 import type { KeyRotationRow, LookupKeyRow, RotationPhase } from './key-rotation-sql.ts';
 import type { AuditFilter, LedgerDay, QueueStat, StateCount } from './stats-sql.ts';
 
@@ -127,6 +128,10 @@ export interface WriteUnit {
   revokeApiKeys?: Array<{ id: string; at: string; by: string }>;
   /** Sets `lastUsedAt` (only forwards). */
   touchApiKeys?: Array<{ id: string; at: string }>;
+  /** Appended to the durable inbox of undecided webhook events (an existing id is kept). */
+  inbox?: InboxRow[];
+  /** Inbox rows decided by this unit: deleted in the same commit that applies them. */
+  inboxDone?: string[];
 }
 
 /** One state row a decision was made from (`state: null`: the person had no row for the purpose). */
@@ -372,6 +377,12 @@ export interface Store {
   countSubjects(afterId: string): Promise<number>;
   /** Dead events in id order after `afterId` (key rotation pages through them). */
   deadEventsAfter(afterId: string, limit: number): Promise<DeadEventRow[]>;
+  /** Up to `limit` undecided inbox rows, oldest first. */
+  readInbox(limit: number): Promise<InboxRow[]>;
+  /** How many inbox rows wait to be decided. */
+  inboxDepth(): Promise<number>;
+  /** The opt-out scopes (`*` or comma-separated purposes) of undecided inbox rows naming any of these hashes. */
+  inboxOptOuts(hashes: string[]): Promise<string[]>;
 }
 
 /** A hash or a list of hashes as a list (the store methods that find by hash take either). */

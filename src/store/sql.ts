@@ -3,6 +3,7 @@
  * so the two cannot drift. Runtime-free: nothing that pulls node: modules into a Worker.
  */
 import { apiKeyStatements } from './api-keys-sql.ts';
+import { inboxStatements } from './inbox-sql.ts';
 import { rehashStatements, rotationStatements } from './key-rotation-sql.ts';
 import { DEAD_EVENTS_KEPT } from './port.ts';
 
@@ -304,6 +305,7 @@ export function unitStatements(
   if ((unit.deadEvents ?? []).length > 0) add(UNIT_SQL.trimDeadEvents, DEAD_EVENTS_KEPT);
   for (const [sql, args] of apiKeyStatements(unit)) add(sql, ...args);
   for (const [sql, args] of rotationStatements(unit)) add(sql, ...args);
+  for (const [sql, args] of inboxStatements(unit)) add(sql, ...args);
   for (const a of unit.audit ?? []) {
     add(UNIT_SQL.insertAudit, a.id, a.at, a.actor, a.role, a.action, a.target, JSON.stringify(a.details));
   }

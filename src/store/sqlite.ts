@@ -15,6 +15,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 import { API_KEY_SQL, toApiKey } from './api-keys-sql.ts';
 import type { LedgerHead } from './chain.node.ts';
+import { INBOX_SQL, toInboxRow } from './inbox-sql.ts';
 import { KEY_ROTATION_SQL, toKeyRotation, toLookupKey } from './key-rotation-sql.ts';
 import {
   CREATE_MIGRATIONS_TABLE,
@@ -602,6 +603,18 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
     async deadEventsAfter(afterId, limit) {
       return stmt(KEY_ROTATION_SQL.deadEventsAfter).all(afterId, limit).map(toDeadEvent);
+    },
+    async readInbox(limit) {
+      return stmt(INBOX_SQL.read).all(limit).map(toInboxRow);
+    },
+    async inboxDepth() {
+      return Number(stmt(INBOX_SQL.depth).get()?.n ?? 0);
+    },
+    async inboxOptOuts(hashes) {
+      if (hashes.length === 0) return [];
+      return stmt(INBOX_SQL.optOuts)
+        .all(JSON.stringify(hashes))
+        .map((r) => String(r.opt_out));
     },
     async tombstonesFor(hashes) {
       // One person (every consent change asks): the plain index lookup, without json_each.

@@ -454,7 +454,7 @@ describe('console: identities and unreadable events', () => {
     const broken = { ...textMessage(WA, 'hello'), value: { messages: [{ type: 'text', id: 42 }] } };
     const res = await x.webhook(stop, broken);
     expect(res.status).toBe(200);
-    expect(await json(res)).toMatchObject({ applied: 1, skipped: 1 });
+    expect(await json(res)).toMatchObject({ stored: 1, skipped: 1 });
     const operator = await session(x, 'operator');
     const page = await (await operator.post('/admin/people', { phone: b })).text();
     expect(page).toContain('DE.•••••01');

@@ -5,14 +5,18 @@
  * START, YES and plain text) and opt-in requests; the server is killed with SIGKILL at random
  * moments, several rounds, and restarted on the same DATA_DIR each time.
  *
- * At the end: every webhook answered 200 is in the ledger exactly once; webhooks that got no
- * answer are sent again (as Meta does) and are then stored exactly once; the ledger verifies; the
+ * The server acknowledges a webhook once its events are in the durable inbox (issue 17); the last
+ * rounds kill it while the inbox holds acknowledged, undecided events.
+ * At the end: every webhook answered 200 is decided exactly once (after the restart drains the
+ * inbox, sending every keyword webhook again adds no ledger event); webhooks that got no answer are
+ * sent again (as Meta does) and are then stored exactly once; the ledger verifies; the
  * outbox drains; both CRMs hold what the ledger's current state maps to, for every person.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 import { toBase64 } from '../../src/crypto/encoding.ts';
 import * as converge from '../helpers/convergence.ts';
@@ -137,6 +141,24 @@ describe('crash recovery', () => {
       child = null;
     }
 
+    /** Undecided events in the inbox, read from the database file (a reader beside the server). */
+    let reader: DatabaseSync | null = null;
+    function inboxDepth(): number {
+      try {
+        reader ??= new DatabaseSync(join(dataDir, 'consent-sync.db'), { readOnly: true });
+        return Number(reader.prepare('SELECT COUNT(*) AS n FROM inbox').get()?.n ?? 0);
+      } catch {
+        return 0; // not migrated yet
+      }
+    }
+    async function inboxDrained(): Promise<void> {
+      const until = Date.now() + 30_000;
+      while (inboxDepth() > 0) {
+        if (Date.now() > until) throw new Error(`the inbox did not drain: ${inboxDepth()} left`);
+        await converge.sleep(20);
+      }
+    }
+
     const api = (path: string, role: keyof typeof TOKENS, init: RequestInit = {}) =>
       fetch(`${base}${path}`, {
         ...init,
@@ -202,6 +224,7 @@ describe('crash recovery', () => {
     }
 
     const killPoints: number[] = [];
+    const inboxAtKills: number[] = [];
     await start();
     const t0 = Date.now();
     for (let round = 0; round < ROUNDS; round++) {
@@ -211,27 +234,25 @@ describe('crash recovery', () => {
       const at = 800 + Math.floor(random() * 2_000);
       killPoints.push(at);
       await converge.sleep(at);
+      // The last rounds kill with acknowledged, undecided events in the inbox (waiting up to 3 s).
+      if (round >= ROUNDS - 2) {
+        const until = Date.now() + 3_000;
+        while (inboxDepth() < 5 && Date.now() < until) await converge.sleep(2);
+      }
       await kill();
+      inboxAtKills.push(inboxDepth());
       running = false;
       await Promise.all(clients);
     }
     await start();
 
-    // Meta sends again what got no answer; now it must be stored exactly once.
+    // Meta sends again what got no answer; then the inbox drains and each is decided exactly once.
+    // at least one kill hit acknowledged events not yet decided
+    expect(Math.max(...inboxAtKills)).toBeGreaterThan(0);
     const unanswered = sent.filter((s) => s.status === 0);
-    const resent = { storedBeforeTheKill: 0, storedNow: 0 };
-    for (const s of unanswered) {
-      const res = await fetch(`${base}/webhooks/whatsapp`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-hub-signature-256': s.signature },
-        body: s.body,
-      });
-      s.status = res.status;
-      const answer = (await res.json()) as { duplicates: number };
-      if (answer.duplicates > 0) resent.storedBeforeTheKill++;
-      else resent.storedNow++;
-    }
+    for (const s of unanswered) s.status = await post(s);
     expect(sent.every((s) => s.status === 200)).toBe(true);
+    await inboxDrained();
 
     // The outbox drains (what the killed server had leased comes back at start).
     const drainUntil = Date.now() + 30_000;
@@ -244,23 +265,15 @@ describe('crash recovery', () => {
     }
     expect(counts.dead ?? 0).toBe(0);
 
-    // Every acknowledged keyword webhook is in the ledger: the same body again is a duplicate, and
-    // its ledger events (one per purpose it changed) were written once.
+    // Every acknowledged keyword webhook was decided once: sent again (all of them), stored again in
+    // the inbox and decided as duplicates, the ledger does not grow.
     const keyword = sent.filter((s) => s.text !== 'hello');
-    let duplicates = 0;
-    const notDuplicate: string[] = [];
-    for (const s of keyword) {
-      const res = await fetch(`${base}/webhooks/whatsapp`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-hub-signature-256': s.signature },
-        body: s.body,
-      });
-      const answer = (await res.json()) as { duplicates: number; ignored: number };
-      if (answer.duplicates === 1) duplicates++;
-      // A YES from a number never seen is only remembered (no person is created for it).
-      else if (!(s.text === 'YES' && answer.ignored === 1)) notDuplicate.push(`${s.text} ${res.status}`);
-    }
-    expect(notDuplicate).toEqual([]);
+    const eventsBefore = (await (await api('/v1/ledger/verify', 'auditor')).json()).events;
+    const resentStatuses = await Promise.all(keyword.map((s) => post({ ...s })));
+    expect(resentStatuses.every((st) => st === 200)).toBe(true);
+    await inboxDrained();
+    const eventsAfter = (await (await api('/v1/ledger/verify', 'auditor')).json()).events;
+    expect(eventsAfter).toBe(eventsBefore);
     const histories = new Map<
       converge.SeededPerson,
       Array<{ purpose: string; evidence: { waMessageId?: string } | null }>
@@ -323,10 +336,10 @@ describe('crash recovery', () => {
         webhooks: sent.length,
         acknowledgedBeforeKill: acknowledged,
         unansweredThenResent: unanswered.length,
-        resent,
+        inboxDepthAtKills: inboxAtKills,
         keywordAcknowledgedBeforeKill: keyword.filter((s) => !unanswered.includes(s)).length,
         keywordWebhooks: keyword.length,
-        storedOnceConfirmedByResend: duplicates,
+        ledgerEventsUnchangedByResend: eventsAfter === eventsBefore,
         optIns,
         ledgerEvents: verify.events,
         jobs: counts,
@@ -338,6 +351,7 @@ describe('crash recovery', () => {
         ].map((m) => Number(m[1])),
       }),
     );
+    (reader as DatabaseSync | null)?.close();
     await kill();
   }, 120_000);
 });

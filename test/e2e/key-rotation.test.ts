@@ -144,7 +144,8 @@ beforeAll(async () => {
   for (const p of OTHERS) await optIn(p, p.slice(1));
   earlyStop = await signedRequest(envelope(textMessage(STOPPED.wa, 'STOP', { timestamp: ts() })), APP_SECRET);
   const stop = await h.request('/webhooks/whatsapp', { method: 'POST', ...earlyStop });
-  expect(await json(stop)).toMatchObject({ applied: 1, duplicates: 0 });
+  expect(await json(stop)).toMatchObject({ stored: 1 });
+  expect(await h.drained()).toMatchObject({ applied: 1, duplicates: 0 });
   await h.services.deadEvents.record([
     {
       source: 'whatsapp',
@@ -175,8 +176,9 @@ describe('rotating PII_KEY on Node', { timeout: 60_000 }, () => {
     await othersKnown('B current, A retired');
     // A person known under A writes: found, and their number moves to B's hash with the change.
     const late = OTHERS[2] as string;
-    const r = await h.webhook(textMessage(late.slice(1), 'STOP', { timestamp: ts() }));
-    expect(await json(r)).toMatchObject({ applied: 1 });
+    await h.drained();
+    await h.acknowledge(textMessage(late.slice(1), 'STOP', { timestamp: ts() }));
+    expect(await h.drained()).toMatchObject({ applied: 1 });
     optedOut.add(late);
     await othersKnown('B current, A retired, after a STOP');
     const [stored] = await h.services.store.identifiersOf([
@@ -240,8 +242,9 @@ describe('rotating PII_KEY on Node', { timeout: 60_000 }, () => {
       for (const e of events) expect(e.evidence).toEqual(expect.any(Object));
     }
     expect(await json(await h.request('/v1/ledger/verify', { role: 'auditor' }))).toMatchObject({ ok: true });
-    const again = await h.request('/webhooks/whatsapp', { method: 'POST', ...earlyStop });
-    expect(await json(again)).toMatchObject({ applied: 0, duplicates: 1 });
+    await h.drained();
+    await h.request('/webhooks/whatsapp', { method: 'POST', ...earlyStop });
+    expect(await h.drained()).toMatchObject({ applied: 0, duplicates: 1 });
     // The dead event, sealed under A, reads under B.
     const dead = await json<{ events: Array<{ raw: unknown }> }>(
       await h.request('/v1/dead-events', { role: 'auditor' }),

@@ -267,7 +267,8 @@ describe('POST /webhooks/whatsapp body limits and shapes', () => {
     const req = await signedRequest(body, APP_SECRET);
     const res = await post(req.body, req.headers);
     expect(res.status).toBe(200);
-    expect(await json(res)).toMatchObject({ applied: 0 });
+    expect(await json(res)).toMatchObject({ stored: 0 });
+    await h.drained();
     expect(await snapshot(SENDER)).toEqual(before);
   });
 
@@ -290,13 +291,15 @@ describe('POST /webhooks/whatsapp delivery semantics', () => {
     const id = nextWamid();
     const first = await h.webhook(stop(SENDER, { id }));
     expect(first.status).toBe(200);
-    expect(await json(first)).toMatchObject({ applied: 1, duplicates: 0 });
+    expect(await json(first)).toMatchObject({ stored: 1 });
     const after = { events: await ledgerEvents(), jobs: await jobCount() };
     expect(after.jobs).toBe(1);
 
+    // stored again (the inbox does not know it), decided as a duplicate: nothing new
     const again = await h.webhook(stop(SENDER, { id }));
     expect(again.status).toBe(200);
-    expect(await json(again)).toMatchObject({ applied: 0, duplicates: 1 });
+    expect(await json(again)).toMatchObject({ stored: 1 });
+    expect({ events: await ledgerEvents(), jobs: await jobCount() }).toEqual(after);
     await h.drain();
     // and once more after the reply went out
     h.advance(60_000);
@@ -339,8 +342,9 @@ describe('POST /webhooks/whatsapp delivery semantics', () => {
     const req = await signedRequest(body, APP_SECRET);
     const res = await post(req.body, req.headers);
     expect(res.status).toBe(200);
-    expect(await json(res)).toMatchObject({ received: 5, applied: 5 });
-    // no drain: the 200 itself promises the events are stored
+    expect(await json(res)).toMatchObject({ received: 5, stored: 5 });
+    // the 200 promises the events are stored (in the inbox); the decider applies them right after
+    await h.drained();
     for (const sender of [a, b, c, d, e]) {
       const s = await subject(sender!);
       expect(s.known, sender).toBe(true);

@@ -15,6 +15,7 @@ import { createApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/runtime/logger.ts';
 import { defaultMappings, fileMappingStorage } from '../../src/runtime/mappings.node.ts';
 import { Catalog } from '../../src/service/catalog-service.ts';
+import type { InboundSummary } from '../../src/service/inbound-whatsapp.ts';
 import { buildServices, type Services } from '../../src/service/services.ts';
 import type { Store } from '../../src/store/port.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
@@ -65,8 +66,18 @@ export interface Harness {
   advance(ms: number): void;
   now(): Date;
   request(path: string, init?: RequestInit & { role?: TestRole; json?: unknown }): Promise<Response>;
-  /** POSTs a signed WhatsApp webhook carrying the given changes */
+  /**
+   * POSTs a signed WhatsApp webhook carrying the given changes, then waits until the decider has
+   * decided what it acknowledged (`drained`), so the test reads the state the webhook leads to.
+   */
   webhook(...changes: WebhookChange[]): Promise<Response>;
+  /** POSTs a signed WhatsApp webhook and returns at its acknowledgement (events may be undecided). */
+  acknowledge(...changes: WebhookChange[]): Promise<Response>;
+  /**
+   * waits until every acknowledged webhook event is decided (the inbox is empty); what the decider
+   * did since the last call (applied, duplicates, ignored)
+   */
+  drained(): Promise<InboundSummary>;
   /** runs the outbox until nothing is due */
   drain(): Promise<number>;
   /**
@@ -154,12 +165,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       clock,
       // what `npm start` uses; Web Crypto (the Workers path) runs in the workers project
       crypto: nodeCryptoPrimitives,
+      inbox: 'durable',
       dispatcher: { baseDelayMs: 10, random: () => 0.5 },
       mappings: { storage: fileMappingStorage(join(dir, 'mappings')), defaults: mappingDefaults },
       // the CRMs' data models, read from the configured (simulated) CRMs as `npm start` does
       crmSchemas: crmSchemasFor(config),
       ...(options.connectors ? { connectors: options.connectors() } : {}),
     });
+    services.inbox?.start();
     return { services, app: createApp(services) };
   }
   const mappingDefaults = defaultMappings() as Record<ConnectorName, Record<string, unknown>>;
@@ -192,6 +205,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       });
     },
     async webhook(...changes) {
+      const res = await h.acknowledge(...changes);
+      await h.drained();
+      return res;
+    },
+    async acknowledge(...changes) {
       const req = await signedRequest(envelope(...changes), APP_SECRET);
       return current.app.request('/webhooks/whatsapp', {
         method: 'POST',
@@ -199,6 +217,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         body: req.body,
       });
     },
+    drained: async () =>
+      (await current.services.inbox?.drained()) ?? { applied: 0, duplicates: 0, ignored: 0 },
     get env() {
       return env;
     },
@@ -208,12 +228,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       return {
         services,
         async close() {
+          await services.inbox?.stop();
           await services.dispatcher.stop();
           await services.store.close();
         },
       };
     },
     async restart(changes) {
+      await current.services.inbox?.stop();
       await current.services.dispatcher.stop();
       await current.services.store.close();
       if (changes) {
@@ -226,6 +248,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       current = await build();
     },
     async close() {
+      await current.services.inbox?.stop();
       await current.services.dispatcher.stop();
       await current.services.store.close();
       await graph.close();

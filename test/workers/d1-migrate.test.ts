@@ -51,6 +51,7 @@ describe('D1 migrations', () => {
         '0006_identity.sql',
         '0007_consent_integrity.sql',
         '0008_key_rotation.sql',
+        '0009_inbox.sql',
       ]),
     );
   });

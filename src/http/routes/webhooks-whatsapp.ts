@@ -42,9 +42,13 @@ export function whatsappWebhookRoutes(app: Router) {
     // for inspection, never the reason a STOP in the same delivery is lost (sync rule 8).
     const parsed = parseWebhook(json);
     if (!parsed.ok) throw new AppError(422, parsed.code, parsed.message);
+    const { inbox, queueInbox, inbound, deadEvents, clock } = c.var.services;
+    // Durable inbox (Node) or inbox queue (Workers): 200 once the minimised events are stored;
+    // decided right after, in batches. Inline: decided before the answer.
+    const sink = inbox ?? queueInbox;
     const [summary, skipped] = await Promise.all([
-      c.var.services.inbound.handle(parsed.events),
-      c.var.services.deadEvents.record(parsed.skipped),
+      sink ? sink.accept(parsed.events) : inbound.handle(parsed.events, clock().toISOString()),
+      deadEvents.record(parsed.skipped),
     ]);
     c.var.log.info({ ...summary, skipped, ignoredByParser: parsed.ignored }, 'whatsapp webhook stored');
     return c.json({ received: parsed.events.length, ...summary, skipped }, 200);
@@ -58,7 +62,7 @@ export function whatsappWebhookRoutes(app: Router) {
     responses: {
       200: {
         description:
-          'Every readable event stored; unreadable events counted in `skipped` and kept for inspection (GET /v1/dead-events)',
+          'Every readable event that matters stored (`stored`; `dropped` counts events that change nothing) or, without the inbox, decided (`applied`, `duplicates`, `ignored`); unreadable events counted in `skipped` and kept for inspection (GET /v1/dead-events)',
       },
       400: { description: 'The body is not UTF-8 JSON; nothing changed' },
       401: { description: 'Signature missing or wrong; nothing changed' },

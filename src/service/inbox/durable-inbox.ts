@@ -1,0 +1,235 @@
+/**
+ * The Node inbox (issue 17): a signed WhatsApp delivery is acknowledged once its minimised events
+ * are committed to the `inbox` table (one group-committed write, encrypted under the service key,
+ * with keyed hashes of each identifier for the send guard); a decider loop then drains the inbox in
+ * batches, and each event's inbox row is deleted by the commit that applies it.
+ *
+ * Crash safety: a row is deleted only with (or after) its effect, and every effect is keyed by the
+ * event's dedupe key, so a row decided again after a crash is a no-op: decided exactly once.
+ */
+import type { InboundEvent } from '../../../connectors/whatsapp/parse.ts';
+import { identifiersOf } from '../../core/identity.ts';
+import { newId } from '../../crypto/encoding.ts';
+import type { PiiCrypto } from '../../crypto/pii.ts';
+import type { InboxRow } from '../../store/inbox-sql.ts';
+import type { Store } from '../../store/port.ts';
+import type { DeadEvents } from '../dead-events.ts';
+import type { InboundSummary, InboundWhatsApp, Pending } from '../inbound-whatsapp.ts';
+import type { Log } from '../log.ts';
+import { type InboxEvent, optOutScope } from './classify.ts';
+
+/** What acknowledging one delivery did (counts only). */
+export interface Accepted {
+  /** minimised events stored in the inbox */
+  stored: number;
+  /** readable events that change nothing: counted, never stored */
+  dropped: number;
+}
+
+export interface InboxStats {
+  acknowledged: number;
+  decided: number;
+  dead: number;
+  batches: number;
+}
+
+export interface DurableInboxDeps {
+  store: Store;
+  pii: PiiCrypto;
+  inbound: InboundWhatsApp;
+  deadEvents: DeadEvents;
+  clock: () => Date;
+  log: Log;
+  /** events decided per batch (one group commit) */
+  batchSize?: number;
+  /** a failing event is retried this often before it goes to the dead-event table */
+  maxAttempts?: number;
+}
+
+const aad = (id: string) => `inbox:${id}`;
+
+export class DurableInbox {
+  private readonly d: DurableInboxDeps;
+  private readonly batchSize: number;
+  private readonly maxAttempts: number;
+  /** failed attempts per row (in memory: a restart gives an event fresh attempts) */
+  private readonly attempts = new Map<string, number>();
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = true;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  readonly stats: InboxStats = { acknowledged: 0, decided: 0, dead: 0, batches: 0 };
+  /** what the decider did since the last `drained()` */
+  private tally: InboundSummary = { applied: 0, duplicates: 0, ignored: 0 };
+
+  constructor(deps: DurableInboxDeps) {
+    this.d = deps;
+    this.batchSize = deps.batchSize ?? 256;
+    this.maxAttempts = deps.maxAttempts ?? 3;
+  }
+
+  /**
+   * Classifies a delivery's events and appends the ones that matter in one commit; resolves once
+   * that commit is durable (then the webhook may answer 200). Starts the decider.
+   */
+  async accept(events: readonly InboundEvent[]): Promise<Accepted> {
+    const receivedAt = this.d.clock().toISOString();
+    const c = this.d.inbound.classify(events, receivedAt);
+    if (c.records.length > 0) {
+      const rows = await Promise.all(c.records.map((r) => this.row(r, receivedAt)));
+      const result = await this.d.store.commit({ inbox: rows });
+      if (result.status !== 'committed') throw new Error(`inbox append not stored: ${result.status}`);
+      this.stats.acknowledged += rows.length;
+      this.kick();
+    }
+    this.d.inbound.links.remember(c.linkKeys);
+    return { stored: c.records.length, dropped: c.dropped };
+  }
+
+  private async row(event: InboxEvent, receivedAt: string): Promise<InboxRow> {
+    const id = newId();
+    const scope = optOutScope(event);
+    // Hashes only for undecided opt-outs: the send guard's only question of the inbox.
+    const hashes = scope
+      ? await Promise.all(identifiersOf(event.who).map((i) => this.d.pii.lookupHash(i.value)))
+      : [];
+    return {
+      id,
+      receivedAt,
+      optOut: scope === null ? null : scope === 'all' ? '*' : scope.join(','),
+      hashes,
+      payloadEnc: await this.d.pii.sealService(JSON.stringify(event), aad(id)),
+    };
+  }
+
+  /**
+   * True when an acknowledged, undecided opt-out names any of these identifier hashes for the
+   * purpose: a STOP acknowledged a moment before a send still stops it.
+   */
+  async optOutPending(hashes: string[], purpose: string): Promise<boolean> {
+    const scopes = await this.d.store.inboxOptOuts(hashes);
+    return scopes.some((s) => s === '*' || s.split(',').includes(purpose));
+  }
+
+  /** Starts the decider: drains what a previous run left, then runs after each append. */
+  start(backstopMs = 1_000): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.timer = setInterval(() => this.kick(), backstopMs);
+    this.timer.unref?.();
+    this.kick();
+  }
+
+  /** Stops the decider after the batch in hand (undecided rows stay for the next start). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /**
+   * Resolves once the inbox is empty (every acknowledged event decided), with what the decider did
+   * since the last call (applied, duplicates, ignored); for tests and benchmarks.
+   */
+  async drained(): Promise<InboundSummary> {
+    for (;;) {
+      if (this.running) await this.running;
+      else if ((await this.d.store.inboxDepth()) === 0) {
+        const out = this.tally;
+        this.tally = { applied: 0, duplicates: 0, ignored: 0 };
+        return out;
+      } else {
+        this.kick(true);
+        await this.running;
+      }
+    }
+  }
+
+  /** Runs the decider (one run at a time); `force`: even when stopped (one pass, for `drained`). */
+  private kick(force = false): void {
+    if (this.stopped && !force) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.loop(force).finally(() => {
+      this.running = null;
+      if (this.again && !this.stopped) this.kick();
+    });
+  }
+
+  private async loop(force: boolean): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        while ((force || !this.stopped) && (await this.drainOnce()) > 0) {}
+      } catch (e) {
+        this.d.log.error({ err: (e as Error).name }, 'inbox batch failed; retried on the next pass');
+        return;
+      }
+    } while (this.again && !this.stopped);
+  }
+
+  /** Decides one batch; returns how many rows it took. */
+  async drainOnce(): Promise<number> {
+    const rows = await this.d.store.readInbox(this.batchSize);
+    if (rows.length === 0) return 0;
+    const pending: Pending[] = [];
+    const unreadable: InboxRow[] = [];
+    for (const r of rows) {
+      try {
+        pending.push({ id: r.id, event: JSON.parse(await this.d.pii.openService(r.payloadEnc, aad(r.id))) });
+      } catch {
+        unreadable.push(r);
+      }
+    }
+    const dead: string[] = [];
+    const failed = new Set<string>();
+    const summary = await this.d.inbound.decide(pending, {
+      poisoned: async (p, error) => {
+        const id = p.id as string;
+        const n = (this.attempts.get(id) ?? 0) + 1;
+        this.attempts.set(id, n);
+        if (n < this.maxAttempts) {
+          failed.add(id);
+          return;
+        }
+        this.attempts.delete(id);
+        dead.push(id);
+        await this.d.deadEvents.record([
+          {
+            source: 'whatsapp',
+            kind: `inbox:${p.event.t}`,
+            reason: `decision failed ${n} times: ${(error as Error)?.name ?? 'Error'}`,
+            raw: p.event,
+          },
+        ]);
+      },
+    });
+    if (unreadable.length > 0) {
+      // Sealed under a key this deployment no longer has: kept as a dead event, sealed as it was.
+      dead.push(...unreadable.map((r) => r.id));
+      await this.d.deadEvents.record(
+        unreadable.map((r) => ({
+          source: 'whatsapp',
+          kind: 'inbox:unreadable',
+          reason: 'inbox row does not open under the current keys',
+          raw: { sealed: r.payloadEnc },
+        })),
+      );
+    }
+    // Rows applied by a change are gone already; duplicates, no-ops and dead events go here.
+    const done = rows.map((r) => r.id).filter((id) => !failed.has(id));
+    if (done.length > 0) await this.d.store.commit({ inboxDone: done });
+    this.stats.decided += done.length - dead.length;
+    this.stats.dead += dead.length;
+    this.stats.batches += 1;
+    this.tally.applied += summary.applied;
+    this.tally.duplicates += summary.duplicates;
+    this.tally.ignored += summary.ignored - failed.size;
+    if (dead.length > 0)
+      this.d.log.warn({ dead: dead.length }, 'inbox events that could not be decided kept as dead events');
+    return failed.size === rows.length ? 0 : rows.length;
+  }
+}
