@@ -16,6 +16,7 @@ import { Dispatcher } from '../sync/dispatcher.ts';
 import { type MappingStorage, Mappings, memoryMappingStorage } from '../sync/mappings.ts';
 import { type ReconcileOptions, type ReconcileReport, reconcile } from '../sync/reconcile.ts';
 import { SyncService } from '../sync/sync-service.ts';
+import { BackgroundTasks } from './background.ts';
 import type { Catalog } from './catalog-service.ts';
 import { ConsentService } from './consent-service.ts';
 import { DeadEvents } from './dead-events.ts';
@@ -40,6 +41,14 @@ export interface Services {
   messaging: Messaging;
   history: History;
   dispatcher: Dispatcher;
+  /**
+   * Says jobs were queued outside a consent commit (a retried dead letter, a reconciliation):
+   * the same hook commits use (Node: a dispatcher pass in `background`; Workers: a queue message
+   * sent through the invocation's `ctx.waitUntil`). Never a promise left to float.
+   */
+  jobsQueued(): void;
+  /** work Node runs after a response (dispatcher passes); the server's shutdown awaits it */
+  background: BackgroundTasks;
   mappings: Mappings;
   sync: SyncService;
   erasure: ErasureService;
@@ -108,7 +117,9 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
   const subjects = new Subjects(store, pii);
   let dispatcher: Dispatcher | undefined;
   let sync: SyncService | undefined;
-  const onJobs = input.onJobs ?? (() => void dispatcher?.tick());
+  const background = new BackgroundTasks(log);
+  const onJobs =
+    input.onJobs ?? (() => background.run('dispatch', () => dispatcher?.tick() ?? Promise.resolve(0)));
   const consent = new ConsentService({
     store,
     subjects,
@@ -253,6 +264,8 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     messaging,
     history: new History(store, subjects),
     dispatcher,
+    jobsQueued: onJobs,
+    background,
     mappings,
     sync,
     erasure,
@@ -271,7 +284,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     }),
     reconcile: async (options) => {
       const reports = await reconcile({ store, subjects, consent, mappings, sync, clock, log }, options);
-      void dispatcher.tick();
+      onJobs();
       return reports;
     },
   };
