@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { OutboxJob } from '../src/core/types.ts';
 import { BackgroundTasks } from '../src/service/background.ts';
 import { silentLog } from '../src/service/log.ts';
+import { KeyedMutex } from '../src/service/mutex.ts';
 import { createMemoryStore } from '../src/store/memory.ts';
 import { Dispatcher } from '../src/sync/dispatcher.ts';
 import { at, job, ok } from './store-fixtures.ts';
@@ -112,5 +113,25 @@ describe('background tasks (Node)', () => {
     expect(done).toEqual(['first', 'second']);
     expect(errors).toEqual(['broken failed']);
     expect(tasks.size).toBe(0);
+  });
+});
+
+describe('per-isolate lock (KeyedMutex)', () => {
+  it('a holder that never lets go (its invocation was cancelled) is taken over after the bounded wait', async () => {
+    const locks = new KeyedMutex(50);
+    const held = locks.run('person-1', () => new Promise<never>(() => {}));
+    const order: string[] = [];
+    const next = locks.run('person-1', async () => {
+      order.push('next ran');
+      return 'ok';
+    });
+    expect(await within(next, 1_000)).toBe('ok');
+    expect(order).toEqual(['next ran']);
+    expect(locks.takeovers).toBe(1);
+    // Other keys never waited; a settled holder is not a takeover.
+    await locks.run('person-2', async () => undefined);
+    await locks.run('person-2', async () => undefined);
+    expect(locks.takeovers).toBe(1);
+    expect(await Promise.race([held.then(() => 'settled'), Promise.resolve('pending')])).toBe('pending');
   });
 });
