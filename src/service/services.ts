@@ -127,6 +127,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     clock,
     ttlMs: config.DOI_TTL_HOURS * 3_600_000,
     clockSkewMs: config.CLOCK_SKEW_SECONDS * 1000,
+    replyThrottleMs: config.REPLY_THROTTLE_SECONDS * 1000,
     log,
     onJobs,
     syncJobs: (subjectId, cause, now) => sync?.jobsFor(subjectId, cause, now) ?? [],
