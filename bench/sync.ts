@@ -140,7 +140,7 @@ async function main() {
     const before = await stats();
     for (const m of Object.values(meters)) Object.assign(m, { first: 0, last: 0 });
     const d0 = performance.now();
-    services.dispatcher.resume();
+    await services.dispatcher.resume();
     await services.dispatcher.drain();
     const counts = await store.countJobs();
     const dispatchMs = performance.now() - d0;

@@ -177,6 +177,11 @@ export const configSchema = z.object({
   SALESFORCE_OUTBOUND_MESSAGES: z.enum(['on', 'off']).default('off'),
   /** how far a sender's `occurredAt` may lie ahead of receipt time before it is capped (clock skew) */
   CLOCK_SKEW_SECONDS: int(300, 0, 3600),
+  /**
+   * at most one opt-out confirmation per person and purposes within this many seconds: a STOP
+   * from someone already opted out is recorded, not answered again (0 = answer every STOP)
+   */
+  REPLY_THROTTLE_SECONDS: int(3600, 0, 604_800),
   /** `POST /v1/consents` requests one API key may make per rolling minute (0 = no limit) */
   INTAKE_RATE_PER_KEY_PER_MINUTE: int(30, 0, 100_000),
   /** `POST /v1/consents` requests for one phone number per rolling hour, all keys together (0 = no limit) */

@@ -286,4 +286,27 @@ export const SCENARIOS: Scenario[] = [
       expect(verify.ok).toBe(true);
     },
   },
+  {
+    name: 'reply throttle: many STOPs from one person, in one delivery and the next, get one confirmation',
+    async run(d, n) {
+      const p = phone(n, 30);
+      const stops = (k: number) => Array.from({ length: k }, () => textMessage(p.slice(1), 'STOP'));
+      expect((await d.webhook(...stops(20))).status).toBe(200);
+      expect((await d.webhook(...stops(5))).status).toBe(200);
+      await d.drain();
+      expect(await sentTo(d, p)).toHaveLength(1);
+      expect((await states(d, p)).purposes.marketing?.status).toBe('opted_out');
+      // Every STOP is kept in the ledger, and the chain verifies.
+      const history = await body<{ events: Array<{ action: string }> }>(
+        await d.request(`/v1/subjects/${encodeURIComponent(p)}/history`, { role: 'auditor' }),
+      );
+      expect(history.events.length).toBeGreaterThanOrEqual(25);
+      // One state change per purpose; every repeated STOP is evidence, not a new opt-out.
+      const purposes = Object.keys((await states(d, p)).purposes).length;
+      const actions = history.events.map((e) => e.action);
+      expect(actions.filter((a) => a === 'opted_out')).toHaveLength(purposes);
+      expect(actions.filter((a) => a === 'evidence')).toHaveLength(24 * purposes);
+      expect((await json(await d.request('/v1/ledger/verify', { role: 'auditor' }))).ok).toBe(true);
+    },
+  },
 ];

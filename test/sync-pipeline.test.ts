@@ -87,7 +87,7 @@ async function round(intent: 'request' | 'opt_out') {
   for (const m of Object.values(meters)) Object.assign(m, newMeter());
   d.takeBatchStats();
   const before = store.stats();
-  d.resume();
+  await d.resume();
   await d.drain();
   const after = store.stats();
   const delta = Object.fromEntries(

@@ -124,7 +124,10 @@ function readMessagesChange(value: ChangeValue, at: string, out: Output): void {
       userId: s.recipient_user_id,
       parentUserId: s.recipient_parent_user_id,
     });
-    if (!who) return void noIdentifier(out, 'status', { path, raw }, 'recipient_id or recipient_user_id');
+    if (!who) {
+      noIdentifier(out, 'status', { path, raw }, 'recipient_id or recipient_user_id');
+      return;
+    }
     out.events.push({
       kind: 'status',
       waMessageId: s.id,
@@ -148,7 +151,10 @@ function readPreferencesChange(value: ChangeValue, at: string, out: Output): voi
       { waId: p.wa_id, userId: p.user_id, parentUserId: p.parent_user_id },
       contacts,
     );
-    if (!who) return void noIdentifier(out, 'user_preferences', { path, raw }, 'wa_id or user_id');
+    if (!who) {
+      noIdentifier(out, 'user_preferences', { path, raw }, 'wa_id or user_id');
+      return;
+    }
     out.events.push({
       kind: 'preference',
       who,

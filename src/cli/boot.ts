@@ -13,6 +13,7 @@ export async function bootCli(env: Env): Promise<{ services: Services; close(): 
   return {
     services,
     async close() {
+      await services.background.settle();
       await services.dispatcher.stop();
       await store.close();
     },

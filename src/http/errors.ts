@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { storeFailure } from '../store/unavailable.ts';
 
 /**
  * The one error type the HTTP edge renders: `{ "error": { "code", "message" } }`.
@@ -49,6 +50,14 @@ export function renderError(err: Error, c: Context): Response {
   }
   if (err instanceof SyntaxError)
     return c.json(errorBody('MALFORMED_JSON', 'the body is not valid JSON'), 400);
+  const store = storeFailure(err);
+  if (store) {
+    c.var.log?.error({ err: store }, 'store unavailable');
+    return c.json(
+      errorBody('STORE_UNAVAILABLE', `the database failed: ${store.name}: ${store.message}`),
+      503,
+    );
+  }
   c.var.log?.error({ err: { name: err.name, code: (err as { code?: unknown }).code } }, 'unhandled error');
   return c.json(errorBody('INTERNAL', 'internal error; the request id is in the x-request-id header'), 500);
 }

@@ -88,8 +88,9 @@ export async function startNode(options: StartOptions): Promise<NodeServer> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
 
+  // Timer work goes through the background registry, so shutdown waits for a run in flight.
   const every = (ms: number, what: string, fn: () => Promise<unknown>) =>
-    setInterval(() => void fn().catch((e: Error) => log.error({ err: e.name }, `${what} failed`)), ms);
+    setInterval(() => services.background.run(what, fn), ms);
   const timers = [
     every(options.dispatchEveryMs ?? 1_000, 'dispatch', () => services.dispatcher.tick()),
     every(options.sweepEveryMs ?? 60_000, 'expiry', () => services.expirePending()),
@@ -100,7 +101,7 @@ export async function startNode(options: StartOptions): Promise<NodeServer> {
       every(config.RECONCILE_EVERY_HOURS * 3_600_000, 'reconciliation', () => services.reconcile()),
     );
   }
-  void services.dispatcher.tick();
+  services.jobsQueued(); // what the last run left due
   if (!services.config.WHATSAPP_ACCESS_TOKEN || !services.config.WHATSAPP_PHONE_NUMBER_ID) {
     log.warn({}, 'WhatsApp sending is not configured: confirmation messages wait in the outbox');
   }
@@ -116,6 +117,7 @@ export async function startNode(options: StartOptions): Promise<NodeServer> {
       for (const t of timers) clearInterval(t);
       await new Promise<void>((ok) => server.close(() => ok()));
       await services.inbox?.stop();
+      await services.background.settle();
       await services.dispatcher.stop();
       await store.close();
     },
@@ -182,7 +184,15 @@ export async function bootNode(options: Pick<StartOptions, 'env' | 'log' | 'fetc
 async function main() {
   try {
     const server = await startNode({ env: process.env });
-    const stop = () => void server.close().then(() => process.exit(0));
+    const stop = () => {
+      server.close().then(
+        () => process.exit(0),
+        (err: Error) => {
+          console.error(`shutdown failed: ${err.name}`);
+          process.exit(1);
+        },
+      );
+    };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   } catch (err) {

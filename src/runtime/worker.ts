@@ -35,6 +35,7 @@ import { cronBatch, rotateKeys } from '../service/key-rotation.ts';
 import { buildServices, type Services } from '../service/services.ts';
 import { openD1Store } from '../store/d1.ts';
 import { MIGRATIONS } from '../store/migrations.bundle.ts';
+import { type StoreFailure, storeFailure } from '../store/unavailable.ts';
 import { crmSchemasFor } from '../sync/crm-schemas.ts';
 import { consoleLog } from './console-log.ts';
 import { type MeteredD1, meteredD1 } from './d1-meter.ts';
@@ -47,6 +48,20 @@ export interface Env {
   INBOX?: Queue<InboxMessage>;
   [name: string]: unknown;
 }
+
+/** Queue names in wrangler.toml: the outbox's "there is work" messages and its dead-letter queue. */
+export const QUEUES = { outbox: 'consent-sync-outbox', dlq: 'consent-sync-outbox-dlq' } as const;
+
+/**
+ * Boot of one isolate. A boot still unsettled after `deadlineMs` (its invocation was cancelled)
+ * is abandoned and the next request starts another; a failed boot is not retried before its
+ * backoff ran out (`firstRetryMs`, doubling up to `maxRetryMs`), so an outage of D1 does not
+ * make every request re-run the migrations.
+ */
+export const BOOT = { deadlineMs: 30_000, firstRetryMs: 1_000, maxRetryMs: 60_000 } as const;
+
+/** The longest delay Cloudflare Queues accepts for `retry({ delaySeconds })` (12 hours). */
+const MAX_RETRY_DELAY_SECONDS = 43_200;
 
 /** Cron expressions in wrangler.toml, and what each runs. */
 export const CRONS = {
@@ -93,10 +108,56 @@ async function kick(b: Booted, env: Env): Promise<void> {
  * @example export default createWorker();
  */
 export function createWorker() {
-  let booting: Promise<Booted> | null = null;
+  let booted: Booted | null = null;
+  let attempt: { promise: Promise<Booted>; started: number } | null = null;
+  let failed: { error: unknown; until: number; delayMs: number } | null = null;
 
   function boot(env: Env): Promise<Booted> {
-    booting ??= (async () => {
+    if (booted) return Promise.resolve(booted);
+    const now = Date.now();
+    if (attempt && now - attempt.started < BOOT.deadlineMs) return attempt.promise;
+    if (failed && now < failed.until) return Promise.reject(failed.error);
+    const mine = { started: now, promise: start(env) };
+    attempt = mine;
+    mine.promise.then(
+      (b) => {
+        booted = b;
+        failed = null;
+        if (attempt === mine) attempt = null;
+      },
+      (error: unknown) => {
+        if (attempt === mine) attempt = null;
+        const delayMs = failed ? Math.min(BOOT.maxRetryMs, failed.delayMs * 2) : BOOT.firstRetryMs;
+        failed = { error, until: Date.now() + delayMs, delayMs };
+      },
+    );
+    return mine.promise;
+  }
+
+  /** The 503 a request gets while the isolate cannot start (the cause logged without personal data). */
+  function bootFailed(err: unknown, request: Request | null): Response {
+    const store = storeFailure(err);
+    const retryAfter = String(Math.max(1, Math.ceil(((failed?.until ?? Date.now()) - Date.now()) / 1000)));
+    const headers = { 'retry-after': retryAfter };
+    if (store) {
+      consoleLog('error').error({ err: store }, 'store unavailable: start failed');
+      const error = storeError(store);
+      if (request && new URL(request.url).pathname === '/healthz')
+        return Response.json(
+          { status: 'unavailable', store: 'unavailable', ...error },
+          { status: 503, headers },
+        );
+      return Response.json(error, { status: 503, headers });
+    }
+    consoleLog('error').error({ err: (err as Error).message }, 'start failed');
+    return Response.json(
+      { error: { code: 'MISCONFIGURED', message: 'the service is not configured; see the Worker logs' } },
+      { status: 503, headers },
+    );
+  }
+
+  function start(env: Env): Promise<Booted> {
+    return (async () => {
       const config = parseConfig(settings(env));
       const log = consoleLog(config.LOG_LEVEL);
       const meter = meteredD1(env.DB);
@@ -140,11 +201,7 @@ export function createWorker() {
       });
       booted.app = createApp(booted.services);
       return booted;
-    })().catch((err: unknown) => {
-      booting = null; // a bad configuration is reported on every request until it is fixed
-      throw err;
-    });
-    return booting;
+    })();
   }
 
   return {
@@ -153,22 +210,19 @@ export function createWorker() {
       try {
         b = await boot(env);
       } catch (err) {
-        consoleLog('error').error({ err: (err as Error).message }, 'start failed');
-        return Response.json(
-          { error: { code: 'MISCONFIGURED', message: 'the service is not configured; see the Worker logs' } },
-          { status: 503 },
-        );
+        return bootFailed(err, request);
       }
       try {
         // Mapping edits made through another isolate: in force from this request on (one D1 read).
         await b.services.mappings.refresh();
       } catch (err) {
         // Rather no answer than one given under a whitelist that may be out of date.
-        consoleLog('error').error({ err: (err as Error).name }, 'mappings could not be read');
-        return Response.json(
-          { error: { code: 'UNAVAILABLE', message: 'the database could not be read; try again' } },
-          { status: 503 },
-        );
+        const store = storeFailure(err) ?? {
+          name: (err as Error).name,
+          message: 'mappings could not be read',
+        };
+        consoleLog('error').error({ err: store }, 'store unavailable: mappings could not be read');
+        return Response.json(storeError(store), { status: 503 });
       }
       const res = await b.app.fetch(request);
       ctx.waitUntil(kick(b, env));
@@ -176,8 +230,11 @@ export function createWorker() {
     },
 
     /**
-     * Outbox consumer: drains due jobs from D1; failures make the queue retry the message. Inbox
-     * consumer: decides the webhook events within the invocation's D1 budget.
+     * Outbox consumer: drains due jobs from D1, then acknowledges the messages when no job waits
+     * on a retry, or retries them with the delay until the earliest one is due (Queues then
+     * redelivers them, up to `max_retries`, then hands them to the DLQ). A thrown error (D1 down)
+     * makes the platform retry the whole batch. Messages of the DLQ are recorded as dead events.
+     * Inbox consumer: decides the webhook events within the invocation's D1 budget.
      */
     async queue(
       batch: MessageBatch<{ kick: number } | InboxMessage>,
@@ -185,6 +242,11 @@ export function createWorker() {
       _ctx: ExecutionContext,
     ): Promise<void> {
       const b = await boot(env);
+      if (batch.queue === QUEUES.dlq) {
+        await recordDeadLetters(b.services, batch);
+        batch.ackAll();
+        return;
+      }
       await b.services.mappings.refresh(); // per batch; a failure makes the queue retry it
       const inbox = batch.messages.flatMap((m) => (isInboxMessage(m.body) ? [m.body] : []));
       if (inbox.length > 0 && b.services.queueInbox) {
@@ -198,7 +260,11 @@ export function createWorker() {
       }
       await b.services.dispatcher.drain();
       await kick(b, env);
-      batch.ackAll();
+      const delaySeconds = await retryDelaySeconds(env.DB, b.services.clock());
+      for (const message of batch.messages) {
+        if (delaySeconds === null) message.ack();
+        else message.retry({ delaySeconds });
+      }
     },
 
     async scheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
@@ -215,6 +281,42 @@ export function createWorker() {
       ctx.waitUntil(kick(b, env));
     },
   };
+}
+
+function storeError(store: StoreFailure) {
+  return {
+    error: { code: 'STORE_UNAVAILABLE', message: `the database failed: ${store.name}: ${store.message}` },
+  };
+}
+
+/**
+ * Seconds until the earliest outbox job waiting on a retry is due (a job that failed and will be
+ * tried again), or null when none waits: every job is done, dead or not yet attempted. One D1 read.
+ */
+async function retryDelaySeconds(db: D1Database, now: Date): Promise<number | null> {
+  const row = await db
+    .prepare(`SELECT MIN(next_attempt_at) AS next FROM outbox WHERE status = 'pending' AND attempts > 0`)
+    .first<{ next: string | null }>();
+  if (!row?.next) return null;
+  const seconds = Math.ceil((Date.parse(row.next) - now.getTime()) / 1000);
+  return Math.min(MAX_RETRY_DELAY_SECONDS, Math.max(1, seconds)); // never an immediate redelivery loop
+}
+
+/**
+ * What reached the DLQ: a "there is work" message Queues gave up on after `max_retries` (jobs
+ * that kept failing; they stay in the outbox, where the cron keeps retrying them until they are
+ * done or dead). Kept as a dead event (GET /v1/dead-events), without personal data.
+ */
+async function recordDeadLetters(s: Services, batch: MessageBatch<unknown>): Promise<void> {
+  await s.deadEvents.record(
+    batch.messages.map((m) => ({
+      source: 'queue',
+      kind: 'outbox.kick',
+      reason: `outbox queue message gave up after ${m.attempts} attempts (reached ${QUEUES.dlq})`,
+      raw: { queue: batch.queue, messageId: m.id, attempts: m.attempts, sentAt: m.timestamp },
+    })),
+  );
+  s.log.warn({ messages: batch.messages.length, queue: batch.queue }, 'outbox messages reached the DLQ');
 }
 
 /** A bounded batch of the key rotation (the same module `consent-sync keys rotate` runs on Node). */

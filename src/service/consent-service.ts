@@ -110,6 +110,8 @@ export interface ConsentServiceDeps {
   ttlMs: number;
   /** how far a sender's `occurredAt` may lie ahead of receipt time before it is capped (rule 4) */
   clockSkewMs: number;
+  /** at most one opt-out confirmation per person and purposes within this window (0: no throttle) */
+  replyThrottleMs?: number;
   log: Log;
   /** called after a commit that queued jobs, so the dispatcher can run them at once */
   onJobs?: () => void;
@@ -457,10 +459,26 @@ export class ConsentService {
     }
     unit.states!.push(...mergedStates.values());
 
-    const reply = req.reply === undefined ? defaultReply(req, outcomes) : req.reply;
+    let reply = req.reply === undefined ? defaultReply(req, outcomes) : req.reply;
+    // The (hashed) inbound key, so a redelivered message cannot queue the reply twice.
+    let cause = req.dedupeKeys?.[0] ?? unit.events![0]?.id ?? newId();
+    const throttleMs = this.deps.replyThrottleMs ?? 0;
+    if (reply === 'optOutConfirmed' && throttleMs > 0 && changed.length === 0) {
+      // Already opted out of every purpose asked: a repeated STOP is evidence, not news. No second
+      // confirmation while the person's own WhatsApp opt-out is younger than the window; past it, at
+      // most one per window (the key, unique in the outbox, holds across requests and isolates).
+      const since = Date.parse(now) - throttleMs;
+      const recent = purposes.every((p) => {
+        const prev = current.get(p);
+        return (
+          prev?.status === 'opted_out' && prev.source === 'whatsapp' && Date.parse(prev.changedAt) > since
+        );
+      });
+      if (recent) reply = null;
+      else
+        cause = `throttle:${sid}:${[...purposes].sort().join(',')}:${Math.floor(Date.parse(now) / throttleMs)}`;
+    }
     if (reply) {
-      // The (hashed) inbound key, so a redelivered message cannot queue the reply twice.
-      const cause = req.dedupeKeys?.[0] ?? unit.events![0]?.id ?? newId();
       unit.jobs!.push(
         whatsappJob(sid, reply, cause, now, {
           locale,

@@ -17,6 +17,7 @@ import { Dispatcher } from '../sync/dispatcher.ts';
 import { type MappingStorage, Mappings, memoryMappingStorage } from '../sync/mappings.ts';
 import { type ReconcileOptions, type ReconcileReport, reconcile } from '../sync/reconcile.ts';
 import { SyncService } from '../sync/sync-service.ts';
+import { BackgroundTasks } from './background.ts';
 import type { Catalog } from './catalog-service.ts';
 import { ConsentService } from './consent-service.ts';
 import { DeadEvents } from './dead-events.ts';
@@ -50,6 +51,14 @@ export interface Services {
   messaging: Messaging;
   history: History;
   dispatcher: Dispatcher;
+  /**
+   * Says jobs were queued outside a consent commit (a retried dead letter, a reconciliation):
+   * the same hook commits use (Node: a dispatcher pass in `background`; Workers: a queue message
+   * sent through the invocation's `ctx.waitUntil`). Never a promise left to float.
+   */
+  jobsQueued(): void;
+  /** work Node runs after a response (dispatcher passes); the server's shutdown awaits it */
+  background: BackgroundTasks;
   mappings: Mappings;
   /** the CRMs' own properties and fields, for the mapping editor's picker and the check before a save */
   crmFields: CrmFields;
@@ -129,7 +138,9 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
   const subjects = new Subjects(store, pii);
   let dispatcher: Dispatcher | undefined;
   let sync: SyncService | undefined;
-  const onJobs = input.onJobs ?? (() => void dispatcher?.tick());
+  const background = new BackgroundTasks(log);
+  const onJobs =
+    input.onJobs ?? (() => background.run('dispatch', () => dispatcher?.tick() ?? Promise.resolve(0)));
   const consent = new ConsentService({
     store,
     subjects,
@@ -137,6 +148,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     clock,
     ttlMs: config.DOI_TTL_HOURS * 3_600_000,
     clockSkewMs: config.CLOCK_SKEW_SECONDS * 1000,
+    replyThrottleMs: config.REPLY_THROTTLE_SECONDS * 1000,
     log,
     onJobs,
     syncJobs: (subjectId, cause, now) => sync?.jobsFor(subjectId, cause, now) ?? [],
@@ -283,6 +295,8 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     messaging,
     history: new History(store, subjects),
     dispatcher,
+    jobsQueued: onJobs,
+    background,
     mappings,
     crmFields: new CrmFields(
       Object.fromEntries(
@@ -307,7 +321,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     }),
     reconcile: async (options) => {
       const reports = await reconcile({ store, subjects, consent, mappings, sync, clock, log }, options);
-      void dispatcher.tick();
+      onJobs();
       return reports;
     },
   };

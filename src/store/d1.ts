@@ -27,6 +27,7 @@
  * - `leaseJobs` is one `UPDATE … RETURNING` statement, `finishJobs` and `purge` one batch each.
  */
 import type { D1Database } from '@cloudflare/workers-types/index.ts';
+import { settledWithin } from '../core/settled-within.ts';
 import { API_KEY_SQL, toApiKey } from './api-keys-sql.ts';
 import * as jobs from './d1-jobs.ts';
 import { assertMigrated, migrateD1 } from './d1-migrate.ts';
@@ -152,7 +153,9 @@ export function openD1Store(options: D1StoreOptions): Store {
 
     commit(unit) {
       if (closed) return Promise.reject(new Error('store is closed'));
-      const run = tail.then(() => commitNow(unit));
+      // Bounded: a commit of a cancelled invocation never settles; later ones go on after 10 s
+      // (each commit re-reads and retries on a conflicting write anyway, as across isolates).
+      const run = settledWithin(tail, 10_000).then(() => commitNow(unit));
       tail = run.catch(() => undefined);
       return run;
     },

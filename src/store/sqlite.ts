@@ -178,9 +178,12 @@ function startCheckpointer(path: string): Checkpointer {
   worker.on('error', () => {});
   const exited = new Promise<void>((ok) => worker.once('exit', () => ok()));
   let gone = false;
-  void exited.then(() => {
-    gone = true;
-  });
+  exited.then(
+    () => {
+      gone = true;
+    },
+    () => undefined,
+  );
   /** One truncate at a time: each answer belongs to the request before it. */
   let queue: Promise<boolean> = Promise.resolve(true);
   const truncateOnce = (): Promise<boolean> =>
@@ -206,7 +209,9 @@ function startCheckpointer(path: string): Checkpointer {
     stop: async () => {
       worker.postMessage('stop');
       // It closes its connection and exits; a thread stuck past a second is ended.
-      const timer = setTimeout(() => void worker.terminate(), 1_000);
+      const timer = setTimeout(() => {
+        worker.terminate().catch(() => undefined); // ends the thread; its exit is awaited below
+      }, 1_000);
       await exited;
       clearTimeout(timer);
     },

@@ -55,6 +55,11 @@ export interface DispatcherOptions {
   batchSize?: number;
   concurrency?: number;
   random?: () => number;
+  /**
+   * How long a run may go unsettled before others stop waiting on it and start their own
+   * (default: the single-job lease, 60 s). See `running`.
+   */
+  runDeadlineMs?: number;
 }
 
 /**
@@ -65,9 +70,14 @@ export interface DispatcherOptions {
 export class Dispatcher {
   private readonly o: Required<Omit<DispatcherOptions, 'handlers' | 'store' | 'clock' | 'log'>> &
     DispatcherOptions;
-  private readonly queue: PQueue;
   private batchStats = new Map<string, BatchKindStats & { inFlight: number }>();
-  private running: Promise<number> | null = null;
+  /**
+   * The run in flight in this process or isolate, and when it stops being trusted. On Workers a
+   * run belongs to the invocation that started it; if that invocation is cancelled, its promise
+   * never settles. Past the deadline a run is abandoned: the next tick starts a new one (the
+   * abandoned run's jobs stay leased until their lease expires, then any run leases them again).
+   */
+  private running: { promise: Promise<number>; deadline: number } | null = null;
   private again = false;
 
   constructor(options: DispatcherOptions) {
@@ -79,9 +89,9 @@ export class Dispatcher {
       batchSize: 50,
       concurrency: 32,
       random: Math.random,
+      runDeadlineMs: options.leaseMs ?? 60_000,
       ...options,
     };
-    this.queue = new PQueue({ concurrency: this.o.concurrency });
   }
 
   /** Backoff for the n-th failed attempt: exponential with full jitter, at least Retry-After. */
@@ -99,54 +109,91 @@ export class Dispatcher {
     this.paused = true;
   }
 
-  resume(): void {
+  /** Lets ticks run again and runs one now (await it, or hand it to a background registry). */
+  resume(): Promise<number> {
     this.paused = false;
-    void this.tick();
+    return this.tick();
   }
 
   /** Stops taking new passes and waits for the one in flight (before closing the store). */
   async stop(): Promise<void> {
     this.stopped = true;
     this.again = false;
-    while (this.running) await this.running.catch(() => 0);
-    await this.queue.onIdle();
+    await this.settled();
   }
 
-  /** Runs one pass over due jobs; concurrent callers share the pass (and trigger one more). */
+  /**
+   * Runs passes over due jobs until none came back full and no caller asked for another;
+   * concurrent callers share the run (and ask for one more pass). Resolves with the jobs leased.
+   */
   tick(): Promise<number> {
     if (this.stopped || this.paused) return Promise.resolve(0);
+    const now = this.o.clock().getTime();
     if (this.running) {
-      this.again = true;
-      return this.running;
+      if (now < this.running.deadline) {
+        this.again = true;
+        return this.running.promise;
+      }
+      this.o.log.warn(
+        { overdueMs: now - this.running.deadline },
+        'a dispatcher run passed its deadline unsettled (its invocation was cancelled?); starting another',
+      );
     }
-    this.running = this.pass().then(
-      (n) => {
-        this.running = null;
-        // A full batch means more may be due: keep going instead of waiting for the next timer.
-        if (this.again || n === this.o.batchSize) {
-          this.again = false;
-          void this.tick();
-        }
-        return n;
-      },
-      (err: unknown) => {
-        this.running = null;
-        throw err;
-      },
-    );
-    return this.running;
+    const run = { promise: Promise.resolve(0), deadline: now + this.o.runDeadlineMs };
+    run.promise = this.passes().finally(() => {
+      if (this.running === run) this.running = null;
+    });
+    this.running = run;
+    return run.promise;
   }
 
-  /** Runs passes until no job is due (tests, CLI). Returns how many jobs ran. */
+  private async passes(): Promise<number> {
+    // One queue per run: work of a run whose invocation was cancelled never settles, and must not
+    // hold concurrency slots of the runs after it.
+    const queue = new PQueue({ concurrency: this.o.concurrency });
+    let total = 0;
+    for (;;) {
+      this.again = false;
+      const n = await this.pass(queue);
+      total += n;
+      // A full batch means more may be due: keep going instead of waiting for the next timer.
+      if (this.stopped || this.paused || !(this.again || n === this.o.batchSize)) return total;
+    }
+  }
+
+  /** Waits for the run in flight to settle, but never past its deadline. */
+  private async settled(): Promise<void> {
+    for (;;) {
+      const run = this.running;
+      if (!run) return;
+      const left = run.deadline - this.o.clock().getTime();
+      if (left <= 0) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const expired = new Promise<void>((ok) => {
+        timer = setTimeout(ok, left);
+      });
+      await Promise.race([
+        run.promise.then(
+          () => undefined,
+          () => undefined,
+        ),
+        expired,
+      ]);
+      clearTimeout(timer);
+      if (this.running === run) return; // still running past its deadline: abandoned
+    }
+  }
+
+  /** Runs passes until no job is due (tests, CLI, Workers' queue and cron). Returns how many jobs ran. */
   async drain(maxPasses = 1_000): Promise<number> {
     let total = 0;
     for (let i = 0; i < maxPasses; i++) {
-      // Let a pass already running (and any it chains) finish, then run one of our own: calling
-      // tick() while a pass runs would only flag yet another pass, and the two would chase each other.
-      while (this.running) await this.running.catch(() => 0);
+      // Let a run already going finish (at most until its deadline), then run one of our own:
+      // calling tick() while a run goes would only ask it for one more pass.
+      await this.settled();
       const n = await this.tick();
       total += n;
-      if (n === 0 && !this.running) return total;
+      if (n === 0) return total;
     }
     return total;
   }
@@ -204,7 +251,7 @@ export class Dispatcher {
    * One pass. Returns the jobs leased, or `batchSize` when some lease came back full (more may
    * be due, so `tick` goes on at once).
    */
-  private async pass(): Promise<number> {
+  private async pass(queue: PQueue): Promise<number> {
     const entries = Object.entries(this.o.handlers);
     if (entries.length === 0) return 0;
     const now = this.o.clock();
@@ -222,7 +269,7 @@ export class Dispatcher {
       );
       leased += jobs.length;
       full ||= jobs.length === this.o.batchSize;
-      for (const job of jobs) work.push(this.queue.add(() => this.run(job)));
+      for (const job of jobs) work.push(queue.add(() => this.run(job)));
     }
     // Batch kinds: a few pumps per kind, each leasing one batch as soon as its last one is done,
     // so calls flow steadily at the connector's rate instead of in bursts per pass.
@@ -241,7 +288,7 @@ export class Dispatcher {
               const stats = this.statsOf(kind);
               stats.leases += 1;
               stats.leasedJobs += jobs.length;
-              await this.queue.add(async () => {
+              await queue.add(async () => {
                 stats.batches += 1;
                 stats.maxInFlight = Math.max(stats.maxInFlight, ++stats.inFlight);
                 try {

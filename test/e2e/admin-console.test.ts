@@ -386,7 +386,7 @@ describe('console views', () => {
     expect(open).toContain('local: <span class="badge pending">pending</span>');
     expect(open).toContain('1 erasure(s) are overdue');
     expect((await s.get(`/admin/erasures/${opened.id}/receipt`)).status).toBe(409);
-    x.services.dispatcher.resume();
+    await x.services.dispatcher.resume();
     await x.drain();
     const done = await (await s.get('/admin/erasures')).text();
     expect(done).toContain(`href="/admin/erasures/${opened.id}/receipt"`);

@@ -84,7 +84,7 @@ describe('erasure', () => {
     expect(again.status).toBe(200);
     expect((await json<ErasureBody>(again)).id).toBe(opened.id);
 
-    h.services.dispatcher.resume();
+    await h.services.dispatcher.resume();
     await h.settle();
     // HubSpot's privacyDeletion + deletion webhooks for our own GDPR delete were delivered and open nothing new.
     expect(h.hubspot.deliveries.filter((d) => d.status === 200).length).toBeGreaterThan(0);
@@ -413,7 +413,7 @@ describe('retention and erasure together', () => {
     await h.services.expirePending();
     h.advance(40 * 86_400_000);
     expect((await h.services.purgeExpired()).unconfirmedPeople).toBe(1);
-    h.services.dispatcher.resume();
+    await h.services.dispatcher.resume();
     const { id } = await json<ErasureBody>(await erase());
     await h.settle();
     const e = await get(id);

@@ -240,3 +240,41 @@ describe('operator opt-out', () => {
     expect(bad.status).toBe(422);
   });
 });
+
+describe('reply throttle (REPLY_THROTTLE_SECONDS)', () => {
+  const confirmations = () => h.graph.sent().filter((m) => m.to.replace(/\D/g, '') === WA).length;
+
+  it('repeated STOPs: none answered within the window, at most one per window after it', async () => {
+    await h.close();
+    h = await startHarness({ env: { REPLY_THROTTLE_SECONDS: '600' } });
+    await h.webhook(textMessage(WA, 'STOP', { timestamp: ts(h) }));
+    await h.drain();
+    expect(confirmations()).toBe(1);
+    h.advance(60_000);
+    await h.webhook(
+      textMessage(WA, 'STOP', { timestamp: ts(h) }),
+      textMessage(WA, 'STOP', { timestamp: ts(h) }),
+    );
+    await h.drain();
+    expect(confirmations()).toBe(1); // within the window: recorded, not answered
+
+    h.advance(20 * 60_000); // past the window: the next STOP is answered once, the one after it not
+    await h.webhook(textMessage(WA, 'STOP', { timestamp: ts(h) }));
+    h.advance(1_000);
+    await h.webhook(textMessage(WA, 'STOP', { timestamp: ts(h) }));
+    await h.drain();
+    expect(confirmations()).toBe(2);
+    expect(Object.values(await states()).map((s) => s.status)).toEqual(['opted_out', 'opted_out']);
+  });
+
+  it('0 turns it off: every STOP is answered', async () => {
+    await h.close();
+    h = await startHarness({ env: { REPLY_THROTTLE_SECONDS: '0' } });
+    await h.webhook(
+      textMessage(WA, 'STOP', { timestamp: ts(h) }),
+      textMessage(WA, 'STOP', { timestamp: ts(h) }),
+    );
+    await h.drain();
+    expect(confirmations()).toBe(2);
+  });
+});

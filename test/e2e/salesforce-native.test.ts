@@ -271,7 +271,7 @@ describe('Salesforce native consent objects', () => {
           role: 'operator',
           json: {},
         });
-      h.services.dispatcher.resume();
+      await h.services.dispatcher.resume();
       await h.settle();
       calls.push(h.salesforce.calls() - before);
       console.info(`native sync of ${n} opt-outs: ${calls.at(-1)} Salesforce calls`);

@@ -89,7 +89,7 @@ export function jobRoutes(app: Router) {
   });
 
   app.openapi(retry, async (c) => {
-    const { store, clock, dispatcher } = c.var.services;
+    const { store, clock, jobsQueued } = c.var.services;
     const { id } = c.req.valid('param');
     const job = await store.getJob(id);
     if (!job) throw new AppError(404, 'NOT_FOUND', 'no such job');
@@ -97,7 +97,7 @@ export function jobRoutes(app: Router) {
       throw new AppError(409, 'NOT_DEAD', `only dead letters can be retried; this job is ${job.status}`);
     }
     await audit(c, 'job.retry', id, { kind: job.kind });
-    void dispatcher.tick();
+    jobsQueued(); // Node: a pass in the background registry; Workers: a queue message via waitUntil
     return c.json(view((await store.getJob(id))!), 200);
   });
 }
