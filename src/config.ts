@@ -220,9 +220,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       problems.set(name, missing ? 'is missing' : issue.message);
     }
   }
-  if (result.success && result.data.NODE_ENV === 'production') {
+  // Production's required secrets are checked whether or not the rest parsed, so one start names
+  // every problem (a second round after fixing the first ones would name the optional ones).
+  const production = result.success ? result.data.NODE_ENV === 'production' : env.NODE_ENV === 'production';
+  if (production) {
     for (const name of REQUIRED_SECRETS) {
-      if (result.data[name] === undefined) problems.set(name, 'is missing');
+      if (!problems.has(name) && !env[name]?.trim()) problems.set(name, 'is missing');
     }
   }
   if (problems.size > 0) {

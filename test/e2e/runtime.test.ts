@@ -111,6 +111,23 @@ describe('production configuration', () => {
     for (const token of tokens) expect(e.message).not.toContain(token);
   });
 
+  it('names every problem in one round: schema errors and missing production secrets together', () => {
+    const env = productionEnv();
+    const e = configError({
+      ...env,
+      PII_KEY: undefined,
+      WHATSAPP_ACCESS_TOKEN: undefined,
+      WHATSAPP_PHONE_NUMBER_ID: '',
+      PORT: 'eighty',
+    });
+    expect(e.variables.sort()).toEqual(
+      ['PII_KEY', 'PORT', 'WHATSAPP_ACCESS_TOKEN', 'WHATSAPP_PHONE_NUMBER_ID'].sort(),
+    );
+    for (const name of e.variables) expect(e.message).toContain(name);
+    // an empty production environment: all six secrets at once
+    expect(configError({ NODE_ENV: 'production' }).variables.sort()).toEqual([...REQUIRED_SECRETS].sort());
+  });
+
   it('PORT=0 is outside the schema (1–65535), so tests pick a free port themselves', () => {
     expect(configError({ ...productionEnv(), PORT: '0' }).variables).toEqual(['PORT']);
   });
