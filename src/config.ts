@@ -64,6 +64,8 @@ export const configSchema = z.object({
   PORT: int(8787, 1, 65535),
   DATA_DIR: z.string().default('./data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Node: `json` lines or readable `pretty` lines (pino-pretty); default pretty in development, json otherwise */
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   PII_KEY: piiKey,
   API_KEYS: apiKeys,
   WHATSAPP_APP_SECRET: secret,
