@@ -4,6 +4,7 @@ import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
 import { adminRoutes } from '../admin/index.ts';
 import type { Services } from '../service/services.ts';
+import { allowedMethods } from './allowed-methods.ts';
 import { errorBody, renderError } from './errors.ts';
 import { complianceRoutes } from './routes/compliance.ts';
 import { consentRoutes } from './routes/consents.ts';
@@ -20,14 +21,14 @@ import { subjectRoutes } from './routes/subjects.ts';
 import { crmWebhookRoutes } from './routes/webhooks-crm.ts';
 import { whatsappWebhookRoutes } from './routes/webhooks-whatsapp.ts';
 import type { AppEnv } from './types.ts';
+import { plainIssues } from './validation.ts';
 
-/** Validation failures of any route render as one 400 shape, naming fields but never their values. */
+/** Validation failures of any route render as one 400 shape, in plain words naming fields but never their values. */
 export function newRouter() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result, c) => {
       if (result.success) return;
-      const fields = result.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
-      return c.json(errorBody('VALIDATION_FAILED', fields.join('; ')), 400);
+      return c.json(errorBody('VALIDATION_FAILED', plainIssues(result.error.issues)), 400);
     },
   });
 }
@@ -67,7 +68,18 @@ export function createApp(services: Services) {
     }),
   );
   app.onError(renderError);
-  app.notFound((c) => c.json(errorBody('NOT_FOUND', 'no such route'), 404));
+  // A known path with another method: 405 and the methods it has (computed once all routes exist).
+  let allowed: ((path: string) => string[]) | undefined;
+  app.notFound((c) => {
+    allowed ??= allowedMethods(app.routes);
+    const methods = allowed(c.req.path);
+    if (methods.length === 0) return c.json(errorBody('NOT_FOUND', 'no such route'), 404);
+    c.header('Allow', methods.join(', '));
+    return c.json(
+      errorBody('METHOD_NOT_ALLOWED', `${c.req.method} is not allowed here; allowed: ${methods.join(', ')}`),
+      405,
+    );
+  });
 
   healthRoutes(app);
   whatsappWebhookRoutes(app);

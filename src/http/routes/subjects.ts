@@ -6,7 +6,14 @@ import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { erasureView } from './erasures.ts';
-import { bearer, errorResponses, PhoneParam, refOrThrow, StateSchema } from './shared.ts';
+import {
+  bearer,
+  errorResponses,
+  PhoneParam,
+  refOrThrow,
+  requireKnownPurposes,
+  StateSchema,
+} from './shared.ts';
 
 const SubjectResponse = z
   .object({
@@ -237,8 +244,7 @@ export function subjectRoutes(app: Router) {
     const { catalog, consent, clock, store, config } = c.var.services;
     const ref = refOrThrow(c.req.valid('param').phone, config.DEFAULT_COUNTRY);
     const body = c.req.valid('json') ?? {};
-    const unknown = (body.purposes ?? []).filter((p) => !catalog.purposes.includes(p));
-    if (unknown.length) throw new AppError(422, 'UNKNOWN_PURPOSE', `unknown purposes: ${unknown.join(', ')}`);
+    requireKnownPurposes(body.purposes ?? [], catalog.purposes);
     const actor = c.var.actor;
     const result = await consent.change({
       identity: identityOf(ref),
