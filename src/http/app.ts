@@ -9,7 +9,7 @@ import { errorBody, renderError } from './errors.ts';
 import { complianceRoutes } from './routes/compliance.ts';
 import { consentRoutes } from './routes/consents.ts';
 import { deadEventRoutes } from './routes/dead-events.ts';
-import { docsRoutes } from './routes/docs.ts';
+import { DOCS_SCRIPT_PATH, docsRoutes } from './routes/docs.ts';
 import { erasureRoutes } from './routes/erasures.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
@@ -40,7 +40,16 @@ export function newRouter() {
  * const app = createApp(services);
  * const res = await app.request('/healthz');
  */
-export function createApp(services: Services) {
+/** What differs per runtime. */
+export interface AppOptions {
+  /**
+   * Serves the API reference's script at DOCS_SCRIPT_PATH (Node: from the installed package; on
+   * Workers it is a static asset, so the Worker bundle stays small).
+   */
+  docsScript?: () => Promise<Response>;
+}
+
+export function createApp(services: Services, options: AppOptions = {}) {
   const app = newRouter();
   app.use(requestId());
   app.use(async (c, next) => {
@@ -95,6 +104,8 @@ export function createApp(services: Services) {
   keyRoutes(app);
   complianceRoutes(app);
   docsRoutes(app);
+  const script = options.docsScript;
+  if (script) app.get(DOCS_SCRIPT_PATH, () => script());
   adminRoutes(app);
   return app;
 }

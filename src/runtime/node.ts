@@ -14,6 +14,7 @@ import { MappingError } from '../sync/mappings.ts';
 import { type BannerInfo, bannerLines } from './banner.ts';
 import { prepareDataDir, requireDatabase } from './data-dir.ts';
 import { withDevSecrets } from './dev-secrets.ts';
+import { serveScalarBundle } from './docs-bundle.node.ts';
 import { createNodeLogger, logFormat } from './logger.ts';
 import { defaultMappings, fileMappingStorage } from './mappings.node.ts';
 
@@ -75,7 +76,7 @@ export async function startNode(options: StartOptions): Promise<NodeServer> {
   const { services, config, log, store, dataDir, devFile } = await bootNode(options);
   // One server per DATA_DIR: what is still leased was leased by a process that is gone.
   await services.dispatcher.reclaimLeases();
-  const app = createApp(services);
+  const app = createApp(services, { docsScript: serveScalarBundle });
   const server = serve({
     fetch: app.fetch,
     port: config.PORT,

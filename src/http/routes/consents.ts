@@ -35,7 +35,14 @@ const ConsentRequest = z
       .optional(),
   })
   .strict()
-  .openapi('ConsentRequest');
+  .openapi('ConsentRequest', {
+    example: {
+      phone: '+4915112345678',
+      purposes: ['marketing'],
+      locale: 'de',
+      evidence: { formUrl: 'https://shop.example/newsletter', reference: 'form-2026-12' },
+    },
+  });
 
 const ConsentResponse = z
   .object({
@@ -64,6 +71,7 @@ const IntakeAccepted = z
 const route = createRoute({
   method: 'post',
   path: '/v1/consents',
+  operationId: 'startDoubleOptIn',
   tags: ['consent'],
   summary: 'Start a WhatsApp double opt-in (web forms)',
   security: bearer,

@@ -16,6 +16,7 @@ const VerifyResponse = z
 const verify = createRoute({
   method: 'get',
   path: '/v1/ledger/verify',
+  operationId: 'verifyLedger',
   tags: ['ledger'],
   summary: 'Verify the hash chain; says where it breaks',
   security: bearer,

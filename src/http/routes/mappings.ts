@@ -31,6 +31,7 @@ const notEnabled = {
 const get = createRoute({
   method: 'get',
   path: '/v1/mappings/{connector}',
+  operationId: 'getMapping',
   tags: ['mappings'],
   summary: 'The whitelist of fields synced with a CRM',
   security: bearer,
@@ -46,6 +47,7 @@ const get = createRoute({
 const put = createRoute({
   method: 'put',
   path: '/v1/mappings/{connector}',
+  operationId: 'replaceMapping',
   tags: ['mappings'],
   summary: 'Replace a mapping (validated, audited, in force at once)',
   description:
@@ -92,11 +94,12 @@ const PreviewBody = z
     message: 'give either example (states to preview) or phone (admin only), not both',
     path: ['example'],
   })
-  .openapi('MappingPreviewRequest');
+  .openapi('MappingPreviewRequest', { example: { example: { marketing: { status: 'opted_in' } } } });
 
 const preview = createRoute({
   method: 'post',
   path: '/v1/mappings/{connector}/preview',
+  operationId: 'previewMapping',
   tags: ['mappings'],
   summary: 'Exactly what would be sent to the CRM for example states, or (admin) for a person',
   description:

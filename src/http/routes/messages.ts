@@ -26,11 +26,14 @@ const SendRequest = z
   .refine((b) => (b.text === undefined) !== (b.template === undefined), {
     message: 'give exactly one of text or template',
   })
-  .openapi('SendRequest');
+  .openapi('SendRequest', {
+    example: { phone: '+4915112345678', purpose: 'marketing', text: 'Our spring offers are here.' },
+  });
 
 const route = createRoute({
   method: 'post',
   path: '/v1/messages',
+  operationId: 'sendMessage',
   tags: ['messages'],
   summary: 'Send guard: sends only with consent for the purpose, adds the opt-out hint',
   security: bearer,

@@ -39,7 +39,7 @@ export const PersonField = z
   .string()
   .min(1)
   .max(200)
-  .openapi({ description: 'E.164 number, WhatsApp id or BSUID (DE.123…)' });
+  .openapi({ description: 'E.164 number, WhatsApp id or BSUID (DE.123…)', example: '+4915112345678' });
 
 /** Normalises a phone number from a request, or fails with a 400 that does not echo it. */
 export function phoneOrThrow(input: string, defaultCountry?: string): string {

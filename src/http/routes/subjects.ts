@@ -62,11 +62,12 @@ const OptOutBody = z
     reference: z.string().max(200).optional(),
   })
   .strict()
-  .openapi('OptOutRequest');
+  .openapi('OptOutRequest', { example: { purposes: ['marketing'], reference: 'phone call 2026-12-03' } });
 
 const getSubject = createRoute({
   method: 'get',
   path: '/v1/subjects/{phone}',
+  operationId: 'getSubject',
   tags: ['subjects'],
   summary: "A person's current consent per purpose",
   security: bearer,
@@ -81,6 +82,7 @@ const getSubject = createRoute({
 const history = createRoute({
   method: 'get',
   path: '/v1/subjects/{phone}/history',
+  operationId: 'getSubjectHistory',
   tags: ['subjects'],
   summary: "A person's ledger events with evidence and exact wording",
   security: bearer,
@@ -98,6 +100,7 @@ const history = createRoute({
 const optOut = createRoute({
   method: 'post',
   path: '/v1/subjects/{phone}/opt-out',
+  operationId: 'optOutSubject',
   tags: ['subjects'],
   summary: 'Opt a person out of one, several or all purposes',
   security: bearer,
@@ -116,6 +119,7 @@ const optOut = createRoute({
 const exportRoute = createRoute({
   method: 'get',
   path: '/v1/subjects/{phone}/export',
+  operationId: 'exportSubject',
   tags: ['subjects'],
   summary: 'Everything held about a person, as one JSON document (Art. 15; auditor and admin)',
   description:
