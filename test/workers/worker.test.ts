@@ -83,4 +83,14 @@ describe('the Worker', () => {
       details: { locales: ['de', 'en'] },
     });
   });
+
+  it('serves the /docs page; its script is a static asset, not part of the Worker', async () => {
+    const page = await exports.default.fetch(new Request('http://w/docs'));
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<script src="/docs/scalar.js"');
+    // The script itself is a static asset (wrangler.toml [assets]): Cloudflare serves it before the
+    // Worker runs, so the Worker answers 404 for it and stays small (checked with wrangler dev).
+    const script = await exports.default.fetch(new Request('http://w/docs/scalar.js'));
+    expect(script.status).toBe(404);
+  });
 });
