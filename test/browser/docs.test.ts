@@ -21,6 +21,8 @@ const ARGS = [
   '--no-first-run',
 ];
 
+const ADMIN = 'docs-test-admin-token-0123456789';
+
 let server: NodeServer;
 let browser: Browser;
 let dir: string;
@@ -28,7 +30,13 @@ let dir: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'consent-sync-docs-'));
   server = await startNode({
-    env: { NODE_ENV: 'test', DATA_DIR: dir, PORT: String(await freePort()), HOST: '127.0.0.1' },
+    env: {
+      NODE_ENV: 'test',
+      DATA_DIR: dir,
+      PORT: String(await freePort()),
+      HOST: '127.0.0.1',
+      API_KEYS: `admin:${ADMIN}`,
+    },
     log: createLogger('silent'),
   });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
@@ -71,5 +79,30 @@ describe('/docs', () => {
       .catch(() => {});
     expect(problems).toEqual([]);
     expect(elsewhere).toEqual([]);
+  });
+
+  it('its "try it" client sends the example body with the key typed once, and shows the answer', {
+    timeout: 90_000,
+  }, async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`${server.url}/docs#tag/keys/POST/v1/keys`);
+    await page
+      .getByRole('button', { name: /Test Request/ })
+      .first()
+      .click({ timeout: 60_000 });
+    await page.getByPlaceholder('Token').last().fill(ADMIN);
+    const answer = page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/keys', { timeout: 30_000 });
+    // the client's own shortcut for its Send button ("Send Request CTRL ↵")
+    await page.keyboard.press('Control+Enter');
+    const res = await answer;
+    expect(res.request().method()).toBe('POST');
+    expect(res.request().headers().authorization).toBe(`Bearer ${ADMIN}`);
+    // the body came from the schema example, not empty strings
+    expect(JSON.parse(res.request().postData() ?? '{}')).toEqual({ role: 'admin', label: 'DPO laptop' });
+    expect(res.status()).toBe(201);
+    // and the client shows the answer: the new key's id from the response body
+    const { id } = (await res.json()) as { id: string };
+    await expect.poll(() => page.locator('body').textContent(), { timeout: 15_000 }).toContain(id);
+    await page.close();
   });
 });
