@@ -11,7 +11,7 @@ let cached: Promise<Uint8Array> | undefined;
 /** The bundle's file: the package's `dist/browser/standalone.js` (not in its `exports` map). */
 export function scalarBundlePath(): string {
   const entry = fileURLToPath(import.meta.resolve('@scalar/api-reference'));
-  return entry.slice(0, entry.lastIndexOf('/dist/') + 6) + 'browser/standalone.js';
+  return `${entry.slice(0, entry.lastIndexOf('/dist/') + 6)}browser/standalone.js`;
 }
 
 /**
