@@ -18,10 +18,12 @@
  * Fictitious numbers only (+49 151 23456xxx).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ConfigError } from '../src/config.ts';
+import { prepareDataDir } from '../src/runtime/data-dir.ts';
 import { keepSecrets } from '../src/runtime/dev-secrets.ts';
 import { startNode } from '../src/runtime/node.ts';
 import { freePort } from '../test/helpers/net.ts';
@@ -77,7 +79,14 @@ const fresh = {
   sfOrg: () => '00D5e000000KQ2eEAG',
   piiKey: () => randomBytes(32).toString('base64'),
 };
-mkdirSync(dataDir, { recursive: true });
+// --data-dir is checked like npm start's DATA_DIR: created when its parent exists, else a sentence.
+try {
+  if (prepareDataDir(dataDir).created) out(`created the data folder ${dataDir}`);
+} catch (e) {
+  if (!(e instanceof ConfigError)) throw e;
+  console.error(`demo: ${e.message.replace('Configuration error: DATA_DIR', '--data-dir')}`);
+  process.exit(1);
+}
 const secrets = keepSecrets(
   join(dataDir, 'demo-secrets.json'),
   Object.keys(fresh) as Array<keyof typeof fresh>,
@@ -394,10 +403,15 @@ out('');
 out(`Admin console: http://localhost:${port}/admin`);
 out(`Admin API key: ${secrets.admin}`);
 out(`API docs:      http://localhost:${port}/docs`);
-
-if (exitAfter) await shutdown(failed === 0 ? 0 : 1);
 out('');
-out('The demo keeps running (simulators included); press Ctrl-C to stop it.');
+if (exitAfter) {
+  out('The demo stops now, and its console with it. To look around in the console, run');
+  out(`  npm run demo${values['data-dir'] ? ` -- --data-dir ${dataDir}` : ''}`);
+  out('without --no-wait: it keeps running and the key it prints signs you in.');
+  await shutdown(failed === 0 ? 0 : 1);
+}
+out(`Open http://localhost:${port}/admin in a browser and paste the admin API key above into "API key".`);
+out('The demo keeps running (simulators included) and the key works until you press Ctrl-C.');
 // Keep delivering what the CRM simulators queue, so changes made meanwhile keep flowing.
 setInterval(() => void pump().catch(() => undefined), 1_000);
 const stop = () => void shutdown(0);

@@ -64,6 +64,8 @@ export const configSchema = z.object({
   PORT: int(8787, 1, 65535),
   DATA_DIR: z.string().default('./data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Node: `json` lines or readable `pretty` lines (pino-pretty); default pretty in development, json otherwise */
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   PII_KEY: piiKey,
   API_KEYS: apiKeys,
   WHATSAPP_APP_SECRET: secret,
@@ -225,9 +227,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       problems.set(name, missing ? 'is missing' : issue.message);
     }
   }
-  if (result.success && result.data.NODE_ENV === 'production') {
+  // Production's required secrets are checked whether or not the rest parsed, so one start names
+  // every problem (a second round after fixing the first ones would name the optional ones).
+  const production = result.success ? result.data.NODE_ENV === 'production' : env.NODE_ENV === 'production';
+  if (production) {
     for (const name of REQUIRED_SECRETS) {
-      if (result.data[name] === undefined) problems.set(name, 'is missing');
+      if (!problems.has(name) && !env[name]?.trim()) problems.set(name, 'is missing');
     }
   }
   if (problems.size > 0) {

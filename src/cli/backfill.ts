@@ -104,7 +104,7 @@ async function outcome(services: Services, plan: Plan) {
 }
 
 export async function backfillCommand(io: Io, env: Env, args: BackfillArgs): Promise<number> {
-  const { services, close } = await bootCli(env);
+  const { services, close } = await bootCli(env, { existingData: true });
   try {
     const connectors = pickConnectors(services.sync.enabled(), args.connector);
     const plans = await planBackfill(services, connectors, args.unlinked, `backfill:${newId()}`);

@@ -21,7 +21,7 @@ const REMOVE =
   'keys until the database backups made before the rotation have expired.';
 
 export async function keysRotate(io: Io, env: Env, args: RotateArgs): Promise<number> {
-  const { services, close } = await bootCli(env);
+  const { services, close } = await bootCli(env, { existingData: true });
   try {
     const { store, pii, clock } = services;
     if (pii.retiredKeyIds.length === 0) {

@@ -101,8 +101,9 @@ Exit code 1 when some jobs failed or wait for a retry.`,
     usage: 'consent-sync ledger export [--out <file>] [--page-size <n>]',
     help: `Writes every ledger event, one JSON object per line in sequence order, read in pages so
 memory stays flat. Each line holds the event as stored and hashed: ids, purpose, action, source,
-times, text version and its SHA-256, the evidence as ciphertext, prevHash and hash. Nothing is
-decrypted; subject ids are pseudonyms. The count goes to stderr.
+times, text version and its SHA-256, the evidence as ciphertext, prevHash and hash; a last line
+{"end": …, "events", "lastSeq", "lastHash"} closes the file (ledger verify --file checks it).
+Nothing is decrypted; subject ids are pseudonyms. The count goes to stderr.
 
 Options:
   --out <file>       write to this file instead of stdout
@@ -118,11 +119,18 @@ Options:
   },
   'ledger verify': {
     summary: 'verify the ledger hash chain (exit 1 where it breaks)',
-    usage: 'consent-sync ledger verify',
+    usage: 'consent-sync ledger verify [--file <export.ndjson>]',
     help: `Walks the hash chain like GET /v1/ledger/verify. Prints the number of events when it holds;
-exit code 1 and the event where it breaks when it does not.`,
-    options: {},
-    run: async (io, env) => (await import('./ledger.ts')).ledgerVerify(io, env),
+exit code 1 and the event where it breaks when it does not. Refuses a DATA_DIR without a database
+(nothing is created).
+
+Options:
+  --file <file>   verify a file written by \`ledger export\` on its own (no database, no keys):
+                  every line's hash and link, and the end line (event count and last hash), so a
+                  file cut short or edited is found`,
+    options: { file: { type: 'string', short: 'f' } },
+    run: async (io, env, v) =>
+      (await import('./ledger.ts')).ledgerVerify(io, env, { file: v.file as string | undefined }),
   },
   'mappings check': {
     summary: 'validate the mapping files in MAPPINGS_DIR',

@@ -16,7 +16,7 @@ export interface ReconcileArgs {
 }
 
 export async function reconcileCommand(io: Io, env: Env, args: ReconcileArgs): Promise<number> {
-  const { services, close } = await bootCli(env);
+  const { services, close } = await bootCli(env, { existingData: true });
   try {
     const connectors = pickConnectors(services.sync.enabled(), args.connector);
     const total = (await services.store.listSubjects('', 1_000_000)).length;

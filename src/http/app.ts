@@ -4,11 +4,12 @@ import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
 import { adminRoutes } from '../admin/index.ts';
 import type { Services } from '../service/services.ts';
+import { allowedMethods } from './allowed-methods.ts';
 import { errorBody, renderError } from './errors.ts';
 import { complianceRoutes } from './routes/compliance.ts';
 import { consentRoutes } from './routes/consents.ts';
 import { deadEventRoutes } from './routes/dead-events.ts';
-import { docsRoutes } from './routes/docs.ts';
+import { DOCS_SCRIPT_PATH, docsRoutes } from './routes/docs.ts';
 import { erasureRoutes } from './routes/erasures.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
@@ -20,14 +21,14 @@ import { subjectRoutes } from './routes/subjects.ts';
 import { crmWebhookRoutes } from './routes/webhooks-crm.ts';
 import { whatsappWebhookRoutes } from './routes/webhooks-whatsapp.ts';
 import type { AppEnv } from './types.ts';
+import { plainIssues } from './validation.ts';
 
-/** Validation failures of any route render as one 400 shape, naming fields but never their values. */
+/** Validation failures of any route render as one 400 shape, in plain words naming fields but never their values. */
 export function newRouter() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result, c) => {
       if (result.success) return;
-      const fields = result.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
-      return c.json(errorBody('VALIDATION_FAILED', fields.join('; ')), 400);
+      return c.json(errorBody('VALIDATION_FAILED', plainIssues(result.error.issues)), 400);
     },
   });
 }
@@ -39,7 +40,16 @@ export function newRouter() {
  * const app = createApp(services);
  * const res = await app.request('/healthz');
  */
-export function createApp(services: Services) {
+/** What differs per runtime. */
+export interface AppOptions {
+  /**
+   * Serves the API reference's script at DOCS_SCRIPT_PATH (Node: from the installed package; on
+   * Workers it is a static asset, so the Worker bundle stays small).
+   */
+  docsScript?: () => Promise<Response>;
+}
+
+export function createApp(services: Services, options: AppOptions = {}) {
   const app = newRouter();
   app.use(requestId());
   app.use(async (c, next) => {
@@ -67,7 +77,18 @@ export function createApp(services: Services) {
     }),
   );
   app.onError(renderError);
-  app.notFound((c) => c.json(errorBody('NOT_FOUND', 'no such route'), 404));
+  // A known path with another method: 405 and the methods it has (computed once all routes exist).
+  let allowed: ((path: string) => string[]) | undefined;
+  app.notFound((c) => {
+    allowed ??= allowedMethods(app.routes);
+    const methods = allowed(c.req.path);
+    if (methods.length === 0) return c.json(errorBody('NOT_FOUND', 'no such route'), 404);
+    c.header('Allow', methods.join(', '));
+    return c.json(
+      errorBody('METHOD_NOT_ALLOWED', `${c.req.method} is not allowed here; allowed: ${methods.join(', ')}`),
+      405,
+    );
+  });
 
   healthRoutes(app);
   whatsappWebhookRoutes(app);
@@ -83,6 +104,8 @@ export function createApp(services: Services) {
   keyRoutes(app);
   complianceRoutes(app);
   docsRoutes(app);
+  const script = options.docsScript;
+  if (script) app.get(DOCS_SCRIPT_PATH, () => script());
   adminRoutes(app);
   return app;
 }

@@ -45,6 +45,15 @@ export function renderError(err: Error, c: Context): Response {
     // Hono's JSON validator rejects an unparsable body with a 400 naming JSON: one code everywhere.
     if (status === 400 && /json/i.test(err.message))
       return c.json(errorBody('MALFORMED_JSON', 'the body is not valid JSON'), 400);
+    // The JSON validator refuses a body sent without `Content-Type: application/json`.
+    if (status === 415)
+      return c.json(
+        errorBody(
+          'UNSUPPORTED_MEDIA_TYPE',
+          'send the body as JSON with the header Content-Type: application/json',
+        ),
+        415,
+      );
     const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 401 ? 'UNAUTHORIZED' : 'HTTP_ERROR';
     return c.json(errorBody(code, err.message || 'request rejected'), status);
   }

@@ -1,13 +1,4 @@
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { toBase64 } from '../crypto/encoding.ts';
 
@@ -89,14 +80,22 @@ export function keepSecrets<K extends string>(
 export async function withDevSecrets(
   env: Record<string, string | undefined>,
   dataDir: string,
+  options: { generate?: boolean } = {},
 ): Promise<{
   env: Record<string, string | undefined>;
   fromFile: string[];
   file: string;
   narrowedFrom?: number;
 }> {
-  mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, 'dev-secrets.json');
+  // Read commands (`generate: false`) take what the file holds and generate nothing: new keys would
+  // open nothing the server wrote, so a missing one is left for the configuration check to name.
+  if (options.generate === false) {
+    if (!existsSync(file)) return { env, fromFile: [], file };
+    const data = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string | undefined>;
+    const fromFile = GENERATED.filter((name) => !env[name]?.trim() && data[name]);
+    return { env: { ...env, ...Object.fromEntries(fromFile.map((n) => [n, data[n]])) }, fromFile, file };
+  }
   const fromFile = GENERATED.filter((name) => !env[name]?.trim());
   const kept = keepSecrets(file, fromFile, generate);
   const out = { ...env };

@@ -12,13 +12,18 @@ import { buildServices, type Services } from '../service/services.ts';
 import { DB_FILE, openSqliteStore } from '../store/sqlite.ts';
 import { crmSchemasFor } from '../sync/crm-schemas.ts';
 import { MappingError } from '../sync/mappings.ts';
+import { type BannerInfo, bannerLines } from './banner.ts';
+import { prepareDataDir, requireDatabase } from './data-dir.ts';
 import { withDevSecrets } from './dev-secrets.ts';
-import { createLogger } from './logger.ts';
+import { serveScalarBundle } from './docs-bundle.node.ts';
+import { createNodeLogger, logFormat } from './logger.ts';
 import { nodeMappings } from './mappings.node.ts';
 
 export interface NodeServer {
   url: string;
   services: Services;
+  /** what the start-up banner shows */
+  banner: BannerInfo;
   close(): Promise<void>;
 }
 
@@ -69,12 +74,12 @@ function localHost(host: string): string {
  * const server = await startNode({ env: process.env });
  */
 export async function startNode(options: StartOptions): Promise<NodeServer> {
-  const { services, config, log, store, dataDir } = await bootNode(options);
+  const { services, config, log, store, dataDir, devFile } = await bootNode(options);
   // One server per DATA_DIR: what is still leased was leased by a process that is gone.
   await services.dispatcher.reclaimLeases();
   // The decider: first what a previous run acknowledged and did not decide, then each new delivery.
   services.inbox?.start();
-  const app = createApp(services);
+  const app = createApp(services, { docsScript: serveScalarBundle });
   const server = serve({
     fetch: app.fetch,
     port: config.PORT,
@@ -110,9 +115,11 @@ export async function startNode(options: StartOptions): Promise<NodeServer> {
     'consent-sync listening',
   );
 
+  const url = `http://${localHost(config.HOST)}:${port}`;
   return {
-    url: `http://${localHost(config.HOST)}:${port}`,
+    url,
     services,
+    banner: { url, mode: config.NODE_ENV, dataDir, devSecretsFile: devFile, crm: services.sync.enabled() },
     async close() {
       for (const t of timers) clearInterval(t);
       await new Promise<void>((ok) => server.close(() => ok()));
@@ -128,17 +135,32 @@ export async function startNode(options: StartOptions): Promise<NodeServer> {
  * Everything but the HTTP server and timers: config, store, catalog, mappings, services. The
  * server and the CLI commands (`npm run reconcile`) share it.
  */
-export async function bootNode(options: Pick<StartOptions, 'env' | 'log' | 'fetch' | 'clock'>) {
+export async function bootNode(
+  options: Pick<StartOptions, 'env' | 'log' | 'fetch' | 'clock'> & {
+    /** a read command: the database must exist already; nothing is created (folder, secrets) */
+    existingData?: boolean;
+  },
+) {
   const dataDir = resolve(options.env.DATA_DIR ?? './data');
+  // Checked before anything is written: a clear sentence instead of SQLite's stack trace.
+  let created = false;
+  if (options.existingData) requireDatabase(dataDir);
+  else ({ created } = prepareDataDir(dataDir));
   let env = options.env;
   let devFromFile: string[] = [];
   let devFile = '';
   let narrowedFrom: number | undefined;
   if ((env.NODE_ENV ?? 'development') !== 'production') {
-    ({ env, fromFile: devFromFile, file: devFile, narrowedFrom } = await withDevSecrets(env, dataDir));
+    ({
+      env,
+      fromFile: devFromFile,
+      file: devFile,
+      narrowedFrom,
+    } = await withDevSecrets(env, dataDir, { generate: !options.existingData }));
   }
   const config = parseConfig(env);
-  const log = options.log ?? createLogger(config.LOG_LEVEL);
+  const log = options.log ?? (await createNodeLogger(config.LOG_LEVEL, logFormat(config)));
+  if (created) log.info({ dataDir }, `created the data folder ${dataDir} (DATA_DIR)`);
   if (narrowedFrom !== undefined) {
     log.warn(
       { file: devFile, mode: narrowedFrom.toString(8) },
@@ -178,12 +200,17 @@ export async function bootNode(options: Pick<StartOptions, 'env' | 'log' | 'fetc
     mappings: nodeMappings({ dataDir, mappingsDir: config.MAPPINGS_DIR }),
     crmSchemas: crmSchemasFor(config),
   });
-  return { services, config, log, store, dataDir };
+  return { services, config, log, store, dataDir, devFile: devFromFile.length ? devFile : undefined };
 }
 
 async function main() {
   try {
     const server = await startNode({ env: process.env });
+    const lines = bannerLines(server.banner);
+    const json = logFormat(server.services.config) === 'json';
+    // JSON logs stay one object per line (collectors parse stdout); readable logs get the banner as text.
+    if (json) server.services.log.info({ ...server.banner, console: `${server.url}/admin` }, lines[0] ?? '');
+    else process.stdout.write(`\n${lines.join('\n')}\n\n`);
     const stop = () => {
       server.close().then(
         () => process.exit(0),

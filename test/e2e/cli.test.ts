@@ -3,7 +3,7 @@
  * consent-sync` runs it) against a real SQLite DATA_DIR and the HubSpot and Salesforce simulators
  * on loopback. People are put in the ledger through the real HTTP app first.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -310,7 +310,11 @@ describe('consent-sync CLI', { timeout: 90_000 }, () => {
   it('ledger export writes NDJSON, one verifiable line per ledger event, to stdout or a file', async () => {
     const r = await cli(['ledger', 'export', '--page-size', '2'], env);
     expect(r.code).toBe(0);
-    const lines = r.stdout.trimEnd().split('\n');
+    const all = r.stdout.trimEnd().split('\n');
+    // the last line closes the file: the count and the last link
+    const end = JSON.parse(all.at(-1) ?? '') as { end: string; events: number; lastSeq: number };
+    const lines = all.slice(0, -1);
+    expect(end).toMatchObject({ end: 'consent-sync/ledger/v1', events: lines.length, lastSeq: lines.length });
     expect(lines.length).toBe(ledgerCount(dataDir));
     expect(lines.length).toBeGreaterThanOrEqual(5);
     expect(r.stderr).toContain(`exported ${lines.length} ledger event(s)`);
@@ -372,6 +376,102 @@ describe('consent-sync CLI', { timeout: 90_000 }, () => {
       expect(bad.code).toBe(1);
       expect(bad.stderr).toContain(`✗ ${join(dir, 'hubspot.json')}: fields.0.direction:`);
       expect(bad.stdout).toContain(`- ${join(dir, 'salesforce.json')}: none (the built-in default applies)`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ledger verify --file checks an export on its own: intact, edited, cut short, no end line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'consent-sync-cli-file-'));
+    try {
+      const file = join(dir, 'export.ndjson');
+      expect((await cli(['ledger', 'export', '--out', file], env)).code).toBe(0);
+      const text = readFileSync(file, 'utf8');
+      const events = ledgerCount(dataDir);
+      // no database, no keys: only the file
+      const alone = { PATH: process.env.PATH ?? '', DATA_DIR: join(dir, 'nothing-here') };
+      const ok = await cli(['ledger', 'verify', '--file', file], alone);
+      expect(ok.stderr).toBe('');
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toContain(`✓ ${file}: ${events} event(s), every hash and link checks out`);
+      expect(existsSync(alone.DATA_DIR)).toBe(false);
+
+      const lines = text.trimEnd().split('\n');
+      const variant = async (name: string, content: string) => {
+        const f = join(dir, name);
+        writeFileSync(f, content);
+        return cli(['ledger', 'verify', '--file', f], alone);
+      };
+      const second = JSON.parse(lines[1] ?? '') as { purpose: string };
+      const edited = [...lines];
+      edited[1] = JSON.stringify({
+        ...second,
+        purpose: second.purpose === 'marketing' ? 'transactional' : 'marketing',
+      });
+      const e = await variant('edited.ndjson', `${edited.join('\n')}\n`);
+      expect(e.code).toBe(1);
+      expect(e.stdout).toMatch(/line 2: hash_mismatch/);
+
+      // the last event removed, the end line kept: the end line no longer matches
+      const cut = await variant('cut.ndjson', `${[...lines.slice(0, -2), lines.at(-1)].join('\n')}\n`);
+      expect(cut.code).toBe(1);
+      expect(cut.stdout).toMatch(/head_mismatch/);
+
+      // the end line removed too: the file cannot prove it is complete
+      const noEnd = await variant('no-end.ndjson', `${lines.slice(0, -1).join('\n')}\n`);
+      expect(noEnd.code).toBe(1);
+      expect(noEnd.stdout).toMatch(/no_end_line/);
+
+      const junk = await variant('junk.ndjson', 'hello\n');
+      expect(junk.code).toBe(1);
+      expect(junk.stdout).toMatch(/line 1: not_json/);
+
+      const missing = await cli(['ledger', 'verify', '--file', join(dir, 'absent.ndjson')], alone);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain('absent.ndjson does not exist');
+      expect(missing.stderr).not.toContain('unexpected');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('read commands refuse a DATA_DIR without a database and create nothing (no folder, no secrets)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'consent-sync-cli-nodb-'));
+    try {
+      const typo = join(dir, 'typo');
+      const dev = { PATH: process.env.PATH ?? '', NODE_ENV: 'development' };
+      for (const args of [
+        ['ledger', 'verify'],
+        ['reconcile'],
+        ['backfill', '--dry-run'],
+        ['keys', 'rotate'],
+      ]) {
+        const r = await cli(args, { ...dev, DATA_DIR: typo });
+        expect(r.code, args.join(' ')).toBe(1);
+        expect(r.stderr).toContain(`DATA_DIR ${typo} does not exist`);
+        expect(r.stdout).not.toContain('intact');
+        expect(existsSync(typo)).toBe(false);
+      }
+      // an existing folder without a database: named, and still nothing written into it
+      const r = await cli(['ledger', 'verify'], { ...dev, DATA_DIR: dir });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('holds no database');
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ledger export --out names what is wrong with the path', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'consent-sync-cli-out-'));
+    try {
+      const missing = await cli(['ledger', 'export', '--out', join(dir, 'missing/x.ndjson')], env);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain(`the folder ${join(dir, 'missing')} does not exist`);
+      expect(missing.stderr).not.toMatch(/unexpected|ENOENT/);
+      const folder = await cli(['ledger', 'export', '--out', dir], env);
+      expect(folder.code).toBe(1);
+      expect(folder.stderr).toContain('is a folder; name a file in it');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -2,11 +2,12 @@
  * `npm run demo` in exit mode, as a child process: the real Node runtime with the WhatsApp, HubSpot
  * and Salesforce simulators. Each step's outcome is read from what the demo prints.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runNode } from '../helpers/process.ts';
+import { ROOT, runNode } from '../helpers/process.ts';
 
 const runDemo = (...args: string[]) =>
   runNode(['--disable-warning=ExperimentalWarning', 'scripts/demo.ts', ...args], { DEMO_EXIT: '1' });
@@ -87,6 +88,58 @@ describe('npm run demo', () => {
       expect(key(second.stdout)).toBe(key(first.stdout));
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--data-dir whose parent is missing: one clear sentence, exit 1, nothing created', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'consent-sync-demo-test-'));
+    try {
+      const target = join(dir, 'typo', 'demo');
+      const r = await runDemo('--data-dir', target);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toBe(
+        `demo: --data-dir ${target} does not exist, nor does its parent folder ${join(dir, 'typo')}: create it (mkdir -p) or fix the path`,
+      );
+      expect(existsSync(join(dir, 'typo'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('kept running, its last lines say how to open the console, and the printed key signs in', {
+    timeout: 120_000,
+  }, async () => {
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'scripts/demo.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    try {
+      let stdout = '';
+      await new Promise<void>((ok, fail) => {
+        child.stdout.on('data', (d) => {
+          stdout += d;
+          if (stdout.includes('until you press Ctrl-C')) ok();
+        });
+        child.once('exit', (code) => fail(new Error(`demo exited with ${code}: ${stdout}`)));
+      });
+      const url = stdout.match(/Open (http:\/\/localhost:\d+)\/admin in a browser/)?.[1];
+      const key = stdout.match(/Admin API key: (\S+)/)?.[1];
+      expect(url && key, stdout).toBeTruthy();
+      const signIn = await fetch(`${url}/admin/login`, {
+        method: 'POST',
+        body: new URLSearchParams({ key: key ?? '' }),
+        redirect: 'manual',
+      });
+      expect(signIn.status).toBe(303);
+      const cookie = signIn.headers
+        .getSetCookie()
+        .map((c) => c.split(';')[0])
+        .join('; ');
+      const home = await fetch(`${url}/admin`, { headers: { cookie }, redirect: 'manual' });
+      expect(home.status).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((ok) => (child.exitCode === null ? child.once('exit', ok) : ok(null)));
     }
   });
 });

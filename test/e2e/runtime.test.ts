@@ -5,7 +5,7 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -111,6 +111,23 @@ describe('production configuration', () => {
     for (const token of tokens) expect(e.message).not.toContain(token);
   });
 
+  it('names every problem in one round: schema errors and missing production secrets together', () => {
+    const env = productionEnv();
+    const e = configError({
+      ...env,
+      PII_KEY: undefined,
+      WHATSAPP_ACCESS_TOKEN: undefined,
+      WHATSAPP_PHONE_NUMBER_ID: '',
+      PORT: 'eighty',
+    });
+    expect(e.variables.sort()).toEqual(
+      ['PII_KEY', 'PORT', 'WHATSAPP_ACCESS_TOKEN', 'WHATSAPP_PHONE_NUMBER_ID'].sort(),
+    );
+    for (const name of e.variables) expect(e.message).toContain(name);
+    // an empty production environment: all six secrets at once
+    expect(configError({ NODE_ENV: 'production' }).variables.sort()).toEqual([...REQUIRED_SECRETS].sort());
+  });
+
   it('PORT=0 is outside the schema (1–65535), so tests pick a free port themselves', () => {
     expect(configError({ ...productionEnv(), PORT: '0' }).variables).toEqual(['PORT']);
   });
@@ -182,8 +199,46 @@ describe('the start command (child process)', () => {
     for (const s of secrets) expect(stdout + stderr).not.toContain(s);
   });
 
-  it('development mode generates keys once, says so loudly, and keeps keys and state across restarts', async () => {
+  it('a DATA_DIR that cannot be made is one clear sentence, not a SQLite stack trace', async () => {
+    const parent = tempDir();
+    const missing = join(parent, 'typo', 'data');
+    const proc = start({ NODE_ENV: 'development', DATA_DIR: missing, PORT: String(await freePort()) });
+    const { code } = await proc.exited;
+    const { stdout, stderr } = proc.output();
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe(
+      `Configuration error: DATA_DIR ${missing} does not exist, nor does its parent folder ${join(parent, 'typo')}: create it (mkdir -p) or fix the path`,
+    );
+    expect(stdout + stderr).not.toMatch(/\bat \S+ \(|sqlite/i);
+    expect(existsSync(join(parent, 'typo'))).toBe(false);
+    // a file where the folder should be
+    writeFileSync(join(parent, 'file'), '');
+    const file = start({
+      NODE_ENV: 'development',
+      DATA_DIR: join(parent, 'file'),
+      PORT: String(await freePort()),
+    });
+    expect((await file.exited).code).toBe(1);
+    expect(file.output().stderr).toContain(`DATA_DIR ${join(parent, 'file')} is a file, not a folder`);
+  });
+
+  it('production logs stay JSON, and the banner is one JSON line naming the console', async () => {
     const dataDir = tempDir();
+    const env = { ...productionEnv(), DATA_DIR: dataDir, PORT: String(await freePort()) };
+    const proc = start(env);
+    await waitHealthy(`http://127.0.0.1:${env.PORT}`, proc);
+    await stop(proc);
+    const lines = proc.output().stdout.trim().split('\n');
+    const parsed = lines.map((l) => JSON.parse(l) as { msg: string; console?: string });
+    const banner = parsed.find((l) => l.msg.startsWith('consent-sync is running'));
+    expect(banner?.msg).toBe('consent-sync is running (production mode)');
+    expect(banner?.console).toBe(`http://127.0.0.1:${env.PORT}/admin`);
+  });
+
+  it('development mode generates keys once, says so loudly, and keeps keys and state across restarts', {
+    timeout: 60_000,
+  }, async () => {
+    const dataDir = join(tempDir(), 'data');
     const secretsFile = join(dataDir, 'dev-secrets.json');
     const devEnv = async () => ({
       NODE_ENV: 'development',
@@ -220,8 +275,17 @@ describe('the start command (child process)', () => {
         .find((l) => l.msg.includes('DEVELOPMENT MODE'));
     const w1 = warning(first.output().stdout + first.output().stderr);
     expect(w1, JSON.stringify(first.output())).toBeDefined();
-    expect(w1!.level).toBeGreaterThanOrEqual(40); // warn or louder
+    // development logs are readable lines (pino-pretty), not JSON: the warning says WARN
+    expect(w1!.level).toBe(0);
+    expect(w1!.msg).toMatch(/\bWARN\b.*DEVELOPMENT MODE/);
     expect(w1!.msg).toContain('dev-secrets.json');
+    // the banner: where the API, the console and the keys are
+    const out1 = first.output().stdout;
+    expect(out1).toContain('consent-sync is running (development mode)');
+    expect(out1).toContain(`console   ${base1}/admin`);
+    expect(out1).toContain(`keys      ${secretsFile}`);
+    // a missing DATA_DIR whose parent exists was created, and the log says so
+    expect(out1).toContain(`created the data folder ${dataDir}`);
     // it names the file, never the values
     const values = [secrets.PII_KEY!, secrets.WHATSAPP_APP_SECRET!, ...Object.values(tokens)];
     for (const v of values) expect(first.output().stdout + first.output().stderr).not.toContain(v);

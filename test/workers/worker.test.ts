@@ -52,4 +52,45 @@ describe('the Worker', () => {
     );
     expect(jobs.status).toBe(200);
   });
+
+  it('answers like the Node app: 405 with Allow, 415 naming application/json, UNKNOWN_LOCALE with the list', async () => {
+    const intake = 'Bearer workers-intake-token-0123456789';
+    const wrong = await exports.default.fetch(
+      new Request('http://w/v1/consents', { headers: { authorization: intake } }),
+    );
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('POST');
+    const body = JSON.stringify({ phone: '+4915123400902', purposes: ['marketing'], locale: 'xx' });
+    const untyped = await exports.default.fetch(
+      new Request('http://w/v1/consents', { method: 'POST', headers: { authorization: intake }, body }),
+    );
+    expect(untyped.status).toBe(415);
+    expect(((await untyped.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      message: expect.stringContaining('application/json'),
+    });
+    const locale = await exports.default.fetch(
+      new Request('http://w/v1/consents', {
+        method: 'POST',
+        headers: { authorization: intake, 'content-type': 'application/json' },
+        body,
+      }),
+    );
+    expect(locale.status).toBe(422);
+    expect(((await locale.json()) as { error: { code: string; message: string } }).error).toEqual({
+      code: 'UNKNOWN_LOCALE',
+      message: 'locale "xx" has no texts; configured locales: de, en',
+      details: { locales: ['de', 'en'] },
+    });
+  });
+
+  it('serves the /docs page; its script is a static asset, not part of the Worker', async () => {
+    const page = await exports.default.fetch(new Request('http://w/docs'));
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<script src="/docs/scalar.js"');
+    // The script itself is a static asset (wrangler.toml [assets]): Cloudflare serves it before the
+    // Worker runs, so the Worker answers 404 for it and stays small (checked with wrangler dev).
+    const script = await exports.default.fetch(new Request('http://w/docs/scalar.js'));
+    expect(script.status).toBe(404);
+  });
 });

@@ -69,6 +69,7 @@ const Report = z
 const report = createRoute({
   method: 'get',
   path: '/v1/compliance',
+  operationId: 'getComplianceChecklist',
   tags: ['compliance'],
   summary: 'Record of processing (Art. 30) and the GDPR checklist, computed from the running deployment',
   security: bearer,
@@ -82,6 +83,7 @@ const report = createRoute({
 const record = createRoute({
   method: 'get',
   path: '/v1/compliance/record',
+  operationId: 'getProcessingRecord',
   tags: ['compliance'],
   summary: 'The same report as a Markdown document to download (audited)',
   security: bearer,

@@ -4,7 +4,15 @@ import type { Router } from '../app.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { SlidingWindowLimits } from '../rate-limit.ts';
-import { bearer, ErrorSchema, errorResponses, phoneOrThrow, StateSchema } from './shared.ts';
+import {
+  bearer,
+  ErrorSchema,
+  errorResponses,
+  phoneOrThrow,
+  requireKnownLocale,
+  requireKnownPurposes,
+  StateSchema,
+} from './shared.ts';
 
 const ConsentRequest = z
   .object({
@@ -27,7 +35,14 @@ const ConsentRequest = z
       .optional(),
   })
   .strict()
-  .openapi('ConsentRequest');
+  .openapi('ConsentRequest', {
+    example: {
+      phone: '+4915112345678',
+      purposes: ['marketing'],
+      locale: 'de',
+      evidence: { formUrl: 'https://shop.example/newsletter', reference: 'form-2026-12' },
+    },
+  });
 
 const ConsentResponse = z
   .object({
@@ -56,6 +71,7 @@ const IntakeAccepted = z
 const route = createRoute({
   method: 'post',
   path: '/v1/consents',
+  operationId: 'startDoubleOptIn',
   tags: ['consent'],
   summary: 'Start a WhatsApp double opt-in (web forms)',
   security: bearer,
@@ -88,7 +104,8 @@ const route = createRoute({
       content: { 'application/json': { schema: ErrorSchema } },
     },
     422: {
-      description: 'UNKNOWN_PURPOSE or UNKNOWN_TEXT_VERSION',
+      description:
+        'UNKNOWN_PURPOSE (the message and error.details.validPurposes list the valid ones), UNKNOWN_TEXT_VERSION, or UNKNOWN_LOCALE (error.details.locales lists the configured ones)',
       content: { 'application/json': { schema: ErrorSchema } },
     },
     429: {
@@ -129,8 +146,8 @@ export function consentRoutes(app: Router) {
     }
     // Typed by a person into a form: validated strictly (a national format only with DEFAULT_COUNTRY).
     const e164 = phoneOrThrow(body.phone, config.DEFAULT_COUNTRY);
-    const unknown = body.purposes.filter((p) => !catalog.purposes.includes(p));
-    if (unknown.length) throw new AppError(422, 'UNKNOWN_PURPOSE', `unknown purposes: ${unknown.join(', ')}`);
+    requireKnownPurposes(body.purposes, catalog.purposes);
+    requireKnownLocale(body.locale, catalog.texts.locales);
     if (body.textVersion && !body.purposes.includes(catalog.textPurpose(body.textVersion) ?? '')) {
       throw new AppError(422, 'UNKNOWN_TEXT_VERSION', 'textVersion is not a version of a requested purpose');
     }

@@ -21,6 +21,7 @@ const DeadEvent = z
 const list = createRoute({
   method: 'get',
   path: '/v1/dead-events',
+  operationId: 'listDeadEvents',
   tags: ['sync'],
   summary: 'Webhook events that could not be read (skipped, never the reason a delivery was refused)',
   description:

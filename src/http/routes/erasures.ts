@@ -54,6 +54,7 @@ export const erasureView = (e: ErasureView) => ({
 const create = createRoute({
   method: 'post',
   path: '/v1/erasures',
+  operationId: 'startErasure',
   tags: ['erasures'],
   summary: 'Start erasing a person everywhere (Art. 17, 19); a second request returns the open one',
   security: bearer,
@@ -62,7 +63,10 @@ const create = createRoute({
     body: {
       content: {
         'application/json': {
-          schema: z.object({ phone: PersonField }).strict(),
+          schema: z
+            .object({ phone: PersonField })
+            .strict()
+            .openapi({ example: { phone: '+4915112345678' } }),
         },
       },
       required: true,
@@ -81,6 +85,7 @@ const create = createRoute({
 const get = createRoute({
   method: 'get',
   path: '/v1/erasures/{id}',
+  operationId: 'getErasure',
   tags: ['erasures'],
   summary: 'Per-system status, due date, overdue flag and (when finished) the receipt',
   security: bearer,
@@ -96,6 +101,7 @@ const get = createRoute({
 const list = createRoute({
   method: 'get',
   path: '/v1/erasures',
+  operationId: 'listErasures',
   tags: ['erasures'],
   summary: 'Erasure requests, newest first; `overdue=true` lists open ones past their due date',
   security: bearer,
@@ -121,6 +127,7 @@ const list = createRoute({
 const receipt = createRoute({
   method: 'get',
   path: '/v1/erasures/{id}/receipt',
+  operationId: 'getErasureReceipt',
   tags: ['erasures'],
   summary: 'The receipt as a JSON download (no personal data); 409 until every task has ended',
   security: bearer,

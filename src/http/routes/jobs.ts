@@ -22,6 +22,7 @@ const Job = z
 const list = createRoute({
   method: 'get',
   path: '/v1/sync/jobs',
+  operationId: 'listSyncJobs',
   tags: ['sync'],
   summary: 'Outbox jobs and dead letters',
   security: bearer,
@@ -54,6 +55,7 @@ const list = createRoute({
 const retry = createRoute({
   method: 'post',
   path: '/v1/sync/jobs/{id}/retry',
+  operationId: 'retrySyncJob',
   tags: ['sync'],
   summary: 'Put a dead letter back in the queue',
   security: bearer,

@@ -18,7 +18,10 @@ const CreateBody = z
       .trim()
       .min(1)
       .max(100)
-      .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters')
+      // No flags: the OpenAPI generator writes a flagged regex with its `/u` into the pattern, which
+      // no client can compile. \p{Cc} is exactly U+0000-U+001F and U+007F-U+009F.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+      .regex(/^[^\x00-\x1f\x7f-\x9f]*$/, 'must not contain control characters')
       .openapi({ example: 'DPO laptop', description: 'what the key is for (shown in the list)' }),
   })
   .strict();
@@ -56,6 +59,7 @@ const Id = z.object({
 const create = createRoute({
   method: 'post',
   path: '/v1/keys',
+  operationId: 'createApiKey',
   tags: ['keys'],
   summary: 'Create an API key for a role; the token is in this response only (stored as SHA-256)',
   security: bearer,
@@ -70,6 +74,7 @@ const create = createRoute({
 const list = createRoute({
   method: 'get',
   path: '/v1/keys',
+  operationId: 'listApiKeys',
   tags: ['keys'],
   summary: 'Every API key (API_KEYS and stored ones) with role and status; never a token',
   security: bearer,
@@ -86,6 +91,7 @@ const list = createRoute({
 const revoke = createRoute({
   method: 'delete',
   path: '/v1/keys/{id}',
+  operationId: 'revokeApiKey',
   tags: ['keys'],
   summary: 'Revoke a stored key (from the next request on); API_KEYS keys are changed in the configuration',
   security: bearer,

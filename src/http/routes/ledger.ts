@@ -17,6 +17,7 @@ const VerifyResponse = z
 const verify = createRoute({
   method: 'get',
   path: '/v1/ledger/verify',
+  operationId: 'verifyLedger',
   tags: ['ledger'],
   summary: 'Verify the hash chain; says where it breaks (recorded in the audit log)',
   security: bearer,

@@ -6,6 +6,7 @@ import { z } from '@hono/zod-openapi';
 import type { PurposeState, Source } from '../../core/types.ts';
 import type { Catalog } from '../../service/catalog-service.ts';
 import { AppError } from '../errors.ts';
+import { requireKnownPurposes } from './shared.ts';
 
 const STATUSES = ['none', 'pending', 'opted_in', 'opted_out'] as const;
 const SOURCES = [
@@ -53,8 +54,7 @@ export async function exampleStates(
   catalog: Catalog,
   now: string,
 ): Promise<PurposeState[]> {
-  const unknown = Object.keys(example).filter((p) => !catalog.purposes.includes(p));
-  if (unknown.length) throw new AppError(422, 'UNKNOWN_PURPOSE', `unknown purposes: ${unknown.join(', ')}`);
+  requireKnownPurposes(Object.keys(example), catalog.purposes);
   const states: PurposeState[] = [];
   for (const [purpose, e] of Object.entries(example)) {
     if (e.textVersion && catalog.textPurpose(e.textVersion) !== purpose)

@@ -30,6 +30,7 @@ const notEnabled = {
 const get = createRoute({
   method: 'get',
   path: '/v1/mappings/{connector}',
+  operationId: 'getMapping',
   tags: ['mappings'],
   summary: 'The whitelist of fields synced with a CRM',
   security: bearer,
@@ -56,6 +57,7 @@ const SaveQuery = z.object({
 const put = createRoute({
   method: 'put',
   path: '/v1/mappings/{connector}',
+  operationId: 'replaceMapping',
   tags: ['mappings'],
   summary: 'Replace a mapping (validated, audited, in force at once)',
   description:
@@ -112,11 +114,12 @@ const PreviewBody = z
     message: 'give either example (states to preview) or phone (admin only), not both',
     path: ['example'],
   })
-  .openapi('MappingPreviewRequest');
+  .openapi('MappingPreviewRequest', { example: { example: { marketing: { status: 'opted_in' } } } });
 
 const preview = createRoute({
   method: 'post',
   path: '/v1/mappings/{connector}/preview',
+  operationId: 'previewMapping',
   tags: ['mappings'],
   summary: 'Exactly what would be sent to the CRM for example states, or (admin) for a person',
   description:

@@ -3,7 +3,7 @@ import type { Router } from '../app.ts';
 import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
-import { bearer, errorResponses, PersonField, refOrThrow } from './shared.ts';
+import { bearer, errorResponses, PersonField, refOrThrow, requireKnownPurposes } from './shared.ts';
 
 const SendRequest = z
   .object({
@@ -26,11 +26,14 @@ const SendRequest = z
   .refine((b) => (b.text === undefined) !== (b.template === undefined), {
     message: 'give exactly one of text or template',
   })
-  .openapi('SendRequest');
+  .openapi('SendRequest', {
+    example: { phone: '+4915112345678', purpose: 'marketing', text: 'Our spring offers are here.' },
+  });
 
 const route = createRoute({
   method: 'post',
   path: '/v1/messages',
+  operationId: 'sendMessage',
   tags: ['messages'],
   summary: 'Send guard: sends only with consent for the purpose, adds the opt-out hint',
   security: bearer,
@@ -57,8 +60,7 @@ export function messageRoutes(app: Router) {
   app.openapi(route, async (c) => {
     const body = c.req.valid('json');
     const { subjects, messaging, catalog, config } = c.var.services;
-    if (!catalog.purposes.includes(body.purpose))
-      throw new AppError(422, 'UNKNOWN_PURPOSE', 'unknown purpose');
+    requireKnownPurposes([body.purpose], catalog.purposes);
     // A number or a BSUID: a person known only by BSUID can be messaged, under the same guard.
     const subject = await subjects.findValue(refOrThrow(body.phone, config.DEFAULT_COUNTRY).value);
     if (!subject)

@@ -39,7 +39,7 @@ export const PersonField = z
   .string()
   .min(1)
   .max(200)
-  .openapi({ description: 'E.164 number, WhatsApp id or BSUID (DE.123…)' });
+  .openapi({ description: 'E.164 number, WhatsApp id or BSUID (DE.123…)', example: '+4915112345678' });
 
 /** Normalises a phone number from a request, or fails with a 400 that does not echo it. */
 export function phoneOrThrow(input: string, defaultCountry?: string): string {
@@ -74,3 +74,43 @@ export const StateSchema = z
     textVersion: z.string().nullable().optional(),
   })
   .openapi('PurposeState');
+
+/**
+ * Refuses purposes the catalog does not define with a 422 that lists the ones it does.
+ *
+ * @example
+ * requireKnownPurposes(['newsletter'], ['marketing', 'transactional']);
+ * // AppError 422 UNKNOWN_PURPOSE: unknown purpose "newsletter"; valid purposes: marketing, transactional
+ */
+export function requireKnownPurposes(asked: readonly string[], valid: readonly string[]): void {
+  const unknown = asked.filter((p) => !valid.includes(p));
+  if (unknown.length === 0) return;
+  const names = unknown.map((p) => `"${p.slice(0, 64)}"`).join(', ');
+  throw new AppError(
+    422,
+    'UNKNOWN_PURPOSE',
+    `unknown purpose${unknown.length === 1 ? '' : 's'} ${names}; valid purposes: ${valid.join(', ')}`,
+    { validPurposes: [...valid] },
+  );
+}
+
+/**
+ * Refuses a locale the catalog has no texts for (neither the tag nor its language) with a 422 that
+ * lists the configured ones, instead of silently asking in the default language.
+ *
+ * @example
+ * requireKnownLocale('de-AT', ['de', 'en']); // fine: German texts
+ * requireKnownLocale('xx', ['de', 'en']);    // AppError 422 UNKNOWN_LOCALE
+ */
+export function requireKnownLocale(locale: string | undefined, configured: readonly string[]): void {
+  if (locale === undefined) return;
+  const tag = locale.replaceAll('_', '-').toLowerCase();
+  const lower = configured.map((l) => l.toLowerCase());
+  if (lower.includes(tag) || lower.includes(tag.split('-')[0] ?? '')) return;
+  throw new AppError(
+    422,
+    'UNKNOWN_LOCALE',
+    `locale "${locale}" has no texts; configured locales: ${configured.join(', ')}`,
+    { locales: [...configured] },
+  );
+}

@@ -6,7 +6,14 @@ import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { erasureView } from './erasures.ts';
-import { bearer, errorResponses, PhoneParam, refOrThrow, StateSchema } from './shared.ts';
+import {
+  bearer,
+  errorResponses,
+  PhoneParam,
+  refOrThrow,
+  requireKnownPurposes,
+  StateSchema,
+} from './shared.ts';
 
 const SubjectResponse = z
   .object({
@@ -55,11 +62,12 @@ const OptOutBody = z
     reference: z.string().max(200).optional(),
   })
   .strict()
-  .openapi('OptOutRequest');
+  .openapi('OptOutRequest', { example: { purposes: ['marketing'], reference: 'phone call 2026-12-03' } });
 
 const getSubject = createRoute({
   method: 'get',
   path: '/v1/subjects/{phone}',
+  operationId: 'getSubject',
   tags: ['subjects'],
   summary: "A person's current consent per purpose",
   security: bearer,
@@ -74,6 +82,7 @@ const getSubject = createRoute({
 const history = createRoute({
   method: 'get',
   path: '/v1/subjects/{phone}/history',
+  operationId: 'getSubjectHistory',
   tags: ['subjects'],
   summary: "A person's ledger events with evidence and exact wording",
   security: bearer,
@@ -91,6 +100,7 @@ const history = createRoute({
 const optOut = createRoute({
   method: 'post',
   path: '/v1/subjects/{phone}/opt-out',
+  operationId: 'optOutSubject',
   tags: ['subjects'],
   summary: 'Opt a person out of one, several or all purposes',
   security: bearer,
@@ -109,6 +119,7 @@ const optOut = createRoute({
 const exportRoute = createRoute({
   method: 'get',
   path: '/v1/subjects/{phone}/export',
+  operationId: 'exportSubject',
   tags: ['subjects'],
   summary: 'Everything held about a person, as one JSON document (Art. 15; auditor and admin)',
   description:
@@ -237,8 +248,7 @@ export function subjectRoutes(app: Router) {
     const { catalog, consent, clock, store, config } = c.var.services;
     const ref = refOrThrow(c.req.valid('param').phone, config.DEFAULT_COUNTRY);
     const body = c.req.valid('json') ?? {};
-    const unknown = (body.purposes ?? []).filter((p) => !catalog.purposes.includes(p));
-    if (unknown.length) throw new AppError(422, 'UNKNOWN_PURPOSE', `unknown purposes: ${unknown.join(', ')}`);
+    requireKnownPurposes(body.purposes ?? [], catalog.purposes);
     const actor = c.var.actor;
     const result = await consent.change({
       identity: identityOf(ref),

@@ -71,7 +71,10 @@ export function crmWebhookRoutes(app: Router) {
   app.openAPIRegistry.registerPath({
     method: 'post',
     path: '/webhooks/hubspot',
+    operationId: 'receiveHubSpotWebhook',
     tags: ['webhooks'],
+    // Signed by the sender (or a shared secret), not a bearer token.
+    security: [],
     summary:
       'HubSpot webhooks (signature v3): property changes of mapped contact properties (classic, legacy eventType, generic object.* 0-1), deletions; unreadable events are skipped',
     responses: {
@@ -84,7 +87,10 @@ export function crmWebhookRoutes(app: Router) {
   app.openAPIRegistry.registerPath({
     method: 'post',
     path: '/webhooks/salesforce',
+    operationId: 'receiveSalesforceWebhook',
     tags: ['webhooks'],
+    // Signed by the sender (or a shared secret), not a bearer token.
+    security: [],
     summary:
       'Salesforce Flow HTTP callouts (JSON, X-Consent-Sync-Secret) or, when enabled, Outbound Messages (SOAP signals read back through the API, answered with the Ack envelope)',
     responses: {

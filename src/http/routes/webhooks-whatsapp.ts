@@ -57,7 +57,10 @@ export function whatsappWebhookRoutes(app: Router) {
   app.openAPIRegistry.registerPath({
     method: 'post',
     path: '/webhooks/whatsapp',
+    operationId: 'receiveWhatsAppWebhook',
     tags: ['webhooks'],
+    // Signed by the sender (or a shared secret), not a bearer token.
+    security: [],
     summary: "Meta's WhatsApp Business webhook (signed with X-Hub-Signature-256)",
     responses: {
       200: {
@@ -73,7 +76,10 @@ export function whatsappWebhookRoutes(app: Router) {
   app.openAPIRegistry.registerPath({
     method: 'get',
     path: '/webhooks/whatsapp',
+    operationId: 'verifyWhatsAppWebhook',
     tags: ['webhooks'],
+    // Signed by the sender (or a shared secret), not a bearer token.
+    security: [],
     summary: 'Verification handshake: echoes hub.challenge when hub.verify_token matches',
     responses: { 200: { description: 'The challenge' }, 403: { description: 'Token mismatch' } },
   });
