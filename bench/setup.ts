@@ -7,12 +7,12 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Connector, ConnectorName } from '../connectors/types.ts';
+import { buildServices, type Services } from '../src/app/services.ts';
 import { parseConfig } from '../src/config.ts';
 import { toBase64 } from '../src/crypto/encoding.ts';
 import { defaultMappings, fileMappingStorage } from '../src/runtime/mappings.node.ts';
 import { Catalog } from '../src/service/catalog-service.ts';
 import { silentLog } from '../src/service/log.ts';
-import { buildServices, type Services } from '../src/service/services.ts';
 import { openSqliteStore, type SqliteStore } from '../src/store/sqlite.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..');

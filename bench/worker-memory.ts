@@ -8,11 +8,11 @@ import templates from '../catalog/templates.json' with { type: 'json' };
 import texts from '../catalog/texts.json' with { type: 'json' };
 import hubspotMapping from '../mappings/hubspot.json' with { type: 'json' };
 import salesforceMapping from '../mappings/salesforce.json' with { type: 'json' };
+import { buildServices } from '../src/app/services.ts';
 import { parseConfig } from '../src/config.ts';
 import { createApp } from '../src/http/app.ts';
 import { consoleLog } from '../src/runtime/console-log.ts';
 import { Catalog } from '../src/service/catalog-service.ts';
-import { buildServices } from '../src/service/services.ts';
 import { createMemoryStore } from '../src/store/memory.ts';
 import { memoryMappingStorage } from '../src/sync/mappings.ts';
 

@@ -9,7 +9,6 @@
  * `test/connector-contract.ts`.
  */
 import type { ConnectorError } from './errors.ts';
-import type { NativeConsent } from './salesforce/native.ts';
 
 export type ConnectorName = 'hubspot' | 'salesforce';
 
@@ -237,4 +236,62 @@ export interface CrmSchema {
   describe(objectTypes: string[]): Promise<SchemaSnapshot>;
   /** Creates custom properties in `group` (created first when missing). Absent when the vendor has no such API. */
   create?(objectType: string, fields: NewField[], group: { name: string; label: string }): Promise<void>;
+}
+
+// Salesforce's own consent objects (connectors/salesforce/native.ts implements them).
+
+/** What the mapping's native section asks for, without its semantics (the sync layer keeps those). */
+export interface NativeConfig {
+  /** The object types people are found in (`Contact`, `Lead`). */
+  objects: string[];
+  messaging: { find: Array<'record' | 'platformKey'> } | null;
+  consent: {
+    channel: string;
+    /** DataUsePurpose names, one per mapped purpose. */
+    purposeNames: string[];
+    externalIdField: string | null;
+    createIndividual: boolean;
+    individualName: string;
+  } | null;
+}
+
+/** What to write for one person. */
+export interface NativeTarget {
+  /** The person's Contact/Lead records. */
+  records: RecordRef[];
+  /** `MessagingPlatformKey` as the org stores it, when the MEU is found by it. */
+  platformKey: string | null;
+  /** null: leave the MEU alone. */
+  messagingStatus: string | null;
+  consents: Array<{ purposeName: string; values: Record<string, RemoteValue> }>;
+}
+
+export type NativeOutcome = { ok: true; written: number } | { ok: false; error: ConnectorError };
+
+/** A native record read back: its raw consent value and the Contacts/Leads it belongs to. */
+export type NativeRecord = {
+  ref: RecordRef;
+  owners: RecordRef[];
+} & ({ kind: 'messaging'; status: unknown } | { kind: 'consent'; status: unknown; purposeName: unknown });
+
+export interface NativeCheck {
+  object: string;
+  ok: boolean;
+  /** `missing`: the org lacks the object (feature off) or the record; `denied`: no access. */
+  problem: 'missing' | 'denied' | null;
+  /** For channel/purpose records: the record's name. */
+  name?: string;
+}
+
+export interface NativeConsent {
+  push(targets: NativeTarget[], config: NativeConfig): Promise<NativeOutcome[]>;
+  /** Reads MEU / ContactPointTypeConsent records named by a Flow callout (or reconciliation). */
+  read(refs: RecordRef[], config: NativeConfig): Promise<NativeRecord[]>;
+  /** The native records of these Contacts/Leads (reconciliation). */
+  readFor(records: RecordRef[], config: NativeConfig): Promise<NativeRecord[]>;
+  /** Erases the native records of these Contacts/Leads; call before the records themselves go. */
+  erase(records: RecordRef[], config: NativeConfig): Promise<ConnectorError[]>;
+  check(config: NativeConfig): Promise<NativeCheck[]>;
+  /** Creates the channel and purpose records that are missing; returns the names created. */
+  ensure(config: NativeConfig): Promise<string[]>;
 }

@@ -5,10 +5,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
+import type { Services } from '../app/services.ts';
 import { fromBase64 } from '../crypto/encoding.ts';
-import type { Actor } from '../http/auth.ts';
-import type { AppEnv } from '../http/types.ts';
-import type { Services } from '../service/services.ts';
 import { allowed, type PageDef, render } from './layout.ts';
 import {
   COOKIE,
@@ -20,20 +18,9 @@ import {
   type SessionKeys,
   sealSession,
 } from './session.ts';
+import type { AdminEnv } from './types.ts';
 
-export interface ConsoleSession {
-  actor: Actor;
-  /** the API key; used to call the JSON API on the person's behalf */
-  key: string;
-  cookie: string;
-  csrf: string;
-  expiresAt: number;
-}
-
-export interface AdminEnv {
-  /** scriptNonce: set by a page that carries a script; the console's CSP then allows that script */
-  Variables: AppEnv['Variables'] & { session: ConsoleSession; scriptNonce?: string };
-}
+export type { AdminEnv, ConsoleSession } from './types.ts';
 
 const keyCache = new WeakMap<Services, Promise<SessionKeys>>();
 

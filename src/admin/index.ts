@@ -5,9 +5,9 @@
  */
 import { type Context, Hono } from 'hono';
 import { html } from 'hono/html';
-import type { Router } from '../http/app.ts';
 import { audit } from '../http/audit.ts';
 import { authFailed, retryAfterSeconds } from '../http/auth-failures.ts';
+import type { Router } from '../http/router.ts';
 import type { AppEnv } from '../http/types.ts';
 import { apiOver, rawApiOver } from './api.ts';
 import { type AdminEnv, endSession, requireCsrf, requireSession, sameOrigin, startSession } from './guard.ts';

@@ -7,7 +7,7 @@ import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Role } from '../config.ts';
-import type { AdminEnv, ConsoleSession } from './guard.ts';
+import type { AdminEnv, ConsoleSession } from './types.ts';
 
 export type View = HtmlEscapedString | Promise<HtmlEscapedString>;
 

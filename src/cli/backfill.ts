@@ -5,9 +5,9 @@
  * lacks are left alone (rule 6); erased people are skipped. Prints counts only.
  */
 import type { ConnectorName } from '../../connectors/types.ts';
+import type { Services } from '../app/services.ts';
 import type { NewOutboxJob } from '../core/types.ts';
 import { newId } from '../crypto/encoding.ts';
-import type { Services } from '../service/services.ts';
 import { syncKind } from '../sync/sync-service.ts';
 import { bootCli, type Env } from './boot.ts';
 import { pickConnectors } from './connectors.ts';

@@ -1,7 +1,8 @@
 /** Boots the services for a CLI command exactly as `npm start` does, with logs on stderr at warn. */
+
+import type { Services } from '../app/services.ts';
 import { createNodeLogger } from '../runtime/logger.ts';
 import { bootNode } from '../runtime/node.ts';
-import type { Services } from '../service/services.ts';
 
 export type Env = Record<string, string | undefined>;
 

@@ -4,8 +4,8 @@
  * met (`fail`). Details carry counts and setting names, never personal data.
  */
 import type { ConnectorName } from '../../connectors/types.ts';
+import type { Services } from '../app/services.ts';
 import type { Mapping } from '../core/mapping.ts';
-import type { Services } from '../service/services.ts';
 import { type Facts, whatsappSending } from './record.ts';
 import type { ChecklistItem, CheckStatus } from './types.ts';
 

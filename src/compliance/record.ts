@@ -4,9 +4,9 @@
  * the retention settings, and the security measures this deployment actually has in place.
  */
 import type { ConnectorName } from '../../connectors/types.ts';
+import type { Services } from '../app/services.ts';
 import type { Config } from '../config.ts';
 import type { Mapping } from '../core/mapping.ts';
-import type { Services } from '../service/services.ts';
 import type {
   DataCategory,
   ProcessingRecord,

@@ -3,7 +3,7 @@
  * computed from the running configuration and the stored state each time it is asked for. Used by
  * `GET /v1/compliance`, `GET /v1/compliance/record` and the admin console.
  */
-import type { Services } from '../service/services.ts';
+import type { Services } from '../app/services.ts';
 import { buildChecklist } from './checklist.ts';
 import { buildRecord, type Facts } from './record.ts';
 import type { CheckStatus, ComplianceReport } from './types.ts';

@@ -10,7 +10,12 @@
  *   mapping is checked) we use their names: every `hs_…` property, and the default contact
  *   properties below that have no prefix (custom properties are created with other names).
  */
-import type { Mapping } from './mapping.ts';
+/** The part of a mapping these rules read (structural, so this file does not import mapping.ts). */
+export interface StandardFieldsInput {
+  connector: 'hubspot' | 'salesforce';
+  allowStandardFields: string[];
+  fields: ReadonlyArray<{ remote: string }>;
+}
 
 /** HubSpot's default contact properties without the `hs_` prefix (internal names, lower case). */
 export const HUBSPOT_DEFINED_CONTACT_PROPERTIES: ReadonlySet<string> = new Set([
@@ -109,13 +114,13 @@ export const HUBSPOT_DEFINED_CONTACT_PROPERTIES: ReadonlySet<string> = new Set([
  * isStandardField('hubspot', 'hs_email_optout'); // true
  * isStandardField('hubspot', 'whatsapp_opted_out'); // false
  */
-export function isStandardField(connector: Mapping['connector'], remote: string): boolean {
+export function isStandardField(connector: StandardFieldsInput['connector'], remote: string): boolean {
   if (connector === 'salesforce') return !/__c$/i.test(remote);
   return /^hs_/i.test(remote) || HUBSPOT_DEFINED_CONTACT_PROPERTIES.has(remote.toLowerCase());
 }
 
 /** A standard field named in `fields` without being in `allowStandardFields`: one issue each. */
-export function standardFieldIssues(m: Mapping): Array<{ path: string; message: string }> {
+export function standardFieldIssues(m: StandardFieldsInput): Array<{ path: string; message: string }> {
   const allowed = new Set(m.allowStandardFields.map((n) => n.toLowerCase()));
   const where =
     m.connector === 'salesforce'

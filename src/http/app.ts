@@ -1,11 +1,11 @@
-import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
 import { adminRoutes } from '../admin/index.ts';
-import type { Services } from '../service/services.ts';
+import type { Services } from '../app/services.ts';
 import { allowedMethods } from './allowed-methods.ts';
 import { errorBody, renderError } from './errors.ts';
+import { newRouter } from './router.ts';
 import { complianceRoutes } from './routes/compliance.ts';
 import { consentRoutes } from './routes/consents.ts';
 import { deadEventRoutes } from './routes/dead-events.ts';
@@ -20,18 +20,6 @@ import { messageRoutes } from './routes/messages.ts';
 import { subjectRoutes } from './routes/subjects.ts';
 import { crmWebhookRoutes } from './routes/webhooks-crm.ts';
 import { whatsappWebhookRoutes } from './routes/webhooks-whatsapp.ts';
-import type { AppEnv } from './types.ts';
-import { plainIssues } from './validation.ts';
-
-/** Validation failures of any route render as one 400 shape, in plain words naming fields but never their values. */
-export function newRouter() {
-  return new OpenAPIHono<AppEnv>({
-    defaultHook: (result, c) => {
-      if (result.success) return;
-      return c.json(errorBody('VALIDATION_FAILED', plainIssues(result.error.issues)), 400);
-    },
-  });
-}
 
 /**
  * The whole HTTP app over already-built services. Runtime-free: Node and Workers wrap it.
@@ -111,4 +99,3 @@ export function createApp(services: Services, options: AppOptions = {}) {
 }
 
 export type App = ReturnType<typeof createApp>;
-export type Router = ReturnType<typeof newRouter>;

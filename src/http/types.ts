@@ -1,6 +1,6 @@
+import type { Services } from '../app/services.ts';
+import type { Actor } from '../service/api-keys.ts';
 import type { Log } from '../service/log.ts';
-import type { Services } from '../service/services.ts';
-import type { Actor } from './auth.ts';
 
 /** Hono environment: services reach handlers through the typed context (one composition root). */
 export interface AppEnv {

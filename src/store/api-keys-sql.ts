@@ -3,21 +3,9 @@
  * adapters, and the row mapping. Only the SHA-256 of a token is ever stored. Runtime-free.
  */
 import type { WriteUnit } from './port.ts';
+import type { ApiKeyRow } from './rows.ts';
 
-/** A stored API key. `digest` is the SHA-256 (hex) of the token; the token itself is never kept. */
-export interface ApiKeyRow {
-  /** short public id (the first 12 hex digits of the digest, like the ids of `API_KEYS` keys) */
-  id: string;
-  digest: string;
-  role: string;
-  label: string;
-  createdAt: string;
-  /** key id of the admin who made it */
-  createdBy: string;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-  revokedBy: string | null;
-}
+export type { ApiKeyRow };
 
 export const API_KEY_SQL = {
   insert: `INSERT INTO api_keys (id, digest, role, label, created_at, created_by, last_used_at, revoked_at, revoked_by)

@@ -2,18 +2,9 @@
  * The durable inbox's rows and SQL (migration 0009), shared by the SQLite and D1 adapters. Rows
  * are read oldest first by rowid: SQLite gives a new row a rowid above every existing one.
  */
-import type { UnitStatement } from './sql.ts';
+import type { InboxRow, UnitStatement } from './rows.ts';
 
-/** One undecided webhook event: encrypted, with its identifiers' lookup hashes for the send guard. */
-export interface InboxRow {
-  id: string;
-  receivedAt: string;
-  /** purposes an undecided opt-out withdraws (`*` = all, else comma-separated), else null */
-  optOut: string | null;
-  /** keyed lookup hashes of the event's identifiers (at most three: number, BSUID, parent BSUID) */
-  hashes: string[];
-  payloadEnc: string;
-}
+export type { InboxRow };
 
 export const INBOX_SQL = {
   insert: `INSERT INTO inbox (id, received_at, opt_out, hash1, hash2, hash3, payload_enc)

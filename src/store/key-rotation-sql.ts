@@ -4,35 +4,9 @@
  * handful of statements whatever its size (D1 counts statements and bound parameters). Runtime-free.
  */
 import type { WriteUnit } from './port.ts';
+import type { KeyRotationRow, LookupKeyRow, RotationPhase } from './rows.ts';
 
-/** A retired key's lookup key, wrapped under the KEK of the key in force (`pii_lookup_keys`). */
-export interface LookupKeyRow {
-  id: string;
-  wrapped: string;
-  /** id of the PII key whose KEK wraps it */
-  wrappedBy: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export type RotationPhase = 'subjects' | 'dead_events' | 'done';
-
-/** Progress of a rotation towards one key (`key_rotations`). */
-export interface KeyRotationRow {
-  keyId: string;
-  /** the retired key ids it moves data from (comma-separated, sorted) */
-  fromKeys: string;
-  phase: RotationPhase;
-  /** the last id done in the phase ('' at its start) */
-  cursor: string;
-  subjects: number;
-  rewrapped: number;
-  rehashed: number;
-  resealed: number;
-  startedAt: string;
-  updatedAt: string;
-  finishedAt: string | null;
-}
+export type { KeyRotationRow, LookupKeyRow, RotationPhase };
 
 /** The page as a table: `[[a, b, c], …]` of the JSON parameter as columns a, b, c (parsed once). */
 const page = `(SELECT json_extract(value, '$[0]') AS a, json_extract(value, '$[1]') AS b,

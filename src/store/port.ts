@@ -17,9 +17,7 @@ import type {
   TextRow,
   Tombstone,
 } from '../core/types.ts';
-import type { ApiKeyRow } from './api-keys-sql.ts';
-import type { InboxRow } from './inbox-sql.ts';
-import type { KeyRotationRow, LookupKeyRow, RotationPhase } from './key-rotation-sql.ts';
+import type { ApiKeyRow, InboxRow, KeyRotationRow, LookupKeyRow, RotationPhase } from './rows.ts';
 import type { AuditFilter, LedgerDay, QueueStat, StateCount } from './stats-sql.ts';
 
 /**

@@ -6,6 +6,9 @@ import { apiKeyStatements } from './api-keys-sql.ts';
 import { inboxStatements } from './inbox-sql.ts';
 import { rehashStatements, rotationStatements } from './key-rotation-sql.ts';
 import { DEAD_EVENTS_KEPT } from './port.ts';
+import type { UnitStatement } from './rows.ts';
+
+export type { UnitStatement };
 
 export const UNIT_SQL = {
   insertSubject: `INSERT INTO subjects (id, phone_hash, phone_enc, dek_wrapped, locale, privacy_notice_at, created_at)
@@ -145,9 +148,6 @@ export function stateColumns(st: import('../core/types.ts').PurposeState): Array
     st.requestedAt,
   ];
 }
-
-/** One statement of a unit: its SQL and its parameters. */
-export type UnitStatement = [sql: string, args: Array<string | number | null>];
 
 /**
  * Every write of a unit after its checks (dedupe keys, a new subject's phone hash, text versions),

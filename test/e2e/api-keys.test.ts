@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/crypto/encoding.ts';
-import { createApiKeyAuth, TOUCH_EVERY_MS } from '../../src/http/auth.ts';
+import { createApiKeyAuth, TOUCH_EVERY_MS } from '../../src/service/api-keys.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { type Harness, json, startHarness, type TestRole, TOKENS } from '../helpers/harness.ts';
 

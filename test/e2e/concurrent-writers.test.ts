@@ -5,10 +5,10 @@
  * the other graph's change runs exactly between this graph's read and its commit.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Services } from '../../src/app/services.ts';
 import { decide, isPersonsOwn } from '../../src/core/consent.ts';
 import type { PurposeState } from '../../src/core/types.ts';
 import type { ChangeRequest, ChangeResult } from '../../src/service/consent-service.ts';
-import type { Services } from '../../src/service/services.ts';
 import type { Store, WriteUnit } from '../../src/store/port.ts';
 import { startHarness } from '../helpers/harness.ts';
 

@@ -15,9 +15,9 @@
  * only for never ending opted in where time order does not (docs/CONSENT-RULES.md, limits).
  */
 import fc from 'fast-check';
+import type { Services } from '../../src/app/services.ts';
 import { decide, type Intent, isPersonsOwn } from '../../src/core/consent.ts';
 import type { ConsentStatus, PurposeState, Source } from '../../src/core/types.ts';
-import type { Services } from '../../src/service/services.ts';
 
 export interface Happening {
   intent: Exclude<Intent, 'expire' | 'evidence'>;

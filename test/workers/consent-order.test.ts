@@ -11,10 +11,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import keywords from '../../catalog/keywords.json' with { type: 'json' };
 import templates from '../../catalog/templates.json' with { type: 'json' };
 import texts from '../../catalog/texts.json' with { type: 'json' };
+import { buildServices, type Services } from '../../src/app/services.ts';
 import { parseConfig } from '../../src/config.ts';
 import { Catalog } from '../../src/service/catalog-service.ts';
 import { silentLog } from '../../src/service/log.ts';
-import { buildServices, type Services } from '../../src/service/services.ts';
 import { openD1Store } from '../../src/store/d1.ts';
 import {
   describeOrder,

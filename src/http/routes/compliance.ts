@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { renderComplianceMarkdown } from '../../compliance/markdown.ts';
 import { buildComplianceReport } from '../../compliance/report.ts';
-import type { Router } from '../app.ts';
 import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
+import type { Router } from '../router.ts';
 import { bearer, errorResponses } from './shared.ts';
 
 const Status = z.enum(['ok', 'warn', 'fail']);

@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { stateView } from '../../service/views.ts';
-import type { Router } from '../app.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { SlidingWindowLimits } from '../rate-limit.ts';
+import type { Router } from '../router.ts';
 import {
   bearer,
   ErrorSchema,

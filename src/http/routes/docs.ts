@@ -1,4 +1,4 @@
-import type { Router } from '../app.ts';
+import type { Router } from '../router.ts';
 
 /** Where the API reference's script is served; the page loads it from this origin only (no CDN). */
 export const DOCS_SCRIPT_PATH = '/docs/scalar.js';

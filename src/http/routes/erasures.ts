@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { ErasureView } from '../../erasure/erasure-service.ts';
-import type { Router } from '../app.ts';
 import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
+import type { Router } from '../router.ts';
 import { bearer, errorResponses, PersonField, refOrThrow } from './shared.ts';
 
 const Task = z.object({

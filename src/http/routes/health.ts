@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { Router } from '../app.ts';
+import type { Router } from '../router.ts';
 import { ErrorSchema } from './shared.ts';
 
 const health = createRoute({

@@ -1,8 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { Router } from '../app.ts';
 import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
+import type { Router } from '../router.ts';
 import { bearer, errorResponses } from './shared.ts';
 
 const Job = z

@@ -2,9 +2,10 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { ROLES } from '../../config.ts';
 import type { AuditEntry } from '../../core/types.ts';
-import type { Router } from '../app.ts';
-import { issueApiKey, keyIdOf, requireRole } from '../auth.ts';
+import { issueApiKey, keyIdOf } from '../../service/api-keys.ts';
+import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
+import type { Router } from '../router.ts';
 import type { AppEnv } from '../types.ts';
 import { bearer, errorResponses } from './shared.ts';
 

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { Router } from '../app.ts';
 import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
+import type { Router } from '../router.ts';
 import { bearer, errorResponses } from './shared.ts';
 
 const VerifyResponse = z

@@ -2,10 +2,10 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { ConnectorName } from '../../../connectors/types.ts';
 import { localView, mappingSchema, push, readableProperties } from '../../core/mapping.ts';
 import { adminOnlyChanges } from '../../core/mapping-policy.ts';
-import type { Router } from '../app.ts';
 import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
+import type { Router } from '../router.ts';
 import { ExampleState, exampleStates } from './mapping-example.ts';
 import { bearer, ErrorSchema, errorResponses, refOrThrow } from './shared.ts';
 

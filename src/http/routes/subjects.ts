@@ -1,10 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { identityOf } from '../../core/identity.ts';
 import { statesView } from '../../service/views.ts';
-import type { Router } from '../app.ts';
 import { audit } from '../audit.ts';
 import { requireRole } from '../auth.ts';
 import { AppError } from '../errors.ts';
+import type { Router } from '../router.ts';
 import { erasureView } from './erasures.ts';
 import {
   bearer,

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { ConnectorName, WebhookRequest } from '../../../connectors/types.ts';
-import type { Router } from '../app.ts';
 import { AppError, errorBody } from '../errors.ts';
+import type { Router } from '../router.ts';
 import type { AppEnv } from '../types.ts';
 
 /**

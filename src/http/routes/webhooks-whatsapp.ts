@@ -1,8 +1,8 @@
 import { parseWebhook } from '../../../connectors/whatsapp/parse.ts';
 import { verifyMetaSignature } from '../../../connectors/whatsapp/signature.ts';
 import { bytesEqual, utf8 } from '../../crypto/encoding.ts';
-import type { Router } from '../app.ts';
 import { AppError, errorBody } from '../errors.ts';
+import type { Router } from '../router.ts';
 
 /** One decoder for every request (a non-streaming decode keeps no state between calls). */
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
