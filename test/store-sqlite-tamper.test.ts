@@ -84,6 +84,18 @@ describe('ledger tamper evidence (SQLite file)', () => {
     expect(broken).toMatchObject({ reason: 'head_mismatch' });
   });
 
+  it('detects a deleted head row (head_mismatch), though verification stops at the head it reads', async () => {
+    const broken = await tamperAndVerify((db) => db.exec('DELETE FROM ledger_head'));
+    expect(broken).toMatchObject({ reason: 'head_mismatch' });
+  });
+
+  it('detects a deleted tail with the head moved back to the last kept event (head hash differs)', async () => {
+    const broken = await tamperAndVerify((db) =>
+      db.exec('DELETE FROM ledger WHERE seq = 5; UPDATE ledger_head SET seq = 4'),
+    );
+    expect(broken).toMatchObject({ reason: 'head_mismatch' });
+  });
+
   it('detects two rows swapped whole (prev_hash_mismatch)', async () => {
     const broken = await tamperAndVerify((db) =>
       swapLedgerRows(db, 2, 3, [...LEDGER_CONTENT, 'prev_hash', 'hash']),

@@ -461,8 +461,9 @@ describe('admin-only mapping settings and the editor preview (issue 14, finding 
         [
           'another match field',
           'salesforce',
-          { ...sf, match: { ...sf.match, field: 'Phone' } },
-          ['match.field'],
+          // (the in-force mapping lists the match field in match.fields too, so both change)
+          { ...sf, match: { ...sf.match, field: 'Phone', fields: ['Phone'] } },
+          ['match.field', 'match.fields'],
         ],
         [
           'another match format',

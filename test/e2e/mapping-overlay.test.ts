@@ -61,9 +61,16 @@ async function boot(e: Record<string, string>) {
   };
 }
 
-/** Every file of a folder, byte for byte. */
+/** Every file of a folder and its subfolders (mappings/examples/), byte for byte. */
 const snapshot = (dir: string) =>
-  Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f))]));
+  Object.fromEntries(
+    readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => {
+        const path = join(e.parentPath, e.name);
+        return [path, readFileSync(path)];
+      }),
+  );
 
 describe('mapping saves on Node', () => {
   it('a console save goes to DATA_DIR/mappings; the shipped mappings/*.json stay byte-identical; a restart keeps it', async () => {
