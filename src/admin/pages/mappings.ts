@@ -202,8 +202,23 @@ function editor(c: C, v: MappingView, s: EditorState, picker: Picker) {
   <script nonce="${c.var.scriptNonce ?? ''}">${raw(EDITOR_SCRIPT)}</script>`;
 }
 
+/**
+ * `after` with its object keys in `before`'s order (new keys last), so the diff shows changed values,
+ * not keys a parse put elsewhere (a draft's `match.fields` where the file had none).
+ */
+function alignKeys(before: unknown, after: unknown): unknown {
+  if (Array.isArray(before) && Array.isArray(after)) return after.map((a, i) => alignKeys(before[i], a));
+  const plain = (x: unknown): x is Record<string, unknown> =>
+    typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (!plain(before) || !plain(after)) return after;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(before)) if (k in after) out[k] = alignKeys(before[k], after[k]);
+  for (const k of Object.keys(after)) if (!(k in out)) out[k] = after[k];
+  return out;
+}
+
 function diffView(c: C, v: MappingView, after: Mapping, draft: string, unreachable?: string) {
-  const rows = changedOnly(lineDiff(pretty(v.mapping), pretty(after)));
+  const rows = changedOnly(lineDiff(pretty(v.mapping), pretty(alignKeys(v.mapping, after))));
   const changed = rows.filter((l) => l.op === 'add' || l.op === 'del').length;
   const admin = c.var.session.actor.role === 'admin';
   const crm = crmName(v.connector);
