@@ -7,25 +7,12 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, SCREENS } from '../helpers/chromium.ts';
 import { type CrmHarness, startCrmHarness } from '../helpers/crm.ts';
 import { json, TOKENS } from '../helpers/harness.ts';
 import { textMessage } from '../helpers/whatsapp.ts';
-
-/** Debian's Chromium (`apt-get install chromium`); CHROMIUM_PATH overrides. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const SCREENS = join(import.meta.dirname, '..', '.artifacts', 'screens');
 
 // Fictitious numbers only.
 const PERSON = '+4915123456701';
@@ -59,7 +46,7 @@ beforeAll(async () => {
   // A finished erasure, with a receipt.
   await h.request('/v1/erasures', { method: 'POST', role: 'operator', json: { phone: ERASED } });
   await h.settle();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {

@@ -6,20 +6,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/runtime/logger.ts';
 import { type NodeServer, startNode } from '../../src/runtime/node.ts';
+import { launchChromium } from '../helpers/chromium.ts';
 import { freePort } from '../helpers/net.ts';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--no-first-run',
-];
 
 const ADMIN = 'docs-test-admin-token-0123456789';
 
@@ -39,7 +31,7 @@ beforeAll(async () => {
     },
     log: createLogger('silent'),
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {

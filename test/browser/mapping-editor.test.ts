@@ -8,24 +8,12 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, SCREENS } from '../helpers/chromium.ts';
 import { type CrmHarness, startCrmHarness } from '../helpers/crm.ts';
 import { TOKENS } from '../helpers/harness.ts';
 
-/** Debian's Chromium (`apt-get install chromium`); CHROMIUM_PATH overrides. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const SCREENS = join(import.meta.dirname, '..', '.artifacts', 'screens');
 const SHIPPED = join(import.meta.dirname, '..', '..', 'mappings');
 
 let h: CrmHarness;
@@ -34,7 +22,7 @@ let browser: Browser;
 beforeAll(async () => {
   mkdirSync(SCREENS, { recursive: true });
   h = await startCrmHarness({ enable: ['hubspot'] });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
