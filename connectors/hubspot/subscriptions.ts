@@ -14,7 +14,7 @@ const V4 = '/communication-preferences/v4';
 /** Inputs per batch/write (the batch size HubSpot's CRM batch endpoints take; API-FACTS 2.3). */
 export const STATUS_BATCH = 100;
 /** A fictitious example number for the read-only probe: no real person. */
-const PROBE_SUBSCRIBER = '+15555550100';
+const PROBE_SUBSCRIBER = '+15555550100'; // example number
 
 export interface StatusInput {
   subscriberIdString: string;

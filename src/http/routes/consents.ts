@@ -37,7 +37,7 @@ const ConsentRequest = z
   .strict()
   .openapi('ConsentRequest', {
     example: {
-      phone: '+4915112345678',
+      phone: '+4915112345678', // example number
       purposes: ['marketing'],
       locale: 'de',
       evidence: { formUrl: 'https://shop.example/newsletter', reference: 'form-2026-12' },
