@@ -102,6 +102,9 @@ export function findOrganizationId(xml: string): string | null {
  *
  * @example prescan('<a x="1"><b/></a>') // { ok: true }
  */
+/** The start of a processing instruction: its target name, then a space or the `?>` that ends it. */
+const PI_TARGET = /^[A-Za-z_:][A-Za-z0-9._:-]*(\s|\?)/;
+
 export function prescan(xml: string, limits = XML_LIMITS): { ok: true } | Failure {
   const n = xml.length;
   let depth = 0;
@@ -126,7 +129,9 @@ export function prescan(xml: string, limits = XML_LIMITS): { ok: true } | Failur
     }
     if (c === '?') {
       const end = xml.indexOf('?>', lt + 2);
-      if (end < 0) return malformed();
+      // A processing instruction's target is an XML name (`<?xml …?>`); `<?<!ENTITY…` is not one,
+      // and whatever the validator makes of it, such a body is refused, not read.
+      if (end < 0 || !PI_TARGET.test(xml.slice(lt + 2, Math.min(end + 1, lt + 66)))) return malformed();
       i = end + 2;
       continue;
     }

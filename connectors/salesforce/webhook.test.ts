@@ -224,6 +224,10 @@ ${envelope(ORG_18, [{ fields: '<sf:WhatsApp_Consent_Source__c>&xxe;</sf:WhatsApp
       expect(parsed.reply.status).toBe(400);
       expect(parsed.reply.body).toContain('<faultcode>soapenv:Client</faultcode>');
     }
+    // A declaration hidden in a processing instruction's target (found by the hostile-input property).
+    const inPi = envelope(ORG_18, [{}]).replace('<?xml', '<?<!ENTITYxml');
+    expect(inPi.startsWith('<?<!ENTITYxml')).toBe(true);
+    expect(connector().parseWebhook(soap(inPi), SPEC)).toMatchObject({ ok: false, status: 400 });
     const lowercase = envelope(ORG_18, [{}]).replace('<soapenv:Body>', '<!doctype x><soapenv:Body>');
     expect(connector().parseWebhook(soap(lowercase), SPEC)).toMatchObject({ ok: false, status: 400 });
   });
