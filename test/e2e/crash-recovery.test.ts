@@ -269,8 +269,11 @@ describe('crash recovery', () => {
     // the inbox and decided as duplicates, the ledger does not grow.
     const keyword = sent.filter((s) => s.text !== 'hello');
     const eventsBefore = (await (await api('/v1/ledger/verify', 'auditor')).json()).events;
-    const resentStatuses = await Promise.all(keyword.map((s) => post({ ...s })));
-    expect(resentStatuses.every((st) => st === 200)).toBe(true);
+    // 16 at a time, as a webhook sender would (thousands of sockets at once can fail on a loaded machine)
+    const resentStatuses: number[] = [];
+    for (let i = 0; i < keyword.length; i += 16)
+      resentStatuses.push(...(await Promise.all(keyword.slice(i, i + 16).map((s) => post({ ...s })))));
+    expect(resentStatuses.filter((st) => st !== 200)).toEqual([]);
     await inboxDrained();
     const eventsAfter = (await (await api('/v1/ledger/verify', 'auditor')).json()).events;
     expect(eventsAfter).toBe(eventsBefore);
