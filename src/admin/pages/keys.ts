@@ -6,22 +6,14 @@
 import type { Context, Hono } from 'hono';
 import { html } from 'hono/html';
 import { ROLES } from '../../config.ts';
+import type { ApiKeyListing } from '../../http/routes/keys.ts';
 import type { Api, ApiError } from '../api.ts';
 import { type AdminEnv, requireCsrf, requirePage, requireSession } from '../guard.ts';
 import { csrfField, notice, PAGES, render, when } from '../layout.ts';
 
 type C = Context<AdminEnv>;
 
-interface KeyView {
-  id: string;
-  role: string;
-  source: 'api' | 'env';
-  label: string;
-  createdAt: string | null;
-  createdBy: string | null;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
+type KeyView = ApiKeyListing;
 interface Created {
   id: string;
   role: string;

@@ -50,6 +50,9 @@ const Key = z
   })
   .openapi('ApiKey');
 
+/** One key as `GET /v1/keys` lists it (the console reads the same shape). */
+export type ApiKeyListing = z.infer<typeof Key>;
+
 const Id = z.object({
   id: z
     .string()
