@@ -1,9 +1,9 @@
-import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
 import { adminRoutes } from '../admin/index.ts';
 import type { Services } from '../app/services.ts';
 import { allowedMethods } from './allowed-methods.ts';
+import { bodyLimit } from './body-limit.ts';
 import { errorBody, renderError } from './errors.ts';
 import { newRouter } from './router.ts';
 import { complianceRoutes } from './routes/compliance.ts';
@@ -59,10 +59,9 @@ export function createApp(services: Services, options: AppOptions = {}) {
   });
   // One size cap for every route (webhooks and API alike), before any body is read.
   app.use(
-    bodyLimit({
-      maxSize: services.config.MAX_BODY_BYTES,
-      onError: (c) => c.json(errorBody('PAYLOAD_TOO_LARGE', 'the body exceeds the size limit'), 413),
-    }),
+    bodyLimit(services.config.MAX_BODY_BYTES, (c) =>
+      c.json(errorBody('PAYLOAD_TOO_LARGE', 'the body exceeds the size limit'), 413),
+    ),
   );
   app.onError(renderError);
   // A known path with another method: 405 and the methods it has (computed once all routes exist).
