@@ -2,6 +2,7 @@ import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
 import { adminRoutes } from '../admin/index.ts';
 import type { Services } from '../app/services.ts';
+import { lazyChild } from '../service/log.ts';
 import { allowedMethods } from './allowed-methods.ts';
 import { bodyLimit } from './body-limit.ts';
 import { errorBody, renderError } from './errors.ts';
@@ -41,7 +42,7 @@ export function createApp(services: Services, options: AppOptions = {}) {
   const app = newRouter();
   app.use(requestId());
   app.use(async (c, next) => {
-    const log = services.log.child({ reqId: c.var.requestId });
+    const log = lazyChild(services.log, { reqId: c.get('requestId') });
     c.set('services', services);
     c.set('log', log);
     const started = performance.now();

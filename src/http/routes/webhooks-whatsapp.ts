@@ -23,7 +23,9 @@ export function whatsappWebhookRoutes(app: Router) {
 
   app.post('/webhooks/whatsapp', async (c) => {
     const raw = new Uint8Array(await c.req.arrayBuffer());
-    const { config, crypto } = c.var.services;
+    // c.get, not c.var: Hono builds a new object on every `c.var` read (this is the hot path).
+    const services = c.get('services');
+    const { config, crypto } = services;
     const header = c.req.header('x-hub-signature-256');
     if (!(await verifyMetaSignature(raw, header, config.WHATSAPP_APP_SECRET, crypto))) {
       throw new AppError(
@@ -42,7 +44,7 @@ export function whatsappWebhookRoutes(app: Router) {
     // for inspection, never the reason a STOP in the same delivery is lost (sync rule 8).
     const parsed = parseWebhook(json);
     if (!parsed.ok) throw new AppError(422, parsed.code, parsed.message);
-    const { inbox, queueInbox, inbound, deadEvents, clock } = c.var.services;
+    const { inbox, queueInbox, inbound, deadEvents, clock } = services;
     // Durable inbox (Node) or inbox queue (Workers): 200 once the minimised events are stored;
     // decided right after, in batches. Inline: decided before the answer.
     const sink = inbox ?? queueInbox;
@@ -50,7 +52,7 @@ export function whatsappWebhookRoutes(app: Router) {
       sink ? sink.accept(parsed.events) : inbound.handle(parsed.events, clock().toISOString()),
       deadEvents.record(parsed.skipped),
     ]);
-    c.var.log.info({ ...summary, skipped, ignoredByParser: parsed.ignored }, 'whatsapp webhook stored');
+    c.get('log').info({ ...summary, skipped, ignoredByParser: parsed.ignored }, 'whatsapp webhook stored');
     return c.json({ received: parsed.events.length, ...summary, skipped }, 200);
   });
 
