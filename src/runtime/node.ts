@@ -18,6 +18,7 @@ import { withDevSecrets } from './dev-secrets.ts';
 import { serveScalarBundle } from './docs-bundle.node.ts';
 import { createNodeLogger, logFormat } from './logger.ts';
 import { nodeMappings } from './mappings.node.ts';
+import { serverWithFastPath } from './node-webhook.ts';
 
 export interface NodeServer {
   url: string;
@@ -85,6 +86,8 @@ export async function startNode(options: StartOptions): Promise<NodeServer> {
     port: config.PORT,
     hostname: config.HOST,
     serverOptions: serverLimits(config),
+    // Meta's webhook straight from the socket; every other request through Hono.
+    createServer: serverWithFastPath(services),
   }) as HttpServer;
   server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_SECONDS * 1000;
   // Past this many open sockets Node closes a new connection at once (its 'drop' event).
