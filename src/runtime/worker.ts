@@ -289,14 +289,16 @@ export function createWorker() {
         return;
       }
       await b.services.mappings.refresh(); // per batch; a failure makes the queue retry it
-      const inbox = batch.messages.flatMap((m) => (isInboxMessage(m.body) ? [m.body] : []));
-      if (inbox.length > 0 && !b.services.queueInbox)
-        // Messages left in the queue by a deployment that has since removed the INBOX binding.
-        throw new Error('inbox messages arrived but the INBOX producer binding is not configured');
-      if (inbox.length > 0 && b.services.queueInbox) {
+      if (batch.queue === QUEUES.inbox) {
+        const queueInbox = b.services.queueInbox;
+        // Messages left in the queue by a deployment that has since removed the INBOX binding: the
+        // batch fails (and is retried, then kept by the DLQ consumer) rather than being dropped.
+        if (!queueInbox)
+          throw new Error('inbox messages arrived but the INBOX producer binding is not configured');
+        const inbox = batch.messages.flatMap((m) => (isInboxMessage(m.body) ? [m.body] : []));
         const budget = Number(env.INBOX_D1_BUDGET ?? INBOX_D1_BUDGET);
         const lastAttempt = batch.messages.some((m) => m.attempts >= 3);
-        const r = await b.services.queueInbox.consume(inbox, b.meter, { budget, lastAttempt });
+        const r = await queueInbox.consume(inbox, b.meter, { budget, lastAttempt });
         b.services.log.info({ ...r }, 'inbox batch decided');
         await kick(b, env);
         batch.ackAll();

@@ -306,6 +306,19 @@ describe('the send guard while an opt-out waits in the inbox queue', () => {
   });
 });
 
+describe('inbox messages after the INBOX binding was removed', () => {
+  it('fail the batch (Queues retries it, then the DLQ keeps it) instead of being dropped', async () => {
+    const worker = createWorker();
+    const batch = createMessageBatch('consent-sync-inbox', [
+      { id: 'orphan-1', timestamp: new Date(), attempts: 1, body: { inbox: 1, id: 'orphan', sealed: 'x' } },
+    ]);
+    const ctx = createExecutionContext();
+    await expect(
+      worker.queue(batch as never, { ...env, INBOX: undefined } as never, ctx as never),
+    ).rejects.toThrow(/INBOX producer binding is not configured/);
+  });
+});
+
 describe('the inbox DLQ', () => {
   it('records what reached it as dead events, sealed, and keeps its opt-out markers', async () => {
     const OPERATOR = 'Bearer workers-operator-token-0123456789';
