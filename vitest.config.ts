@@ -20,6 +20,9 @@ export default defineConfig({
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: './wrangler.toml' },
+            // wrangler.toml's Worker with its bindings (INBOX queue included), wrapped to count the inbox
+            // messages in flight so tests can wait for the queue consumer (test/workers/entry.ts).
+            main: './test/workers/entry.ts',
             // Workers has no file system: the test reads the migrations through this binding.
             miniflare: {
               bindings: {

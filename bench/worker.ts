@@ -3,8 +3,18 @@
  * through the Miniflare that wrangler itself uses, and N signed WhatsApp webhooks (STOP from N
  * distinct numbers, each stored before the answer), one after another. Two runs:
  *
- * - `d1`: the real Worker (src/runtime/worker.ts) over local D1 and a queue producer.
+ * - `d1`: the real Worker (src/runtime/worker.ts) over local D1 and the outbox queue's producer, without
+ *   the INBOX binding: each STOP decided before its answer (the configuration before issue 17).
+ * - `d1Inbox`: the same with the INBOX producer (the default wrangler.toml): each STOP acknowledged once
+ *   its opt-out marker is in D1 and its event in the queue. No consumer runs during this loop, so the
+ *   figure is the acknowledgement alone.
  * - `memory`: the same app over the in-memory store (bench/worker-memory.ts).
+ *
+ * Then `decide`: the Worker with the inbox queue's consumer as wrangler.toml configures it (batches of
+ * 10, 1 s timeout): single STOPs one after another, each timed from its 200 until its state reads
+ * `opted_out` (the acknowledged → decided delay), and one delivery of 1,000 STOPs from new numbers,
+ * timed until every event is decided, with the D1 statements of each consumer invocation (from the
+ * consumer's own `inbox batch decided` log lines, which count every statement, also inside a batch).
  *
  *   npm run bench:worker             (BENCH_REQUESTS=300 by default)
  *
@@ -88,8 +98,12 @@ const graph = http.createServer((req, res) => {
 await new Promise<void>((ok) => graph.listen(0, '127.0.0.1', () => ok()));
 const graphPort = (graph.address() as { port: number }).port;
 
-async function run(label: string, script: string) {
-  const mf = new Miniflare({
+const PII_KEY = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64');
+const ADMIN = 'bench-admin-token-0123456789';
+
+/** The Worker in wrangler's workerd; `inbox`: 'producer' binds INBOX, 'consumer' also consumes it. */
+function workerd(label: string, script: string, inbox: 'none' | 'producer' | 'consumer', extra = {}) {
+  return new Miniflare({
     modules: true,
     scriptPath: script,
     modulesRoot: join(script, '..'),
@@ -97,13 +111,24 @@ async function run(label: string, script: string) {
     compatibilityFlags: ['nodejs_compat'],
     d1Databases: ['DB'],
     d1Persist: join(out, `${label}-d1`),
-    // a producer but no consumer: the fetch handler's own work (including the queue kick) is measured
-    queueProducers: { OUTBOX: 'consent-sync-outbox' },
+    // producers but no outbox consumer: the replies wait in D1 (not measured here)
+    queueProducers: {
+      OUTBOX: 'consent-sync-outbox',
+      ...(inbox === 'none' ? {} : { INBOX: 'consent-sync-inbox' }),
+    },
+    ...(inbox === 'consumer'
+      ? {
+          queueConsumers: {
+            'consent-sync-inbox': { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 5 },
+          },
+        }
+      : {}),
+    ...extra,
     bindings: {
       NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      PII_KEY: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64'),
-      API_KEYS: 'admin:bench-admin-token-0123456789',
+      LOG_LEVEL: inbox === 'consumer' ? 'info' : 'warn',
+      PII_KEY,
+      API_KEYS: `admin:${ADMIN}`,
       WHATSAPP_APP_SECRET: SECRET,
       WHATSAPP_VERIFY_TOKEN: 'bench',
       WHATSAPP_ACCESS_TOKEN: 'bench-token',
@@ -111,6 +136,10 @@ async function run(label: string, script: string) {
       WHATSAPP_GRAPH_URL: `http://127.0.0.1:${graphPort}/v23.0`,
     },
   });
+}
+
+async function run(label: string, script: string, inbox: 'none' | 'producer' = 'none') {
+  const mf = workerd(label, script, inbox);
   const base = await mf.ready;
   // Signed ahead, so signing costs nothing in the measured loop.
   const requests = await Promise.all(
@@ -147,9 +176,107 @@ async function run(label: string, script: string) {
   };
 }
 
+/**
+ * The inbox consumer at work: acknowledged → decided for single STOPs, and the largest delivery
+ * (1,000 STOPs from new numbers in one webhook) with the D1 statements of each consumer invocation.
+ */
+async function decide(script: string, singles = 20, largest = 1_000) {
+  const decided: Array<{ applied: number; duplicates: number; ignored: number; queries: number }> = [];
+  let pendingLine = '';
+  const mf = workerd('decide', script, 'consumer', {
+    handleRuntimeStdio(stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) {
+      stdout.on('data', (chunk: Buffer) => {
+        const lines = (pendingLine + chunk.toString()).split('\n');
+        pendingLine = lines.pop() ?? '';
+        for (const line of lines) {
+          if (!line.includes('inbox batch decided')) continue;
+          try {
+            decided.push(JSON.parse(line.slice(line.indexOf('{'))));
+          } catch {}
+        }
+      });
+      stderr.resume();
+    },
+  });
+  const base = await mf.ready;
+  const post = async (body: object) => {
+    const req = await signedRequest(body, SECRET);
+    const res = await mf.dispatchFetch(new URL('/webhooks/whatsapp', base), {
+      method: 'POST',
+      headers: req.headers,
+      body: req.body,
+    });
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`decide: status ${res.status}`);
+  };
+  const status = async (wa: string) => {
+    const res = await mf.dispatchFetch(new URL(`/v1/subjects/${wa}`, base), {
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    const body = (await res.json()) as { purposes?: Record<string, { status: string }> };
+    return body.purposes?.marketing?.status;
+  };
+  const until = async (what: string, done: () => Promise<boolean>, ms = 60_000) => {
+    const t0 = performance.now();
+    while (!(await done())) {
+      if (performance.now() - t0 > ms) throw new Error(`decide: ${what} not done within ${ms} ms`);
+      await new Promise((ok) => setTimeout(ok, 10));
+    }
+    return performance.now() - t0;
+  };
+  // fictitious example numbers
+  await post(envelope(textMessage('4915150000000', 'STOP'))); // boot and migrations
+  await until('warm-up', async () => (await status('4915150000000')) === 'opted_out');
+  const delays: number[] = [];
+  for (let i = 1; i <= singles; i++) {
+    const wa = `49151500${String(i).padStart(5, '0')}`;
+    await post(envelope(textMessage(wa, 'STOP')));
+    delays.push(await until(`STOP ${i}`, async () => (await status(wa)) === 'opted_out'));
+  }
+  const change = textMessage('4915160000000', 'STOP');
+  const messages = change.value.messages as unknown[];
+  const contacts = change.value.contacts as unknown[];
+  for (let i = 1; i < largest; i++) {
+    const one = textMessage(`49151600${String(i).padStart(5, '0')}`, 'STOP');
+    messages.push(...(one.value.messages as unknown[]));
+    contacts.push(...(one.value.contacts as unknown[]));
+  }
+  const before = decided.length;
+  const t0 = performance.now();
+  await post(envelope(change));
+  const ackMs = performance.now() - t0;
+  const count = () => decided.slice(before).reduce((n, d) => n + d.applied + d.duplicates + d.ignored, 0);
+  await until('the largest delivery', async () => count() >= largest, 300_000);
+  const allMs = performance.now() - t0;
+  const invocations = decided.slice(before);
+  await mf.dispose();
+  const sorted = delays.sort((a, b) => a - b);
+  const r = (x: number) => Math.round(x);
+  return {
+    consumer: { maxBatchSize: 10, maxBatchTimeoutSeconds: 1 },
+    singleStop: {
+      n: singles,
+      acknowledgedToDecidedMs: {
+        median: r(sorted[Math.floor(singles / 2)] ?? 0),
+        max: r(sorted[sorted.length - 1] ?? 0),
+      },
+    },
+    largestDelivery: {
+      events: largest,
+      acknowledgedMs: r(ackMs),
+      allDecidedMs: r(allMs),
+      invocations: invocations.length,
+      maxD1StatementsPerInvocation: Math.max(...invocations.map((d) => d.queries)),
+      totalD1Statements: invocations.reduce((n, d) => n + d.queries, 0),
+    },
+  };
+}
+
 const script = build('d1');
 const d1 = await run('d1', script);
+const d1Inbox = await run('d1-inbox', script, 'producer');
 const memory = await run('memory', build('memory', 'bench/worker-memory.ts'));
+const inbox = await decide(script);
 graph.close();
 const bundle = readFileSync(script);
 const result = {
@@ -157,9 +284,12 @@ const result = {
   node: process.version,
   cpus: os.cpus().length,
   loadAverage1m: Math.round((os.loadavg()[0] ?? 0) * 100) / 100,
+  commit: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim(),
   requests: N,
   d1,
+  d1Inbox,
   memory,
+  inbox,
   goal: {
     cpuMsPerRequest: GOAL_CPU_MS,
     workerOwnCodeMet: memory.workerdCpuMsPerRequest <= GOAL_CPU_MS,
@@ -171,7 +301,9 @@ const result = {
   },
   note:
     'workerd process CPU (/proc) per request, a mean. d1: Worker + local D1 (SQLite in the same process) + request ' +
-    "handling: an upper bound. memory: the Worker's own code path + request handling, without D1.",
+    'handling, each STOP decided before the answer: an upper bound. d1Inbox: the same, acknowledged on the INBOX ' +
+    "queue (marker in D1 + queue send; no consumer running). memory: the Worker's own code path + request handling, " +
+    'without D1. inbox: the consumer as configured in wrangler.toml (local Miniflare queue).',
 };
 console.log(JSON.stringify(result, null, 2));
 writeResult('worker', result);

@@ -17,7 +17,7 @@ import { DeadEvents } from '../service/dead-events.ts';
 import { History } from '../service/history.ts';
 import { InboundWhatsApp } from '../service/inbound-whatsapp.ts';
 import { DurableInbox } from '../service/inbox/durable-inbox.ts';
-import { type InboxMessage, QueueInbox } from '../service/inbox/queue-inbox.ts';
+import { type InboxMessage, type OptOutMarkers, QueueInbox } from '../service/inbox/queue-inbox.ts';
 import type { Log } from '../service/log.ts';
 import { Messaging } from '../service/messaging.ts';
 import { Subjects } from '../service/subjects.ts';
@@ -110,6 +110,8 @@ export interface ServiceInputs {
   inbox?: 'durable' | 'inline';
   /** Workers: sends minimised webhook events to the inbox queue (acknowledged once it resolves) */
   inboxQueue?: (messages: InboxMessage[]) => Promise<void>;
+  /** Workers: opt-out markers in D1, so the send guard sees opt-outs still in the inbox queue */
+  inboxMarkers?: OptOutMarkers;
 }
 
 /**
@@ -180,9 +182,11 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
         })
       : null;
   let inbox: DurableInbox | null = null;
+  let queueInbox: QueueInbox | null = null;
   const messaging = new Messaging({
     store,
-    undecidedOptOut: (hashes, purpose) => inbox?.optOutPending(hashes, purpose) ?? Promise.resolve(false),
+    undecidedOptOut: (hashes, purpose) =>
+      (inbox ?? queueInbox)?.optOutPending(hashes, purpose) ?? Promise.resolve(false),
     subjects,
     catalog,
     clock,
@@ -261,9 +265,16 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
   const inbound = new InboundWhatsApp(consent, catalog, log, config.CLOCK_SKEW_SECONDS * 1000);
   const deadEvents = new DeadEvents({ store, pii, clock, log });
   if (input.inbox === 'durable') inbox = new DurableInbox({ store, pii, inbound, deadEvents, clock, log });
-  const queueInbox = input.inboxQueue
-    ? new QueueInbox({ pii, inbound, deadEvents, log, clock, send: input.inboxQueue })
-    : null;
+  if (input.inboxQueue)
+    queueInbox = new QueueInbox({
+      pii,
+      inbound,
+      deadEvents,
+      log,
+      clock,
+      send: input.inboxQueue,
+      ...(input.inboxMarkers ? { markers: input.inboxMarkers } : {}),
+    });
   inbound.erasure = {
     async askedBy(contextId, identity) {
       const sent = await store.findSentMessage(await subjects.hashesOf(contextId));

@@ -39,6 +39,7 @@ import { type StoreFailure, storeFailure } from '../store/unavailable.ts';
 import { crmSchemasFor } from '../sync/crm-schemas.ts';
 import { consoleLog } from './console-log.ts';
 import { type MeteredD1, meteredD1 } from './d1-meter.ts';
+import { d1OptOutMarkers } from './inbox-markers.ts';
 import { d1MappingStorage } from './mappings.d1.ts';
 
 export interface Env {
@@ -49,8 +50,46 @@ export interface Env {
   [name: string]: unknown;
 }
 
-/** Queue names in wrangler.toml: the outbox's "there is work" messages and its dead-letter queue. */
-export const QUEUES = { outbox: 'consent-sync-outbox', dlq: 'consent-sync-outbox-dlq' } as const;
+/**
+ * Queue names in wrangler.toml: the outbox's "there is work" messages, the webhook inbox, and their
+ * dead-letter queues. One Worker consumes all four; a batch names its queue (`batch.queue`).
+ */
+export const QUEUES = {
+  outbox: 'consent-sync-outbox',
+  dlq: 'consent-sync-outbox-dlq',
+  inbox: 'consent-sync-inbox',
+  inboxDlq: 'consent-sync-inbox-dlq',
+} as const;
+
+/**
+ * What one `sendBatch` call may carry: 100 messages or 256 KB in all
+ * (https://developers.cloudflare.com/queues/platform/limits/); each message counts up to ~100 bytes
+ * of metadata, and a margin is kept.
+ */
+const SEND_BATCH = { messages: 100, bytes: 240_000, overhead: 100 } as const;
+
+/** Splits inbox messages into `sendBatch` calls within Queues' limits, sent one after another. */
+export async function sendInbox(queue: Queue<InboxMessage>, messages: InboxMessage[]): Promise<number> {
+  let calls = 0;
+  let part: InboxMessage[] = [];
+  let bytes = 0;
+  const flush = async () => {
+    if (part.length === 0) return;
+    await queue.sendBatch(part.map((body) => ({ body })));
+    calls++;
+    part = [];
+    bytes = 0;
+  };
+  for (const m of messages) {
+    const size = JSON.stringify(m).length + SEND_BATCH.overhead;
+    if (part.length === SEND_BATCH.messages || (part.length > 0 && bytes + size > SEND_BATCH.bytes))
+      await flush();
+    part.push(m);
+    bytes += size;
+  }
+  await flush();
+  return calls;
+}
 
 /**
  * Boot of one isolate. A boot still unsettled after `deadlineMs` (its invocation was cancelled)
@@ -194,8 +233,9 @@ export function createWorker() {
         ...(env.INBOX
           ? {
               inboxQueue: async (messages: InboxMessage[]) => {
-                await env.INBOX?.sendBatch(messages.map((body) => ({ body })));
+                if (env.INBOX) await sendInbox(env.INBOX, messages);
               },
+              inboxMarkers: d1OptOutMarkers(meter.db),
             }
           : {}),
       });
@@ -234,7 +274,8 @@ export function createWorker() {
      * on a retry, or retries them with the delay until the earliest one is due (Queues then
      * redelivers them, up to `max_retries`, then hands them to the DLQ). A thrown error (D1 down)
      * makes the platform retry the whole batch. Messages of the DLQ are recorded as dead events.
-     * Inbox consumer: decides the webhook events within the invocation's D1 budget.
+     * Inbox consumer: decides the webhook events within the invocation's D1 budget; what reaches
+     * the inbox DLQ is kept as dead events (sealed as it was), and its opt-out markers stay.
      */
     async queue(
       batch: MessageBatch<{ kick: number } | InboxMessage>,
@@ -242,17 +283,22 @@ export function createWorker() {
       _ctx: ExecutionContext,
     ): Promise<void> {
       const b = await boot(env);
-      if (batch.queue === QUEUES.dlq) {
+      if (batch.queue === QUEUES.dlq || batch.queue === QUEUES.inboxDlq) {
         await recordDeadLetters(b.services, batch);
         batch.ackAll();
         return;
       }
       await b.services.mappings.refresh(); // per batch; a failure makes the queue retry it
-      const inbox = batch.messages.flatMap((m) => (isInboxMessage(m.body) ? [m.body] : []));
-      if (inbox.length > 0 && b.services.queueInbox) {
+      if (batch.queue === QUEUES.inbox) {
+        const queueInbox = b.services.queueInbox;
+        // Messages left in the queue by a deployment that has since removed the INBOX binding: the
+        // batch fails (and is retried, then kept by the DLQ consumer) rather than being dropped.
+        if (!queueInbox)
+          throw new Error('inbox messages arrived but the INBOX producer binding is not configured');
+        const inbox = batch.messages.flatMap((m) => (isInboxMessage(m.body) ? [m.body] : []));
         const budget = Number(env.INBOX_D1_BUDGET ?? INBOX_D1_BUDGET);
         const lastAttempt = batch.messages.some((m) => m.attempts >= 3);
-        const r = await b.services.queueInbox.consume(inbox, b.meter, { budget, lastAttempt });
+        const r = await queueInbox.consume(inbox, b.meter, { budget, lastAttempt });
         b.services.log.info({ ...r }, 'inbox batch decided');
         await kick(b, env);
         batch.ackAll();
@@ -303,20 +349,38 @@ async function retryDelaySeconds(db: D1Database, now: Date): Promise<number | nu
 }
 
 /**
- * What reached the DLQ: a "there is work" message Queues gave up on after `max_retries` (jobs
- * that kept failing; they stay in the outbox, where the cron keeps retrying them until they are
- * done or dead). Kept as a dead event (GET /v1/dead-events), without personal data.
+ * What reached a DLQ, kept as dead events (GET /v1/dead-events). A "there is work" message Queues
+ * gave up on after `max_retries` (jobs that kept failing; they stay in the outbox, where the cron
+ * keeps retrying them until they are done or dead), without personal data. An inbox message whose
+ * events could not be decided: kept sealed as it was (the dead-event table encrypts it again), and
+ * its opt-out markers stay in D1, so the send guard keeps refusing those people until an operator
+ * has dealt with the dead event.
  */
 async function recordDeadLetters(s: Services, batch: MessageBatch<unknown>): Promise<void> {
+  const inbox = batch.queue === QUEUES.inboxDlq;
   await s.deadEvents.record(
-    batch.messages.map((m) => ({
-      source: 'queue',
-      kind: 'outbox.kick',
-      reason: `outbox queue message gave up after ${m.attempts} attempts (reached ${QUEUES.dlq})`,
-      raw: { queue: batch.queue, messageId: m.id, attempts: m.attempts, sentAt: m.timestamp },
-    })),
+    batch.messages.map((m) => {
+      const meta = { queue: batch.queue, messageId: m.id, attempts: m.attempts, sentAt: m.timestamp };
+      const body = isInboxMessage(m.body) ? m.body : null;
+      return inbox
+        ? {
+            source: 'queue',
+            kind: 'inbox.message',
+            reason: `inbox queue message gave up after ${m.attempts} attempts (reached ${QUEUES.inboxDlq})`,
+            raw: {
+              ...meta,
+              ...(body ? { id: body.id, sealed: body.sealed, markers: body.markers ?? [] } : {}),
+            },
+          }
+        : {
+            source: 'queue',
+            kind: 'outbox.kick',
+            reason: `outbox queue message gave up after ${m.attempts} attempts (reached ${QUEUES.dlq})`,
+            raw: meta,
+          };
+    }),
   );
-  s.log.warn({ messages: batch.messages.length, queue: batch.queue }, 'outbox messages reached the DLQ');
+  s.log.warn({ messages: batch.messages.length, queue: batch.queue }, 'queue messages reached the DLQ');
 }
 
 /** A bounded batch of the key rotation (the same module `consent-sync keys rotate` runs on Node). */

@@ -35,13 +35,14 @@ const STOPPED = { phone: '+4915123459003', wa: '4915123459003' };
 const ts = () => String(Math.floor(Date.now() / 1000));
 
 /**
- * The test's bindings with another PII configuration: no queue (jobs run in the invocation, under
- * this configuration's keys, not in the consumer of the default Worker) and no CRM.
+ * The test's bindings with another PII configuration: no queues (jobs run and webhooks are decided
+ * in the invocation, under this configuration's keys, not in the consumers of the default Worker,
+ * which run under the default keys) and no CRM.
  */
 function bindings(keys: Record<string, string>): Env {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(env)) {
-    if (k !== 'OUTBOX' && !k.startsWith('HUBSPOT_')) out[k] = v;
+    if (k !== 'OUTBOX' && k !== 'INBOX' && !k.startsWith('HUBSPOT_')) out[k] = v;
   }
   return { ...out, ...keys, DB: env.DB } as Env;
 }

@@ -11,6 +11,7 @@ import { env, exports } from 'cloudflare:workers';
 import { describe, expect, inject, it } from 'vitest';
 import worker, { CRONS } from '../../src/runtime/worker.ts';
 import { envelope, signedRequest, textMessage } from '../helpers/whatsapp.ts';
+import { inboxDrained } from './entry.ts';
 import { remoteSim } from './sim-control.ts';
 
 const graph = remoteSim(inject('simControl'), 'graph', inject('graphUrl'));
@@ -66,6 +67,7 @@ describe('the Worker: background work stays inside its invocation', () => {
       );
       expect(res.status).toBe(200);
     }
+    await inboxDrained(); // the inbox queue's consumer decided the STOPs
     const mine = (await jobs()).filter((j) => !before.has(j.id));
     expect(mine.length).toBeGreaterThanOrEqual(NUMBERS.length);
 

@@ -13,6 +13,7 @@ import { env, exports } from 'cloudflare:workers';
 import { describe, expect, inject, it } from 'vitest';
 import worker from '../../src/runtime/worker.ts';
 import { envelope, signedRequest, textMessage } from '../helpers/whatsapp.ts';
+import { inboxDrained } from './entry.ts';
 import { remoteSim } from './sim-control.ts';
 
 // Fictitious numbers, used by no other workers test (the Graph simulator is shared by the run).
@@ -37,6 +38,7 @@ describe('the Worker: queue consumer', () => {
       new Request('http://w/webhooks/whatsapp', { method: 'POST', headers: req.headers, body: req.body }),
     );
     expect(res.status).toBe(200);
+    await inboxDrained(); // the inbox queue's consumer decided the STOP
     const queued = (await jobs()).jobs.filter((j) => !before.has(j.id));
     expect(queued.length).toBeGreaterThan(0);
     expect(queued.map((j) => j.status)).toEqual(queued.map(() => 'pending')); // not drained yet
@@ -63,6 +65,7 @@ describe('the Worker: queue consumer', () => {
       new Request('http://w/webhooks/whatsapp', { method: 'POST', headers: req.headers, body: req.body }),
     );
     expect(res.status).toBe(200);
+    await inboxDrained();
     const send = (await jobs()).jobs.find((j) => !before.has(j.id) && j.kind === 'whatsapp.send')!;
 
     const first = await consume('kick-r1');

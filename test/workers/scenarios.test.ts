@@ -1,13 +1,16 @@
 /**
- * The shared scenarios (test/scenarios.ts) inside workerd: the Worker's own `fetch` over D1, its
- * queue consumer as the outbox runner, and the Graph API simulator on the Node side.
+ * The shared scenarios (test/scenarios.ts) inside workerd: the Worker's own `fetch` over D1 with the
+ * default configuration of wrangler.toml (webhooks acknowledged on the INBOX queue and decided by its
+ * consumer, which Miniflare invokes; `webhook` returns once the consumer has decided, like the Node
+ * harness), its queue consumer as the outbox runner, and the Graph API simulator on the Node side.
  */
 import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
-import { describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import worker from '../../src/runtime/worker.ts';
 import { envelope, signedRequest } from '../helpers/whatsapp.ts';
 import { SCENARIOS, type ScenarioDriver, type ScenarioRole } from '../scenarios.ts';
+import { inboxAccepted, inboxDrained } from './entry.ts';
 import { remoteSim } from './sim-control.ts';
 
 const graph = remoteSim(inject('simControl'), 'graph', inject('graphUrl'));
@@ -34,9 +37,11 @@ const driver: ScenarioDriver = {
   },
   async webhook(...changes) {
     const req = await signedRequest(envelope(...changes), env.WHATSAPP_APP_SECRET);
-    return exports.default.fetch(
+    const res = await exports.default.fetch(
       new Request('http://w/webhooks/whatsapp', { method: 'POST', headers: req.headers, body: req.body }),
     );
+    await inboxDrained();
+    return res;
   },
   async drain() {
     const batch = createMessageBatch('consent-sync-outbox', [
@@ -56,5 +61,9 @@ const driver: ScenarioDriver = {
 describe('shared scenarios in workerd', () => {
   SCENARIOS.forEach((s, i) => {
     it(s.name, () => s.run(driver, 20 + i));
+  });
+  // The webhooks went through the INBOX queue (the default configuration), not the inline path.
+  afterAll(() => {
+    expect(inboxAccepted()).toBeGreaterThan(0);
   });
 });

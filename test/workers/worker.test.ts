@@ -1,15 +1,18 @@
 /**
- * The Worker itself inside workerd (`main` in wrangler.toml): the same app over D1, fed a signed
- * WhatsApp webhook, then its Cron handler. The Node end-to-end suites cover the same flows on SQLite.
+ * The Worker itself inside workerd (`main` in wrangler.toml, through test/workers/entry.ts): the same
+ * app over D1 with wrangler.toml's bindings, fed a signed WhatsApp webhook (acknowledged on the inbox
+ * queue, decided by its consumer), then its Cron handler. The Node end-to-end suites cover the same flows on SQLite.
  */
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import worker, { CRONS } from '../../src/runtime/worker.ts';
+import worker, { CRONS, createWorker } from '../../src/runtime/worker.ts';
 import { envelope, signedRequest, textMessage } from '../helpers/whatsapp.ts';
+import { inboxDrained } from './entry.ts';
 
 // Fictitious numbers only.
 const WA = '4915123400901';
+const WA_INLINE = '4915123400905';
 const OPERATOR = 'Bearer workers-operator-token-0123456789';
 
 describe('the Worker', () => {
@@ -22,12 +25,15 @@ describe('the Worker', () => {
     expect(unsigned.status).toBe(401);
   });
 
-  it('stores a STOP from a signed webhook in D1 before answering, then serves the state', async () => {
+  it('acknowledges a signed STOP on the inbox queue; its consumer decides it in D1, then the state is served', async () => {
     const req = await signedRequest(envelope(textMessage(WA, 'STOP')), env.WHATSAPP_APP_SECRET);
     const res = await exports.default.fetch(
       new Request('http://w/webhooks/whatsapp', { method: 'POST', headers: req.headers, body: req.body }),
     );
     expect(res.status).toBe(200);
+    // the default configuration (wrangler.toml): stored on the queue, not decided before the answer
+    expect(await res.json()).toEqual({ received: 1, stored: 1, dropped: 0, skipped: 0 });
+    await inboxDrained(); // Miniflare invokes the consumer, as Cloudflare would
     const state = await exports.default.fetch(
       new Request(`http://w/v1/subjects/${WA}`, { headers: { authorization: OPERATOR } }),
     );
@@ -39,6 +45,26 @@ describe('the Worker', () => {
       }),
     );
     expect(await verify.json()).toMatchObject({ ok: true });
+  });
+
+  it('without the INBOX binding (a deployment that removed it) decides a STOP before answering', async () => {
+    const noQueue = { ...env, INBOX: undefined };
+    const w = createWorker();
+    const req = await signedRequest(envelope(textMessage(WA_INLINE, 'STOP')), env.WHATSAPP_APP_SECRET);
+    const res = await w.fetch(
+      new Request('http://w/webhooks/whatsapp', { method: 'POST', headers: req.headers, body: req.body }),
+      noQueue as never,
+      createExecutionContext() as never,
+    );
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ received: 1, applied: 1 });
+    const state = await w.fetch(
+      new Request(`http://w/v1/subjects/${WA_INLINE}`, { headers: { authorization: OPERATOR } }),
+      noQueue as never,
+      createExecutionContext() as never,
+    );
+    const body = (await state.json()) as { purposes: Record<string, { status: string }> };
+    expect(body.purposes.marketing?.status).toBe('opted_out');
   });
 
   it('runs its Cron handlers', async () => {
