@@ -18,6 +18,7 @@ import type {
 import { newId } from '../crypto/encoding.ts';
 import type { Store, WriteUnit } from '../store/port.ts';
 import type { Catalog, ReplyMessage } from './catalog-service.ts';
+import { type BatchHost, decideBatch, type GroupOutcome } from './consent-batch.ts';
 import type { Log } from './log.ts';
 import { KeyedMutex } from './mutex.ts';
 import type { Subject, Subjects } from './subjects.ts';
@@ -83,8 +84,14 @@ export interface DedupeKeys {
   formerDedupeKeys: string[];
 }
 
+/** One change decided: what to commit, and what it did per purpose. */
+export interface Plan {
+  unit: WriteUnit;
+  outcomes: Record<Purpose, PurposeOutcome>;
+}
+
 /** What finding a person by several identifiers adds to their decision: new identifiers and merges. */
-interface Linking {
+export interface Linking {
   identifiers: IdentifierRow[];
   /** identifiers found under a retired key's hash, moved to the current one by the same commit */
   rehash: Array<{ from: string; to: string }>;
@@ -123,8 +130,8 @@ export interface ConsentServiceDeps {
  * Applies consent intents for one person: reads their state, lets the pure core decide, and
  * commits ledger events, derived state and outbox jobs as one unit, serialised per person.
  */
-export class ConsentService {
-  private readonly deps: ConsentServiceDeps;
+export class ConsentService implements BatchHost {
+  readonly deps: ConsentServiceDeps;
   private readonly locks = new KeyedMutex();
 
   constructor(deps: ConsentServiceDeps) {
@@ -147,6 +154,15 @@ export class ConsentService {
       dedupeKeys: each.map(([current]) => `wa:${current}`),
       formerDedupeKeys: each.flatMap((hashes) => hashes.slice(1).map((h) => `wa:${h}`)),
     };
+  }
+
+  /**
+   * Decides many people's changes from one read and commits them in one group commit (the inbox
+   * decider, issue 17): one group per person, in order. Per group, its results, or null when that
+   * group wrote nothing and must go through `change` one request at a time (see `consent-batch.ts`).
+   */
+  changeBatch(groups: ChangeRequest[][]): Promise<GroupOutcome[]> {
+    return decideBatch(this, groups);
   }
 
   /** Applies an intent to a person already loaded (expiry sweeps, send failures). */
@@ -291,7 +307,7 @@ export class ConsentService {
    * Sync rule 4: a sender's `occurredAt` later than receipt time plus the clock-skew allowance (or
    * unreadable) becomes the receipt time; the claim goes into the evidence. Every change passes here.
    */
-  private capped(req: ChangeRequest, now: string): ChangeRequest {
+  capped(req: ChangeRequest, now: string): ChangeRequest {
     const { occurredAt, claimed } = capOccurredAt(req.occurredAt, now, this.deps.clockSkewMs);
     return claimed ? { ...req, occurredAt, evidence: { ...req.evidence, claimedOccurredAt: claimed } } : req;
   }
@@ -325,9 +341,50 @@ export class ConsentService {
     now: string,
     linking: Linking,
   ): Promise<ChangeResult | typeof RETRY> {
-    const { catalog, store } = this.deps;
+    const own = subject.isNew ? [] : await this.deps.store.getStates(subject.row.id);
+    const { unit, outcomes } = await this.plan(subject, req, now, linking, own);
+    const result = await this.deps.store.commit(unit);
+    if (result.status === 'duplicate') return { status: 'duplicate' };
+    if (
+      result.status === 'conflict' &&
+      (result.reason === 'stale_state' ||
+        result.reason === 'identifier_taken' ||
+        (result.reason === 'subject_exists' && subject.isNew))
+    ) {
+      return RETRY;
+    }
+    if (result.status === 'conflict' && result.reason === 'erased') return { status: 'erased' };
+    if (result.status === 'conflict') {
+      throw new Error(`commit conflict: ${result.reason}`);
+    }
+    if (unit.jobs!.length > 0) this.deps.onJobs?.();
+    this.deps.log.info(
+      {
+        subjectId: subject.row.id,
+        intent: req.intent,
+        source: req.source,
+        events: unit.events!.length,
+        jobs: unit.jobs!.length,
+      },
+      'consent change recorded',
+    );
+    return { status: 'applied', subjectId: subject.row.id, outcomes, jobIds: unit.jobs!.map((j) => j.id) };
+  }
+
+  /**
+   * The decision of one change as a write unit, from the person's state rows `own` as read (no
+   * writes; reads only consent texts). The batch decider (`consent-batch.ts`) chains a person's
+   * changes through it, each from the states the one before left.
+   */
+  async plan(
+    subject: Subject,
+    req: ChangeRequest,
+    now: string,
+    linking: Linking,
+    own: readonly PurposeState[],
+  ): Promise<Plan> {
+    const { catalog } = this.deps;
     const sid = subject.row.id;
-    const own = subject.isNew ? [] : await store.getStates(sid);
     const current = new Map(own.map((s) => [s.purpose, s]));
     const purposes = req.purposes === 'all' ? catalog.purposes : req.purposes;
     const locale = catalog.resolveLocale(req.locale ?? subject.row.locale);
@@ -492,33 +549,7 @@ export class ConsentService {
     }
     if (req.links?.length) unit.links = req.links.map((l) => ({ ...l, subjectId: sid }));
     if (req.audit) unit.audit!.push({ ...req.audit, id: newId(), at: now, target: sid });
-
-    const result = await store.commit(unit);
-    if (result.status === 'duplicate') return { status: 'duplicate' };
-    if (
-      result.status === 'conflict' &&
-      (result.reason === 'stale_state' ||
-        result.reason === 'identifier_taken' ||
-        (result.reason === 'subject_exists' && subject.isNew))
-    ) {
-      return RETRY;
-    }
-    if (result.status === 'conflict' && result.reason === 'erased') return { status: 'erased' };
-    if (result.status === 'conflict') {
-      throw new Error(`commit conflict: ${result.reason}`);
-    }
-    if (unit.jobs!.length > 0) this.deps.onJobs?.();
-    this.deps.log.info(
-      {
-        subjectId: sid,
-        intent: req.intent,
-        source: req.source,
-        events: unit.events!.length,
-        jobs: unit.jobs!.length,
-      },
-      'consent change recorded',
-    );
-    return { status: 'applied', subjectId: sid, outcomes, jobIds: unit.jobs!.map((j) => j.id) };
+    return { unit, outcomes };
   }
 }
 
