@@ -17,7 +17,7 @@
 import { type Identifier, identifiersOf } from '../core/identity.ts';
 import type { IdentifierRow, NewOutboxJob, PurposeState, SubjectRow, TextRow } from '../core/types.ts';
 import type { ExpectedState, WriteUnit } from '../store/port.ts';
-import type { ChangeRequest, ChangeResult, ConsentServiceDeps, Linking, Plan } from './consent-service.ts';
+import type { ChangeRequest, ChangeResult, ConsentServiceDeps, Linking, Plan } from './consent-types.ts';
 import type { Subject } from './subjects.ts';
 
 /** A person's results in the order of their changes, or null: decide them one at a time (`change`). */
