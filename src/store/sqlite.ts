@@ -26,7 +26,7 @@ import {
 } from './migrate.ts';
 import { loadMigrations } from './migrations.node.ts';
 import { type CommitResult, hashList, type Store } from './port.ts';
-import { READ_SQL } from './sql.ts';
+import { READ_SQL, UNIT_SQL } from './sql.ts';
 import * as jobs from './sqlite-jobs.ts';
 import {
   toAudit,
@@ -371,6 +371,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
       leaseInFlush = false;
       // Read under the write lock, never cached: another process on the same file may have appended.
       let current = readHead();
+      const started = current;
       for (const q of batch) {
         db.exec('SAVEPOINT unit');
         try {
@@ -383,11 +384,13 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
           }
           settle.push(out.settle);
         } catch (e) {
+          // Rolled back: the head before this unit is still the head.
           db.exec('ROLLBACK TO unit; RELEASE unit');
-          current = readHead();
           settle.push(() => q.reject(e));
         }
       }
+      // One head write for every unit of the batch that appended events (units leave it to here).
+      if (current && current.seq !== started?.seq) stmt(UNIT_SQL.upsertHead).run(current.seq, current.hash);
       db.exec('COMMIT');
     } catch (e) {
       // COMMIT (or a savepoint statement) failed: nothing in the batch is durable.
