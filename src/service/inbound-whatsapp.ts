@@ -36,6 +36,8 @@ export interface DecideOptions {
    * The other events of the batch are decided all the same.
    */
   poisoned?: (p: Pending, error: unknown) => Promise<void>;
+  /** receives the inbox row ids the batch decider's commits deleted (the caller need not delete them again) */
+  deleted?: Set<string>;
 }
 
 /**
@@ -101,6 +103,7 @@ export class InboundWhatsApp {
         const decided = outcomes[n];
         if (decided) {
           for (const r of decided) count(r);
+          for (const p of group) if (p.id) options.deleted?.add(p.id);
           return;
         }
         for (const p of group) {

@@ -186,7 +186,9 @@ export class DurableInbox {
     }
     const dead: string[] = [];
     const failed = new Set<string>();
+    const deleted = new Set<string>();
     const summary = await this.d.inbound.decide(pending, {
+      deleted,
       poisoned: async (p, error) => {
         const id = p.id as string;
         const n = (this.attempts.get(id) ?? 0) + 1;
@@ -221,7 +223,8 @@ export class DurableInbox {
     }
     // Rows applied by a change are gone already; duplicates, no-ops and dead events go here.
     const done = rows.map((r) => r.id).filter((id) => !failed.has(id));
-    if (done.length > 0) await this.d.store.commit({ inboxDone: done });
+    const left = done.filter((id) => !deleted.has(id));
+    if (left.length > 0) await this.d.store.commit({ inboxDone: left });
     this.stats.decided += done.length - dead.length;
     this.stats.dead += dead.length;
     this.stats.batches += 1;
