@@ -424,7 +424,9 @@ export class ConsentService implements BatchHost {
       };
       unit.events!.push(event);
       if (text) {
-        unit.texts!.push({ ...text, firstUsedAt: now } satisfies TextRow);
+        // Only a request brings a text that may be new; any other intent names the text of the state
+        // before it, recorded by the request that put it there (checking it again is a wasted read).
+        if (req.intent === 'request') unit.texts!.push({ ...text, firstUsedAt: now } satisfies TextRow);
         textVersions[purpose] = text.version;
       }
       if (d.next) {

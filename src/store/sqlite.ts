@@ -373,11 +373,12 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
       let current = readHead();
       const started = current;
       for (const q of batch) {
-        db.exec('SAVEPOINT unit');
+        // Prepared once (cached): `exec` would parse the statement again for every unit.
+        stmt('SAVEPOINT unit').run();
         try {
           const out = q.run(current);
           if (out.keep) {
-            db.exec('RELEASE unit');
+            stmt('RELEASE unit').run();
             current = out.head;
           } else {
             db.exec('ROLLBACK TO unit; RELEASE unit');

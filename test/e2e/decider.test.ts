@@ -57,7 +57,11 @@ function counting() {
       },
     });
   const total = () => [...reads.values()].reduce((a, b) => a + b, 0);
-  return { reads, units, hook, wrap, total, reset: () => (reads.clear(), units.splice(0)) };
+  const reset = () => {
+    reads.clear();
+    units.splice(0);
+  };
+  return { reads, units, hook, wrap, total, reset };
 }
 
 const ts = (x: Harness) => String(Math.floor(x.now().getTime() / 1000));
