@@ -12,6 +12,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { cpus } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startHarness } from '../test/helpers/harness.ts';
 import { textMessage } from '../test/helpers/whatsapp.ts';
 
@@ -40,15 +41,26 @@ async function fill(from: number, count: number): Promise<void> {
   }
 }
 
-/** Starts the decider and waits for the inbox to drain: wall time and CPU of this process. */
-async function drain(): Promise<{ ms: number; cpuMs: number; summary: object }> {
+/**
+ * Starts the decider and waits for the inbox to drain: wall time, CPU of this process (all threads),
+ * and how long the event loop was held (what a webhook arriving meanwhile would wait for its turn).
+ */
+async function drain(): Promise<{ ms: number; cpuMs: number; loop: object; summary: object }> {
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   inbox?.start();
   const summary = await h.drained();
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
-  return { ms, cpuMs: (cpu.user + cpu.system) / 1000, summary };
+  delay.disable();
+  const loop = {
+    p50Ms: Number((delay.percentile(50) / 1e6).toFixed(1)),
+    p99Ms: Number((delay.percentile(99) / 1e6).toFixed(1)),
+    maxMs: Number((delay.max / 1e6).toFixed(1)),
+  };
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000, loop, summary };
 }
 
 // Warm-up: every person's first STOP (creates them), then the outbox's confirmations sent.
@@ -84,6 +96,7 @@ const figures = {
   decidedPerSecond: Math.round(EVENTS / (run.ms / 1000)),
   cpuMsPerEvent: Number((run.cpuMs / EVENTS).toFixed(3)),
   drainMs: Math.round(run.ms),
+  eventLoopDelay: run.loop,
   summary: run.summary,
   ledgerNonEmpty: verify.length > 0,
   profile: profilePath,

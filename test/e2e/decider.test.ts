@@ -137,6 +137,33 @@ describe('batch decider', () => {
     expect(await json(await h.request('/v1/ledger/verify', { role: 'auditor' }))).toMatchObject({ ok: true });
   });
 
+  it("keeps one person's order across the slices of a batch read (JA first, STOP 70 events later)", async () => {
+    h = await startHarness();
+    const phone = `+${wa(60)}`;
+    await h.request('/v1/consents', {
+      method: 'POST',
+      role: 'intake',
+      json: { phone, purposes: ['marketing'] },
+    });
+    await h.services.inbox?.stop();
+    const t = Number(ts(h));
+    const others = Array.from({ length: 68 }, (_, n) => textMessage(wa(100 + n), 'STOP', { timestamp: t }));
+    await h.acknowledge(
+      textMessage(wa(60), 'JA', { timestamp: t }),
+      ...others,
+      textMessage(wa(60), 'STOP', { timestamp: t + 1 }),
+    );
+    h.services.inbox?.start();
+    expect(await h.drained()).toEqual({ applied: 70, duplicates: 0, ignored: 0 });
+    expect((await status(h, phone)).marketing?.status).toBe('opted_out');
+    const history = await json<{ events: Array<{ action: string }> }>(
+      await h.request(`/v1/subjects/${encodeURIComponent(phone)}/history`, { role: 'auditor' }),
+    );
+    const actions = history.events.map((e) => e.action);
+    expect(actions.indexOf('confirmed')).toBeGreaterThan(-1);
+    expect(actions.indexOf('confirmed')).toBeLessThan(actions.indexOf('opted_out'));
+  });
+
   it('an API change between the batch read and its commit wins; the STOP is decided again from it', async () => {
     const c = counting();
     h = await startHarness({ wrapStore: c.wrap });

@@ -14,7 +14,7 @@ import type { PiiCrypto } from '../../crypto/pii.ts';
 import type { InboxRow } from '../../store/inbox-sql.ts';
 import type { Store } from '../../store/port.ts';
 import type { DeadEvents } from '../dead-events.ts';
-import type { InboundSummary, InboundWhatsApp, Pending } from '../inbound-whatsapp.ts';
+import type { DecideOptions, InboundSummary, InboundWhatsApp, Pending } from '../inbound-whatsapp.ts';
 import type { Log } from '../log.ts';
 import { type InboxEvent, optOutScope } from './classify.ts';
 
@@ -47,6 +47,12 @@ export interface DurableInboxDeps {
 }
 
 const aad = (id: string) => `inbox:${id}`;
+
+/**
+ * Events decided per slice of a batch read: each slice holds the event loop for its decisions and
+ * its group commit (about 0.6 ms per event on 2 shared cores), so webhooks wait at most one slice.
+ */
+const DECIDE_SLICE = 64;
 
 export class DurableInbox {
   private readonly d: DurableInboxDeps;
@@ -187,7 +193,7 @@ export class DurableInbox {
     const dead: string[] = [];
     const failed = new Set<string>();
     const deleted = new Set<string>();
-    const summary = await this.d.inbound.decide(pending, {
+    const options: DecideOptions = {
       deleted,
       poisoned: async (p, error) => {
         const id = p.id as string;
@@ -208,7 +214,17 @@ export class DurableInbox {
           },
         ]);
       },
-    });
+    };
+    // Decided in slices, each one batch for the decider (one read, one group commit), with the event
+    // loop free between them: webhooks arriving meanwhile are acknowledged without waiting for the rest.
+    const summary: InboundSummary = { applied: 0, duplicates: 0, ignored: 0 };
+    for (let i = 0; i < pending.length; i += DECIDE_SLICE) {
+      if (i > 0) await new Promise((ok) => setImmediate(ok));
+      const s = await this.d.inbound.decide(pending.slice(i, i + DECIDE_SLICE), options);
+      summary.applied += s.applied;
+      summary.duplicates += s.duplicates;
+      summary.ignored += s.ignored;
+    }
     if (unreadable.length > 0) {
       // Sealed under a key this deployment no longer has: kept as a dead event, sealed as it was.
       dead.push(...unreadable.map((r) => r.id));
