@@ -14,7 +14,13 @@ import type { PiiCrypto } from '../../crypto/pii.ts';
 import type { InboxRow } from '../../store/inbox-sql.ts';
 import type { Store } from '../../store/port.ts';
 import type { DeadEvents } from '../dead-events.ts';
-import type { DecideOptions, InboundSummary, InboundWhatsApp, Pending } from '../inbound-whatsapp.ts';
+import {
+  byPerson,
+  type DecideOptions,
+  type InboundSummary,
+  type InboundWhatsApp,
+  type Pending,
+} from '../inbound-whatsapp.ts';
 import type { Log } from '../log.ts';
 import { type InboxEvent, optOutScope } from './classify.ts';
 
@@ -53,6 +59,24 @@ const aad = (id: string) => `inbox:${id}`;
  * its group commit (about 0.6 ms per event on 2 shared cores), so webhooks wait at most one slice.
  */
 const DECIDE_SLICE = 64;
+
+/** Resolves after the event loop has polled for I/O once (an immediate queued from an immediate). */
+const turn = () => new Promise<void>((ok) => setImmediate(() => setImmediate(ok)));
+
+/** A batch cut into slices of about `size` events, never splitting one person's events. */
+function slices(batch: Pending[], size: number): Pending[][] {
+  const out: Pending[][] = [];
+  let current: Pending[] = [];
+  for (const group of byPerson(batch)) {
+    if (current.length > 0 && current.length + group.length > size) {
+      out.push(current);
+      current = [];
+    }
+    current.push(...group);
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
 
 export class DurableInbox {
   private readonly d: DurableInboxDeps;
@@ -215,12 +239,17 @@ export class DurableInbox {
         ]);
       },
     };
-    // Decided in slices, each one batch for the decider (one read, one group commit), with the event
-    // loop free between them: webhooks arriving meanwhile are acknowledged without waiting for the rest.
+    // Decided in slices of whole people (a person's events stay in one slice, in order), each one
+    // batch for the decider (one read, one group commit). A slice starts once the event loop has had a
+    // turn since the one before, so webhooks arriving meanwhile are acknowledged in between; slices do
+    // not wait for each other's fsync (they share no person).
+    const running: Array<Promise<InboundSummary>> = [];
+    for (const slice of slices(pending, DECIDE_SLICE)) {
+      if (running.length > 0) await turn();
+      running.push(this.d.inbound.decide(slice, options));
+    }
     const summary: InboundSummary = { applied: 0, duplicates: 0, ignored: 0 };
-    for (let i = 0; i < pending.length; i += DECIDE_SLICE) {
-      if (i > 0) await new Promise((ok) => setImmediate(ok));
-      const s = await this.d.inbound.decide(pending.slice(i, i + DECIDE_SLICE), options);
+    for (const s of await Promise.all(running)) {
       summary.applied += s.applied;
       summary.duplicates += s.duplicates;
       summary.ignored += s.ignored;
