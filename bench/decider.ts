@@ -3,7 +3,7 @@
  * is stopped, then starts it and times the drain. It measures what `bench:ingest` cannot separate
  * from the acknowledgement path: decided events per second and the CPU each decided event costs.
  * In process (the test harness: real SQLite file, real PII crypto, the Graph API simulator);
- * fictitious numbers only.
+ * fictitious numbers only. Figures go to bench/results/decider-*.json.
  *
  *   npm run bench:decider                          (5,000 people, then 10,000 repeated STOPs)
  *   BENCH_PEOPLE=2000 BENCH_EVENTS=4000 npm run bench:decider
@@ -14,6 +14,7 @@ import { Session } from 'node:inspector/promises';
 import { cpus } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startHarness } from '../test/helpers/harness.ts';
+import { writeResult } from './results.ts';
 import { textMessage } from '../test/helpers/whatsapp.ts';
 
 const PEOPLE = Number(process.env.BENCH_PEOPLE ?? 5_000);
@@ -102,3 +103,4 @@ const figures = {
   profile: profilePath,
 };
 console.log(JSON.stringify(figures, null, 2));
+if (!PROFILE) writeResult('decider', { at: new Date().toISOString(), ...figures });
