@@ -14,8 +14,8 @@ import { Session } from 'node:inspector/promises';
 import { cpus } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startHarness } from '../test/helpers/harness.ts';
-import { writeResult } from './results.ts';
 import { textMessage } from '../test/helpers/whatsapp.ts';
+import { writeResult } from './results.ts';
 
 const PEOPLE = Number(process.env.BENCH_PEOPLE ?? 5_000);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 10_000);
