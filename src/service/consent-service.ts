@@ -1,100 +1,43 @@
-import { decide, type Intent, isPersonsOwn } from '../core/consent.ts';
-import { type Identifier, type Identity, identifiersOf } from '../core/identity.ts';
+import { decide, isPersonsOwn } from '../core/consent.ts';
+import { type Identifier, identifiersOf } from '../core/identity.ts';
 import { capOccurredAt } from '../core/occurred-at.ts';
 import type {
-  AuditEntry,
   ConsentStatus,
-  CrmLink,
   Evidence,
-  IdentifierRow,
   NewLedgerEvent,
   NewOutboxJob,
   Purpose,
   PurposeState,
-  Source,
-  SubjectRow,
   TextRow,
 } from '../core/types.ts';
 import { newId } from '../crypto/encoding.ts';
-import type { Store, WriteUnit } from '../store/port.ts';
-import type { Catalog, ReplyMessage } from './catalog-service.ts';
-import type { Log } from './log.ts';
+import type { WriteUnit } from '../store/port.ts';
+import type { ReplyMessage } from './catalog-service.ts';
+import { type BatchHost, decideBatch, type GroupOutcome } from './consent-batch.ts';
+import type {
+  ChangeRequest,
+  ChangeResult,
+  ConsentServiceDeps,
+  DedupeKeys,
+  Linking,
+  Plan,
+  PurposeOutcome,
+} from './consent-types.ts';
 import { KeyedMutex } from './mutex.ts';
-import type { Subject, Subjects } from './subjects.ts';
+import type { Subject } from './subjects.ts';
 
-export interface ChangeRequest {
-  /** who the change is about: a number, a BSUID, a parent BSUID, or several of them (one person) */
-  identity: Identity;
-  /**
-   * More identifiers of the same person that the event reveals (the new number of a number change):
-   * linked to the person, never used to find them.
-   */
-  link?: Identity;
-  /** identifiers the person no longer uses: kept as history (`former`), never messaged */
-  retire?: Identifier[];
-  /**
-   * Only link: when the identity's identifiers are already one known person's, nothing is written;
-   * otherwise the new ones are linked (or two records merged) with an `evidence` event.
-   */
-  linkOnly?: boolean;
-  intent: Intent;
-  purposes: Purpose[] | 'all';
-  source: Source;
-  occurredAt: string;
-  evidence: Evidence;
-  /** inbound ids already handled make the whole change a no-op */
-  dedupeKeys?: string[];
-  /** the same ids hashed under retired PII keys: only checked, never written (`dedupeKeysOf`) */
-  formerDedupeKeys?: string[];
-  /** the person's language, when known from a form or a keyword */
-  locale?: string | null;
-  /** a specific consent text version (for requests); else the current one for the locale */
-  textVersion?: string | null;
-  /** create the person when unknown (a STOP from a new number is still recorded) */
-  create: boolean;
-  /** WhatsApp reply to queue; default: DOI request for requests, confirmations for WhatsApp sources */
-  reply?: ReplyMessage | null;
-  audit?: Omit<AuditEntry, 'id' | 'at' | 'target'>;
-  /** CRM records to link to the person in the same commit (a change that came from them) */
-  links?: Array<Omit<CrmLink, 'subjectId'>>;
-  /** inbox rows this change decides: deleted by the commit that applies it (issue 17) */
-  inboxDone?: string[];
-}
-
-export interface PurposeOutcome {
-  action: string | null;
-  reason: string | null;
-  state: PurposeState | null;
-}
-
-export type ChangeResult =
-  | { status: 'duplicate' }
-  | { status: 'unknown_subject' }
-  /** the person was erased (or an erasure is open): nothing is recorded, nothing is sent */
-  | { status: 'erased' }
-  | { status: 'applied'; subjectId: string; outcomes: Record<Purpose, PurposeOutcome>; jobIds: string[] };
+export type {
+  ChangeRequest,
+  ChangeResult,
+  ConsentServiceDeps,
+  DedupeKeys,
+  Linking,
+  Plan,
+  PurposeOutcome,
+} from './consent-types.ts';
 
 /** Less permissive first (sync rule 4): when two records of one person are merged, this order decides. */
 const PERMISSIVENESS: Record<ConsentStatus, number> = { opted_out: 0, none: 1, pending: 2, opted_in: 3 };
-
-/** Hashed inbound keys: the current key's to record, retired keys' to recognise (key rotation). */
-export interface DedupeKeys {
-  dedupeKeys: string[];
-  formerDedupeKeys: string[];
-}
-
-/** What finding a person by several identifiers adds to their decision: new identifiers and merges. */
-interface Linking {
-  identifiers: IdentifierRow[];
-  /** identifiers found under a retired key's hash, moved to the current one by the same commit */
-  rehash: Array<{ from: string; to: string }>;
-  /** other subjects found to be this person, with their state rows as read */
-  merged: Array<{ row: SubjectRow; states: PurposeState[] }>;
-  /** every hash (under every key) of every identifier the change came with (checked against tombstones at commit) */
-  hashes: string[];
-  /** kinds of the identifiers the event carried (evidence: kinds only, never values) */
-  kinds: string[];
-}
 
 const NO_LINKING: Linking = { identifiers: [], rehash: [], merged: [], hashes: [], kinds: [] };
 
@@ -102,29 +45,12 @@ const NO_LINKING: Linking = { identifiers: [], rehash: [], merged: [], hashes: [
 const RETRY = Symbol('retry');
 const MAX_ATTEMPTS = 5;
 
-export interface ConsentServiceDeps {
-  store: Store;
-  subjects: Subjects;
-  catalog: Catalog;
-  clock: () => Date;
-  ttlMs: number;
-  /** how far a sender's `occurredAt` may lie ahead of receipt time before it is capped (rule 4) */
-  clockSkewMs: number;
-  /** at most one opt-out confirmation per person and purposes within this window (0: no throttle) */
-  replyThrottleMs?: number;
-  log: Log;
-  /** called after a commit that queued jobs, so the dispatcher can run them at once */
-  onJobs?: () => void;
-  /** the CRM sync jobs a state change needs (transactional outbox: committed with the change) */
-  syncJobs?: (subjectId: string, cause: string, now: string) => NewOutboxJob[];
-}
-
 /**
  * Applies consent intents for one person: reads their state, lets the pure core decide, and
  * commits ledger events, derived state and outbox jobs as one unit, serialised per person.
  */
-export class ConsentService {
-  private readonly deps: ConsentServiceDeps;
+export class ConsentService implements BatchHost {
+  readonly deps: ConsentServiceDeps;
   private readonly locks = new KeyedMutex();
 
   constructor(deps: ConsentServiceDeps) {
@@ -147,6 +73,15 @@ export class ConsentService {
       dedupeKeys: each.map(([current]) => `wa:${current}`),
       formerDedupeKeys: each.flatMap((hashes) => hashes.slice(1).map((h) => `wa:${h}`)),
     };
+  }
+
+  /**
+   * Decides many people's changes from one read and commits them in one group commit (the inbox
+   * decider, issue 17): one group per person, in order. Per group, its results, or null when that
+   * group wrote nothing and must go through `change` one request at a time (see `consent-batch.ts`).
+   */
+  changeBatch(groups: ChangeRequest[][]): Promise<GroupOutcome[]> {
+    return decideBatch(this, groups);
   }
 
   /** Applies an intent to a person already loaded (expiry sweeps, send failures). */
@@ -291,7 +226,7 @@ export class ConsentService {
    * Sync rule 4: a sender's `occurredAt` later than receipt time plus the clock-skew allowance (or
    * unreadable) becomes the receipt time; the claim goes into the evidence. Every change passes here.
    */
-  private capped(req: ChangeRequest, now: string): ChangeRequest {
+  capped(req: ChangeRequest, now: string): ChangeRequest {
     const { occurredAt, claimed } = capOccurredAt(req.occurredAt, now, this.deps.clockSkewMs);
     return claimed ? { ...req, occurredAt, evidence: { ...req.evidence, claimedOccurredAt: claimed } } : req;
   }
@@ -325,9 +260,50 @@ export class ConsentService {
     now: string,
     linking: Linking,
   ): Promise<ChangeResult | typeof RETRY> {
-    const { catalog, store } = this.deps;
+    const own = subject.isNew ? [] : await this.deps.store.getStates(subject.row.id);
+    const { unit, outcomes } = await this.plan(subject, req, now, linking, own);
+    const result = await this.deps.store.commit(unit);
+    if (result.status === 'duplicate') return { status: 'duplicate' };
+    if (
+      result.status === 'conflict' &&
+      (result.reason === 'stale_state' ||
+        result.reason === 'identifier_taken' ||
+        (result.reason === 'subject_exists' && subject.isNew))
+    ) {
+      return RETRY;
+    }
+    if (result.status === 'conflict' && result.reason === 'erased') return { status: 'erased' };
+    if (result.status === 'conflict') {
+      throw new Error(`commit conflict: ${result.reason}`);
+    }
+    if (unit.jobs!.length > 0) this.deps.onJobs?.();
+    this.deps.log.info(
+      {
+        subjectId: subject.row.id,
+        intent: req.intent,
+        source: req.source,
+        events: unit.events!.length,
+        jobs: unit.jobs!.length,
+      },
+      'consent change recorded',
+    );
+    return { status: 'applied', subjectId: subject.row.id, outcomes, jobIds: unit.jobs!.map((j) => j.id) };
+  }
+
+  /**
+   * The decision of one change as a write unit, from the person's state rows `own` as read (no
+   * writes; reads only consent texts). The batch decider (`consent-batch.ts`) chains a person's
+   * changes through it, each from the states the one before left.
+   */
+  async plan(
+    subject: Subject,
+    req: ChangeRequest,
+    now: string,
+    linking: Linking,
+    own: readonly PurposeState[],
+  ): Promise<Plan> {
+    const { catalog } = this.deps;
     const sid = subject.row.id;
-    const own = subject.isNew ? [] : await store.getStates(sid);
     const current = new Map(own.map((s) => [s.purpose, s]));
     const purposes = req.purposes === 'all' ? catalog.purposes : req.purposes;
     const locale = catalog.resolveLocale(req.locale ?? subject.row.locale);
@@ -448,7 +424,9 @@ export class ConsentService {
       };
       unit.events!.push(event);
       if (text) {
-        unit.texts!.push({ ...text, firstUsedAt: now } satisfies TextRow);
+        // Only a request brings a text that may be new; any other intent names the text of the state
+        // before it, recorded by the request that put it there (checking it again is a wasted read).
+        if (req.intent === 'request') unit.texts!.push({ ...text, firstUsedAt: now } satisfies TextRow);
         textVersions[purpose] = text.version;
       }
       if (d.next) {
@@ -492,33 +470,7 @@ export class ConsentService {
     }
     if (req.links?.length) unit.links = req.links.map((l) => ({ ...l, subjectId: sid }));
     if (req.audit) unit.audit!.push({ ...req.audit, id: newId(), at: now, target: sid });
-
-    const result = await store.commit(unit);
-    if (result.status === 'duplicate') return { status: 'duplicate' };
-    if (
-      result.status === 'conflict' &&
-      (result.reason === 'stale_state' ||
-        result.reason === 'identifier_taken' ||
-        (result.reason === 'subject_exists' && subject.isNew))
-    ) {
-      return RETRY;
-    }
-    if (result.status === 'conflict' && result.reason === 'erased') return { status: 'erased' };
-    if (result.status === 'conflict') {
-      throw new Error(`commit conflict: ${result.reason}`);
-    }
-    if (unit.jobs!.length > 0) this.deps.onJobs?.();
-    this.deps.log.info(
-      {
-        subjectId: sid,
-        intent: req.intent,
-        source: req.source,
-        events: unit.events!.length,
-        jobs: unit.jobs!.length,
-      },
-      'consent change recorded',
-    );
-    return { status: 'applied', subjectId: sid, outcomes, jobIds: unit.jobs!.map((j) => j.id) };
+    return { unit, outcomes };
   }
 }
 

@@ -36,6 +36,8 @@ export interface DecideOptions {
    * The other events of the batch are decided all the same.
    */
   poisoned?: (p: Pending, error: unknown) => Promise<void>;
+  /** receives the inbox row ids the batch decider's commits deleted (the caller need not delete them again) */
+  deleted?: Set<string>;
 }
 
 /**
@@ -81,13 +83,29 @@ export class InboundWhatsApp {
   }
 
   /**
-   * Decides a batch: events of one person (any shared identifier) one after the other in batch
-   * order, different people concurrently (the store's group commit then writes them together).
+   * Decides a batch: the events of one person (any shared identifier) in batch order. Consent
+   * changes (keywords, Meta's stops and preferences, erasure questions) go through the batch
+   * decider: one read for everyone, one unit per person, one group commit. A person with an event it
+   * does not take (identity changes, links, erasure confirmations), or whose unit lost a race with an
+   * API call, is decided one event at a time, different people concurrently.
    */
   async decide(batch: readonly Pending[], options: DecideOptions = {}): Promise<InboundSummary> {
     const summary: InboundSummary = { applied: 0, duplicates: 0, ignored: 0 };
+    const count = (r: ChangeResult | null) => {
+      if (!r || r.status === 'unknown_subject') summary.ignored++;
+      else if (r.status === 'duplicate') summary.duplicates++;
+      else summary.applied++;
+    };
+    const groups = byPerson(batch);
+    const outcomes = await this.batched(groups);
     await Promise.all(
-      byPerson(batch).map(async (group) => {
+      groups.map(async (group, n) => {
+        const decided = outcomes[n];
+        if (decided) {
+          for (const r of decided) count(r);
+          for (const p of group) if (p.id) options.deleted?.add(p.id);
+          return;
+        }
         for (const p of group) {
           let r: ChangeResult | null;
           try {
@@ -98,16 +116,73 @@ export class InboundWhatsApp {
             summary.ignored++;
             continue;
           }
-          if (!r || r.status === 'unknown_subject') summary.ignored++;
-          else if (r.status === 'duplicate') summary.duplicates++;
-          else summary.applied++;
+          count(r);
         }
       }),
     );
     return summary;
   }
 
+  /** The batch decider's results per group (null: decide that group one event at a time). */
+  private async batched(groups: Pending[][]): Promise<Array<ChangeResult[] | null>> {
+    const none = groups.map(() => null);
+    try {
+      const requests = await Promise.all(groups.map((g) => this.requestsOf(g)));
+      const take = requests.flatMap((r, n) => (r ? [n] : []));
+      if (take.length === 0) return none;
+      const decided = await this.consent.changeBatch(take.map((n) => requests[n] as ChangeRequest[]));
+      const out: Array<ChangeResult[] | null> = [...none];
+      take.forEach((n, k) => {
+        out[n] = decided[k] ?? null;
+      });
+      return out;
+    } catch (e) {
+      // A failing batch read: every event is decided on its own, so a poisoned one stays alone.
+      this.log.warn(
+        { err: (e as Error)?.name ?? 'Error' },
+        'batch decision failed; deciding one event at a time',
+      );
+      return none;
+    }
+  }
+
+  /** A group's consent changes with hashed dedupe keys, or null when one of its events is not for the batch. */
+  private async requestsOf(group: Pending[]): Promise<ChangeRequest[] | null> {
+    const specs = group.map((p) => this.requestOf(p));
+    if (specs.some((s) => !s || identifiersOf(s.who).length === 0)) return null;
+    return Promise.all(
+      specs.map(async (s) => {
+        const { who, req } = s as NonNullable<typeof s>;
+        const keys = await this.consent.dedupeKeysOf(req.dedupeKeys ?? []);
+        return { ...req, ...keys, identity: who };
+      }),
+    );
+  }
+
   private one(p: Pending): Promise<ChangeResult | null> {
+    const spec = this.requestOf(p);
+    if (spec) return this.apply(spec.who, spec.req);
+    const e = p.event;
+    const done = p.id ? { inboxDone: [p.id] } : {};
+    switch (e.t) {
+      case 'erasure_confirm':
+        return this.confirmErasure(e);
+      case 'number_change':
+        return this.numberChange(e, done);
+      case 'user_id_change':
+        return this.userIdChange(e, done);
+      case 'link':
+        return this.link(e.who, e.occurredAt, e.wamid);
+      default:
+        return Promise.resolve(null);
+    }
+  }
+
+  /**
+   * The consent change an event asks for (keywords, erasure questions, Meta's stops and
+   * preferences), with its dedupe ids in clear (hashed before use); null for the other kinds.
+   */
+  private requestOf(p: Pending): { who: Identity; req: Omit<ChangeRequest, 'identity'> } | null {
     const e = p.event;
     const done = p.id ? { inboxDone: [p.id] } : {};
     const timing = {
@@ -118,59 +193,60 @@ export class InboundWhatsApp {
     switch (e.t) {
       case 'keyword': {
         const intent = e.action === 'opt_out' ? 'opt_out' : e.action === 'opt_in' ? 'request' : 'confirm';
-        return this.apply(e.who, {
-          intent,
-          purposes: e.purposes,
-          source: 'whatsapp',
-          ...timing,
-          evidence: { waMessageId: e.wamid, matched: e.matched, ...claimed },
-          dedupeKeys: [`wa:msg:${e.wamid}`], // hashed in apply()
-          locale: e.locale,
-          // A STOP or START from an unknown sender is recorded; a YES with nothing pending is not.
-          create: intent !== 'confirm',
-        });
+        return {
+          who: e.who,
+          req: {
+            intent,
+            purposes: e.purposes,
+            source: 'whatsapp',
+            ...timing,
+            evidence: { waMessageId: e.wamid, matched: e.matched, ...claimed },
+            dedupeKeys: [`wa:msg:${e.wamid}`], // hashed before use
+            locale: e.locale,
+            // A STOP or START from an unknown sender is recorded; a YES with nothing pending is not.
+            create: intent !== 'confirm',
+          },
+        };
       }
       case 'erasure_ask':
-        return this.apply(e.who, {
-          intent: 'evidence',
-          purposes: this.catalog.purposes.slice(0, 1),
-          source: 'whatsapp',
-          ...timing,
-          evidence: {
-            waMessageId: e.wamid,
-            matched: `erasure:${e.keyword}`,
-            reason: 'erasure_asked_on_whatsapp',
-            ...claimed,
+        return {
+          who: e.who,
+          req: {
+            intent: 'evidence',
+            purposes: this.catalog.purposes.slice(0, 1),
+            source: 'whatsapp',
+            ...timing,
+            evidence: {
+              waMessageId: e.wamid,
+              matched: `erasure:${e.keyword}`,
+              reason: 'erasure_asked_on_whatsapp',
+              ...claimed,
+            },
+            dedupeKeys: [`wa:msg:${e.wamid}`],
+            locale: e.locale,
+            create: false,
+            reply: 'erasureQuestion',
           },
-          dedupeKeys: [`wa:msg:${e.wamid}`],
-          locale: e.locale,
-          create: false,
-          reply: 'erasureQuestion',
-        });
-      case 'erasure_confirm':
-        return this.confirmErasure(e);
+        };
       case 'meta_stop':
         // Error 131050: Meta says the person stopped marketing messages (recipient by number or BSUID).
-        return this.apply(e.who, {
-          intent: 'opt_out',
-          purposes: ['marketing'],
-          source: 'meta_status',
-          ...timing,
-          evidence: { waMessageId: e.wamid, reason: 'meta_error_131050', ...claimed },
-          dedupeKeys: [`wa:status:${e.wamid}:${e.status}:131050`],
-          create: false,
-          reply: null,
-        });
+        return {
+          who: e.who,
+          req: {
+            intent: 'opt_out',
+            purposes: ['marketing'],
+            source: 'meta_status',
+            ...timing,
+            evidence: { waMessageId: e.wamid, reason: 'meta_error_131050', ...claimed },
+            dedupeKeys: [`wa:status:${e.wamid}:${e.status}:131050`],
+            create: false,
+            reply: null,
+          },
+        };
       case 'preference':
-        return this.preference(e, timing, claimed);
-      case 'number_change':
-        return this.numberChange(e, done);
-      case 'user_id_change':
-        return this.userIdChange(e, done);
-      case 'link':
-        return this.link(e.who, e.occurredAt, e.wamid);
+        return { who: e.who, req: this.preference(e, timing, claimed) };
       default:
-        return Promise.resolve(null);
+        return null;
     }
   }
 
@@ -196,7 +272,7 @@ export class InboundWhatsApp {
     e: Extract<InboxEvent, { t: 'preference' }>,
     timing: { occurredAt: string; inboxDone?: string[] },
     claimed: Evidence,
-  ): Promise<ChangeResult | null> {
+  ): Omit<ChangeRequest, 'identity'> {
     const stop = e.value === 'stop';
     const evidence: Evidence = {
       preference: e.value,
@@ -211,7 +287,7 @@ export class InboundWhatsApp {
     // The sender's own time identifies the delivery (preference events carry no id), capped or not.
     const when =
       e.claimedOccurredAt && e.claimedOccurredAt !== 'unreadable' ? e.claimedOccurredAt : e.occurredAt;
-    return this.apply(e.who, {
+    return {
       intent: stop ? 'opt_out' : 'evidence',
       purposes: ['marketing'],
       source: 'meta_preferences',
@@ -220,7 +296,7 @@ export class InboundWhatsApp {
       dedupeKeys: [`wa:pref:${first}:${e.value}:${when}`],
       create: stop,
       reply: null,
-    });
+    };
   }
 
   /**

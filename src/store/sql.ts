@@ -164,6 +164,8 @@ export function unitStatements(
   records: ReadonlyArray<import('../core/types.ts').LedgerRecord>,
   newTexts: ReadonlyArray<import('../core/types.ts').TextRow>,
   now: string,
+  /** false: the caller writes `ledger_head` once for many units (SQLite's group commit) */
+  head = true,
 ): UnitStatement[] {
   const out: UnitStatement[] = [];
   const add = (sql: string, ...args: Array<string | number | null | undefined>) =>
@@ -231,7 +233,7 @@ export function unitStatements(
     );
   }
   const last = records.at(-1);
-  if (last) add(UNIT_SQL.upsertHead, last.seq, last.hash);
+  if (last && head) add(UNIT_SQL.upsertHead, last.seq, last.hash);
   for (const st of unit.states ?? []) add(UNIT_SQL.upsertState, ...stateColumns(st));
   for (const j of unit.jobs ?? []) {
     const payload = JSON.stringify(j.payload);

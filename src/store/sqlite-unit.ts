@@ -31,7 +31,7 @@ const SQL = {
     'SELECT 1 FROM subjects WHERE phone_hash = ?1 UNION ALL SELECT 1 FROM subject_identifiers WHERE hash = ?1',
   identifierOwner: 'SELECT subject_id FROM subject_identifiers WHERE hash = ?',
   tombstone: 'SELECT 1 FROM tombstones WHERE subject_hash = ?',
-  state: 'SELECT * FROM consent_state WHERE subject_id = ? AND purpose = ?',
+  states: 'SELECT * FROM consent_state WHERE subject_id = ?',
   textSha: 'SELECT sha256 FROM consent_texts WHERE version = ?',
   seenKey: KEY_ROTATION_SQL.seenKey,
 } as const;
@@ -60,9 +60,21 @@ export function applyUnit(ctx: UnitContext, unit: WriteUnit, head: LedgerHead | 
   for (const key of unit.formerDedupeKeys ?? []) {
     if (ctx.stmt(SQL.seenKey).get(key)) return { result: { status: 'duplicate' }, head };
   }
-  // Another process may have changed the person since the decision read their state.
+  // Another process may have changed the person since the decision read their state: one read
+  // of the person's rows however many purposes the decision expected.
+  const stored = new Map<string, Map<string, Record<string, unknown>>>();
   for (const e of unit.expectStates ?? []) {
-    const row = ctx.stmt(SQL.state).get(e.subjectId, e.purpose);
+    let rows = stored.get(e.subjectId);
+    if (!rows) {
+      rows = new Map(
+        ctx
+          .stmt(SQL.states)
+          .all(e.subjectId)
+          .map((r) => [String(r.purpose), r]),
+      );
+      stored.set(e.subjectId, rows);
+    }
+    const row = rows.get(e.purpose);
     if (!sameState(row ? toState(row) : null, e.state)) return { result: { ...STALE_STATE }, head };
   }
 
@@ -105,7 +117,8 @@ export function applyUnit(ctx: UnitContext, unit: WriteUnit, head: LedgerHead | 
   }
 
   const records: LedgerRecord[] = chainEvents(head, unit.events ?? []);
-  for (const [sql, args] of unitStatements(unit, records, newTexts, now)) {
+  // The ledger head is written once per group commit by the store (`flush`), not once per unit.
+  for (const [sql, args] of unitStatements(unit, records, newTexts, now, false)) {
     try {
       ctx.stmt(sql).run(...args);
     } catch (err) {
