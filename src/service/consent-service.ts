@@ -26,15 +26,8 @@ import type {
 import { KeyedMutex } from './mutex.ts';
 import type { Subject } from './subjects.ts';
 
-export type {
-  ChangeRequest,
-  ChangeResult,
-  ConsentServiceDeps,
-  DedupeKeys,
-  Linking,
-  Plan,
-  PurposeOutcome,
-} from './consent-types.ts';
+// What callers of the service name with it (the rest stays in consent-types.ts).
+export type { ChangeRequest, ChangeResult, DedupeKeys } from './consent-types.ts';
 
 /** Less permissive first (sync rule 4): when two records of one person are merged, this order decides. */
 const PERMISSIVENESS: Record<ConsentStatus, number> = { opted_out: 0, none: 1, pending: 2, opted_in: 3 };
