@@ -28,6 +28,17 @@ afterEach(async () => {
 });
 
 /** A store that counts the person reads and the units committed, and can run work inside a read. */
+/** A person known to the service: a form's marketing opt-in request for `wa(n)`; their number. */
+async function requestOptIn(harness: Harness, n: number): Promise<string> {
+  const phone = `+${wa(n)}`;
+  await harness.request('/v1/consents', {
+    method: 'POST',
+    role: 'intake',
+    json: { phone, purposes: ['marketing'] },
+  });
+  return phone;
+}
+
 function counting() {
   const reads = new Map<string, number>();
   const units: WriteUnit[] = [];
@@ -105,12 +116,7 @@ describe('batch decider', () => {
   it("writes one person's batch as one unit in their order; the same message id twice is a duplicate", async () => {
     const c = counting();
     h = await startHarness({ wrapStore: c.wrap });
-    const phone = `+${wa(40)}`;
-    await h.request('/v1/consents', {
-      method: 'POST',
-      role: 'intake',
-      json: { phone, purposes: ['marketing'] },
-    });
+    const phone = await requestOptIn(h, 40);
     await h.services.inbox?.stop();
     const t = Number(ts(h));
     const stop = nextWamid();
@@ -139,12 +145,7 @@ describe('batch decider', () => {
 
   it("keeps one person's order across the slices of a batch read (JA first, STOP 70 events later)", async () => {
     h = await startHarness();
-    const phone = `+${wa(60)}`;
-    await h.request('/v1/consents', {
-      method: 'POST',
-      role: 'intake',
-      json: { phone, purposes: ['marketing'] },
-    });
+    const phone = await requestOptIn(h, 60);
     await h.services.inbox?.stop();
     const t = Number(ts(h));
     const others = Array.from({ length: 68 }, (_, n) => textMessage(wa(100 + n), 'STOP', { timestamp: t }));
@@ -167,13 +168,8 @@ describe('batch decider', () => {
   it('an API change between the batch read and its commit wins; the STOP is decided again from it', async () => {
     const c = counting();
     h = await startHarness({ wrapStore: c.wrap });
-    const phone = `+${wa(50)}`;
     // The person is known (a form's opt-in request), so the batch reads their state.
-    await h.request('/v1/consents', {
-      method: 'POST',
-      role: 'intake',
-      json: { phone, purposes: ['marketing'] },
-    });
+    const phone = await requestOptIn(h, 50);
     h.advance(1_000);
     await h.services.inbox?.stop();
     await h.acknowledge(textMessage(wa(50), 'STOP', { timestamp: ts(h) }));
