@@ -1108,6 +1108,10 @@ describe('nothing outside the whitelist is ever read or stored', () => {
                   statuses.push(
                     (await h.salesforce.sendOutbound(`${h.url}/webhooks/salesforce`, xml)).status,
                   );
+                  // The message is a signal: the service reads the record back in a job. The effect
+                  // noted above is the record as the message reports it, so the read-back must run
+                  // before a later event edits the record (on a loaded machine it might not have).
+                  if (sf) await h.settle();
                 } else {
                   const body = {
                     events: [
