@@ -1,9 +1,38 @@
-/** Byte helpers that work the same on Node 22 and Workers (no Buffer). */
+/**
+ * Byte helpers that work the same on Node 22 and Workers. Node's `Buffer` encodes and decodes base64
+ * natively; where it is missing (Workers without nodejs_compat) the portable path below is used. On
+ * Node the portable path was 5 % of a decided STOP's CPU (a string built per byte, then `btoa`).
+ */
 
-export const utf8 = (s: string): Uint8Array<ArrayBuffer> => new TextEncoder().encode(s);
+const ENCODER = new TextEncoder();
+export const utf8 = (s: string): Uint8Array<ArrayBuffer> => ENCODER.encode(s);
+
+/** Node's Buffer when the platform has one (Node; Workers with nodejs_compat), else null. */
+const NodeBuffer: typeof Buffer | null = typeof globalThis.Buffer === 'function' ? globalThis.Buffer : null;
+/** base64 with padding and no line breaks, and `fromBase64` refusing what is not base64. */
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** @example toBase64(new Uint8Array([1, 2])) // 'AQI=' */
 export function toBase64(bytes: Uint8Array): string {
+  if (NodeBuffer) return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  return portableToBase64(bytes);
+}
+
+/** Throws on input that is not base64 (as `atob` does), on every platform. */
+export function fromBase64(b64: string): Uint8Array<ArrayBuffer> {
+  if (NodeBuffer) {
+    // Buffer decodes leniently (it skips what is not base64): check first, as `atob` would.
+    if (!B64.test(b64)) return portableFromBase64(b64);
+    const buf = NodeBuffer.from(b64, 'base64');
+    const out = new Uint8Array(buf.length);
+    out.set(buf);
+    return out;
+  }
+  return portableFromBase64(b64);
+}
+
+/** The Web platform's way (`btoa` over a binary string); exported for tests of both paths. */
+export function portableToBase64(bytes: Uint8Array): string {
   let bin = '';
   for (let i = 0; i < bytes.length; i += 0x8000) {
     bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
@@ -11,8 +40,8 @@ export function toBase64(bytes: Uint8Array): string {
   return btoa(bin);
 }
 
-/** Throws on input that is not base64. */
-export function fromBase64(b64: string): Uint8Array<ArrayBuffer> {
+/** The Web platform's way (`atob`, which throws on input that is not base64). */
+export function portableFromBase64(b64: string): Uint8Array<ArrayBuffer> {
   const bin = atob(b64);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
