@@ -97,15 +97,13 @@ export class DeciderThread implements Inbox {
   private nextId = 1;
   private readonly waiting = new Map<number, (summary: InboundSummary) => void>();
   private readonly forgetHere: (id: string) => void;
-  private readonly firstReady: Promise<void>;
-  private onFirstReady: () => void = () => {};
+  /** settles when the current worker says `ready` (or the decider moved to this thread) */
+  private ready: Promise<void> = Promise.resolve();
+  private onReady: (() => void) | null = null;
   private exited: Promise<void> = Promise.resolve();
 
   constructor(options: DeciderThreadOptions) {
     this.o = options;
-    this.firstReady = new Promise((ok) => {
-      this.onFirstReady = ok;
-    });
     // A person shredded here (an erasure, retention) is forgotten by the worker's key cache too.
     const pii = options.pii;
     const forget = pii.forget.bind(pii);
@@ -146,9 +144,19 @@ export class DeciderThread implements Inbox {
     else this.spawn();
   }
 
-  /** Resolves once the first worker is deciding (or the decider moved to this thread). */
+  /** Resolves once a worker is deciding (or the decider moved to this thread). */
   started(): Promise<void> {
-    return this.firstReady;
+    return this.ready;
+  }
+
+  /** True while a worker thread exists (started and not yet exited). */
+  get running(): boolean {
+    return this.worker !== null;
+  }
+
+  private readied(): void {
+    this.onReady?.();
+    this.onReady = null;
   }
 
   /** Stops the worker after its batch in hand and waits for it to exit. */
@@ -215,6 +223,11 @@ export class DeciderThread implements Inbox {
     // The HTTP server keeps the process alive; `stop` waits for the thread.
     worker.unref();
     this.worker = worker;
+    if (!this.onReady) {
+      this.ready = new Promise((ok) => {
+        this.onReady = ok;
+      });
+    }
     this.booted = false;
     this.startedAt = Date.now();
     this.current = { ...ZERO };
@@ -241,7 +254,7 @@ export class DeciderThread implements Inbox {
         this.current = { decided: m.stats.decided, dead: m.stats.dead, batches: m.stats.batches };
         // Requests made while no worker was there (a restart) are asked again.
         for (const id of this.waiting.keys()) this.post({ t: 'drained', id });
-        this.onFirstReady();
+        this.readied();
         return;
       case 'stats':
         this.current = { decided: m.stats.decided, dead: m.stats.dead, batches: m.stats.batches };
@@ -285,7 +298,7 @@ export class DeciderThread implements Inbox {
       this.local = true;
       this.o.local.start();
       this.answerLocally();
-      this.onFirstReady();
+      this.readied();
       return;
     }
     this.quickFailures = Date.now() - this.startedAt < HEALTHY_MS ? this.quickFailures + 1 : 1;
