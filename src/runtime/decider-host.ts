@@ -217,8 +217,12 @@ export class DeciderThread implements Inbox {
     const data: DeciderData = { env: this.o.env, dataDir: this.o.dataDir, forwardLogs: this.o.forwardLogs };
     const worker = new Worker(this.o.entry ?? new URL('./decider-thread.ts', import.meta.url), {
       workerData: data,
-      // node:sqlite and type stripping warn once per thread; the server's own flags do not apply here.
-      execArgv: ['--disable-warning=ExperimentalWarning'],
+      // node:sqlite and type stripping warn once per thread; of the server's own flags only the CPU
+      // profiler's apply here (`BENCH_CPU_PROF=1 npm run bench:ingest` profiles both threads).
+      execArgv: [
+        ...process.execArgv.filter((a) => a.startsWith('--cpu-prof')),
+        '--disable-warning=ExperimentalWarning',
+      ],
     });
     // The HTTP server keeps the process alive; `stop` waits for the thread.
     worker.unref();

@@ -54,12 +54,14 @@ async function run(port: NonNullable<typeof parentPort>, data: DeciderData): Pro
       post({ t: 'jobs' });
     });
   };
+  // No migration: the server migrated before it started this thread (and booting needs no write lock).
   const { services, store } = await openNodeServices({
     config,
     log,
     dataDir: data.dataDir,
     inbox: 'inline',
     onJobs,
+    migrate: false,
   });
   // A person shredded here (an erasure confirmed on WhatsApp) is forgotten by the main thread too.
   const pii = services.pii;

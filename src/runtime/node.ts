@@ -215,11 +215,13 @@ export async function openNodeServices(
     inbox: 'durable' | 'inline';
     /** called when a commit queued jobs (the decider thread tells the main thread) */
     onJobs?: () => void;
+    /** false: the schema is current already (the decider thread: the server migrated before starting it) */
+    migrate?: boolean;
   },
 ) {
   const { config, log, dataDir } = options;
   const store = openSqliteStore({ path: join(dataDir, DB_FILE) });
-  await store.migrate();
+  if (options.migrate !== false) await store.migrate();
   const catalogDir = resolve(config.CATALOG_DIR);
   const catalog = Catalog.load({
     texts: readJson(catalogDir, 'texts.json'),

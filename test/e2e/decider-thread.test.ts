@@ -82,7 +82,7 @@ async function start(env: Record<string, string> = {}): Promise<Started> {
     sweepEveryMs: 3_600_000,
   });
   cleanup.push(() => server.close());
-  expect(server.services.inbox).toBeInstanceOf(DeciderThread);
+  if (env.DECIDER_THREAD !== 'off') expect(server.services.inbox).toBeInstanceOf(DeciderThread);
   return { server, graph, dataDir, lines, thread: server.services.inbox as DeciderThread };
 }
 
@@ -180,21 +180,25 @@ describe('the decider thread', () => {
   it('a worker that dies is started again and decides what was acknowledged meanwhile, exactly once', async () => {
     const s = await start();
     const people = 60;
-    // Half acknowledged while the worker is paused, then the worker is ended right after it started
-    // (its first batch in hand); the other half acknowledged while no worker runs.
+    // Half acknowledged while the worker is paused; then the worker decides them but cannot commit
+    // (a third connection holds the write lock) and is ended with that batch in hand; the other half
+    // is acknowledged while no worker runs.
     await s.thread.stop();
     await Promise.all(Array.from({ length: people / 2 }, (_, n) => webhook(s, waOf(100 + n), 'STOP')));
-    const reader = new DatabaseSync(join(s.dataDir, DB_FILE), { readOnly: true });
+    const reader = new DatabaseSync(join(s.dataDir, DB_FILE));
     cleanup.push(() => reader.close());
     const depth = () => Number(reader.prepare('SELECT COUNT(*) AS n FROM inbox').get()?.n ?? 0);
     expect(depth()).toBe(people / 2);
+    reader.exec('BEGIN IMMEDIATE');
     s.thread.start();
     await s.thread.started();
+    await new Promise((r) => setTimeout(r, 300));
     await s.thread.crashForTest();
+    reader.exec('ROLLBACK');
     const left = depth();
+    expect(left).toBe(people / 2);
     for (let i = 100 + people / 2; i < 100 + people; i++) await webhook(s, waOf(i), 'STOP');
     await s.thread.drained();
-    console.log(`inbox rows left undecided by the ended worker: ${left} of ${people / 2}`);
     const stats = s.server.services.inbox?.stats;
     expect(stats?.restarts).toBe(1);
     expect(stats).toMatchObject({ acknowledged: people, decided: people, dead: 0 });
@@ -213,24 +217,24 @@ describe('the decider thread', () => {
     // Everyone opted out once (so a new request changes their state, and so does a new STOP after it).
     await Promise.all(Array.from({ length: people }, (_, n) => webhook(s, waOf(200 + n), 'STOP')));
     await s.thread.drained();
-    // Each person's STOP (decided by the worker) and an API opt-in request (decided here, before the
-    // answer) at the same time: the STOPs wait in the inbox while the worker is paused, then the
-    // worker reads them all in one batch while the requests commit, so the two connections race
-    // for the same state rows between the worker's read and its commit.
+    // Each person's STOP (decided by the worker) and an API opt-in request (decided here) at the same
+    // time. A third connection holds the database's write lock meanwhile, so both sides read and
+    // decide from the same states and then wait for the lock with their commits in hand: whichever
+    // commits second finds the states changed under it, writes nothing and decides again.
     await s.thread.stop();
     await Promise.all(Array.from({ length: people }, (_, n) => webhook(s, waOf(200 + n), 'STOP')));
+    const blocker = new DatabaseSync(join(s.dataDir, DB_FILE));
+    cleanup.push(() => blocker.close());
+    blocker.exec('BEGIN IMMEDIATE');
     s.thread.start();
     await s.thread.started();
-    await Promise.all(
-      Array.from({ length: people }, async (_, n) => {
-        const res = await api(s, '/v1/consents', 'intake', {
-          phone: phoneOf(200 + n),
-          purposes: ['marketing'],
-          locale: 'en',
-        });
-        expect(res.status).toBe(202);
-      }),
+    const requests = Array.from({ length: people }, (_, n) =>
+      api(s, '/v1/consents', 'intake', { phone: phoneOf(200 + n), purposes: ['marketing'], locale: 'en' }),
     );
+    // Both sides decided and wait for the lock (each retries every millisecond for up to 5 s).
+    await new Promise((r) => setTimeout(r, 1_000));
+    blocker.exec('ROLLBACK');
+    for (const res of await Promise.all(requests)) expect(res.status).toBe(202);
     await s.thread.drained();
     // A decision that lost the race wrote nothing and was made again: the API's on this thread
     // ('deciding again'), the worker's one person at a time (its own 'consent change recorded' line).
@@ -239,6 +243,7 @@ describe('the decider thread', () => {
       (l) => l.includes('"thread":"decider"') && l.includes('"msg":"consent change recorded"'),
     );
     console.log(`lost races decided again: ${here.length} by the API, ${there.length} by the worker`);
+    expect(here.length + there.length).toBeGreaterThan(0);
     for (let i = 200; i < 200 + people; i++) {
       // The person's own STOP is final: never opted in again without their confirmation. The request
       // either came first (then the STOP withdrew it) or after the STOP (a new double opt-in, pending).
@@ -253,5 +258,15 @@ describe('the decider thread', () => {
       expect(now).toBe(last?.action === 'requested' ? 'pending' : 'opted_out');
     }
     await verifyLedger(s);
+  });
+
+  it('DECIDER_THREAD=off decides on the main thread', async () => {
+    const s = await start({ DECIDER_THREAD: 'off' });
+    expect(s.server.services.inbox).not.toBeInstanceOf(DeciderThread);
+    await webhook(s, waOf(300), 'STOP');
+    expect(await s.server.services.inbox?.drained()).toMatchObject({ applied: 1 });
+    expect(await status(s, phoneOf(300))).toBe('opted_out');
+    expect(s.server.services.inbox?.stats.threadId).toBeUndefined();
+    expect(s.lines.some((l) => l.includes('"thread":"decider"'))).toBe(false);
   });
 });
