@@ -16,7 +16,7 @@ import { ConsentService } from '../service/consent-service.ts';
 import { DeadEvents } from '../service/dead-events.ts';
 import { History } from '../service/history.ts';
 import { InboundWhatsApp } from '../service/inbound-whatsapp.ts';
-import { DurableInbox } from '../service/inbox/durable-inbox.ts';
+import { DurableInbox, type Inbox } from '../service/inbox/durable-inbox.ts';
 import { type InboxMessage, type OptOutMarkers, QueueInbox } from '../service/inbox/queue-inbox.ts';
 import type { Log } from '../service/log.ts';
 import { Messaging } from '../service/messaging.ts';
@@ -43,7 +43,7 @@ export interface Services {
    * The durable inbox and its decider (Node): webhooks are acknowledged once their minimised events
    * are stored, and decided in batches after. Null: events are decided before the answer (inline).
    */
-  inbox: DurableInbox | null;
+  inbox: Inbox | null;
   /** the Workers inbox: webhooks acknowledged once their events are in the `INBOX` queue; else null */
   queueInbox: QueueInbox | null;
   /** unreadable webhook events, kept encrypted for inspection (sync rule 8) */

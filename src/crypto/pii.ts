@@ -184,11 +184,13 @@ export async function createPiiCrypto(
   };
   for (const r of retired) addMatching(r.lookup);
 
-  // Map keeps insertion order: a small LRU without a dependency.
-  const cache = new Map<string, DataKey>();
-  const remember = (id: string, key: DataKey) => {
+  // Map keeps insertion order: a small LRU without a dependency. Each key is kept with the wrapped
+  // form it came from: another connection (the decider thread, another process) may have given the
+  // person a new key (a shredded record that comes back), and the stored wrapped key then differs.
+  const cache = new Map<string, { key: DataKey; wrapped: string }>();
+  const remember = (id: string, key: DataKey, wrapped: string) => {
     cache.delete(id);
-    cache.set(id, key);
+    cache.set(id, { key, wrapped });
     if (cache.size > cacheSize) cache.delete(cache.keys().next().value as string);
   };
   const hashUnder = async (k: LookupKey, value: string) => toHex(await prims.hmac(k.handle, utf8(value)));
@@ -212,23 +214,23 @@ export async function createPiiCrypto(
       const wrapped = await aesEncrypt(prims, current.kek, raw, `dek:${subjectId}`);
       const key = await prims.aesKey(raw);
       raw.fill(0);
-      remember(subjectId, key);
+      remember(subjectId, key, wrapped);
       return { key, wrapped };
     },
     async subjectKey(subjectId, wrapped) {
       const hit = cache.get(subjectId);
-      if (hit) return hit;
+      if (hit?.wrapped === wrapped) return hit.key;
       const { value: raw } = await unwrap(subjectId, wrapped);
       const key = await prims.aesKey(raw);
       raw.fill(0);
-      remember(subjectId, key);
+      remember(subjectId, key, wrapped);
       return key;
     },
     async rewrap(subjectId, wrapped) {
       const { index, value: raw } = await unwrap(subjectId, wrapped);
       const again = index === 0 ? null : await aesEncrypt(prims, current.kek, raw, `dek:${subjectId}`);
       // The caller reads the person's identifiers next (a rotation): no second unwrap.
-      if (!cache.has(subjectId)) remember(subjectId, await prims.aesKey(raw));
+      if (!cache.has(subjectId)) remember(subjectId, await prims.aesKey(raw), wrapped);
       raw.fill(0);
       return again;
     },

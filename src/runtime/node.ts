@@ -14,6 +14,7 @@ import { crmSchemasFor } from '../sync/crm-schemas.ts';
 import { MappingError } from '../sync/mappings.ts';
 import { type BannerInfo, bannerLines } from './banner.ts';
 import { prepareDataDir, requireDatabase } from './data-dir.ts';
+import { DeciderThread } from './decider-host.ts';
 import { withDevSecrets } from './dev-secrets.ts';
 import { serveScalarBundle } from './docs-bundle.node.ts';
 import { createNodeLogger, logFormat } from './logger.ts';
@@ -75,11 +76,25 @@ function localHost(host: string): string {
  * const server = await startNode({ env: process.env });
  */
 export async function startNode(options: StartOptions): Promise<NodeServer> {
-  const { services, config, log, store, dataDir, devFile } = await bootNode(options);
+  const { services, config, env, log, store, dataDir, devFile } = await bootNode(options);
   // One server per DATA_DIR: what is still leased was leased by a process that is gone.
   await services.dispatcher.reclaimLeases();
+  // The decider on a worker thread (its own connection to the database file), unless switched off or
+  // the caller injected a clock or fetch (functions cannot cross threads: that decider stays here).
+  if (services.inbox && config.DECIDER_THREAD === 'on' && !options.clock && !options.fetch) {
+    services.inbox = new DeciderThread({
+      local: services.inbox,
+      env,
+      dataDir,
+      log,
+      pii: services.pii,
+      onJobs: () => services.jobsQueued(),
+      forwardLogs: options.log !== undefined,
+    });
+  }
   // The decider: first what a previous run acknowledged and did not decide, then each new delivery.
   services.inbox?.start();
+  if (services.inbox instanceof DeciderThread) await services.inbox.started();
   const app = createApp(services, { docsScript: serveScalarBundle });
   const server = serve({
     fetch: app.fetch,
@@ -177,8 +192,36 @@ export async function bootNode(
         'Never use these in production: set NODE_ENV=production and real secrets.',
     );
   }
+  const { services, store } = await openNodeServices({
+    config,
+    log,
+    dataDir,
+    inbox: 'durable',
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
+  return { services, config, env, log, store, dataDir, devFile: devFromFile.length ? devFile : undefined };
+}
+
+/**
+ * The store on `DATA_DIR`'s database file (migrated), the catalog and the services: the part of the
+ * boot the server and the decider thread share (each with its own SQLite connection to the file).
+ */
+export async function openNodeServices(
+  options: Pick<StartOptions, 'fetch' | 'clock'> & {
+    config: Config;
+    log: Log;
+    dataDir: string;
+    inbox: 'durable' | 'inline';
+    /** called when a commit queued jobs (the decider thread tells the main thread) */
+    onJobs?: () => void;
+    /** false: the schema is current already (the decider thread: the server migrated before starting it) */
+    migrate?: boolean;
+  },
+) {
+  const { config, log, dataDir } = options;
   const store = openSqliteStore({ path: join(dataDir, DB_FILE) });
-  await store.migrate();
+  if (options.migrate !== false) await store.migrate();
   const catalogDir = resolve(config.CATALOG_DIR);
   const catalog = Catalog.load({
     texts: readJson(catalogDir, 'texts.json'),
@@ -194,16 +237,17 @@ export async function bootNode(
     catalog,
     log,
     crypto: nodeCryptoPrimitives,
-    inbox: 'durable',
+    inbox: options.inbox,
     // The TCP peer (from the socket, which a client cannot forge); throttling and the audit log use it.
     connInfo: getConnInfo,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.onJobs ? { onJobs: options.onJobs } : {}),
     // Edits go to DATA_DIR/mappings; MAPPINGS_DIR (default ./mappings) holds the defaults, never rewritten.
     mappings: nodeMappings({ dataDir, mappingsDir: config.MAPPINGS_DIR }),
     crmSchemas: crmSchemasFor(config),
   });
-  return { services, config, log, store, dataDir, devFile: devFromFile.length ? devFile : undefined };
+  return { services, store };
 }
 
 async function main() {

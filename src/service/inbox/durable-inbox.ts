@@ -37,6 +37,23 @@ export interface InboxStats {
   decided: number;
   dead: number;
   batches: number;
+  /** the thread the decider runs on (`worker_threads.threadId`: 0 is the main thread) */
+  threadId?: number;
+  /** times the decider thread was restarted after it died (Node's decider thread) */
+  restarts?: number;
+}
+
+/**
+ * What the webhook route, the send guard and the server need of the Node inbox: `DurableInbox`
+ * (decider on this thread) and `DeciderThread` (decider on a worker thread) both provide it.
+ */
+export interface Inbox {
+  accept(events: readonly InboundEvent[]): Promise<Accepted>;
+  optOutPending(hashes: string[], purpose: string): Promise<boolean>;
+  start(): void;
+  stop(): Promise<void>;
+  drained(): Promise<InboundSummary>;
+  readonly stats: InboxStats;
 }
 
 export interface DurableInboxDeps {
@@ -50,6 +67,8 @@ export interface DurableInboxDeps {
   batchSize?: number;
   /** a failing event is retried this often before it goes to the dead-event table */
   maxAttempts?: number;
+  /** called after each batch with the counters (the decider thread reports them to the main thread) */
+  onBatch?: (stats: InboxStats) => void;
 }
 
 const aad = (id: string) => `inbox:${id}`;
@@ -78,7 +97,7 @@ function slices(batch: Pending[], size: number): Pending[][] {
   return out;
 }
 
-export class DurableInbox {
+export class DurableInbox implements Inbox {
   private readonly d: DurableInboxDeps;
   private readonly batchSize: number;
   private readonly maxAttempts: number;
@@ -176,8 +195,11 @@ export class DurableInbox {
     }
   }
 
-  /** Runs the decider (one run at a time); `force`: even when stopped (one pass, for `drained`). */
-  private kick(force = false): void {
+  /**
+   * Runs the decider (one run at a time; a kick during a run makes it go round again); `force`: even
+   * when stopped (one pass, for `drained`). The decider thread calls it when the main thread appended.
+   */
+  kick(force = false): void {
     if (this.stopped && !force) return;
     if (this.running) {
       this.again = true;
@@ -278,6 +300,7 @@ export class DurableInbox {
     this.tally.ignored += summary.ignored - failed.size;
     if (dead.length > 0)
       this.d.log.warn({ dead: dead.length }, 'inbox events that could not be decided kept as dead events');
+    this.d.onBatch?.(this.stats);
     return failed.size === rows.length ? 0 : rows.length;
   }
 }
