@@ -18,7 +18,8 @@ describe('base64 on Node (Buffer) and the portable path agree', () => {
 
   it('decodes what atob decodes (whitespace, missing padding) and refuses what atob refuses', () => {
     expect(fromBase64('AQI=')).toEqual(new Uint8Array([1, 2]));
-    for (const s of ['AQI', ' AQI= ', 'AQ\nI=', 'AAEC', '']) expect(fromBase64(s)).toEqual(portableFromBase64(s));
+    for (const s of ['AQI', ' AQI= ', 'AQ\nI=', 'AAEC', ''])
+      expect(fromBase64(s)).toEqual(portableFromBase64(s));
     for (const s of ['A', 'AQI==', 'AQ*I', 'AQI=AQI=', '-_8=']) {
       expect(() => portableFromBase64(s)).toThrow();
       expect(() => fromBase64(s)).toThrow();
