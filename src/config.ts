@@ -178,10 +178,11 @@ export const configSchema = z.object({
   /** accept Salesforce Outbound Messages (SOAP) as change signals: `on` or `off` (default; Flow callouts are preferred) */
   SALESFORCE_OUTBOUND_MESSAGES: z.enum(['on', 'off']).default('off'),
   /**
-   * Node: `on` (default) decides the WhatsApp inbox on a worker thread with its own SQLite connection,
-   * so acknowledging and deciding use two cores; `off` decides on the main thread (docs/operations.md)
+   * Node: `on` decides the WhatsApp inbox on a worker thread with its own SQLite connection, so
+   * acknowledging and deciding use two cores; `off` decides on the main thread; `auto` (default):
+   * `on` when the process may use two cores or more (docs/operations.md)
    */
-  DECIDER_THREAD: z.enum(['on', 'off']).default('on'),
+  DECIDER_THREAD: z.enum(['auto', 'on', 'off']).default('auto'),
   /** how far a sender's `occurredAt` may lie ahead of receipt time before it is capped (clock skew) */
   CLOCK_SKEW_SECONDS: int(300, 0, 3600),
   /**

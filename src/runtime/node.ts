@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Server as HttpServer, ServerOptions } from 'node:http';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -75,13 +76,24 @@ function localHost(host: string): string {
  * @example
  * const server = await startNode({ env: process.env });
  */
+/**
+ * Whether the decider gets a thread of its own: `auto` asks for two cores or more. On one core a
+ * thread only adds the cost of two connections (each discards its page cache when the other commits).
+ *
+ * @example deciderThreadWanted('auto', os.availableParallelism()) // true on 2 cores
+ */
+export function deciderThreadWanted(setting: Config['DECIDER_THREAD'], cores: number): boolean {
+  return setting === 'on' || (setting === 'auto' && cores >= 2);
+}
+
 export async function startNode(options: StartOptions): Promise<NodeServer> {
   const { services, config, env, log, store, dataDir, devFile } = await bootNode(options);
   // One server per DATA_DIR: what is still leased was leased by a process that is gone.
   await services.dispatcher.reclaimLeases();
   // The decider on a worker thread (its own connection to the database file), unless switched off or
   // the caller injected a clock or fetch (functions cannot cross threads: that decider stays here).
-  if (services.inbox && config.DECIDER_THREAD === 'on' && !options.clock && !options.fetch) {
+  const threaded = deciderThreadWanted(config.DECIDER_THREAD, availableParallelism());
+  if (services.inbox && threaded && !options.clock && !options.fetch) {
     services.inbox = new DeciderThread({
       local: services.inbox,
       env,
