@@ -79,7 +79,12 @@ export function errorResult(err: Error, log: Log | undefined): ErrorResult {
       body: errorBody('STORE_UNAVAILABLE', `the database failed: ${store.name}: ${store.message}`),
     };
   }
-  log?.error({ err: { name: err.name, code: (err as { code?: unknown }).code } }, 'unhandled error');
+  // Names and codes only (SQLite's extended `errcode` says which lock or constraint), never a message.
+  const { code, errcode } = err as { code?: unknown; errcode?: unknown };
+  log?.error(
+    { err: { name: err.name, code, ...(typeof errcode === 'number' ? { errcode } : {}) } },
+    'unhandled error',
+  );
   return {
     status: 500,
     body: errorBody('INTERNAL', 'internal error; the request id is in the x-request-id header'),

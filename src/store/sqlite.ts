@@ -122,7 +122,12 @@ const PRAGMAS = [
 ];
 
 /** SQLITE_BUSY: another connection holds the lock. */
-const isBusy = (e: unknown): boolean => (e as { errcode?: number } | null)?.errcode === 5;
+/**
+ * SQLITE_BUSY and its extended codes (node:sqlite reports the extended one): BUSY_RECOVERY (261) while
+ * another connection rebuilds the WAL index, BUSY_SNAPSHOT (517), BUSY_TIMEOUT (773). All mean "the
+ * lock is not ours yet": try again, never fail the queued writes at once.
+ */
+export const isBusy = (e: unknown): boolean => ((e as { errcode?: number } | null)?.errcode ?? 0) % 256 === 5;
 
 /** The checkpointer starts once the WAL passes this size (about 1,000 pages, SQLite's default). */
 const CHECKPOINT_FROM_BYTES = 4 * 1024 * 1024;

@@ -214,51 +214,64 @@ describe('the decider thread', () => {
   it("the worker's STOP and the main thread's opt-in request for the same people: the rules hold", async () => {
     const s = await start();
     const people = 40;
-    // Everyone opted out once (so a new request changes their state, and so does a new STOP after it).
-    await Promise.all(Array.from({ length: people }, (_, n) => webhook(s, waOf(200 + n), 'STOP')));
-    await s.thread.drained();
-    // Each person's STOP (decided by the worker) and an API opt-in request (decided here) at the same
-    // time. A third connection holds the database's write lock meanwhile, so both sides read and
-    // decide from the same states and then wait for the lock with their commits in hand: whichever
-    // commits second finds the states changed under it, writes nothing and decides again.
-    await s.thread.stop();
-    await Promise.all(Array.from({ length: people }, (_, n) => webhook(s, waOf(200 + n), 'STOP')));
-    const blocker = new DatabaseSync(join(s.dataDir, DB_FILE));
-    cleanup.push(() => blocker.close());
-    blocker.exec('BEGIN IMMEDIATE');
-    s.thread.start();
-    await s.thread.started();
-    const requests = Array.from({ length: people }, (_, n) =>
-      api(s, '/v1/consents', 'intake', { phone: phoneOf(200 + n), purposes: ['marketing'], locale: 'en' }),
-    );
-    // Both sides decided and wait for the lock (each retries every millisecond for up to 5 s).
-    await new Promise((r) => setTimeout(r, 1_000));
-    blocker.exec('ROLLBACK');
-    for (const res of await Promise.all(requests)) expect(res.status).toBe(202);
-    await s.thread.drained();
-    // A decision that lost the race wrote nothing and was made again: the API's on this thread
-    // ('deciding again'), the worker's one person at a time (its own 'consent change recorded' line).
-    const here = s.lines.filter((l) => l.includes('deciding again') && !l.includes('"thread":"decider"'));
-    const there = s.lines.filter(
-      (l) => l.includes('"thread":"decider"') && l.includes('"msg":"consent change recorded"'),
-    );
-    console.log(`lost races decided again: ${here.length} by the API, ${there.length} by the worker`);
-    expect(here.length + there.length).toBeGreaterThan(0);
-    for (let i = 200; i < 200 + people; i++) {
-      // The person's own STOP is final: never opted in again without their confirmation. The request
-      // either came first (then the STOP withdrew it) or after the STOP (a new double opt-in, pending).
-      const now = await status(s, phoneOf(i));
-      expect(['opted_out', 'pending']).toContain(now);
-      const res = await api(s, `/v1/subjects/${encodeURIComponent(phoneOf(i))}/history`, 'auditor');
-      const { events } = (await res.json()) as { events: Array<{ purpose: string; action: string }> };
-      const mine = events.filter((e) => e.purpose === 'marketing');
-      expect(mine.filter((e) => e.action === 'requested').length).toBeLessThanOrEqual(1);
-      // The state is what the ledger's last change says (nothing lost or applied twice in the race).
-      const last = mine.filter((e) => e.action !== 'evidence').at(-1);
-      expect(now).toBe(last?.action === 'requested' ? 'pending' : 'opted_out');
-    }
-    await verifyLedger(s);
-  });
+    /**
+     * One round over people `from`..`from + people - 1`; returns how many decisions lost the race and
+     * were made again. Each person's STOP (decided by the worker) and an API opt-in request (decided
+     * here) at the same time. A third connection holds the database's write lock meanwhile, so both
+     * sides read and decide from the same states and then wait for the lock with their commits in
+     * hand: whichever commits second finds the states changed under it, writes nothing and decides
+     * again. On a loaded machine one side may not have decided before the lock is released (then
+     * nothing raced, which is allowed): the round is repeated with other people.
+     */
+    const round = async (from: number): Promise<number> => {
+      const lines = s.lines.length;
+      // Everyone opted out once (so a new request changes their state, and so does a new STOP after it).
+      await Promise.all(Array.from({ length: people }, (_, n) => webhook(s, waOf(from + n), 'STOP')));
+      await s.thread.drained();
+      await s.thread.stop();
+      await Promise.all(Array.from({ length: people }, (_, n) => webhook(s, waOf(from + n), 'STOP')));
+      const blocker = new DatabaseSync(join(s.dataDir, DB_FILE));
+      cleanup.push(() => blocker.close());
+      blocker.exec('BEGIN IMMEDIATE');
+      s.thread.start();
+      await s.thread.started();
+      const requests = Array.from({ length: people }, (_, n) =>
+        api(s, '/v1/consents', 'intake', { phone: phoneOf(from + n), purposes: ['marketing'], locale: 'en' }),
+      );
+      // Both sides decide and wait for the lock (each retries every millisecond for up to 5 s).
+      await new Promise((r) => setTimeout(r, 1_000));
+      blocker.exec('ROLLBACK');
+      for (const res of await Promise.all(requests)) expect(res.status).toBe(202);
+      await s.thread.drained();
+      // A decision that lost the race wrote nothing and was made again: the API's on this thread
+      // ('deciding again'), the worker's one person at a time (its own 'consent change recorded' line).
+      const mine = s.lines.slice(lines);
+      const here = mine.filter((l) => l.includes('deciding again') && !l.includes('"thread":"decider"'));
+      const there = mine.filter(
+        (l) => l.includes('"thread":"decider"') && l.includes('"msg":"consent change recorded"'),
+      );
+      console.log(`lost races decided again: ${here.length} by the API, ${there.length} by the worker`);
+      for (let i = from; i < from + people; i++) {
+        // The person's own STOP is final: never opted in again without their confirmation. The request
+        // either came first (then the STOP withdrew it) or after the STOP (a new double opt-in, pending).
+        const now = await status(s, phoneOf(i));
+        expect(['opted_out', 'pending']).toContain(now);
+        const res = await api(s, `/v1/subjects/${encodeURIComponent(phoneOf(i))}/history`, 'auditor');
+        const { events } = (await res.json()) as { events: Array<{ purpose: string; action: string }> };
+        const marketing = events.filter((e) => e.purpose === 'marketing');
+        expect(marketing.filter((e) => e.action === 'requested').length).toBeLessThanOrEqual(1);
+        // The state is what the ledger's last change says (nothing lost or applied twice in the race).
+        const last = marketing.filter((e) => e.action !== 'evidence').at(-1);
+        expect(now).toBe(last?.action === 'requested' ? 'pending' : 'opted_out');
+      }
+      await verifyLedger(s);
+      return here.length + there.length;
+    };
+    let raced = 0;
+    for (let attempt = 0; attempt < 3 && raced === 0; attempt++) raced += await round(200 + attempt * 100);
+    // The test can fail: some decision did lose the race (and was made again) in one of the rounds.
+    expect(raced).toBeGreaterThan(0);
+  }, 60_000);
 
   it('DECIDER_THREAD=off decides on the main thread', async () => {
     const s = await start({ DECIDER_THREAD: 'off' });
