@@ -33,14 +33,23 @@ afterEach(async () => {
 const wa = (n: number) => `49151234566${String(n).padStart(2, '0')}`;
 const ts = (x: Harness) => String(Math.floor(x.now().getTime() / 1000));
 
+type Table = 'ledger' | 'outbox' | 'inbound_dedupe' | 'subjects' | 'subject_identifiers' | 'erasures';
+
 /** Row counts of the main database's tables that a decision writes. */
-function counts(x: Harness): Record<string, number> {
+function counts(x: Harness): Record<Table, number> {
   const db = new DatabaseSync(x.dbPath, { readOnly: true });
   try {
-    const tables = ['ledger', 'outbox', 'inbound_dedupe', 'subjects', 'subject_identifiers', 'erasures'];
+    const tables: Table[] = [
+      'ledger',
+      'outbox',
+      'inbound_dedupe',
+      'subjects',
+      'subject_identifiers',
+      'erasures',
+    ];
     return Object.fromEntries(
       tables.map((t) => [t, Number(db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get()?.n ?? 0)]),
-    );
+    ) as Record<Table, number>;
   } finally {
     db.close();
   }
