@@ -51,7 +51,9 @@ export function storageLocation(config: Config): StorageLocation {
   return {
     runtime: 'node',
     engine: 'SQLite',
-    location: ['consent-sync.db', 'inbox.db'].map((f) => `${config.DATA_DIR.replace(/\/+$/, '')}/${f}`).join(', '),
+    location: ['consent-sync.db', 'inbox.db']
+      .map((f) => `${config.DATA_DIR.replace(/\/+$/, '')}/${f}`)
+      .join(', '),
   };
 }
 
