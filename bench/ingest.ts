@@ -319,7 +319,7 @@ interface InboxFigures {
   cpuMsPerDecided: number | null;
 }
 
-/** Reads the inbox depth from the service's database file (a read-only connection beside it). */
+/** Reads the inbox depth from the service's inbox file (a read-only connection beside it). */
 function inboxReader(dbPath: string): { depth(): number; close(): void } {
   let db: DatabaseSync | null = null;
   return {
@@ -556,7 +556,7 @@ async function main() {
     ]);
 
     /** A run with the CPU the target process used during it (all its threads), per answered request. */
-    const reader = inboxReader(join(dataDir, 'consent-sync.db'));
+    const reader = inboxReader(join(dataDir, 'inbox.db'));
     const measure = async (child: ChildProcess, run: () => Promise<RunStats>): Promise<RunStats> => {
       const cpu0 = cpuSeconds(child.pid);
       const own0 = process.cpuUsage();

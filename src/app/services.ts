@@ -21,6 +21,7 @@ import { type InboxMessage, type OptOutMarkers, QueueInbox } from '../service/in
 import type { Log } from '../service/log.ts';
 import { Messaging } from '../service/messaging.ts';
 import { Subjects } from '../service/subjects.ts';
+import type { InboxStore } from '../store/inbox-store.ts';
 import type { Store } from '../store/port.ts';
 import { buildConnectors } from '../sync/connectors.ts';
 import { CrmFields } from '../sync/crm-fields.ts';
@@ -44,6 +45,8 @@ export interface Services {
    * are stored, and decided in batches after. Null: events are decided before the answer (inline).
    */
   inbox: Inbox | null;
+  /** Node: the inbox file the durable inbox appends to (closed by whoever closes `store`); else null */
+  inboxStore: InboxStore | null;
   /** the Workers inbox: webhooks acknowledged once their events are in the `INBOX` queue; else null */
   queueInbox: QueueInbox | null;
   /** unreadable webhook events, kept encrypted for inspection (sync rule 8) */
@@ -108,6 +111,8 @@ export interface ServiceInputs {
    * (start it with `services.inbox.start()`); `inline` (default): decided before the answer.
    */
   inbox?: 'durable' | 'inline';
+  /** Node, with `inbox: 'durable'`: the inbox file (`DATA_DIR/inbox.db`, see `openInboxStore`) */
+  inboxStore?: InboxStore;
   /** Workers: sends minimised webhook events to the inbox queue (acknowledged once it resolves) */
   inboxQueue?: (messages: InboxMessage[]) => Promise<void>;
   /** Workers: opt-out markers in D1, so the send guard sees opt-outs still in the inbox queue */
@@ -123,6 +128,18 @@ export interface ServiceInputs {
  */
 export async function buildServices(input: ServiceInputs): Promise<Services> {
   const { config, store, catalog, log } = input;
+  // After an erasure (and each retention purge) the inbox file's WAL is emptied too: it holds sealed
+  // copies of decided events' identifiers. The store itself is unchanged for everyone else.
+  const inboxFile = input.inboxStore;
+  const scrubbing: Store = inboxFile
+    ? Object.assign(Object.create(store) as Store, {
+        async scrub() {
+          const main = (await store.scrub?.().catch(() => false)) ?? true;
+          const own = await inboxFile.scrub().catch(() => false);
+          return main && own;
+        },
+      })
+    : store;
   const clock = input.clock ?? (() => new Date());
   const crypto = input.crypto ?? webCryptoPrimitives;
   const pii = await createPiiCrypto(fromBase64(config.PII_KEY), {
@@ -204,7 +221,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     },
   });
   const erasure = new ErasureService({
-    store,
+    store: scrubbing,
     subjects,
     pii,
     mappings,
@@ -264,7 +281,10 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
 
   const inbound = new InboundWhatsApp(consent, catalog, log, config.CLOCK_SKEW_SECONDS * 1000);
   const deadEvents = new DeadEvents({ store, pii, clock, log });
-  if (input.inbox === 'durable') inbox = new DurableInbox({ store, pii, inbound, deadEvents, clock, log });
+  if (input.inbox === 'durable') {
+    if (!input.inboxStore) throw new Error("inbox 'durable' needs the inbox file (inboxStore)");
+    inbox = new DurableInbox({ inbox: input.inboxStore, pii, inbound, deadEvents, clock, log });
+  }
   if (input.inboxQueue)
     queueInbox = new QueueInbox({
       pii,
@@ -301,6 +321,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     consent,
     inbound,
     inbox,
+    inboxStore: input.inboxStore ?? null,
     queueInbox,
     deadEvents,
     messaging,
@@ -327,7 +348,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
     clock,
     expirePending,
     purgeExpired: async () => ({
-      ...(await purgeExpired({ store, pii, clock, log, config })),
+      ...(await purgeExpired({ store: scrubbing, pii, clock, log, config })),
       overdueErasures: await erasure.flagOverdue(),
     }),
     reconcile: async (options) => {

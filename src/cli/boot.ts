@@ -25,6 +25,7 @@ export async function bootCli(
       await services.background.settle();
       await services.dispatcher.stop();
       await store.close();
+      await services.inboxStore?.close();
     },
   };
 }

@@ -44,14 +44,16 @@ const days = (n: number) => (n > 0 ? `${n} days` : 'kept (0 = no limit)');
 
 export const whatsappSending = (c: Config) => Boolean(c.WHATSAPP_ACCESS_TOKEN && c.WHATSAPP_PHONE_NUMBER_ID);
 
-/** Where the database is: D1 on Workers, the SQLite file under DATA_DIR on Node. */
+/** Where the database is: D1 on Workers, the SQLite files under DATA_DIR on Node (the database and the inbox). */
 export function storageLocation(config: Config): StorageLocation {
   const onWorkers = typeof navigator !== 'undefined' && navigator.userAgent === 'Cloudflare-Workers';
   if (onWorkers) return { runtime: 'workers', engine: 'Cloudflare D1', location: 'D1 database bound as DB' };
   return {
     runtime: 'node',
     engine: 'SQLite',
-    location: `${config.DATA_DIR.replace(/\/+$/, '')}/consent-sync.db`,
+    location: ['consent-sync.db', 'inbox.db']
+      .map((f) => `${config.DATA_DIR.replace(/\/+$/, '')}/${f}`)
+      .join(', '),
   };
 }
 

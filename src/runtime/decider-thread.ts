@@ -1,6 +1,7 @@
 /**
  * The decider thread (Node, a `node:worker_threads` Worker started by `decider-host.ts`): its own
- * services on its own SQLite connection to `DATA_DIR`'s database file, and only the inbox decider:
+ * services on its own SQLite connections to `DATA_DIR`'s database file and inbox file (`inbox.db`:
+ * read, and decided rows deleted; the main thread appends), and only the inbox decider:
  * no HTTP server, no dispatcher, no timers but the decider's backstop. It drains the inbox in
  * batches like the in-thread decider; the main thread acknowledges meanwhile on the other core.
  *
@@ -60,9 +61,12 @@ async function run(port: NonNullable<typeof parentPort>, data: DeciderData): Pro
     log,
     dataDir: data.dataDir,
     inbox: 'inline',
+    inboxFile: true,
     onJobs,
     migrate: false,
   });
+  if (!services.inboxStore) throw new Error('the decider thread opened no inbox file');
+  const inboxStore = services.inboxStore;
   // A person shredded here (an erasure confirmed on WhatsApp) is forgotten by the main thread too.
   const pii = services.pii;
   const forget = pii.forget.bind(pii);
@@ -72,7 +76,7 @@ async function run(port: NonNullable<typeof parentPort>, data: DeciderData): Pro
   };
   const snapshot = (s: InboxStats): InboxStats => ({ ...s, threadId });
   const inbox = new DurableInbox({
-    store,
+    inbox: inboxStore,
     pii,
     inbound: services.inbound,
     deadEvents: services.deadEvents,
@@ -104,6 +108,7 @@ async function run(port: NonNullable<typeof parentPort>, data: DeciderData): Pro
           .stop()
           .then(() => services.background.settle())
           .then(() => store.close())
+          .then(() => inboxStore.close())
           .then(
             () => process.exit(0),
             (e: Error) => {

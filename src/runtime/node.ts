@@ -10,6 +10,7 @@ import { nodeCryptoPrimitives } from '../crypto/primitives.node.ts';
 import { createApp } from '../http/app.ts';
 import { Catalog } from '../service/catalog-service.ts';
 import type { Log } from '../service/log.ts';
+import { INBOX_FILE, type InboxStore, moveLegacyInbox, openInboxStore } from '../store/inbox-store.ts';
 import { DB_FILE, openSqliteStore } from '../store/sqlite.ts';
 import { crmSchemasFor } from '../sync/crm-schemas.ts';
 import { MappingError } from '../sync/mappings.ts';
@@ -157,6 +158,7 @@ export async function startNode(options: StartOptions): Promise<NodeServer> {
       await services.background.settle();
       await services.dispatcher.stop();
       await store.close();
+      await services.inboxStore?.close();
     },
   };
 }
@@ -229,11 +231,23 @@ export async function openNodeServices(
     onJobs?: () => void;
     /** false: the schema is current already (the decider thread: the server migrated before starting it) */
     migrate?: boolean;
+    /** open the inbox file with `inbox: 'inline'` too (the decider thread decides its rows) */
+    inboxFile?: boolean;
   },
 ) {
   const { config, log, dataDir } = options;
   const store = openSqliteStore({ path: join(dataDir, DB_FILE) });
   if (options.migrate !== false) await store.migrate();
+  // The inbox in a file of its own (both threads open it; the server creates it and, on an upgrade,
+  // moves what the main database's `inbox` table still holds before any decider starts).
+  let inboxStore: InboxStore | undefined;
+  if (options.inbox === 'durable' || options.inboxFile) {
+    inboxStore = await openInboxStore(join(dataDir, INBOX_FILE), { migrate: options.migrate !== false });
+    if (options.migrate !== false) {
+      const moved = await moveLegacyInbox(store, inboxStore);
+      if (moved > 0) log.info({ moved }, `inbox rows moved from ${DB_FILE} to ${INBOX_FILE}`);
+    }
+  }
   const catalogDir = resolve(config.CATALOG_DIR);
   const catalog = Catalog.load({
     texts: readJson(catalogDir, 'texts.json'),
@@ -250,6 +264,7 @@ export async function openNodeServices(
     log,
     crypto: nodeCryptoPrimitives,
     inbox: options.inbox,
+    ...(inboxStore ? { inboxStore } : {}),
     // The TCP peer (from the socket, which a client cannot forge); throttling and the audit log use it.
     connInfo: getConnInfo,
     ...(options.clock ? { clock: options.clock } : {}),

@@ -141,14 +141,12 @@ export async function decideBatch(host: BatchHost, groups: ChangeRequest[][]): P
     const seen = new Set<string>();
     const plans: Plan[] = [];
     const results: ChangeResult[] = [];
-    const skipped: string[] = [];
     let subject = f.subject;
     let own = f.own;
     for (const req of group) {
       // The same inbound id twice in one batch: the second is a duplicate (one unit records a key once).
       if ((req.dedupeKeys ?? []).some((k) => seen.has(k))) {
         results.push({ status: 'duplicate' });
-        skipped.push(...(req.inboxDone ?? []));
         continue;
       }
       for (const k of req.dedupeKeys ?? []) seen.add(k);
@@ -179,7 +177,6 @@ export async function decideBatch(host: BatchHost, groups: ChangeRequest[][]): P
           state: f.own.find((s) => s.purpose === purpose) ?? null,
         }));
     const unit = mergeUnits(plans, expect, f.hashes);
-    if (skipped.length > 0) unit.inboxDone = [...(unit.inboxDone ?? []), ...skipped];
     return { unit, results };
   };
 
@@ -237,13 +234,12 @@ export function mergeUnits(
   const states = new Map<string, PurposeState>();
   const jobKeys = new Set<string>();
   const texts = new Map<string, TextRow>();
-  const list = <K extends 'dedupeKeys' | 'formerDedupeKeys' | 'inboxDone'>(k: K, v: string[] | undefined) => {
+  const list = <K extends 'dedupeKeys' | 'formerDedupeKeys'>(k: K, v: string[] | undefined) => {
     if (v?.length) unit[k] = [...(unit[k] ?? []), ...v];
   };
   for (const { unit: u } of plans) {
     list('dedupeKeys', u.dedupeKeys);
     list('formerDedupeKeys', u.formerDedupeKeys);
-    list('inboxDone', u.inboxDone);
     if (u.subjectUpdates?.length) unit.subjectUpdates = [...(unit.subjectUpdates ?? []), ...u.subjectUpdates];
     unit.events!.push(...(u.events ?? []));
     for (const s of u.states ?? []) states.set(`${s.subjectId}\u0000${s.purpose}`, s);

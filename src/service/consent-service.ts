@@ -225,10 +225,7 @@ export class ConsentService implements BatchHost {
   }
 
   /** True when the person has a tombstone; the inbound keys are still recorded (redeliveries stay no-ops). */
-  private async erased(
-    hashes: string[],
-    req: Pick<ChangeRequest, 'dedupeKeys' | 'formerDedupeKeys' | 'inboxDone'>,
-  ) {
+  private async erased(hashes: string[], req: Pick<ChangeRequest, 'dedupeKeys' | 'formerDedupeKeys'>) {
     const [tomb] = await this.deps.store.tombstonesFor([...new Set(hashes)]);
     if (!tomb) return false;
     await this.recordKeys(req);
@@ -236,14 +233,11 @@ export class ConsentService implements BatchHost {
   }
 
   /** Records a change's inbound keys alone (nothing else to write), so a redelivery stays a no-op. */
-  private async recordKeys(
-    req: Pick<ChangeRequest, 'dedupeKeys' | 'formerDedupeKeys' | 'inboxDone'>,
-  ): Promise<void> {
+  private async recordKeys(req: Pick<ChangeRequest, 'dedupeKeys' | 'formerDedupeKeys'>): Promise<void> {
     if (!req.dedupeKeys?.length) return;
     await this.deps.store.commit({
       dedupeKeys: req.dedupeKeys,
       ...(req.formerDedupeKeys?.length ? { formerDedupeKeys: req.formerDedupeKeys } : {}),
-      ...(req.inboxDone?.length ? { inboxDone: req.inboxDone } : {}),
     });
   }
 
@@ -311,7 +305,6 @@ export class ConsentService implements BatchHost {
     const unit: WriteUnit = { events: [], states: [], jobs: [], texts: [], audit: [], expectStates };
     if (req.dedupeKeys?.length) unit.dedupeKeys = req.dedupeKeys;
     if (req.formerDedupeKeys?.length) unit.formerDedupeKeys = req.formerDedupeKeys;
-    if (req.inboxDone?.length) unit.inboxDone = req.inboxDone;
     if (linking.rehash.length > 0) unit.rehash = linking.rehash;
     if (linking.hashes.length > 0) unit.guardTombstones = linking.hashes;
     if (linking.identifiers.length > 0) unit.identifiers = linking.identifiers;

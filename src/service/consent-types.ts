@@ -55,8 +55,6 @@ export interface ChangeRequest {
   audit?: Omit<AuditEntry, 'id' | 'at' | 'target'>;
   /** CRM records to link to the person in the same commit (a change that came from them) */
   links?: Array<Omit<CrmLink, 'subjectId'>>;
-  /** inbox rows this change decides: deleted by the commit that applies it (issue 17) */
-  inboxDone?: string[];
 }
 
 export interface PurposeOutcome {

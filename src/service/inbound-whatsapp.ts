@@ -23,10 +23,8 @@ export interface WhatsAppErasure {
   request(subjectId: string, keys: DedupeKeys): Promise<'opened' | 'open' | 'duplicate'>;
 }
 
-/** One event to decide, with the inbox row (or queue message) it came from. */
+/** One event to decide (its inbox row or queue message is removed by the caller once it is decided). */
 export interface Pending {
-  /** the inbox row id: deleted by the commit that applies the event (absent: decided inline) */
-  id?: string;
   event: InboxEvent;
 }
 
@@ -36,8 +34,6 @@ export interface DecideOptions {
    * The other events of the batch are decided all the same.
    */
   poisoned?: (p: Pending, error: unknown) => Promise<void>;
-  /** receives the inbox row ids the batch decider's commits deleted (the caller need not delete them again) */
-  deleted?: Set<string>;
 }
 
 /**
@@ -103,7 +99,6 @@ export class InboundWhatsApp {
         const decided = outcomes[n];
         if (decided) {
           for (const r of decided) count(r);
-          for (const p of group) if (p.id) options.deleted?.add(p.id);
           return;
         }
         for (const p of group) {
@@ -163,14 +158,13 @@ export class InboundWhatsApp {
     const spec = this.requestOf(p);
     if (spec) return this.apply(spec.who, spec.req);
     const e = p.event;
-    const done = p.id ? { inboxDone: [p.id] } : {};
     switch (e.t) {
       case 'erasure_confirm':
         return this.confirmErasure(e);
       case 'number_change':
-        return this.numberChange(e, done);
+        return this.numberChange(e);
       case 'user_id_change':
-        return this.userIdChange(e, done);
+        return this.userIdChange(e);
       case 'link':
         return this.link(e.who, e.occurredAt, e.wamid);
       default:
@@ -184,11 +178,7 @@ export class InboundWhatsApp {
    */
   private requestOf(p: Pending): { who: Identity; req: Omit<ChangeRequest, 'identity'> } | null {
     const e = p.event;
-    const done = p.id ? { inboxDone: [p.id] } : {};
-    const timing = {
-      occurredAt: e.occurredAt,
-      ...done,
-    };
+    const timing = { occurredAt: e.occurredAt };
     const claimed = e.claimedOccurredAt ? { claimedOccurredAt: e.claimedOccurredAt } : {};
     switch (e.t) {
       case 'keyword': {
@@ -270,7 +260,7 @@ export class InboundWhatsApp {
    */
   private preference(
     e: Extract<InboxEvent, { t: 'preference' }>,
-    timing: { occurredAt: string; inboxDone?: string[] },
+    timing: { occurredAt: string },
     claimed: Evidence,
   ): Omit<ChangeRequest, 'identity'> {
     const stop = e.value === 'stop';
@@ -304,26 +294,20 @@ export class InboundWhatsApp {
    * consent stays with them; the new number (and the new BSUID that comes with it) is linked, the
    * old number is kept as history and never messaged again.
    */
-  private numberChange(
-    e: Extract<InboxEvent, { t: 'number_change' }>,
-    done: { inboxDone?: string[] },
-  ): Promise<ChangeResult | null> {
+  private numberChange(e: Extract<InboxEvent, { t: 'number_change' }>): Promise<ChangeResult | null> {
     const retire: Identifier[] = [];
     if (e.who.phone) retire.push({ kind: 'phone', value: e.who.phone });
     // A number change comes with a new BSUID; the old one then names nobody.
     if (e.newBsuid && e.who.bsuid && e.who.bsuid !== e.newBsuid)
       retire.push({ kind: 'bsuid', value: e.who.bsuid });
     const link = { phone: e.newPhone, ...(e.newBsuid ? { bsuid: e.newBsuid } : {}) };
-    return this.identityChange(e, 'number_changed', link, retire, done);
+    return this.identityChange(e, 'number_changed', link, retire);
   }
 
   /** `user_changed_user_id`: the person's BSUID changed; the new one is linked, the old one retired. */
-  private userIdChange(
-    e: Extract<InboxEvent, { t: 'user_id_change' }>,
-    done: { inboxDone?: string[] },
-  ): Promise<ChangeResult | null> {
+  private userIdChange(e: Extract<InboxEvent, { t: 'user_id_change' }>): Promise<ChangeResult | null> {
     const retire: Identifier[] = e.who.bsuid ? [{ kind: 'bsuid', value: e.who.bsuid }] : [];
-    return this.identityChange(e, 'user_id_changed', { bsuid: e.newBsuid }, retire, done);
+    return this.identityChange(e, 'user_id_changed', { bsuid: e.newBsuid }, retire);
   }
 
   /** A change of the person's identifiers, recorded as evidence for every purpose (with the message id). */
@@ -332,7 +316,6 @@ export class InboundWhatsApp {
     reason: string,
     link: Identity,
     retire: Identifier[],
-    done: { inboxDone?: string[] },
   ): Promise<ChangeResult | null> {
     return this.apply(e.who, {
       intent: 'evidence',
@@ -345,7 +328,6 @@ export class InboundWhatsApp {
       reply: null,
       link,
       retire,
-      ...done,
     });
   }
 

@@ -62,6 +62,10 @@ export interface SqliteStoreOptions {
   clock?: () => Date;
   /** Defaults to the `.sql` files next to this module. */
   migrations?: Migration[];
+  /** Page cache in KiB (default 32 MiB); a file with one small table needs far less. */
+  cacheKib?: number;
+  /** false: a file without the ledger (the inbox file): commits read no ledger head */
+  ledger?: boolean;
 }
 
 /** Group-commit counters: `units / flushes` is the mean batch size. */
@@ -237,6 +241,8 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const clock = options.clock ?? (() => new Date());
   const db = new DatabaseSync(options.path);
   for (const p of PRAGMAS) db.exec(p);
+  if (options.cacheKib !== undefined)
+    db.exec(`PRAGMA cache_size = -${Math.max(1, Math.floor(options.cacheKib))}`);
 
   const cache = new Map<string, StatementSync>();
   const stmt = (sql: string): StatementSync => {
@@ -250,6 +256,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const ctx = { db, stmt, now: () => clock().toISOString() };
 
   const readHead = (): LedgerHead | null => {
+    if (options.ledger === false) return null;
     const r = stmt('SELECT seq, hash FROM ledger_head WHERE id = 1').get();
     return r ? { seq: Number(r.seq), hash: String(r.hash) } : null;
   };

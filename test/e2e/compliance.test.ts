@@ -119,7 +119,7 @@ describe('record of processing', () => {
     expect(r.record.storage).toEqual({
       runtime: 'node',
       engine: 'SQLite',
-      location: '/srv/consent-sync/consent-sync.db',
+      location: '/srv/consent-sync/consent-sync.db, /srv/consent-sync/inbox.db',
     });
     expect(r.record.controller).toEqual({
       name: 'Beispiel GmbH',

@@ -141,11 +141,11 @@ describe('crash recovery', () => {
       child = null;
     }
 
-    /** Undecided events in the inbox, read from the database file (a reader beside the server). */
+    /** Undecided events in the inbox, read from the inbox file (a reader beside the server). */
     let reader: DatabaseSync | null = null;
     function inboxDepth(): number {
       try {
-        reader ??= new DatabaseSync(join(dataDir, 'consent-sync.db'), { readOnly: true });
+        reader ??= new DatabaseSync(join(dataDir, 'inbox.db'), { readOnly: true });
         return Number(reader.prepare('SELECT COUNT(*) AS n FROM inbox').get()?.n ?? 0);
       } catch {
         return 0; // not migrated yet

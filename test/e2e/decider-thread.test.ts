@@ -21,6 +21,7 @@ import { toBase64 } from '../../src/crypto/encoding.ts';
 import { DeciderThread } from '../../src/runtime/decider-host.ts';
 import { createLogger } from '../../src/runtime/logger.ts';
 import { type NodeServer, startNode } from '../../src/runtime/node.ts';
+import { INBOX_FILE } from '../../src/store/inbox-store.ts';
 import { DB_FILE } from '../../src/store/sqlite.ts';
 import { APP_SECRET, NO_INTAKE_LIMITS, TOKENS, VERIFY_TOKEN } from '../helpers/harness.ts';
 import { freePort } from '../helpers/net.ts';
@@ -187,7 +188,10 @@ describe('the decider thread', () => {
     await Promise.all(Array.from({ length: people / 2 }, (_, n) => webhook(s, waOf(100 + n), 'STOP')));
     const reader = new DatabaseSync(join(s.dataDir, DB_FILE));
     cleanup.push(() => reader.close());
-    const depth = () => Number(reader.prepare('SELECT COUNT(*) AS n FROM inbox').get()?.n ?? 0);
+    // undecided rows: in the inbox file (the worker deletes them there after its decisions' commit)
+    const inboxFile = new DatabaseSync(join(s.dataDir, INBOX_FILE), { readOnly: true });
+    cleanup.push(() => inboxFile.close());
+    const depth = () => Number(inboxFile.prepare('SELECT COUNT(*) AS n FROM inbox').get()?.n ?? 0);
     expect(depth()).toBe(people / 2);
     reader.exec('BEGIN IMMEDIATE');
     s.thread.start();
@@ -209,6 +213,45 @@ describe('the decider thread', () => {
     const crash = s.lines.find((l) => l.includes('decider thread exited'));
     expect(crash).toBeDefined();
     expect(crash).not.toMatch(/4915123458/);
+  });
+
+  it("a worker ended between its decisions' commit and the inbox delete: decided again after the restart, each once", async () => {
+    const s = await start();
+    const people = 10;
+    for (let i = 400; i < 400 + people; i++) await optIn(s, i);
+    const events = await verifyLedger(s);
+    // what the opt-ins sent (the request and its confirmation) is out before the STOPs
+    await until('the opt-in messages', () => s.graph.sent().length >= people * 2);
+    await new Promise((r) => setTimeout(r, 300));
+    s.graph.reset();
+    await s.thread.stop();
+    await Promise.all(Array.from({ length: people }, (_, n) => webhook(s, waOf(400 + n), 'STOP')));
+    // A third connection holds the inbox file's write lock: the worker's decisions commit to the main
+    // file, its delete of the decided rows waits. The worker is ended in that window.
+    const inboxLock = new DatabaseSync(join(s.dataDir, INBOX_FILE));
+    cleanup.push(() => inboxLock.close());
+    inboxLock.exec('BEGIN IMMEDIATE');
+    s.thread.start();
+    await s.thread.started();
+    // two opt-out events per person (marketing, transactional) committed to the main file
+    await until(
+      'the decisions in the main file',
+      async () => (await verifyLedger(s)) === events + people * 2,
+    );
+    await s.thread.crashForTest();
+    inboxLock.exec('ROLLBACK');
+    const depth = Number(inboxLock.prepare('SELECT COUNT(*) AS n FROM inbox').get()?.n ?? 0);
+    expect(depth).toBe(people);
+    // The next worker decides them again: nothing twice, every row gone, one confirmation per STOP.
+    await s.thread.drained();
+    expect(Number(inboxLock.prepare('SELECT COUNT(*) AS n FROM inbox').get()?.n ?? 0)).toBe(0);
+    expect(s.server.services.inbox?.stats.restarts).toBe(1);
+    expect(await verifyLedger(s)).toBe(events + people * 2);
+    for (let i = 400; i < 400 + people; i++) expect(await status(s, phoneOf(i))).toBe('opted_out');
+    await until('the opt-out confirmations', () => s.graph.sent().length >= people);
+    await new Promise((r) => setTimeout(r, 300));
+    for (let i = 400; i < 400 + people; i++)
+      expect(s.graph.sent().filter((m) => m.to.replace(/\D/g, '') === waOf(i))).toHaveLength(1);
   });
 
   it("the worker's STOP and the main thread's opt-in request for the same people: the rules hold", async () => {

@@ -51,7 +51,7 @@ describe('durable inbox', () => {
       textMessage(OTHER, 'STOP', { timestamp: ts(h) }),
     );
     expect(await json(res)).toMatchObject({ received: 5, stored: 2, dropped: 3 });
-    const rows = await h.services.store.readInbox(10);
+    const rows = await h.services.inboxStore!.read(10);
     expect(rows).toHaveLength(2);
     const opened = await Promise.all(
       rows.map(async (r) => JSON.parse(await h.services.pii.openService(r.payloadEnc, `inbox:${r.id}`))),
@@ -94,7 +94,7 @@ describe('durable inbox', () => {
     h.services.inbox?.start();
     expect(await h.drained()).toMatchObject({ applied: 1 });
     expect(await status(h, PHONE)).toBe('opted_out');
-    expect(await h.services.store.inboxDepth()).toBe(0);
+    expect(await h.services.inboxStore!.depth()).toBe(0);
   });
 
   it("keeps one person's order within a batch: JA then STOP (with another person between) ends opted_out", async () => {
@@ -147,7 +147,7 @@ describe('durable inbox', () => {
     h.services.inbox?.start();
     await h.drained();
     expect(await status(h, PHONE)).toBe('opted_out');
-    expect(await h.services.store.inboxDepth()).toBe(0);
+    expect(await h.services.inboxStore!.depth()).toBe(0);
     const dead = await h.services.store.listDeadEvents(10);
     expect(dead.map((d) => [d.kind, d.reason])).toEqual([
       ['inbox:keyword', 'decision failed 3 times: TypeError'],

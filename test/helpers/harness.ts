@@ -17,6 +17,7 @@ import { createLogger } from '../../src/runtime/logger.ts';
 import { defaultMappings, fileMappingStorage } from '../../src/runtime/mappings.node.ts';
 import { Catalog } from '../../src/service/catalog-service.ts';
 import type { InboundSummary } from '../../src/service/inbound-whatsapp.ts';
+import { INBOX_FILE, moveLegacyInbox, openInboxStore } from '../../src/store/inbox-store.ts';
 import type { Store } from '../../src/store/port.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { crmSchemasFor } from '../../src/sync/crm-schemas.ts';
@@ -156,6 +157,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   async function build(wrap = options.wrapStore) {
     const opened = openSqliteStore({ path: dbPath, clock });
     await opened.migrate();
+    // the inbox file next to it, as `npm start` opens it (rows an older version left moved first)
+    const inboxStore = await openInboxStore(join(dir, INBOX_FILE));
+    await moveLegacyInbox(opened, inboxStore);
     const store = wrap ? wrap(opened) : opened;
     const services = await buildServices({
       config,
@@ -166,6 +170,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       // what `npm start` uses; Web Crypto (the Workers path) runs in the workers project
       crypto: nodeCryptoPrimitives,
       inbox: 'durable',
+      inboxStore,
       dispatcher: { baseDelayMs: 10, random: () => 0.5 },
       mappings: { storage: fileMappingStorage(join(dir, 'mappings')), defaults: mappingDefaults },
       // the CRMs' data models, read from the configured (simulated) CRMs as `npm start` does
@@ -231,6 +236,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
           await services.inbox?.stop();
           await services.dispatcher.stop();
           await services.store.close();
+          await services.inboxStore?.close();
         },
       };
     },
@@ -238,6 +244,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await current.services.inbox?.stop();
       await current.services.dispatcher.stop();
       await current.services.store.close();
+      await current.services.inboxStore?.close();
       if (changes) {
         const next: Record<string, string | undefined> = { ...env, ...changes };
         env = Object.fromEntries(
@@ -251,6 +258,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await current.services.inbox?.stop();
       await current.services.dispatcher.stop();
       await current.services.store.close();
+      await current.services.inboxStore?.close();
       await graph.close();
       rmSync(dir, { recursive: true, force: true });
     },

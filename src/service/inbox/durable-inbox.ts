@@ -1,10 +1,11 @@
 /**
  * The Node inbox (issue 17): a signed WhatsApp delivery is acknowledged once its minimised events
- * are committed to the `inbox` table (one group-committed write, encrypted under the service key,
- * with keyed hashes of each identifier for the send guard); a decider loop then drains the inbox in
- * batches, and each event's inbox row is deleted by the commit that applies it.
+ * are committed to the inbox file (`inbox.db`, one group-committed write, encrypted under the service
+ * key, with keyed hashes of each identifier for the send guard); a decider loop then drains the inbox
+ * in batches against the main database, and deletes each batch's rows from the inbox file after the
+ * main database's commits that applied them.
  *
- * Crash safety: a row is deleted only with (or after) its effect, and every effect is keyed by the
+ * Crash safety: a row is deleted only after its effect is committed, and every effect is keyed by the
  * event's dedupe key, so a row decided again after a crash is a no-op: decided exactly once.
  */
 import type { InboundEvent } from '../../../connectors/whatsapp/parse.ts';
@@ -12,7 +13,7 @@ import { identifiersOf } from '../../core/identity.ts';
 import { newId } from '../../crypto/encoding.ts';
 import type { PiiCrypto } from '../../crypto/pii.ts';
 import type { InboxRow } from '../../store/inbox-sql.ts';
-import type { Store } from '../../store/port.ts';
+import type { InboxStore } from '../../store/inbox-store.ts';
 import type { DeadEvents } from '../dead-events.ts';
 import {
   byPerson,
@@ -57,7 +58,8 @@ export interface Inbox {
 }
 
 export interface DurableInboxDeps {
-  store: Store;
+  /** the inbox file (appends, reads, deletes, the send guard); decisions go to the services' store */
+  inbox: InboxStore;
   pii: PiiCrypto;
   inbound: InboundWhatsApp;
   deadEvents: DeadEvents;
@@ -67,6 +69,8 @@ export interface DurableInboxDeps {
   batchSize?: number;
   /** a failing event is retried this often before it goes to the dead-event table */
   maxAttempts?: number;
+  /** test hook: runs after a batch's decisions are committed, before its rows leave the inbox file */
+  afterDecided?: () => Promise<void> | void;
   /** called after each batch with the counters (the decider thread reports them to the main thread) */
   onBatch?: (stats: InboxStats) => void;
 }
@@ -126,8 +130,7 @@ export class DurableInbox implements Inbox {
     const c = this.d.inbound.classify(events, receivedAt);
     if (c.records.length > 0) {
       const rows = await Promise.all(c.records.map((r) => this.row(r, receivedAt)));
-      const result = await this.d.store.commit({ inbox: rows });
-      if (result.status !== 'committed') throw new Error(`inbox append not stored: ${result.status}`);
+      await this.d.inbox.append(rows);
       this.stats.acknowledged += rows.length;
       this.kick();
     }
@@ -156,7 +159,7 @@ export class DurableInbox implements Inbox {
    * purpose: a STOP acknowledged a moment before a send still stops it.
    */
   async optOutPending(hashes: string[], purpose: string): Promise<boolean> {
-    const scopes = await this.d.store.inboxOptOuts(hashes);
+    const scopes = await this.d.inbox.optOuts(hashes);
     return scopes.some((s) => s === '*' || s.split(',').includes(purpose));
   }
 
@@ -184,7 +187,7 @@ export class DurableInbox implements Inbox {
   async drained(): Promise<InboundSummary> {
     for (;;) {
       if (this.running) await this.running;
-      else if ((await this.d.store.inboxDepth()) === 0) {
+      else if ((await this.d.inbox.depth()) === 0) {
         const out = this.tally;
         this.tally = { applied: 0, duplicates: 0, ignored: 0 };
         return out;
@@ -225,24 +228,26 @@ export class DurableInbox implements Inbox {
 
   /** Decides one batch; returns how many rows it took. */
   async drainOnce(): Promise<number> {
-    const rows = await this.d.store.readInbox(this.batchSize);
+    const rows = await this.d.inbox.read(this.batchSize);
     if (rows.length === 0) return 0;
+    // No `id` on the events: their units delete nothing (the rows are in the other file).
+    const idOf = new Map<Pending, string>();
     const pending: Pending[] = [];
     const unreadable: InboxRow[] = [];
     for (const r of rows) {
       try {
-        pending.push({ id: r.id, event: JSON.parse(await this.d.pii.openService(r.payloadEnc, aad(r.id))) });
+        const p: Pending = { event: JSON.parse(await this.d.pii.openService(r.payloadEnc, aad(r.id))) };
+        idOf.set(p, r.id);
+        pending.push(p);
       } catch {
         unreadable.push(r);
       }
     }
     const dead: string[] = [];
     const failed = new Set<string>();
-    const deleted = new Set<string>();
     const options: DecideOptions = {
-      deleted,
       poisoned: async (p, error) => {
-        const id = p.id as string;
+        const id = idOf.get(p) as string;
         const n = (this.attempts.get(id) ?? 0) + 1;
         this.attempts.set(id, n);
         if (n < this.maxAttempts) {
@@ -288,10 +293,14 @@ export class DurableInbox implements Inbox {
         })),
       );
     }
-    // Rows applied by a change are gone already; duplicates, no-ops and dead events go here.
+    // Every decision above is committed (and synced) to the main database: only now are the rows
+    // deleted from the inbox file. A crash in between decides them again, each a no-op by its dedupe key.
     const done = rows.map((r) => r.id).filter((id) => !failed.has(id));
-    const left = done.filter((id) => !deleted.has(id));
-    if (left.length > 0) await this.d.store.commit({ inboxDone: left });
+    await this.d.afterDecided?.();
+    await this.d.inbox.delete(done);
+    // An erasure decided in this batch: the deleted rows' sealed identifiers leave the inbox's WAL too.
+    if (pending.some((p) => p.event.t === 'erasure_confirm' && !failed.has(idOf.get(p) as string)))
+      await this.d.inbox.scrub();
     this.stats.decided += done.length - dead.length;
     this.stats.dead += dead.length;
     this.stats.batches += 1;
