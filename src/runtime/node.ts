@@ -210,7 +210,8 @@ export async function bootNode(
     config,
     log,
     dataDir,
-    inbox: 'durable',
+    // A read command decides no webhook: it neither opens nor creates the inbox file.
+    inbox: options.existingData ? 'inline' : 'durable',
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });

@@ -462,6 +462,19 @@ describe('consent-sync CLI', { timeout: 90_000 }, () => {
     }
   });
 
+  it('a read command neither opens nor creates the inbox file (DATA_DIR/inbox.db)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'consent-sync-cli-noinbox-'));
+    try {
+      await seed(dir, [], [NOWHERE]);
+      for (const f of readdirSync(dir)) if (f.startsWith('inbox.db')) rmSync(join(dir, f));
+      const r = await cli(['ledger', 'verify'], { ...BASE, DATA_DIR: dir });
+      expect(r.code, r.stderr).toBe(0);
+      expect(readdirSync(dir).filter((f) => f.startsWith('inbox.db'))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('ledger export --out names what is wrong with the path', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'consent-sync-cli-out-'));
     try {
