@@ -8,6 +8,7 @@
  *   BENCH_REQUESTS=3000 BENCH_WARMUP=3000 npm run bench:ingest
  *   BENCH_FIXED_SECONDS=10 npm run bench:ingest (length of the fixed-rate runs, default 5 s of requests)
  *   BENCH_CPU_PROF=1 npm run bench:ingest       (CPU profile of the service under bench/results/profiles)
+ *   DECIDER_THREAD=off npm run bench:ingest    (the service's decider on its main thread; default auto)
  *   BENCH_MIX=campaign npm run bench:ingest     (default | campaign: 75 % statuses, 20 % texts, 5 % keywords |
  *                                               stop-storm: 100 % opt-outs over 5,000 people)
  *
@@ -500,7 +501,7 @@ async function main() {
 
   console.log(
     `consent-sync ingest bench: node ${process.version}, ${cores} cores, N=${N}, concurrency ${CONCURRENCY}, ` +
-      `warm-up ${WARMUP}, time cap ${TIME_CAP_MS / 1000} s`,
+      `warm-up ${WARMUP}, time cap ${TIME_CAP_MS / 1000} s, DECIDER_THREAD=${process.env.DECIDER_THREAD ?? 'auto'}`,
   );
   const rnd = seededRandom(20_251_101);
   const phones = senders(SENDERS, rnd);
@@ -522,6 +523,8 @@ async function main() {
     WHATSAPP_ACCESS_TOKEN: 'bench-dummy-access-token',
     WHATSAPP_PHONE_NUMBER_ID: '106540352242922',
     WHATSAPP_GRAPH_URL: graph.url,
+    // the decider on its own thread or not (default: the service's own, auto)
+    ...(process.env.DECIDER_THREAD ? { DECIDER_THREAD: process.env.DECIDER_THREAD } : {}),
   };
   const profDir = join(RESULTS, 'profiles');
   if (CPU_PROF) mkdirSync(profDir, { recursive: true });
@@ -794,6 +797,7 @@ async function main() {
     fixedSeconds: FIXED_SECONDS,
     senders: phones.length,
     mixName: MIX_NAME,
+    deciderThread: process.env.DECIDER_THREAD ?? 'auto',
     mix: Object.fromEntries(MIX.map(([k, share]) => [k, share / 20])),
     cpuProfile: CPU_PROF,
     ceiling: { runs: ceilingRuns.map(figures), mean: ceilingMean },
