@@ -18,11 +18,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
-import { toBase64 } from '../../src/crypto/encoding.ts';
 import * as converge from '../helpers/convergence.ts';
 import { HUBSPOT, SALESFORCE } from '../helpers/crm.ts';
-import { APP_SECRET, NO_INTAKE_LIMITS, TOKENS, VERIFY_TOKEN } from '../helpers/harness.ts';
+import { APP_SECRET, NO_INTAKE_LIMITS, TOKENS } from '../helpers/harness.ts';
 import { freePort } from '../helpers/net.ts';
+import { whatsappServerEnv } from '../helpers/node-server.ts';
 import { envelope, nextWamid, PHONE_NUMBER_ID, signedRequest, textMessage } from '../helpers/whatsapp.ts';
 import { type GraphSimulator, startGraphSimulator } from '../sim/graph-api.ts';
 import { type HubSpotSimulator, startHubSpotSimulator } from '../sim/hubspot.ts';
@@ -84,20 +84,9 @@ describe('crash recovery', () => {
     const base = `http://127.0.0.1:${port}`;
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '',
-      NODE_ENV: 'production',
-      PORT: String(port),
-      DATA_DIR: dataDir,
+      ...whatsappServerEnv({ dataDir, port, graphUrl: graph.url, graphToken: GRAPH_TOKEN }),
       MAPPINGS_DIR: join(dataDir, 'mappings'),
       LOG_LEVEL: 'warn',
-      PII_KEY: toBase64(crypto.getRandomValues(new Uint8Array(32))),
-      API_KEYS: Object.entries(TOKENS)
-        .map(([role, token]) => `${role}:${token}`)
-        .join(','),
-      WHATSAPP_APP_SECRET: APP_SECRET,
-      WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
-      WHATSAPP_ACCESS_TOKEN: GRAPH_TOKEN,
-      WHATSAPP_PHONE_NUMBER_ID: PHONE_NUMBER_ID,
-      WHATSAPP_GRAPH_URL: graph.url,
       HUBSPOT_ACCESS_TOKEN: HUBSPOT.token,
       HUBSPOT_BASE_URL: hubspot.url,
       HUBSPOT_REQUESTS_PER_10S: '1000',

@@ -14,17 +14,15 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { Writable } from 'node:stream';
 import { threadId } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { toBase64 } from '../../src/crypto/encoding.ts';
 import { DeciderThread } from '../../src/runtime/decider-host.ts';
-import { createLogger } from '../../src/runtime/logger.ts';
 import { type NodeServer, startNode } from '../../src/runtime/node.ts';
 import { INBOX_FILE } from '../../src/store/inbox-store.ts';
 import { DB_FILE } from '../../src/store/sqlite.ts';
-import { APP_SECRET, NO_INTAKE_LIMITS, TOKENS, VERIFY_TOKEN } from '../helpers/harness.ts';
+import { APP_SECRET, NO_INTAKE_LIMITS, TOKENS } from '../helpers/harness.ts';
 import { freePort } from '../helpers/net.ts';
+import { collectingLogger, whatsappServerEnv } from '../helpers/node-server.ts';
 import { envelope, PHONE_NUMBER_ID, signedRequest, textMessage } from '../helpers/whatsapp.ts';
 import { type GraphSimulator, startGraphSimulator } from '../sim/graph-api.ts';
 
@@ -52,32 +50,15 @@ async function start(env: Record<string, string> = {}): Promise<Started> {
   const dataDir = mkdtempSync(join(tmpdir(), 'consent-sync-decider-thread-'));
   cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
   const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk, _e, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
   const server = await startNode({
     env: {
-      NODE_ENV: 'production',
-      PORT: String(await freePort()),
+      ...whatsappServerEnv({ dataDir, port: await freePort(), graphUrl: graph.url, graphToken: GRAPH_TOKEN }),
       HOST: '127.0.0.1',
-      DATA_DIR: dataDir,
-      PII_KEY: toBase64(crypto.getRandomValues(new Uint8Array(32))),
-      API_KEYS: Object.entries(TOKENS)
-        .map(([role, token]) => `${role}:${token}`)
-        .join(','),
-      WHATSAPP_APP_SECRET: APP_SECRET,
-      WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
-      WHATSAPP_ACCESS_TOKEN: GRAPH_TOKEN,
-      WHATSAPP_PHONE_NUMBER_ID: PHONE_NUMBER_ID,
-      WHATSAPP_GRAPH_URL: graph.url,
       RECONCILE_EVERY_HOURS: '0',
       ...NO_INTAKE_LIMITS,
       ...env,
     },
-    log: createLogger('info', sink),
+    log: collectingLogger(lines),
     // Only the decider thread's `jobs` message can start a dispatcher pass in these tests.
     dispatchEveryMs: 3_600_000,
     sweepEveryMs: 3_600_000,

@@ -9,12 +9,11 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/runtime/logger.ts';
 import { type NodeServer, startNode } from '../../src/runtime/node.ts';
 import { serverWithFastPath } from '../../src/runtime/node-webhook.ts';
 import { freePort } from '../helpers/net.ts';
+import { collectingLogger } from '../helpers/node-server.ts';
 import { envelope, signedRequest, statusUpdate, textMessage } from '../helpers/whatsapp.ts';
 
 const SECRET = 'fast-path-app-secret-0123456789';
@@ -31,12 +30,6 @@ afterEach(async () => {
 async function start(lines: string[] = []): Promise<NodeServer> {
   const dir = mkdtempSync(join(tmpdir(), 'consent-sync-fast-'));
   dirs.push(dir);
-  const sink = new Writable({
-    write(chunk, _e, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
   const server = await startNode({
     env: {
       NODE_ENV: 'development',
@@ -45,7 +38,7 @@ async function start(lines: string[] = []): Promise<NodeServer> {
       WHATSAPP_APP_SECRET: SECRET,
       MAX_BODY_BYTES: '4096',
     },
-    log: createLogger('info', sink),
+    log: collectingLogger(lines),
     dispatchEveryMs: 3_600_000,
     sweepEveryMs: 3_600_000,
   });
