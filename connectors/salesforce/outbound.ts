@@ -132,6 +132,8 @@ export function prescan(xml: string, limits = XML_LIMITS): { ok: true } | Failur
       // A processing instruction's target is an XML name (`<?xml …?>`); `<?<!ENTITY…` is not one,
       // and whatever the validator makes of it, such a body is refused, not read.
       if (end < 0 || !PI_TARGET.test(xml.slice(lt + 2, Math.min(end + 1, lt + 66)))) return malformed();
+      // Nor is markup inside one (`<?xml <!ENTITY…?>`): no Outbound Message carries it, so refused too.
+      if (xml.slice(lt + 2, end).includes('<')) return malformed();
       i = end + 2;
       continue;
     }
@@ -179,7 +181,8 @@ export function prescan(xml: string, limits = XML_LIMITS): { ok: true } | Failur
       const quote = xml[j];
       if (quote !== '"' && quote !== "'") return malformed();
       const close = xml.indexOf(quote, j + 1);
-      if (close < 0) return malformed();
+      // XML forbids `<` in an attribute value (AttValue): `x="<!ENTITY…"` is not well formed.
+      if (close < 0 || xml.slice(j + 1, close).includes('<')) return malformed();
       j = close + 1;
     }
   }

@@ -228,6 +228,13 @@ ${envelope(ORG_18, [{ fields: '<sf:WhatsApp_Consent_Source__c>&xxe;</sf:WhatsApp
     const inPi = envelope(ORG_18, [{}]).replace('<?xml', '<?<!ENTITYxml');
     expect(inPi.startsWith('<?<!ENTITYxml')).toBe(true);
     expect(connector().parseWebhook(soap(inPi), SPEC)).toMatchObject({ ok: false, status: 400 });
+    // …or in the XML declaration's text, or in an attribute value (found by the same property later).
+    const inDeclaration = envelope(ORG_18, [{}]).replace('<?xml ', '<?xml <!ENTITY');
+    expect(inDeclaration.startsWith('<?xml <!ENTITY')).toBe(true);
+    expect(connector().parseWebhook(soap(inDeclaration), SPEC)).toMatchObject({ ok: false, status: 400 });
+    const inAttribute = envelope(ORG_18, [{}]).replace('xmlns:soapenv="', 'xmlns:soapenv="<!ENTITY x ');
+    expect(inAttribute).toContain('="<!ENTITY x ');
+    expect(connector().parseWebhook(soap(inAttribute), SPEC)).toMatchObject({ ok: false, status: 400 });
     const lowercase = envelope(ORG_18, [{}]).replace('<soapenv:Body>', '<!doctype x><soapenv:Body>');
     expect(connector().parseWebhook(soap(lowercase), SPEC)).toMatchObject({ ok: false, status: 400 });
   });
