@@ -19,7 +19,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -302,6 +302,14 @@ interface RunStats {
   cappedByTime: boolean;
   /** CPU of the target process (user + system, all threads) per answered request, from /proc */
   cpuMsPerRequest?: number | null;
+  /** the target's main thread alone (HTTP, acknowledgement) per answered request */
+  mainThreadCpuMsPerRequest?: number;
+  /** CPU per answered request by thread name (main, the decider, V8's and libuv's helpers) */
+  threadCpuMsPerRequest?: Record<string, number>;
+  /** of which in the kernel (system time) */
+  mainThreadSystemCpuMsPerRequest?: number;
+  /** the main thread's CPU seconds per second of the run (1 = it never waited) */
+  mainThreadBusy?: number;
   /** the load generator's own CPU per answered request */
   loadGeneratorCpuMsPerRequest?: number;
   /** the durable inbox during and after the run (service only) */
@@ -337,16 +345,63 @@ function inboxReader(dbPath: string): { depth(): number; close(): void } {
 }
 
 /** CPU seconds (user + system, all threads) a process has used so far, from /proc; null elsewhere. */
-function cpuSeconds(pid: number | undefined): number | null {
+function cpuSeconds(pid: number | string | undefined, part: 'all' | 'system' = 'all'): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name: state is the 3rd field; utime and stime are the 14th and 15th.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    const system = Number(fields[12]);
+    return (part === 'system' ? system : Number(fields[11]) + system) / CLOCK_TICKS;
   } catch {
     return null;
   }
 }
+
+/**
+ * CPU seconds of the process's main thread alone (`/proc/<pid>/task/<pid>/stat`): with the share of
+ * wall time it was on a core, it tells a saturated event loop from one that waits (an fsync).
+ */
+function mainThreadCpuSeconds(pid: number | undefined): number | null {
+  return pid === undefined ? null : cpuSeconds(`${pid}/task/${pid}`);
+}
+
+/** The main thread's kernel CPU seconds (system time: sockets, fsync, futex wake-ups). */
+function mainThreadSystemSeconds(pid: number | undefined): number | null {
+  return pid === undefined ? null : cpuSeconds(`${pid}/task/${pid}`, 'system');
+}
+
+/** CPU seconds per thread name (`/proc/<pid>/task/<tid>/comm`: node, V8 workers, libuv, the decider). */
+function threadCpuSeconds(pid: number | undefined): Map<string, number> {
+  const out = new Map<string, number>();
+  if (pid === undefined) return out;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const name =
+        tid === String(pid) ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const s = cpuSeconds(`${pid}/task/${tid}`);
+      if (s !== null) out.set(name, (out.get(name) ?? 0) + s);
+    }
+  } catch {
+    // not Linux, or the process is gone
+  }
+  return out;
+}
+
+/** Per thread name, the CPU milliseconds per request a run took between two readings. */
+function threadShares(before: Map<string, number>, after: Map<string, number>, requests: number) {
+  const out: Record<string, number> = {};
+  for (const [name, s] of after) {
+    const ms = ((s - (before.get(name) ?? 0)) * 1000) / Math.max(1, requests);
+    if (ms >= 0.001) out[name] = Math.round(ms * 1000) / 1000;
+  }
+  return out;
+}
+
+/** ` (main thread 0.41 ms, busy 0.97)`: the main thread's share of a run's CPU, when /proc has it. */
+const mainThread = (r: RunStats): string =>
+  r.mainThreadCpuMsPerRequest === undefined
+    ? ''
+    : ` (main thread ${r.mainThreadCpuMsPerRequest} ms, ${r.mainThreadSystemCpuMsPerRequest} in the kernel, busy ${r.mainThreadBusy}; by thread ${JSON.stringify(r.threadCpuMsPerRequest ?? {})})`;
 
 /** A run without the per-message wamid lists (for the JSON file). */
 const figures = ({ keywordAcked: _a, keywordAckedAt: _t, keywordUnanswered: _u, ...r }: RunStats) => r;
@@ -562,6 +617,9 @@ async function main() {
     const reader = inboxReader(join(dataDir, 'inbox.db'));
     const measure = async (child: ChildProcess, run: () => Promise<RunStats>): Promise<RunStats> => {
       const cpu0 = cpuSeconds(child.pid);
+      const main0 = mainThreadCpuSeconds(child.pid);
+      const sys0 = mainThreadSystemSeconds(child.pid);
+      const threads0 = threadCpuSeconds(child.pid);
       const own0 = process.cpuUsage();
       const started = performance.now();
       const depth: Array<[number, number]> = [];
@@ -571,9 +629,18 @@ async function main() {
           : null;
       const r = await run();
       const cpu1 = cpuSeconds(child.pid);
+      const main1 = mainThreadCpuSeconds(child.pid);
+      const sys1 = mainThreadSystemSeconds(child.pid);
+      r.threadCpuMsPerRequest = threadShares(threads0, threadCpuSeconds(child.pid), r.requests);
+      const wallS = (performance.now() - started) / 1000;
       const own = process.cpuUsage(own0);
       const per = (ms: number) => Math.round((ms / Math.max(1, r.requests)) * 1000) / 1000;
       r.cpuMsPerRequest = cpu0 === null || cpu1 === null ? null : per((cpu1 - cpu0) * 1000);
+      if (main0 !== null && main1 !== null) {
+        r.mainThreadCpuMsPerRequest = per((main1 - main0) * 1000);
+        r.mainThreadBusy = Math.round(((main1 - main0) / wallS) * 100) / 100;
+        if (sys0 !== null && sys1 !== null) r.mainThreadSystemCpuMsPerRequest = per((sys1 - sys0) * 1000);
+      }
       r.loadGeneratorCpuMsPerRequest = per((own.user + own.system) / 1000);
       if (sampler) {
         const loadEnd = performance.now();
@@ -603,7 +670,9 @@ async function main() {
     const runCeiling = async (n: number) => {
       await load(`ceiling warm-up ${n}`, ceilingPort, warm, WARMUP_CAP_MS);
       const r = await measure(ceiling, () => load(`ceiling #${n}`, ceilingPort, measured, TIME_CAP_MS));
-      console.log(`  ceiling #${n}: ${r.rps} req/s, p99 ${r.p99} ms, ${r.cpuMsPerRequest} ms CPU/request`);
+      console.log(
+        `  ceiling #${n}: ${r.rps} req/s, p99 ${r.p99} ms, ${r.cpuMsPerRequest} ms CPU/request${mainThread(r)}`,
+      );
       return r;
     };
     ceilingRuns = [await runCeiling(1)];
@@ -615,7 +684,7 @@ async function main() {
     await waitOutboxDrained(serviceUrl, adminToken);
     serviceRun = await measure(service, () => load('service', servicePort, measured, TIME_CAP_MS));
     console.log(
-      `  service: ${serviceRun.rps} req/s, p99 ${serviceRun.p99} ms, ${serviceRun.cpuMsPerRequest} ms CPU/request`,
+      `  service: ${serviceRun.rps} req/s, p99 ${serviceRun.p99} ms, ${serviceRun.cpuMsPerRequest} ms CPU/request${mainThread(serviceRun)}`,
     );
     // Latency at the goal's load starts from a drained outbox (replies to the run above all sent).
     await waitOutboxDrained(serviceUrl, adminToken);

@@ -10,6 +10,7 @@
  * unit carries the state it was decided from, so a decision that raced the main thread's API call
  * writes nothing and is decided again (see docs/operations.md, _The decider thread_).
  */
+import { writeFileSync } from 'node:fs';
 import { isMainThread, parentPort, threadId, workerData } from 'node:worker_threads';
 import { parseConfig } from '../config.ts';
 import { DurableInbox, type InboxStats } from '../service/inbox/durable-inbox.ts';
@@ -124,6 +125,19 @@ async function run(port: NonNullable<typeof parentPort>, data: DeciderData): Pro
   post({ t: 'ready', threadId, stats: snapshot(inbox.stats) });
 }
 
+/**
+ * Names this OS thread `consent-decider` where Linux allows it (`/proc/thread-self/comm`), so
+ * `top -H`, `ps -L` and the ingest benchmark's per-thread CPU tell it from V8's helper threads.
+ */
+function nameThread(): void {
+  try {
+    writeFileSync('/proc/thread-self/comm', 'consent-decider');
+  } catch {
+    // not Linux, or /proc is not mounted: the name is only for operators' tools
+  }
+}
+
 if (!isMainThread && parentPort && (workerData as DeciderData | null)?.dataDir) {
+  nameThread();
   await run(parentPort, workerData as DeciderData);
 }
