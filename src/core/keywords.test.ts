@@ -9,7 +9,9 @@ import {
   matchButton,
   matchReply,
   namedPurposes,
+  normalizeAscii,
   normalizeReply,
+  normalizeUnicode,
 } from './keywords.ts';
 
 const catalog = keywordCatalogSchema.parse(shipped);
@@ -239,6 +241,27 @@ describe('normalizeReply', () => {
     ['', ''],
   ])('%j → %j', (input, expected) => {
     expect(normalizeReply(input)).toBe(expected);
+  });
+
+  it("takes the ASCII shortcut only where it gives the full normalisation's result", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary-ascii', maxLength: 60 }), (s) => {
+        expect(normalizeAscii(s)).toBe(normalizeUnicode(s));
+        expect(normalizeReply(s)).toBe(normalizeUnicode(s));
+      }),
+      { numRuns: 2_000 },
+    );
+    // Not ASCII: the full path (the shortcut would keep the accent and the fullwidth letters).
+    expect(normalizeReply('Arrêt')).toBe('arret');
+    expect(normalizeAscii('Arrêt')).not.toBe('arret');
+  });
+
+  it('answers a repeated reply from its one-entry memo, and a different reply afresh', () => {
+    expect(normalizeReply('STOP!')).toBe('stop');
+    expect(normalizeReply('STOP!')).toBe('stop');
+    expect(normalizeReply('ＳＴＯＰ')).toBe('stop');
+    expect(normalizeReply('Sí')).toBe('si');
+    expect(normalizeReply('STOP!')).toBe('stop');
   });
 
   it('is idempotent', () => {

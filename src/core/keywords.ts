@@ -95,6 +95,32 @@ const DOTLESS_I = /ı/g;
  * normalizeReply('STOP-Werbung');    // → 'stop werbung'
  */
 export function normalizeReply(text: string): string {
+  // Every text message is normalised twice (the erasure keywords, then the consent keywords).
+  if (text === lastReply) return lastNormalized;
+  const out = ASCII_ONLY.test(text) ? normalizeAscii(text) : normalizeUnicode(text);
+  lastReply = text;
+  lastNormalized = out;
+  return out;
+}
+
+/** The last reply normalised, and its result (a pure function: one entry is enough for the pair of calls). */
+let lastReply = '';
+let lastNormalized = '';
+
+const ASCII_ONLY = /^[\x00-\x7f]*$/;
+const NON_WORD_ASCII = /[^a-z0-9]+/g;
+
+/**
+ * The same result as {@link normalizeUnicode} for text that is all ASCII (most replies): ASCII is
+ * unchanged by NFKC, NFD and NFC, has no combining marks and no dotless ı, and its letters and digits
+ * after lower-casing are a–z and 0–9 (keywords.test.ts checks both paths agree on any ASCII text).
+ */
+export function normalizeAscii(text: string): string {
+  return text.toLowerCase().replace(NON_WORD_ASCII, ' ').trim();
+}
+
+/** {@link normalizeReply} for any text. */
+export function normalizeUnicode(text: string): string {
   return (
     text
       .normalize('NFKC')
