@@ -61,11 +61,14 @@ export class Messaging {
       return { ok: false, retryable: true, error: 'WHATSAPP_NOT_CONFIGURED', retryAfterMs: 60_000 };
     const subject = job.subjectId ? await this.d.subjects.byId(job.subjectId) : null;
     if (!subject) return { ok: false, cancel: true, error: 'subject no longer exists' };
-    if (await this.d.subjects.tombstoned(subject)) return { ok: false, cancel: true, error: 'person erased' };
+    // One read of the person's identifiers for both questions (erased? where to?).
+    const rows = await this.d.store.identifiersOf([subject.row.id]);
+    if (await this.d.subjects.tombstoned(subject, rows))
+      return { ok: false, cancel: true, error: 'person erased' };
     const p = job.payload as { message: ReplyMessage; locale?: string; purposes?: Purpose[] };
     const locale = this.d.catalog.resolveLocale(p.locale ?? subject.row.locale);
     // The active number, else the BSUID; a former number is never messaged.
-    const to = await this.d.subjects.address(subject);
+    const to = await this.d.subjects.address(subject, rows);
     if (!to) return { ok: false, cancel: true, error: 'no active WhatsApp identifier' };
     const firstContact = subject.row.privacyNoticeAt === null;
     const tpl = p.message === 'doiRequest' ? this.d.catalog.doiTemplate(locale) : null;

@@ -155,10 +155,12 @@ export class Subjects {
     );
   }
 
-  /** Every identifier of the person, decrypted, oldest first (shredded values are left out). */
-  async identifiers(s: Subject): Promise<KnownIdentifier[]> {
-    const rows = await this.store.identifiersOf([s.row.id]);
-    return this.decryptRows(s, rows);
+  /**
+   * Every identifier of the person, decrypted, oldest first (shredded values are left out); `rows`:
+   * the person's identifier rows when the caller has just read them.
+   */
+  async identifiers(s: Subject, rows?: IdentifierRow[]): Promise<KnownIdentifier[]> {
+    return this.decryptRows(s, rows ?? (await this.store.identifiersOf([s.row.id])));
   }
 
   /** Decrypts identifier rows of the person `s` (rows of other people are left out). */
@@ -206,8 +208,8 @@ export class Subjects {
    * Where a WhatsApp message to the person goes: the active number when there is one, else the
    * active BSUID; null when neither (a former number is never messaged).
    */
-  async address(s: Subject): Promise<Address | null> {
-    const ids = (await this.identifiers(s)).filter((i) => i.status === 'active');
+  async address(s: Subject, rows?: IdentifierRow[]): Promise<Address | null> {
+    const ids = (await this.identifiers(s, rows)).filter((i) => i.status === 'active');
     const phone = ids.find((i) => i.kind === 'phone');
     if (phone) return { phone: phone.value };
     const bsuid = ids.find((i) => i.kind === 'bsuid');
@@ -218,8 +220,8 @@ export class Subjects {
    * Whether any identifier of the person has a suppression tombstone (an erasure was requested).
    * The stored hashes suffice: a rotation that moves an identifier's hash copies its tombstone.
    */
-  async tombstoned(s: Subject): Promise<boolean> {
-    const ids = await this.store.identifiersOf([s.row.id]);
+  async tombstoned(s: Subject, rows?: IdentifierRow[]): Promise<boolean> {
+    const ids = rows ?? (await this.store.identifiersOf([s.row.id]));
     const hashes = [...new Set([s.row.phoneHash, ...ids.map((i) => i.hash)])];
     return (await this.store.tombstonesFor(hashes)).length > 0;
   }
