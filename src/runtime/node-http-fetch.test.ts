@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { networkError } from '../../connectors/errors.ts';
+import { createWhatsAppClient, type SendResult } from '../../connectors/whatsapp/client.ts';
+import { type GraphFault, startGraphSimulator } from '../../test/sim/graph-api.ts';
 import { createNodeHttpFetch, type NodeHttpFetch } from './node-http-fetch.ts';
 
 interface Seen {
@@ -227,6 +229,37 @@ describe('node-http-fetch: the request arrives as sent', () => {
   });
 });
 
+describe('node-http-fetch: methods as fetch sends them', () => {
+  it('method case, content-length without a body, and what fetch refuses', async () => {
+    transport = createNodeHttpFetch();
+    const requests: Array<[string, RequestInit]> = [
+      ['PATCH', { method: 'PATCH', body: 'x' }],
+      ['post', { method: 'post' }],
+      ['DELETE', { method: 'DELETE' }],
+      ['GET', {}],
+    ];
+    const line = (s: Seen) => [s.method, s.headers['content-length'] ?? null, s.body.toString()];
+    for (const [, init] of requests) {
+      await transport.fetch(`${base}/echo`, init);
+      const mine = seen.splice(0);
+      await fetch(`${base}/echo`, init);
+      const theirs = seen.splice(0);
+      expect(mine.map(line)).toEqual(theirs.map(line));
+    }
+    expect(transport.stats()).toMatchObject({ requests: 4, fallbacks: 0 });
+    for (const init of [{ body: 'x' }, { method: 'HEAD', body: 'x' }, { method: 'TRACE' }]) {
+      const mine = await transport.fetch(`${base}/echo`, init).catch((e: unknown) => e);
+      const theirs = await fetch(`${base}/echo`, init).catch((e: unknown) => e);
+      expect(mine).toBeInstanceOf(TypeError);
+      expect((mine as TypeError).message).toBe((theirs as TypeError).message);
+    }
+    expect(seen).toHaveLength(0);
+    // 'purge' in lower case: fetch sends it as it is (a Node server answers 400), node:http cannot
+    await transport.fetch(`${base}/echo`, { method: 'purge', body: 'x' }).catch(() => undefined);
+    expect(transport.stats()).toMatchObject({ requests: 4, fallbacks: 4 });
+  });
+});
+
 describe('node-http-fetch: failures look like fetch failures', () => {
   it('a timeout rejects with TimeoutError, which networkError names', async () => {
     transport = createNodeHttpFetch();
@@ -379,5 +412,40 @@ describe('node-http-fetch: redirects and what falls back to fetch', () => {
     const data = await transport.fetch('data:text/plain,hello');
     expect(await data.text()).toBe('hello');
     expect(transport.stats()).toEqual({ requests: 0, sockets: 0, fallbacks: 3 });
+  });
+});
+
+describe('node-http-fetch: the WhatsApp client gets the same results as with fetch', () => {
+  it('success, 429, 500, 131050, 131056, a dropped connection and a timeout', async () => {
+    transport = createNodeHttpFetch();
+    const graph = await startGraphSimulator({ accessToken: 'test-token', phoneNumberId: '106540352242922' });
+    try {
+      const viaBoth = async (fault: GraphFault | null): Promise<SendResult[]> => {
+        const results: SendResult[] = [];
+        for (const f of [transport.fetch, fetch]) {
+          graph.reset();
+          if (fault) graph.failNext(1, fault);
+          const client = createWhatsAppClient({
+            graphUrl: graph.url,
+            phoneNumberId: '106540352242922',
+            accessToken: 'test-token',
+            fetch: f,
+            timeoutMs: 200,
+          });
+          results.push(await client.sendText({ to: '+16505550101', body: 'Hi' })); // example number
+        }
+        return results;
+      };
+      const [ok, okFetch] = await viaBoth(null);
+      expect(ok).toMatchObject({ ok: true, waId: '16505550101' });
+      expect(okFetch).toMatchObject({ ok: true, waId: '16505550101' });
+      for (const fault of ['429', '500', '131050', '131056', 'network', 'hang'] as const) {
+        const [mine, theirs] = await viaBoth(fault);
+        expect(mine, fault).toEqual(theirs);
+        expect(mine?.ok, fault).toBe(false);
+      }
+    } finally {
+      await graph.close();
+    }
   });
 });

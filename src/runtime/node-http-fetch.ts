@@ -18,7 +18,7 @@
  *   body; 307/308 keep method and body; credentials dropped when the origin changes) and hands the
  *   request to `globalThis.fetch` for the rest, so nothing the server acted on is sent twice.
  * Anything else (a `Request` as input, a stream, Blob or FormData body, another scheme, undici's
- * `dispatcher`) goes to `globalThis.fetch` unchanged. `Response.url` and `redirected` are not set.
+ * `dispatcher`, a method fetch sends in lower case, what fetch refuses) goes to `globalThis.fetch` unchanged. `Response.url` and `redirected` are not set.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -67,6 +67,20 @@ const BODY_HEADERS = [
 ];
 /** Credentials fetch drops when a redirect leaves the origin. */
 const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
+
+/** Fetch's method normalisation: only these are upper-cased ('patch' stays 'patch'). */
+const NORMALISED = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
+const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
+
+/**
+ * The method as fetch sends it; null for one this transport cannot send as fetch would: a method fetch
+ * refuses (it rejects those itself) or one fetch sends in lower case (node:http upper-cases every method).
+ */
+function normalizeMethod(method: string | undefined): string | null {
+  const upper = (method ?? 'GET').toUpperCase();
+  if (FORBIDDEN_METHODS.has(upper) || !/^[!#$%&'*+.^`|~\w-]+$/.test(upper)) return null;
+  return NORMALISED.has(upper) || method === upper ? upper : null;
+}
 
 /** fetch's own failure: a TypeError named after nothing the caller sent (the cause has the detail). */
 const fetchFailed = (cause: unknown) => new TypeError('fetch failed', { cause });
@@ -143,13 +157,18 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): NodeHtt
         outgoing[name] = value;
       });
       if (bytes) outgoing['content-length'] = String(bytes.byteLength);
-      else if (method !== 'GET' && method !== 'HEAD') outgoing['content-length'] = '0';
+      else if (method === 'POST' || method === 'PUT') outgoing['content-length'] = '0'; // as fetch does
       const protocol = url.protocol as 'http:' | 'https:';
-      const req = (protocol === 'https:' ? httpsRequest : httpRequest)(url, {
-        method,
-        headers: outgoing,
-        agent: agents[protocol],
-      });
+      let req: ReturnType<typeof httpRequest>;
+      try {
+        req = (protocol === 'https:' ? httpsRequest : httpRequest)(url, {
+          method,
+          headers: outgoing,
+          agent: agents[protocol],
+        });
+      } catch (err) {
+        return reject(fetchFailed(err)); // a header value node:http refuses
+      }
       stats.requests++;
       let settled = false;
       const fail = (err: unknown) => {
@@ -253,7 +272,10 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): NodeHtt
     ) {
       return fallback(input, init);
     }
-    const method = (init.method ?? 'GET').toUpperCase();
+    const method = normalizeMethod(init.method);
+    // fetch refuses these itself (a forbidden method, a GET or HEAD with a body: same TypeError) or
+    // sends them in a way node:http cannot (a method such as 'patch' in lower case)
+    if (!method || (encoded.bytes && (method === 'GET' || method === 'HEAD'))) return fallback(input, init);
     const headers = new Headers(init.headers);
     if (encoded.type && !headers.has('content-type')) headers.set('content-type', encoded.type);
     // fetch's defaults, so the far side sees the same request either way
