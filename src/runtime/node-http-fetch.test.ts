@@ -4,11 +4,13 @@
  * fail the way `connectors/errors.ts networkError` expects; kept-alive sockets are reused.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { networkError } from '../../connectors/errors.ts';
 import { createWhatsAppClient, type SendResult } from '../../connectors/whatsapp/client.ts';
+import { TEST_TLS_CERT, TEST_TLS_KEY } from '../../test/helpers/tls-localhost.ts';
 import { type GraphFault, startGraphSimulator } from '../../test/sim/graph-api.ts';
 import { createNodeHttpFetch, type NodeHttpFetch } from './node-http-fetch.ts';
 
@@ -343,6 +345,38 @@ describe('node-http-fetch: keep-alive', () => {
     await new Promise((ok) => setTimeout(ok, 50));
     const after = await new Promise<number>((ok) => server.getConnections((_e, n) => ok(n)));
     expect(after).toBe(open - 1);
+  });
+});
+
+describe('node-http-fetch: https', () => {
+  it('sends over TLS on a kept-alive socket, and refuses a certificate it does not trust', async () => {
+    const tls = createHttpsServer({ cert: TEST_TLS_CERT, key: TEST_TLS_KEY }, handler);
+    let tlsConnections = 0;
+    tls.on('secureConnection', () => tlsConnections++);
+    const port = await new Promise<number>((ok) =>
+      tls.listen(0, '127.0.0.1', () => ok((tls.address() as AddressInfo).port)),
+    );
+    try {
+      transport = createNodeHttpFetch({ ca: TEST_TLS_CERT });
+      for (let i = 0; i < 5; i++) {
+        const res = await transport.fetch(`https://127.0.0.1:${port}/echo`, {
+          method: 'POST',
+          body: `tls ${i}`,
+        });
+        expect(await res.text()).toBe(`tls ${i}`);
+      }
+      expect(tlsConnections).toBe(1);
+      expect(transport.stats()).toEqual({ requests: 5, sockets: 1, fallbacks: 0 });
+      const untrusting = createNodeHttpFetch();
+      const err = await untrusting.fetch(`https://127.0.0.1:${port}/ok`).catch((e: unknown) => e);
+      untrusting.close();
+      expect(err).toBeInstanceOf(TypeError);
+      expect(((err as TypeError).cause as NodeJS.ErrnoException).code).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
+    } finally {
+      transport.close();
+      tls.closeAllConnections();
+      await new Promise((ok) => tls.close(ok));
+    }
   });
 });
 
