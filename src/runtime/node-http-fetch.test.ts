@@ -206,6 +206,37 @@ describe('node-http-fetch: the request arrives as sent', () => {
     }
   });
 
+  it('header values trimmed and repeated names joined like fetch; a bad header sends nothing', async () => {
+    transport = createNodeHttpFetch();
+    const headers: HeadersInit = [
+      ['X-Pad', ' \t padded value \t '],
+      ['x-rep', 'one'],
+      ['X-Rep', 'two'],
+    ];
+    await transport.fetch(`${base}/echo`, { method: 'POST', headers, body: 'x' });
+    await fetch(`${base}/echo`, { method: 'POST', headers, body: 'x' });
+    const [mine, theirs] = seen.splice(0);
+    expect(mine?.headers['x-pad']).toBe('padded value');
+    expect(mine?.headers['x-rep']).toBe('one, two');
+    expect([mine?.headers['x-pad'], mine?.headers['x-rep']]).toEqual([
+      theirs?.headers['x-pad'],
+      theirs?.headers['x-rep'],
+    ]);
+    for (const bad of [
+      { 'bad name': 'x' },
+      { 'x-value': 'line\r\nbreak' },
+      [['x-only-name']],
+    ] as HeadersInit[]) {
+      await expect(
+        transport.fetch(`${base}/echo`, { method: 'POST', headers: bad, body: 'x' }),
+      ).rejects.toThrow(TypeError);
+      await expect(fetch(`${base}/echo`, { method: 'POST', headers: bad, body: 'x' })).rejects.toThrow(
+        TypeError,
+      );
+    }
+    expect(seen).toHaveLength(0);
+  });
+
   it('bytes, URLSearchParams and no body, with fetch default content types', async () => {
     transport = createNodeHttpFetch();
     const bytes = new Uint8Array([0, 1, 2, 250, 255]);

@@ -85,6 +85,32 @@ function normalizeMethod(method: string | undefined): string | null {
 /** fetch's own failure: a TypeError named after nothing the caller sent (the cause has the detail). */
 const fetchFailed = (cause: unknown) => new TypeError('fetch failed', { cause });
 
+type HeaderRecord = Record<string, string>;
+/** HTTP whitespace fetch strips from both ends of a header value. */
+const EDGE_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+
+/**
+ * The request headers as fetch's `Headers` would hold them (names lower-cased, values trimmed, a
+ * repeated name joined with ", "), without building one: node:http validates names and values itself.
+ */
+function headerRecord(init: HeadersInit | undefined): HeaderRecord {
+  const out: HeaderRecord = Object.create(null);
+  if (init === undefined) return out;
+  const add = (name: string, value: string) => {
+    const key = name.toLowerCase();
+    const v = String(value).replace(EDGE_WHITESPACE, '');
+    out[key] = out[key] === undefined ? v : `${out[key]}, ${v}`;
+  };
+  if (init instanceof Headers) init.forEach((value, name) => add(name, value));
+  else if (Array.isArray(init)) {
+    for (const pair of init) {
+      if (pair.length !== 2) throw new TypeError('a header pair must have a name and a value');
+      add(pair[0] as string, pair[1] as string);
+    }
+  } else for (const name of Object.keys(init)) add(name, init[name] as string);
+  return out;
+}
+
 /** The body as bytes and fetch's default content type; `undefined` when it must go to fetch. */
 function encodeBody(body: RequestInit['body']): { bytes: Bytes; type: string | null } | undefined {
   if (body === undefined || body === null) return { bytes: null, type: null };
@@ -149,13 +175,9 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): NodeHtt
     return globalThis.fetch(input, init);
   };
 
-  function send(url: URL, method: string, headers: Headers, bytes: Bytes, signal: AbortSignal | null) {
+  function send(url: URL, method: string, outgoing: HeaderRecord, bytes: Bytes, signal: AbortSignal | null) {
     return new Promise<Response>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
-      const outgoing: Record<string, string> = {};
-      headers.forEach((value, name) => {
-        outgoing[name] = value;
-      });
       if (bytes) outgoing['content-length'] = String(bytes.byteLength);
       else if (method === 'POST' || method === 'PUT') outgoing['content-length'] = '0'; // as fetch does
       const protocol = url.protocol as 'http:' | 'https:';
@@ -203,17 +225,20 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): NodeHtt
         });
         res.on('end', () => {
           if (settled) return;
-          const received = new Headers();
+          // As pairs: Response appends them to its own Headers (repeated names joined with ", ")
           const raw = res.rawHeaders;
-          for (let i = 0; i + 1 < raw.length; i += 2) received.append(raw[i] as string, raw[i + 1] as string);
+          const received: Array<[string, string]> = [];
+          let encoding: string | null = null;
+          for (let i = 0; i + 1 < raw.length; i += 2) {
+            const name = raw[i] as string;
+            const value = raw[i + 1] as string;
+            received.push([name, value]);
+            if (name.length === 16 && name.toLowerCase() === 'content-encoding') encoding = value;
+          }
           let body: Uint8Array<ArrayBuffer> | null = null;
           if (!NULL_BODY.has(status) && method !== 'HEAD') {
             try {
-              body = decode(
-                received.get('content-encoding'),
-                Buffer.concat(chunks, size),
-                maxBody,
-              ) as Uint8Array<ArrayBuffer>;
+              body = decode(encoding, Buffer.concat(chunks, size), maxBody) as Uint8Array<ArrayBuffer>;
             } catch (err) {
               return fail(fetchFailed(err));
             }
@@ -236,7 +261,7 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): NodeHtt
     res: Response,
     from: URL,
     method: string,
-    headers: Headers,
+    headers: HeaderRecord,
     bytes: Bytes,
     init: RequestInit,
   ) {
@@ -253,7 +278,7 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): NodeHtt
     const toGet =
       ((res.status === 301 || res.status === 302) && method === 'POST') ||
       (res.status === 303 && method !== 'GET' && method !== 'HEAD');
-    const nextHeaders = new Headers(headers);
+    const nextHeaders = new Headers(Object.entries(headers));
     if (toGet) for (const name of BODY_HEADERS) nextHeaders.delete(name);
     if (next.origin !== from.origin) for (const name of CREDENTIAL_HEADERS) nextHeaders.delete(name);
     const body = toGet || bytes === null ? null : new Uint8Array(bytes);
@@ -276,11 +301,11 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): NodeHtt
     // fetch refuses these itself (a forbidden method, a GET or HEAD with a body: same TypeError) or
     // sends them in a way node:http cannot (a method such as 'patch' in lower case)
     if (!method || (encoded.bytes && (method === 'GET' || method === 'HEAD'))) return fallback(input, init);
-    const headers = new Headers(init.headers);
-    if (encoded.type && !headers.has('content-type')) headers.set('content-type', encoded.type);
+    const headers = headerRecord(init.headers);
+    if (encoded.type && headers['content-type'] === undefined) headers['content-type'] = encoded.type;
     // fetch's defaults, so the far side sees the same request either way
-    if (!headers.has('accept')) headers.set('accept', '*/*');
-    if (!headers.has('user-agent')) headers.set('user-agent', 'node');
+    headers.accept ??= '*/*';
+    headers['user-agent'] ??= 'node';
     const res = await send(url, method, headers, encoded.bytes, init.signal ?? null);
     if (!REDIRECTS.has(res.status) || init.redirect === 'manual') return res;
     if (init.redirect === 'error') throw fetchFailed(new Error('unexpected redirect'));
