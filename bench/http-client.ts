@@ -3,14 +3,17 @@
  * transport WhatsApp sends use on Node (src/runtime/node-http-fetch.ts). The far side is a small
  * HTTP server in a child process answering like the Graph API's send endpoint, so this process's
  * CPU (`process.cpuUsage`, user + system, all its threads) is the client's alone. Sequential POSTs
- * of a small JSON body; the clients take turns for a few rounds. Prints a table; writes nothing.
+ * of a small JSON body; the clients take turns for a few rounds. Prints a table and writes
+ * bench/results/http-client-*.json.
  *
  *   npm run bench:http-client                       (3 rounds of 3,000 calls each)
  *   BENCH_CALLS=1000 BENCH_ROUNDS=5 npm run bench:http-client
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { availableParallelism, loadavg } from 'node:os';
 import { createNodeHttpFetch } from '../src/runtime/node-http-fetch.ts';
+import { writeResult } from './results.ts';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 3_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -75,3 +78,15 @@ for (const [name, runs] of Object.entries(results)) {
 console.log(
   `sockets opened by node:http: ${transport.stats().sockets} for ${transport.stats().requests} calls`,
 );
+const result = {
+  at: new Date().toISOString(),
+  cores: availableParallelism(),
+  node: process.version,
+  loadAverage1m: loadavg()[0],
+  calls: CALLS,
+  rounds: ROUNDS,
+  cpuMsPerCall: Object.fromEntries(Object.entries(results).map(([n, r]) => [n, r.map((x) => x.cpuMs)])),
+  wallMsPerCall: Object.fromEntries(Object.entries(results).map(([n, r]) => [n, r.map((x) => x.wallMs)])),
+  transport: transport.stats(),
+};
+writeResult('http-client', result);

@@ -376,6 +376,9 @@ describe('node-http-fetch: keep-alive', () => {
     await new Promise((ok) => setTimeout(ok, 50));
     const after = await new Promise<number>((ok) => server.getConnections((_e, n) => ok(n)));
     expect(after).toBe(open - 1);
+    // a call after close() opens a new socket
+    expect((await transport.fetch(`${base}/ok`)).status).toBe(200);
+    expect(transport.stats()).toMatchObject({ requests: 2, sockets: 2 });
   });
 });
 
