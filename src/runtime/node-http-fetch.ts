@@ -101,8 +101,11 @@ function headerRecord(init: HeadersInit | undefined): HeaderRecord {
     const v = String(value).replace(EDGE_WHITESPACE, '');
     out[key] = out[key] === undefined ? v : `${out[key]}, ${v}`;
   };
-  if (init instanceof Headers) init.forEach((value, name) => add(name, value));
-  else if (Array.isArray(init)) {
+  if (init instanceof Headers) {
+    init.forEach((value, name) => {
+      add(name, value);
+    });
+  } else if (Array.isArray(init)) {
     for (const pair of init) {
       if (pair.length !== 2) throw new TypeError('a header pair must have a name and a value');
       add(pair[0] as string, pair[1] as string);
