@@ -306,6 +306,22 @@ describe('node-http-fetch: failures look like fetch failures', () => {
     expect(networkError(err, 100).message).toBe('request timed out after 100 ms');
   });
 
+  it('an abort while waiting for a socket (maxSockets reached) rejects, and the pool recovers', async () => {
+    transport = createNodeHttpFetch({ maxSockets: 1 });
+    const hung = transport
+      .fetch(`${base}/hang`, { signal: AbortSignal.timeout(300) })
+      .catch((e: unknown) => e);
+    const controller = new AbortController();
+    const queued = transport.fetch(`${base}/ok`, { signal: controller.signal }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 50));
+    controller.abort(new Error('gave up'));
+    expect(await queued).toEqual(new Error('gave up'));
+    expect((await hung) as DOMException).toMatchObject({ name: 'TimeoutError' });
+    const after = await transport.fetch(`${base}/ok`, { signal: AbortSignal.timeout(2_000) });
+    expect(after.status).toBe(200);
+    expect(seen.map((s) => s.path)).toEqual(['/hang', '/ok']);
+  });
+
   it('an aborted signal rejects at once with its reason, sending nothing', async () => {
     transport = createNodeHttpFetch();
     const controller = new AbortController();

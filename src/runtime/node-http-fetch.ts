@@ -18,7 +18,8 @@
  *   body; 307/308 keep method and body; credentials dropped when the origin changes) and hands the
  *   request to `globalThis.fetch` for the rest, so nothing the server acted on is sent twice.
  * Anything else (a `Request` as input, a stream, Blob or FormData body, another scheme, undici's
- * `dispatcher`, a method fetch sends in lower case, what fetch refuses) goes to `globalThis.fetch` unchanged. `Response.url` and `redirected` are not set.
+ * `dispatcher`, a method fetch sends in lower case, what fetch refuses) goes to `globalThis.fetch`
+ * unchanged. `Response.url` and `redirected` are not set.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -213,7 +214,18 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): NodeHtt
       req.on('error', (err) => fail(fetchFailed(err)));
       req.on('response', (res: IncomingMessage) => {
         const status = res.statusCode ?? 0;
-        const declared = Number(res.headers['content-length']);
+        // As pairs: Response appends them to its own Headers (repeated names joined with ", ")
+        const raw = res.rawHeaders;
+        const received: Array<[string, string]> = [];
+        let encoding: string | null = null;
+        let declared = 0;
+        for (let i = 0; i + 1 < raw.length; i += 2) {
+          const name = raw[i] as string;
+          const value = raw[i + 1] as string;
+          received.push([name, value]);
+          if (name.length === 16 && name.toLowerCase() === 'content-encoding') encoding = value;
+          else if (name.length === 14 && name.toLowerCase() === 'content-length') declared = Number(value);
+        }
         if (declared > maxBody) return fail(fetchFailed(new Error(`response body over ${maxBody} bytes`)));
         const chunks: Buffer[] = [];
         let size = 0;
@@ -228,16 +240,6 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): NodeHtt
         });
         res.on('end', () => {
           if (settled) return;
-          // As pairs: Response appends them to its own Headers (repeated names joined with ", ")
-          const raw = res.rawHeaders;
-          const received: Array<[string, string]> = [];
-          let encoding: string | null = null;
-          for (let i = 0; i + 1 < raw.length; i += 2) {
-            const name = raw[i] as string;
-            const value = raw[i + 1] as string;
-            received.push([name, value]);
-            if (name.length === 16 && name.toLowerCase() === 'content-encoding') encoding = value;
-          }
           let body: Uint8Array<ArrayBuffer> | null = null;
           if (!NULL_BODY.has(status) && method !== 'HEAD') {
             try {
@@ -282,6 +284,7 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): NodeHtt
       ((res.status === 301 || res.status === 302) && method === 'POST') ||
       (res.status === 303 && method !== 'GET' && method !== 'HEAD');
     const nextHeaders = new Headers(Object.entries(headers));
+    nextHeaders.delete('content-length'); // fetch sets it from the body it sends
     if (toGet) for (const name of BODY_HEADERS) nextHeaders.delete(name);
     if (next.origin !== from.origin) for (const name of CREDENTIAL_HEADERS) nextHeaders.delete(name);
     const body = toGet || bytes === null ? null : new Uint8Array(bytes);
