@@ -383,6 +383,18 @@ describe('node-http-fetch: keep-alive', () => {
     expect(connections - before).toBe(2);
   });
 
+  it('an idle socket is closed after idleMs; the next call opens a new one', async () => {
+    transport = createNodeHttpFetch({ idleMs: 200 });
+    const before = connections;
+    await (await transport.fetch(`${base}/ok`)).text();
+    await (await transport.fetch(`${base}/ok`)).text();
+    expect(connections - before).toBe(1);
+    await new Promise((r) => setTimeout(r, 600));
+    await (await transport.fetch(`${base}/ok`)).text();
+    expect(connections - before).toBe(2);
+    expect(transport.stats()).toEqual({ requests: 3, sockets: 2, fallbacks: 0 });
+  });
+
   it('close() destroys the idle sockets', async () => {
     transport = createNodeHttpFetch();
     await (await transport.fetch(`${base}/ok`)).text();
