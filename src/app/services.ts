@@ -89,6 +89,8 @@ export interface ServiceInputs {
   log: Log;
   clock?: () => Date;
   fetch?: typeof fetch;
+  /** the WhatsApp sends' `fetch` when `fetch` is not injected (Node: the keep-alive transport, node-http-fetch.ts) */
+  sendFetch?: typeof fetch;
   /** dispatcher tuning (tests use short delays) */
   dispatcher?: { baseDelayMs?: number; maxAttempts?: number; random?: () => number; concurrency?: number };
   /** where mappings are kept (Node: files in MAPPINGS_DIR) and the shipped defaults */
@@ -195,7 +197,7 @@ export async function buildServices(input: ServiceInputs): Promise<Services> {
           graphUrl: config.WHATSAPP_GRAPH_URL,
           phoneNumberId: config.WHATSAPP_PHONE_NUMBER_ID,
           accessToken: config.WHATSAPP_ACCESS_TOKEN,
-          fetch: input.fetch ?? globalThis.fetch.bind(globalThis),
+          fetch: input.fetch ?? input.sendFetch ?? globalThis.fetch.bind(globalThis),
         })
       : null;
   let inbox: DurableInbox | null = null;

@@ -18,12 +18,17 @@ export async function bootCli(
   // Warnings and errors only, on stderr: stdout stays for results (tables, NDJSON). Readable lines
   // for the person at the terminal unless LOG_FORMAT=json asks for JSON.
   const log = await createNodeLogger('warn', env.LOG_FORMAT === 'json' ? 'json' : 'pretty', 2);
-  const { services, store } = await bootNode({ env, log, existingData: options.existingData ?? false });
+  const { services, store, outboundHttp } = await bootNode({
+    env,
+    log,
+    existingData: options.existingData ?? false,
+  });
   return {
     services,
     async close() {
       await services.background.settle();
       await services.dispatcher.stop();
+      outboundHttp?.close();
       await store.close();
       await services.inboxStore?.close();
     },

@@ -21,6 +21,7 @@ import { withDevSecrets } from './dev-secrets.ts';
 import { serveScalarBundle } from './docs-bundle.node.ts';
 import { createNodeLogger, logFormat } from './logger.ts';
 import { nodeMappings } from './mappings.node.ts';
+import { createNodeHttpFetch, type NodeHttpFetch } from './node-http-fetch.ts';
 import { serverWithFastPath } from './node-webhook.ts';
 
 export interface NodeServer {
@@ -28,6 +29,8 @@ export interface NodeServer {
   services: Services;
   /** what the start-up banner shows */
   banner: BannerInfo;
+  /** the keep-alive transport WhatsApp sends go through; null when `StartOptions.fetch` was injected */
+  outboundHttp: NodeHttpFetch | null;
   close(): Promise<void>;
 }
 
@@ -88,7 +91,7 @@ export function deciderThreadWanted(setting: Config['DECIDER_THREAD'], cores: nu
 }
 
 export async function startNode(options: StartOptions): Promise<NodeServer> {
-  const { services, config, env, log, store, dataDir, devFile } = await bootNode(options);
+  const { services, config, env, log, store, dataDir, devFile, outboundHttp } = await bootNode(options);
   // One server per DATA_DIR: what is still leased was leased by a process that is gone.
   await services.dispatcher.reclaimLeases();
   // The decider on a worker thread (its own connection to the database file), unless switched off or
@@ -151,12 +154,14 @@ export async function startNode(options: StartOptions): Promise<NodeServer> {
     url,
     services,
     banner: { url, mode: config.NODE_ENV, dataDir, devSecretsFile: devFile, crm: services.sync.enabled() },
+    outboundHttp,
     async close() {
       for (const t of timers) clearInterval(t);
       await new Promise<void>((ok) => server.close(() => ok()));
       await services.inbox?.stop();
       await services.background.settle();
       await services.dispatcher.stop();
+      outboundHttp?.close();
       await store.close();
       await services.inboxStore?.close();
     },
@@ -206,7 +211,7 @@ export async function bootNode(
         'Never use these in production: set NODE_ENV=production and real secrets.',
     );
   }
-  const { services, store } = await openNodeServices({
+  const { services, store, outboundHttp } = await openNodeServices({
     config,
     log,
     dataDir,
@@ -215,7 +220,16 @@ export async function bootNode(
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
-  return { services, config, env, log, store, dataDir, devFile: devFromFile.length ? devFile : undefined };
+  return {
+    services,
+    config,
+    env,
+    log,
+    store,
+    dataDir,
+    devFile: devFromFile.length ? devFile : undefined,
+    outboundHttp,
+  };
 }
 
 /**
@@ -258,12 +272,16 @@ export async function openNodeServices(
   const changed = await catalog.checkUsedTexts(await store.allTexts());
   if (changed.length) throw new ConfigError(['CATALOG_DIR'], changed.join('; '));
 
+  // WhatsApp sends on node:http with a keep-alive agent: about 1 ms less CPU per call than the platform
+  // fetch (issue 17; docs/operations.md, "Outgoing HTTP on Node"). An injected fetch (tests) wins.
+  const outboundHttp = options.fetch ? null : createNodeHttpFetch();
   const services = await buildServices({
     config,
     store,
     catalog,
     log,
     crypto: nodeCryptoPrimitives,
+    ...(outboundHttp ? { sendFetch: outboundHttp.fetch } : {}),
     inbox: options.inbox,
     ...(inboxStore ? { inboxStore } : {}),
     // The TCP peer (from the socket, which a client cannot forge); throttling and the audit log use it.
@@ -275,7 +293,7 @@ export async function openNodeServices(
     mappings: nodeMappings({ dataDir, mappingsDir: config.MAPPINGS_DIR }),
     crmSchemas: crmSchemasFor(config),
   });
-  return { services, store };
+  return { services, store, outboundHttp };
 }
 
 async function main() {
