@@ -107,7 +107,7 @@ export function normalizeReply(text: string): string {
 let lastReply = '';
 let lastNormalized = '';
 
-const ASCII_ONLY = /^[\x00-\x7f]*$/;
+const ASCII_ONLY = /^\p{ASCII}*$/u;
 const NON_WORD_ASCII = /[^a-z0-9]+/g;
 
 /**
