@@ -9,6 +9,7 @@
  *   BENCH_FIXED_SECONDS=10 npm run bench:ingest (length of the fixed-rate runs, default 5 s of requests)
  *   BENCH_CPU_PROF=1 npm run bench:ingest       (CPU profile of the service under bench/results/profiles)
  *   DECIDER_THREAD=off npm run bench:ingest    (the service's decider on its main thread; default auto)
+ *   DECIDER_NICE=10 npm run bench:ingest       (the decider thread's nice value; default 0)
  *   BENCH_MIX=campaign npm run bench:ingest     (default | campaign: 75 % statuses, 20 % texts, 5 % keywords |
  *                                               stop-storm: 100 % opt-outs over 5,000 people)
  *
@@ -556,7 +557,7 @@ async function main() {
 
   console.log(
     `consent-sync ingest bench: node ${process.version}, ${cores} cores, N=${N}, concurrency ${CONCURRENCY}, ` +
-      `warm-up ${WARMUP}, time cap ${TIME_CAP_MS / 1000} s, DECIDER_THREAD=${process.env.DECIDER_THREAD ?? 'auto'}`,
+      `warm-up ${WARMUP}, time cap ${TIME_CAP_MS / 1000} s, DECIDER_THREAD=${process.env.DECIDER_THREAD ?? 'auto'}, DECIDER_NICE=${process.env.DECIDER_NICE ?? 0}`,
   );
   const rnd = seededRandom(20_251_101);
   const phones = senders(SENDERS, rnd);
@@ -580,6 +581,8 @@ async function main() {
     WHATSAPP_GRAPH_URL: graph.url,
     // the decider on its own thread or not (default: the service's own, auto)
     ...(process.env.DECIDER_THREAD ? { DECIDER_THREAD: process.env.DECIDER_THREAD } : {}),
+    // the decider thread's nice value (default 0: the main thread's priority)
+    ...(process.env.DECIDER_NICE ? { DECIDER_NICE: process.env.DECIDER_NICE } : {}),
   };
   const profDir = join(RESULTS, 'profiles');
   if (CPU_PROF) mkdirSync(profDir, { recursive: true });
@@ -867,6 +870,7 @@ async function main() {
     senders: phones.length,
     mixName: MIX_NAME,
     deciderThread: process.env.DECIDER_THREAD ?? 'auto',
+    deciderNice: Number(process.env.DECIDER_NICE ?? 0),
     mix: Object.fromEntries(MIX.map(([k, share]) => [k, share / 20])),
     cpuProfile: CPU_PROF,
     ceiling: { runs: ceilingRuns.map(figures), mean: ceilingMean },

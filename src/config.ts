@@ -183,6 +183,12 @@ export const configSchema = z.object({
    * `on` when the process may use two cores or more (docs/operations.md)
    */
   DECIDER_THREAD: z.enum(['auto', 'on', 'off']).default('auto'),
+  /**
+   * Node, decider thread only: its nice value (0 = the main thread's priority, default; up to 19).
+   * Higher lets acknowledgements win a contended core, at the cost of decisions waiting longer
+   * under overload (docs/operations.md, _The decider thread_)
+   */
+  DECIDER_NICE: int(0, 0, 19),
   /** how far a sender's `occurredAt` may lie ahead of receipt time before it is capped (clock skew) */
   CLOCK_SKEW_SECONDS: int(300, 0, 3600),
   /**

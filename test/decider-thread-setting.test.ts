@@ -1,6 +1,7 @@
 /**
  * DECIDER_THREAD: `auto` (default) gives the decider a thread of its own when the process may use two
- * cores or more; `on` and `off` are what they say (docs/configuration.md).
+ * cores or more; `on` and `off` are what they say (docs/configuration.md). DECIDER_NICE: the decider
+ * thread's nice value, 0 (default) to 19.
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../src/config.ts';
@@ -30,5 +31,16 @@ describe('DECIDER_THREAD', () => {
     expect(parseConfig(env({ DECIDER_THREAD: 'off' })).DECIDER_THREAD).toBe('off');
     expect(() => parseConfig(env({ DECIDER_THREAD: 'maybe' }))).toThrow(ConfigError);
     expect(() => parseConfig(env({ DECIDER_THREAD: 'maybe' }))).toThrow(/DECIDER_THREAD/);
+  });
+});
+
+describe('DECIDER_NICE', () => {
+  it('defaults to 0 and takes 0–19; anything else is refused by name', () => {
+    expect(parseConfig(env()).DECIDER_NICE).toBe(0);
+    expect(parseConfig(env({ DECIDER_NICE: '10' })).DECIDER_NICE).toBe(10);
+    expect(parseConfig(env({ DECIDER_NICE: '19' })).DECIDER_NICE).toBe(19);
+    for (const bad of ['-1', '20', '2.5', 'low']) {
+      expect(() => parseConfig(env({ DECIDER_NICE: bad }))).toThrow(/DECIDER_NICE/);
+    }
   });
 });

@@ -10,7 +10,6 @@
  * unit carries the state it was decided from, so a decision that raced the main thread's API call
  * writes nothing and is decided again (see docs/operations.md, _The decider thread_).
  */
-import { writeFileSync } from 'node:fs';
 import { isMainThread, parentPort, threadId, workerData } from 'node:worker_threads';
 import { parseConfig } from '../config.ts';
 import { DurableInbox, type InboxStats } from '../service/inbox/durable-inbox.ts';
@@ -18,6 +17,7 @@ import type { Log } from '../service/log.ts';
 import type { DeciderData, FromDecider, ToDecider } from './decider-host.ts';
 import { createNodeLogger, logFormat } from './logger.ts';
 import { openNodeServices } from './node.ts';
+import { nameThread, niceThread } from './thread-os.ts';
 
 /** A logger that hands each line to the main thread's logger (the server was given its own logger). */
 function forwardingLog(post: (m: FromDecider) => void, bindings: Record<string, unknown> = {}): Log {
@@ -42,9 +42,16 @@ function forwardingLog(post: (m: FromDecider) => void, bindings: Record<string, 
 async function run(port: NonNullable<typeof parentPort>, data: DeciderData): Promise<void> {
   const post = (m: FromDecider) => port.postMessage(m);
   const config = parseConfig(data.env);
+  // Acknowledgements first on a contended machine, when the operator asks for it (DECIDER_NICE).
+  const niced = config.DECIDER_NICE > 0 && niceThread(config.DECIDER_NICE);
   const log = data.forwardLogs
     ? forwardingLog(post)
     : (await createNodeLogger(config.LOG_LEVEL, logFormat(config))).child({ thread: 'decider' });
+  if (config.DECIDER_NICE > 0 && !niced)
+    log.warn(
+      { nice: config.DECIDER_NICE },
+      'DECIDER_NICE could not be applied on this system; the decider runs at normal priority',
+    );
 
   // Jobs committed here are sent by the main thread's dispatcher: one message per turn, however many.
   let jobsQueued = false;
@@ -125,19 +132,8 @@ async function run(port: NonNullable<typeof parentPort>, data: DeciderData): Pro
   post({ t: 'ready', threadId, stats: snapshot(inbox.stats) });
 }
 
-/**
- * Names this OS thread `consent-decider` where Linux allows it (`/proc/thread-self/comm`), so
- * `top -H`, `ps -L` and the ingest benchmark's per-thread CPU tell it from V8's helper threads.
- */
-function nameThread(): void {
-  try {
-    writeFileSync('/proc/thread-self/comm', 'consent-decider');
-  } catch {
-    // not Linux, or /proc is not mounted: the name is only for operators' tools
-  }
-}
-
 if (!isMainThread && parentPort && (workerData as DeciderData | null)?.dataDir) {
-  nameThread();
+  // `top -H` and `ps -L` tell the decider from the main thread and V8's helpers (all `node` otherwise).
+  nameThread('consent-decider');
   await run(parentPort, workerData as DeciderData);
 }

@@ -10,8 +10,8 @@
  * - the worker deciding STOPs while the main thread records opt-in requests for the same people
  *   through the API ends in states the rules allow, with a ledger that verifies.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { threadId } from 'node:worker_threads';
@@ -296,6 +296,27 @@ describe('the decider thread', () => {
     // The test can fail: some decision did lose the race (and was made again) in one of the rounds.
     expect(raced).toBeGreaterThan(0);
   }, 60_000);
+
+  it('the worker is the OS thread named consent-decider, at the nice value DECIDER_NICE gives (Linux)', async () => {
+    const nicest = await start({ DECIDER_NICE: '7' });
+    await nicest.thread.started();
+    /** [name, nice] of this process's threads named consent-decider, from /proc (fields 3.. after the name). */
+    const deciders = () =>
+      readdirSync(`/proc/${process.pid}/task`)
+        .map((tid) => {
+          const stat = readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8');
+          const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          return [name, Number(fields[16])] as const; // field 19 of stat: nice
+        })
+        .filter(([name]) => name === 'consent-decider');
+    expect(deciders()).toEqual([['consent-decider', 7]]);
+    // The main thread keeps its priority.
+    expect(getPriority(process.pid)).toBe(0);
+    await nicest.server.close();
+    // Gone with the server: no decider thread is left behind.
+    expect(deciders()).toEqual([]);
+  });
 
   it('DECIDER_THREAD=off decides on the main thread', async () => {
     const s = await start({ DECIDER_THREAD: 'off' });
