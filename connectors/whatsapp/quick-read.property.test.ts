@@ -91,7 +91,7 @@ const json = (o: Record<string, unknown>) =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
 /** A status's `errors[]` item: Meta's integer code (or digits), with the texts we drop. */
-const errorItem = (pick: <T>(a: fc.Arbitrary<T>) => fc.Arbitrary<T | unknown>) =>
+const errorItem = (pick: Pick) =>
   fc
     .record({
       code: pick(fc.oneof(fc.integer({ min: -5, max: 200_000 }), fc.stringMatching(/^\d{1,9}$/))),
@@ -99,27 +99,32 @@ const errorItem = (pick: <T>(a: fc.Arbitrary<T>) => fc.Arbitrary<T | unknown>) =
     })
     .map(json);
 
-const statusFields = (pick: <T>(a: fc.Arbitrary<T>) => fc.Arbitrary<T | unknown>) =>
+type Pick = <T>(a: fc.Arbitrary<T>) => fc.Arbitrary<T | unknown>;
+
+/** The three optional identifier fields of an item (number, BSUID, parent BSUID), under its key names. */
+const idFields = (pick: Pick, [phone, user, parent]: readonly [string, string, string]) => ({
+  [phone]: fc.option(pick(waId), { nil: undefined }),
+  [user]: fc.option(pick(bsuid), { nil: undefined }),
+  [parent]: fc.option(pick(bsuid), { nil: undefined }),
+});
+
+const statusFields = (pick: Pick) =>
   fc
     .record({
       id: pick(wamid),
       status: pick(fc.constantFrom('sent', 'delivered', 'read', 'failed', 'x'.repeat(64))),
       timestamp: pick(seconds),
-      recipient_id: fc.option(pick(waId), { nil: undefined }),
-      recipient_user_id: fc.option(pick(bsuid), { nil: undefined }),
-      recipient_parent_user_id: fc.option(pick(bsuid), { nil: undefined }),
+      ...idFields(pick, ['recipient_id', 'recipient_user_id', 'recipient_parent_user_id']),
       errors: fc.option(pick(fc.array(errorItem(pick), { maxLength: 3 })), { nil: undefined }),
       pricing: fc.option(fc.constant({ billable: true, category: 'marketing' }), { nil: undefined }),
       extra: fc.option(odd, { nil: undefined }),
     })
     .map(json);
 
-const textFields = (pick: <T>(a: fc.Arbitrary<T>) => fc.Arbitrary<T | unknown>) =>
+const textFields = (pick: Pick) =>
   fc
     .record({
-      from: fc.option(pick(waId), { nil: undefined }),
-      from_user_id: fc.option(pick(bsuid), { nil: undefined }),
-      from_parent_user_id: fc.option(pick(bsuid), { nil: undefined }),
+      ...idFields(pick, ['from', 'from_user_id', 'from_parent_user_id']),
       id: pick(wamid),
       timestamp: pick(seconds),
       type: pick(fc.constant('text')),
@@ -141,12 +146,10 @@ const textFields = (pick: <T>(a: fc.Arbitrary<T>) => fc.Arbitrary<T | unknown>) 
     })
     .map(json);
 
-const contactFields = (pick: <T>(a: fc.Arbitrary<T>) => fc.Arbitrary<T | unknown>) =>
+const contactFields = (pick: Pick) =>
   fc
     .record({
-      wa_id: fc.option(pick(waId), { nil: undefined }),
-      user_id: fc.option(pick(bsuid), { nil: undefined }),
-      parent_user_id: fc.option(pick(bsuid), { nil: undefined }),
+      ...idFields(pick, ['wa_id', 'user_id', 'parent_user_id']),
       profile: fc.option(fc.record({ name: fc.string() }), { nil: undefined }),
     })
     .map(json);
@@ -171,47 +174,29 @@ function sameAsZod(
   return true;
 }
 
+/** Each reader with the items it is tried on and the schema it must agree with. */
+const READERS = [
+  { kind: 'status', items: anyStatus, quick: quickStatus, schema: statusSchema },
+  { kind: 'text', items: anyText, quick: quickTextMessage, schema: messageSchema },
+  { kind: 'contact', items: anyContact, quick: quickContact, schema: contactSchema },
+] as const;
+
 describe('quick readers agree with zod', () => {
-  it(
-    'statuses',
-    () => {
-      fc.assert(
-        fc.property(anyStatus, (raw) => {
-          if (sameAsZod(quickStatus(raw), statusSchema, raw)) counter.hit('quick status read');
-          else counter.hit('quick status left to zod');
-        }),
-        { numRuns: runs(N) },
-      );
-    },
-    timeoutFor(N, 2),
-  );
-
-  it(
-    'text messages',
-    () => {
-      fc.assert(
-        fc.property(anyText, (raw) => {
-          if (sameAsZod(quickTextMessage(raw), messageSchema, raw)) counter.hit('quick text read');
-          else counter.hit('quick text left to zod');
-        }),
-        { numRuns: runs(N) },
-      );
-    },
-    timeoutFor(N, 2),
-  );
-
-  it(
-    'contacts',
-    () => {
-      fc.assert(
-        fc.property(anyContact, (raw) => {
-          sameAsZod(quickContact(raw), contactSchema, raw);
-        }),
-        { numRuns: runs(N) },
-      );
-    },
-    timeoutFor(N, 2),
-  );
+  for (const r of READERS) {
+    it(
+      `${r.kind} items`,
+      () => {
+        fc.assert(
+          fc.property(r.items as fc.Arbitrary<unknown>, (raw) => {
+            const read = sameAsZod((r.quick as (v: unknown) => unknown)(raw), r.schema, raw);
+            counter.hit(read ? `quick ${r.kind} read` : `quick ${r.kind} left to zod`);
+          }),
+          { numRuns: runs(N) },
+        );
+      },
+      timeoutFor(N, 2),
+    );
+  }
 
   it('read every well-formed status, text message and contact without zod', () => {
     fc.assert(

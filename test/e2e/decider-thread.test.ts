@@ -10,21 +10,20 @@
  * - the worker deciding STOPs while the main thread records opt-in requests for the same people
  *   through the API ends in states the rules allow, with a ledger that verifies.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { getPriority, tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { threadId } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeciderThread } from '../../src/runtime/decider-host.ts';
-import { type NodeServer, startNode } from '../../src/runtime/node.ts';
+import type { NodeServer } from '../../src/runtime/node.ts';
 import { INBOX_FILE } from '../../src/store/inbox-store.ts';
 import { DB_FILE } from '../../src/store/sqlite.ts';
-import { APP_SECRET, NO_INTAKE_LIMITS, TOKENS } from '../helpers/harness.ts';
-import { freePort } from '../helpers/net.ts';
-import { collectingLogger, whatsappServerEnv } from '../helpers/node-server.ts';
-import { envelope, PHONE_NUMBER_ID, signedRequest, textMessage } from '../helpers/whatsapp.ts';
-import { type GraphSimulator, startGraphSimulator } from '../sim/graph-api.ts';
+import { APP_SECRET, TOKENS } from '../helpers/harness.ts';
+import { startWhatsAppServer } from '../helpers/node-server.ts';
+import { envelope, signedRequest, textMessage } from '../helpers/whatsapp.ts';
+import type { GraphSimulator } from '../sim/graph-api.ts';
 
 const GRAPH_TOKEN = 'test-decider-thread-graph-token';
 // Fictitious German mobile numbers +4915123458000 … (example range of the tests).
@@ -45,23 +44,14 @@ interface Started {
 }
 
 async function start(env: Record<string, string> = {}): Promise<Started> {
-  const graph = await startGraphSimulator({ accessToken: GRAPH_TOKEN, phoneNumberId: PHONE_NUMBER_ID });
-  cleanup.push(() => graph.close());
-  const dataDir = mkdtempSync(join(tmpdir(), 'consent-sync-decider-thread-'));
-  cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
   const lines: string[] = [];
-  const server = await startNode({
-    env: {
-      ...whatsappServerEnv({ dataDir, port: await freePort(), graphUrl: graph.url, graphToken: GRAPH_TOKEN }),
-      HOST: '127.0.0.1',
-      RECONCILE_EVERY_HOURS: '0',
-      ...NO_INTAKE_LIMITS,
-      ...env,
-    },
-    log: collectingLogger(lines),
-    // Only the decider thread's `jobs` message can start a dispatcher pass in these tests.
-    dispatchEveryMs: 3_600_000,
-    sweepEveryMs: 3_600_000,
+  // Only the decider thread's `jobs` message can start a dispatcher pass in these tests (timers an hour apart).
+  const { server, graph, dataDir } = await startWhatsAppServer({
+    name: 'decider-thread',
+    graphToken: GRAPH_TOKEN,
+    cleanup,
+    env,
+    lines,
   });
   cleanup.push(() => server.close());
   if (env.DECIDER_THREAD !== 'off') expect(server.services.inbox).toBeInstanceOf(DeciderThread);

@@ -1,19 +1,7 @@
-/**
- * The running Node server sends its WhatsApp replies through the keep-alive `node:http` transport
- * (src/runtime/node-http-fetch.ts, issue 17), not the platform `fetch`: the Graph API simulator sees
- * requests without the headers undici's fetch adds (`sec-fetch-mode`, `accept-language`), on fewer
- * connections than requests; `close()` ends the transport with the server.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startNode } from '../../src/runtime/node.ts';
-import { APP_SECRET, NO_INTAKE_LIMITS } from '../helpers/harness.ts';
-import { freePort } from '../helpers/net.ts';
-import { collectingLogger, whatsappServerEnv } from '../helpers/node-server.ts';
-import { envelope, PHONE_NUMBER_ID, signedRequest, textMessage } from '../helpers/whatsapp.ts';
-import { startGraphSimulator } from '../sim/graph-api.ts';
+import { APP_SECRET } from '../helpers/harness.ts';
+import { startWhatsAppServer } from '../helpers/node-server.ts';
+import { envelope, signedRequest, textMessage } from '../helpers/whatsapp.ts';
 
 const GRAPH_TOKEN = 'test-outbound-http-graph-token';
 // Fictitious German mobile numbers +4915123459100 … (example range of the tests).
@@ -33,21 +21,11 @@ async function until(what: string, ok: () => boolean, withinMs = 10_000): Promis
 }
 
 async function start(fetchOption?: typeof fetch) {
-  const graph = await startGraphSimulator({ accessToken: GRAPH_TOKEN, phoneNumberId: PHONE_NUMBER_ID });
-  cleanup.push(() => graph.close());
-  const dataDir = mkdtempSync(join(tmpdir(), 'consent-sync-outbound-http-'));
-  cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
-  const server = await startNode({
-    env: {
-      ...whatsappServerEnv({ dataDir, port: await freePort(), graphUrl: graph.url, graphToken: GRAPH_TOKEN }),
-      HOST: '127.0.0.1',
-      RECONCILE_EVERY_HOURS: '0',
-      ...NO_INTAKE_LIMITS,
-    },
-    log: collectingLogger([]),
+  const { server, graph } = await startWhatsAppServer({
+    name: 'outbound-http',
+    graphToken: GRAPH_TOKEN,
+    cleanup,
     ...(fetchOption ? { fetch: fetchOption } : {}),
-    dispatchEveryMs: 3_600_000,
-    sweepEveryMs: 3_600_000,
   });
   let closed = false;
   cleanup.push(() => (closed ? undefined : server.close()));
