@@ -13,7 +13,8 @@ import { createLogger } from '../../src/runtime/logger.ts';
 import { bootNode } from '../../src/runtime/node.ts';
 import { signIn } from '../helpers/console.ts';
 import { HUBSPOT } from '../helpers/crm.ts';
-import { APP_SECRET, TOKENS, VERIFY_TOKEN } from '../helpers/harness.ts';
+import { TOKENS } from '../helpers/harness.ts';
+import { secretsEnv } from '../helpers/node-server.ts';
 import { ROOT } from '../helpers/process.ts';
 import { type HubSpotSimulator, startHubSpotSimulator } from '../sim/hubspot.ts';
 
@@ -36,12 +37,7 @@ afterAll(async () => {
 
 const env = (extra: Record<string, string>) => ({
   NODE_ENV: 'test',
-  PII_KEY: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64'),
-  API_KEYS: Object.entries(TOKENS)
-    .map(([r, t]) => `${r}:${t}`)
-    .join(','),
-  WHATSAPP_APP_SECRET: APP_SECRET,
-  WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
+  ...secretsEnv(),
   HUBSPOT_ACCESS_TOKEN: HUBSPOT.token,
   HUBSPOT_CLIENT_SECRET: HUBSPOT.secret,
   HUBSPOT_BASE_URL: hubspot.url,

@@ -16,6 +16,18 @@ import { APP_SECRET, NO_INTAKE_LIMITS, TOKENS, VERIFY_TOKEN } from './harness.ts
 import { freePort } from './net.ts';
 import { PHONE_NUMBER_ID } from './whatsapp.ts';
 
+/** The secrets every server needs: a fresh PII key, the test API keys, the WhatsApp app secret and verify token. */
+export function secretsEnv(): Record<string, string> {
+  return {
+    PII_KEY: toBase64(crypto.getRandomValues(new Uint8Array(32))),
+    API_KEYS: Object.entries(TOKENS)
+      .map(([role, token]) => `${role}:${token}`)
+      .join(','),
+    WHATSAPP_APP_SECRET: APP_SECRET,
+    WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
+  };
+}
+
 /**
  * A production environment (fresh PII key, the test API keys, WhatsApp pointed at the simulator).
  *
@@ -31,12 +43,7 @@ export function whatsappServerEnv(o: {
     NODE_ENV: 'production',
     PORT: String(o.port),
     DATA_DIR: o.dataDir,
-    PII_KEY: toBase64(crypto.getRandomValues(new Uint8Array(32))),
-    API_KEYS: Object.entries(TOKENS)
-      .map(([role, token]) => `${role}:${token}`)
-      .join(','),
-    WHATSAPP_APP_SECRET: APP_SECRET,
-    WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
+    ...secretsEnv(),
     WHATSAPP_ACCESS_TOKEN: o.graphToken,
     WHATSAPP_PHONE_NUMBER_ID: PHONE_NUMBER_ID,
     WHATSAPP_GRAPH_URL: o.graphUrl,
