@@ -25,6 +25,12 @@ function caught(run: () => void): unknown {
   throw new Error('expected an error');
 }
 
+/** The error carries SQLite's (extended) code and `isBusy` takes it for a lock to wait for. */
+function expectBusy(err: unknown, errcode: number): void {
+  expect((err as { errcode: number }).errcode).toBe(errcode);
+  expect(isBusy(err)).toBe(true);
+}
+
 describe('isBusy', () => {
   it("knows SQLite's BUSY and its extended codes as node:sqlite reports them", () => {
     const file = join(dir, 'busy.db');
@@ -34,17 +40,19 @@ describe('isBusy', () => {
     b.exec('PRAGMA busy_timeout = 0');
     // The lock held by the other connection: SQLITE_BUSY (5).
     a.exec('BEGIN IMMEDIATE');
-    const locked = caught(() => b.exec('BEGIN IMMEDIATE'));
-    expect((locked as { errcode: number }).errcode).toBe(5);
-    expect(isBusy(locked)).toBe(true);
+    expectBusy(
+      caught(() => b.exec('BEGIN IMMEDIATE')),
+      5,
+    );
     a.exec('COMMIT');
     // A snapshot older than the other connection's commit: SQLITE_BUSY_SNAPSHOT (517).
     b.exec('BEGIN');
     b.prepare('SELECT * FROM t').all();
     a.exec('INSERT INTO t VALUES (1)');
-    const stale = caught(() => b.exec('INSERT INTO t VALUES (2)'));
-    expect((stale as { errcode: number }).errcode).toBe(517);
-    expect(isBusy(stale)).toBe(true);
+    expectBusy(
+      caught(() => b.exec('INSERT INTO t VALUES (2)')),
+      517,
+    );
     b.exec('ROLLBACK');
     // Not busy: a constraint, a syntax error, a missing table.
     a.exec('CREATE TABLE u (x UNIQUE); INSERT INTO u VALUES (1)');

@@ -256,7 +256,7 @@ describe('normalizeReply', () => {
     expect(normalizeAscii('Arrêt')).not.toBe('arret');
   });
 
-  it('answers a repeated reply from its one-entry memo, and a different reply afresh', () => {
+  it('answers a repeated reply, and a different reply after it, each by its own text', () => {
     expect(normalizeReply('STOP!')).toBe('stop');
     expect(normalizeReply('STOP!')).toBe('stop');
     expect(normalizeReply('ＳＴＯＰ')).toBe('stop');

@@ -95,17 +95,8 @@ const DOTLESS_I = /ı/g;
  * normalizeReply('STOP-Werbung');    // → 'stop werbung'
  */
 export function normalizeReply(text: string): string {
-  // Every text message is normalised twice (the erasure keywords, then the consent keywords).
-  if (text === lastReply) return lastNormalized;
-  const out = ASCII_ONLY.test(text) ? normalizeAscii(text) : normalizeUnicode(text);
-  lastReply = text;
-  lastNormalized = out;
-  return out;
+  return ASCII_ONLY.test(text) ? normalizeAscii(text) : normalizeUnicode(text);
 }
-
-/** The last reply normalised, and its result (a pure function: one entry is enough for the pair of calls). */
-let lastReply = '';
-let lastNormalized = '';
 
 const ASCII_ONLY = /^\p{ASCII}*$/u;
 const NON_WORD_ASCII = /[^a-z0-9]+/g;
