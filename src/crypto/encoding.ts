@@ -4,6 +4,8 @@
  * Node the portable path was 5 % of a decided STOP's CPU (a string built per byte, then `btoa`).
  */
 
+import { v7 as uuidv7 } from 'uuid';
+
 const ENCODER = new TextEncoder();
 export const utf8 = (s: string): Uint8Array<ArrayBuffer> => ENCODER.encode(s);
 
@@ -92,5 +94,18 @@ export function randomBytes(n: number): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-/** A random id (UUID v4) from Web Crypto. */
-export const newId = (): string => globalThis.crypto.randomUUID();
+/**
+ * A time-ordered id (UUID v7, RFC 9562: 48 bits of Unix milliseconds, then 74 random bits from the
+ * pool above) for the rows written in bulk: ledger events, inbox rows, outbox jobs, dead events,
+ * erasures. Each lands at the right-hand end of its table's id index instead of at a random page, so
+ * a group commit dirties a few pages instead of one per row: the decider's STOP storm ran about
+ * 20 % faster than with v4 ids (`bench:decider`). The time in the id is no secret: each of these rows
+ * stores its time in the clear beside it.
+ */
+export const newId = (): string => uuidv7({ random: randomBytes(16) });
+
+/**
+ * A random id (UUID v4) where the id must not tell when it was made: a person's subject id is shown
+ * to API clients and CRM admins, and when we first heard of someone is theirs to keep.
+ */
+export const newRandomId = (): string => globalThis.crypto.randomUUID();

@@ -6,7 +6,7 @@ import {
   maskIdentifier,
 } from '../core/identity.ts';
 import type { IdentifierRow, SubjectRow } from '../core/types.ts';
-import { newId } from '../crypto/encoding.ts';
+import { newRandomId } from '../crypto/encoding.ts';
 import type { DataKey, PiiCrypto } from '../crypto/pii.ts';
 import type { Store } from '../store/port.ts';
 
@@ -108,7 +108,7 @@ export class Subjects {
    * `first` is the identifier whose hash the row carries (the strongest one the event had).
    */
   async create(first: Identifier, firstHash: string, locale: string | null, now: string): Promise<Subject> {
-    const id = newId();
+    const id = newRandomId();
     const { key, wrapped } = await this.pii.newSubjectKey(id);
     const row: SubjectRow = {
       id,

@@ -4,6 +4,8 @@
  * form URL; error responses never echo what was sent.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
+import { version } from 'uuid';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Harness, json, startHarness } from '../helpers/harness.ts';
 import { statusUpdate, textMessage, userPreference } from '../helpers/whatsapp.ts';
@@ -169,6 +171,32 @@ describe('privacy', () => {
     const files = databaseBytes(h.dbPath);
     const leaks = [...ALL_FORMS, ...SECRETS].flatMap((s) => findIn(files, s));
     expect(leaks).toEqual([]);
+  });
+
+  it('a subject id tells nothing of when we first heard of the person (v4); ledger ids are time-ordered (v7)', async () => {
+    await runFlows();
+    await h.services.dispatcher.stop();
+    await h.services.store.close();
+    const db = new DatabaseSync(h.dbPath, { readOnly: true });
+    try {
+      const subjects = db
+        .prepare('SELECT id FROM subjects')
+        .all()
+        .map((r) => String(r.id));
+      const events = db
+        .prepare('SELECT id FROM ledger ORDER BY seq')
+        .all()
+        .map((r) => String(r.id));
+      expect(subjects.length).toBe(3);
+      expect(events.length).toBeGreaterThan(5);
+      for (const id of subjects) expect(version(id), id).toBe(4);
+      for (const id of events) expect(version(id), id).toBe(7);
+      // appended in time order: each new event lands at the right-hand end of the ledger's id index
+      const millis = events.map((id) => id.slice(0, 13));
+      expect(millis).toEqual([...millis].sort());
+    } finally {
+      db.close();
+    }
   });
 
   it('error responses for invalid phones do not echo the input', async () => {
